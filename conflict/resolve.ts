@@ -1,0 +1,153 @@
+import type { CompensationAction } from './actions.js';
+import { type ConcurrentType, classify } from './classify.js';
+import { ResolverSpecError } from './errors.js';
+import { compareHlc } from './hlc.js';
+import { conflictId } from './ids.js';
+import { counterResolver } from './resolvers/counter.js';
+import { type Decision, type PairInput, type TriggerFailure, lww } from './resolvers/decision.js';
+import { jsonMergeResolver } from './resolvers/json-merge.js';
+import { epochFence, sourceWins, updateWins } from './resolvers/pick.js';
+import { setResolver } from './resolvers/set.js';
+import { runTrigger } from './trigger-run.js';
+import type { TriggerRegistry } from './triggers.js';
+import type { Hlc, RecordVersion } from './types.js';
+import { bumpVv, mergeVv } from './vv.js';
+
+export type ResolverSpec =
+  | { readonly kind: 'lww' | 'source-wins' | 'counter' | 'set' | 'json-merge' }
+  | { readonly kind: 'trigger'; readonly name: string };
+
+const BUILT_IN = ['lww', 'source-wins', 'counter', 'set', 'json-merge'] as const;
+
+/** Parses a keyspace's `resolver` setting; throws `ResolverSpecError` when unknown. */
+export function parseResolver(text: string): ResolverSpec {
+  const builtIn = BUILT_IN.find((name) => name === text);
+  if (builtIn) return { kind: builtIn };
+  const name = /^trigger:(.+)$/.exec(text)?.[1];
+  if (name !== undefined) return { kind: 'trigger', name };
+  throw new ResolverSpecError(text);
+}
+
+/** Where and by whom a conflict is resolved. */
+export interface MergeContext {
+  readonly keyspace: string;
+  readonly key: string;
+  readonly partition: number;
+  /** The resolving region (the partition's active region): its counter is bumped in the new vv. */
+  readonly region: string;
+  /** The partition's active region: the source of `source-wins` in a normal merge. */
+  readonly activeRegion: string;
+  /** Operator restore from a named source region: overrides `activeRegion` for `source-wins`. */
+  readonly restoreSource?: string;
+  /** Fence keyspaces: the partition's current epoch (see `ClassifyOptions`). */
+  readonly fenceEpoch?: number;
+  /** Epoch stamped on the resolution; default: the higher of the two inputs'. */
+  readonly epoch?: number;
+  /** The resolving region's latest HLC, so the resolution never stamps below it. */
+  readonly hlcFloor?: Hlc;
+}
+
+export interface ResolveInput {
+  readonly current: RecordVersion;
+  readonly incoming: RecordVersion;
+  readonly base?: RecordVersion;
+  readonly resolver: string | ResolverSpec;
+  readonly ctx: MergeContext;
+  readonly triggers?: TriggerRegistry;
+}
+
+/** The outcome of a conflict: a new version to store and ship, and what to journal. */
+export interface Resolution {
+  /** The new version: vv = bump(merge(current.vv, incoming.vv), region), hlc above both. */
+  readonly version: RecordVersion;
+  readonly value: Uint8Array;
+  readonly contentType: string;
+  readonly tombstone: boolean;
+  /** Whose content the new version carries; 'merged' when it was computed from both. */
+  readonly winner: 'current' | 'incoming' | 'merged';
+  /** The side whose content was discarded (absent when merged). */
+  readonly loser?: RecordVersion;
+  readonly type: ConcurrentType;
+  /** False only for delete-vs-delete: not a conflict, nothing to journal. */
+  readonly journal: boolean;
+  /** Same for both argument orders and in every region: the journal's dedup key. */
+  readonly conflictId: string;
+  /** The keyspace's configured resolver. */
+  readonly configured: string;
+  /** The rule that decided: lww, source-wins, counter, set, json-merge, trigger:<name>, epoch-fence, update-wins, tombstones. */
+  readonly resolver: string;
+  readonly note?: string;
+  /** A trigger's failure (the resolution then fell back to lww). */
+  readonly error?: TriggerFailure;
+  /** Compensations to perform once each (by id); only triggers request them. */
+  readonly actions: readonly CompensationAction[];
+}
+
+/**
+ * Resolves a concurrent pair. Pure and deterministic: the content (value, content type,
+ * tombstone) and the new version do not depend on which side is `current`, so any region
+ * computing it gets the same answer. Calling it for a pair that is not concurrent is a
+ * programmer error (classify first).
+ */
+export function resolve(input: ResolveInput): Resolution {
+  const { current, incoming, ctx } = input;
+  const c = classify(current, incoming, ctx.fenceEpoch === undefined ? {} : { fenceEpoch: ctx.fenceEpoch });
+  if (c.action !== 'resolve') throw new Error(`resolve() needs a concurrent pair, got ${c.order}`);
+  const spec = typeof input.resolver === 'string' ? parseResolver(input.resolver) : input.resolver;
+  const pair: PairInput = input.base ? { current, incoming, base: input.base, type: c.type } : { current, incoming, type: c.type };
+  const decision = decide(spec, pair, input);
+  const content = decision.merged ?? (decision.winner === 'current' ? current : incoming);
+  const tombstone = content.tombstone;
+  const version: RecordVersion = {
+    vv: bumpVv(mergeVv(current.vv, incoming.vv), ctx.region),
+    hlc: nextHlc(current.hlc, incoming.hlc, ctx.hlcFloor),
+    origin: ctx.region,
+    epoch: ctx.epoch ?? Math.max(current.epoch, incoming.epoch),
+    tombstone,
+    value: tombstone ? new Uint8Array(0) : content.value,
+    contentType: content.contentType,
+  };
+  const loser = decision.winner === 'current' ? incoming : decision.winner === 'incoming' ? current : undefined;
+  return {
+    version,
+    value: version.value,
+    contentType: version.contentType,
+    tombstone,
+    winner: decision.winner,
+    ...(loser && { loser }),
+    type: c.type,
+    journal: c.journal,
+    conflictId: conflictId(ctx.keyspace, ctx.key, current.vv, incoming.vv),
+    configured: specText(spec),
+    resolver: decision.resolver,
+    ...(decision.note !== undefined && { note: decision.note }),
+    ...(decision.error && { error: decision.error }),
+    actions: decision.actions ?? [],
+  };
+}
+
+function decide(spec: ResolverSpec, pair: PairInput, input: ResolveInput): Decision {
+  const { ctx } = input;
+  if (pair.type === 'delete-vs-delete') return { ...lww(pair), resolver: 'tombstones' };
+  if (spec.kind === 'trigger') {
+    const triggerCtx = { keyspace: ctx.keyspace, key: ctx.key, partition: ctx.partition, region: ctx.region };
+    return runTrigger(spec.name, input.triggers, pair, triggerCtx);
+  }
+  if (pair.type === 'stale-epoch') return epochFence(pair, ctx.fenceEpoch as number);
+  if (spec.kind === 'lww') return lww(pair);
+  if (spec.kind === 'source-wins') return sourceWins(pair, ctx.restoreSource ?? ctx.activeRegion);
+  if (pair.type === 'delete-vs-update') return updateWins(pair, spec.kind);
+  if (spec.kind === 'counter') return counterResolver(pair);
+  return spec.kind === 'set' ? setResolver(pair) : jsonMergeResolver(pair);
+}
+
+function specText(spec: ResolverSpec): string {
+  return spec.kind === 'trigger' ? `trigger:${spec.name}` : spec.kind;
+}
+
+/** One logical tick above the highest of the inputs (and of the resolver's own clock). */
+function nextHlc(a: Hlc, b: Hlc, floor: Hlc | undefined): Hlc {
+  let top = compareHlc(a, b) >= 0 ? a : b;
+  if (floor && compareHlc(floor, top) > 0) top = floor;
+  return [top[0], top[1] + 1];
+}
