@@ -1,0 +1,169 @@
+/**
+ * The gateway's one config file: a zod schema with DEFAULT_* values, parsed once at boot
+ * into a frozen object. Every error names the file and the field. Documented in
+ * docs/config.md (keep the two in step).
+ */
+import { readFileSync } from 'node:fs';
+import { z } from 'zod';
+import { ConfigError } from './errors.js';
+
+export const DEFAULT_KEY_BYTES_MAX = 512;
+export const DEFAULT_VALUE_BYTES_MAX = 1024 * 1024;
+export const DEFAULT_PARTITIONS = 16;
+export const DEFAULT_RING_SLOTS = 4096;
+export const DEFAULT_MERKLE_BUCKETS = 1024;
+export const DEFAULT_LOG_MAX_ENTRIES = 1_000_000;
+export const DEFAULT_LOG_MAX_BYTES = 512 * 1024 * 1024;
+export const DEFAULT_REDIS_COMMAND_TIMEOUT_MS = 2000;
+export const DEFAULT_HEARTBEAT_MS = 100;
+export const DEFAULT_MISSED_MAX = 5;
+export const DEFAULT_SYNC_TIMEOUT_MS = 1000;
+export const DEFAULT_LEASE_MS = 1500;
+export const DEFAULT_DRIFT_MARGIN_MS = 150;
+export const DEFAULT_REQUESTS_IN_FLIGHT_MAX = 4096;
+
+const regionName = z.string().regex(/^[a-z][a-z0-9-]{0,31}$/, 'a region name is 1-32 of [a-z0-9-], starting with a letter');
+const keyspaceName = z.string().regex(/^[a-z][a-z0-9_-]{0,63}$/, 'a keyspace name is 1-64 of [a-z0-9_-], starting with a letter');
+const httpUrl = z.url({ protocol: /^https?$/ }).transform((u) => u.replace(/\/+$/, ''));
+const port = z.number().int().min(0).max(65535);
+
+const nodeEntry = z.strictObject({
+  region: regionName,
+  replication: z.enum(['async', 'sync']).default('async'),
+});
+
+const resolverName = z.string().regex(/^(lww|source-wins|counter|set|json-merge|trigger:[A-Za-z0-9_-]+)$/,
+  'one of lww, source-wins, counter, set, json-merge, trigger:<name>');
+
+const keyspace = z.strictObject({
+  name: keyspaceName,
+  partitions: z.number().int().min(1).max(4096).default(DEFAULT_PARTITIONS),
+  ringSlots: z.number().int().min(1).max(65536).default(DEFAULT_RING_SLOTS),
+  nodes: z.array(nodeEntry).min(1).optional(),
+  rotateHomes: z.boolean().default(true),
+  writes: z.enum(['single-master', 'multi-master']).default('single-master'),
+  onSplit: z.enum(['fence', 'diverge']).default('fence'),
+  resolver: resolverName.default('lww'),
+  syncTimeoutMs: z.number().int().min(1).max(60_000).default(DEFAULT_SYNC_TIMEOUT_MS),
+  onSyncTimeout: z.enum(['fail', 'demote']).default('fail'),
+});
+
+export const gatewayConfigSchema = z.strictObject({
+  region: regionName,
+  listen: z.strictObject({ host: z.string().min(1).default('127.0.0.1'), port }),
+  publicUrl: httpUrl,
+  redis: z.strictObject({
+    url: z.string().regex(/^rediss?:\/\//, 'a redis:// or rediss:// URL'),
+    keyPrefix: z.string().min(1).max(64).default('gg:'),
+    commandTimeoutMs: z.number().int().min(10).max(60_000).default(DEFAULT_REDIS_COMMAND_TIMEOUT_MS),
+  }),
+  cluster: z.strictObject({
+    id: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, '1-64 of [A-Za-z0-9_.-]'),
+    secret: z.string().min(16, 'at least 16 characters'),
+    regions: z.array(regionName).min(1).max(16),
+  }),
+  peers: z.array(z.strictObject({ region: regionName, url: httpUrl, publicUrl: httpUrl.optional() })).default([]),
+  witness: z.strictObject({ url: httpUrl, timeoutMs: z.number().int().min(10).max(10_000).default(500) }).optional(),
+  keyspaces: z.array(keyspace).min(1).max(256),
+  limits: z.strictObject({
+    keyBytesMax: z.number().int().min(1).max(8192).default(DEFAULT_KEY_BYTES_MAX),
+    valueBytesMax: z.number().int().min(1).max(64 * 1024 * 1024).default(DEFAULT_VALUE_BYTES_MAX),
+    requestsInFlightMax: z.number().int().min(1).max(1_000_000).default(DEFAULT_REQUESTS_IN_FLIGHT_MAX),
+  }).prefault({}),
+  log: z.strictObject({
+    maxEntries: z.number().int().min(16).max(100_000_000).default(DEFAULT_LOG_MAX_ENTRIES),
+    maxBytes: z.number().int().min(1024).default(DEFAULT_LOG_MAX_BYTES),
+  }).prefault({}),
+  replication: z.strictObject({
+    heartbeatMs: z.number().int().min(10).max(60_000).default(DEFAULT_HEARTBEAT_MS),
+    missedMax: z.number().int().min(1).max(100).default(DEFAULT_MISSED_MAX),
+    batchRecordsMax: z.number().int().min(1).max(65_536).default(512),
+    batchBytesMax: z.number().int().min(1024).max(64 * 1024 * 1024).default(1024 * 1024),
+    windowBatchesMax: z.number().int().min(1).max(1024).default(8),
+    frameBytesMax: z.number().int().min(4096).max(256 * 1024 * 1024).default(4 * 1024 * 1024),
+  }).prefault({}),
+  lease: z.strictObject({
+    leaseMs: z.number().int().min(100).max(600_000).default(DEFAULT_LEASE_MS),
+    driftMarginMs: z.number().int().min(0).max(60_000).default(DEFAULT_DRIFT_MARGIN_MS),
+  }).prefault({}),
+  merkle: z.strictObject({ buckets: z.number().int().min(1).max(65_536).default(DEFAULT_MERKLE_BUCKETS) }).prefault({}),
+  admin: z.strictObject({ token: z.string().min(16, 'at least 16 characters').optional() }).prefault({}),
+  triggers: z.array(z.strictObject({ name: z.string().regex(/^[A-Za-z0-9_-]+$/), module: z.string().min(1) })).default([]),
+});
+
+export type GatewayConfig = Readonly<z.infer<typeof gatewayConfigSchema>>;
+export type KeyspaceConfig = GatewayConfig['keyspaces'][number];
+
+function fieldPath(path: readonly PropertyKey[]): string {
+  return path.map((p, i) => (typeof p === 'number' ? `[${p}]` : i === 0 ? String(p) : `.${String(p)}`)).join('');
+}
+
+/** Validates a parsed JSON value; `file` names the source in errors. */
+export function parseGatewayConfig(raw: unknown, file: string): GatewayConfig {
+  const result = gatewayConfigSchema.safeParse(raw);
+  if (!result.success) {
+    const issue = result.error.issues[0]!;
+    const field = issue.code === 'unrecognized_keys'
+      ? fieldPath([...issue.path, issue.keys[0] ?? ''])
+      : fieldPath(issue.path);
+    const problem = issue.code === 'unrecognized_keys' ? 'unknown field' : issue.message;
+    throw new ConfigError(file, field, problem);
+  }
+  const config = result.data;
+  checkCrossFields(config, file);
+  return deepFreeze(config);
+}
+
+function checkCrossFields(c: z.infer<typeof gatewayConfigSchema>, file: string): void {
+  const regions = c.cluster.regions;
+  if (new Set(regions).size !== regions.length) throw new ConfigError(file, 'cluster.regions', 'duplicate region');
+  if (!regions.includes(c.region)) throw new ConfigError(file, 'region', `"${c.region}" is not in cluster.regions`);
+  const seen = new Set<string>();
+  c.peers.forEach((p, i) => {
+    if (p.region === c.region) throw new ConfigError(file, `peers[${i}].region`, 'a region is not its own peer');
+    if (!regions.includes(p.region)) throw new ConfigError(file, `peers[${i}].region`, `"${p.region}" is not in cluster.regions`);
+    if (seen.has(p.region)) throw new ConfigError(file, `peers[${i}].region`, 'duplicate peer');
+    seen.add(p.region);
+  });
+  const names = new Set<string>();
+  c.keyspaces.forEach((ks, i) => {
+    if (names.has(ks.name)) throw new ConfigError(file, `keyspaces[${i}].name`, 'duplicate keyspace');
+    names.add(ks.name);
+    if (ks.ringSlots < ks.partitions) throw new ConfigError(file, `keyspaces[${i}].ringSlots`, 'must be at least partitions');
+    ks.nodes?.forEach((n, j) => {
+      if (!regions.includes(n.region)) throw new ConfigError(file, `keyspaces[${i}].nodes[${j}].region`, `"${n.region}" is not in cluster.regions`);
+    });
+    if (ks.nodes && new Set(ks.nodes.map((n) => n.region)).size !== ks.nodes.length) {
+      throw new ConfigError(file, `keyspaces[${i}].nodes`, 'duplicate region');
+    }
+    const trigger = ks.resolver.startsWith('trigger:') ? ks.resolver.slice(8) : null;
+    if (trigger && !c.triggers.some((t) => t.name === trigger)) {
+      throw new ConfigError(file, `keyspaces[${i}].resolver`, `trigger "${trigger}" is not registered in triggers`);
+    }
+  });
+}
+
+/** Reads, parses and validates a config file. */
+export function loadGatewayConfig(file: string): GatewayConfig {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new ConfigError(file, '', `cannot read: ${(err as Error).message}`);
+  }
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (err) {
+    throw new ConfigError(file, '', `not valid JSON: ${(err as Error).message}`);
+  }
+  return parseGatewayConfig(raw, file);
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value && typeof value === 'object') {
+    for (const v of Object.values(value)) deepFreeze(v);
+    Object.freeze(value);
+  }
+  return value;
+}

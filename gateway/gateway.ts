@@ -1,0 +1,124 @@
+/**
+ * The region process: HTTP API, partition maps, the region's store, and the composition
+ * points for replication and ownership. `startGateway` returns once it listens; Redis may
+ * still be down then (requests answer 503 until it is back).
+ */
+import type { Server } from 'node:http';
+import { serve } from '@hono/node-server';
+import { Redis } from 'ioredis';
+import type { Logger } from 'pino';
+import { realClock, type Clock } from '../infra/clock.js';
+import { createLogger } from '../infra/log.js';
+import type { GatewayConfig, KeyspaceConfig } from './config.js';
+import { PartitionMap } from './partition-map.js';
+import { RegionStore } from './store/index.js';
+import { StaticAuthority, type WriteAuthority } from './authority.js';
+import { createGatewayMetrics } from './metrics.js';
+import { createApp } from './http/app.js';
+import type { GatewayContext } from './http/context.js';
+
+export interface GatewayOptions {
+  log?: Logger;
+  clock?: Clock;
+}
+
+export interface RunningGateway {
+  readonly url: string;
+  readonly port: number;
+  readonly config: GatewayConfig;
+  readonly store: RegionStore;
+  readonly server: Server;
+  readonly context: GatewayContext;
+  close(): Promise<void>;
+}
+
+export const REDIS_RETRY_DELAY_MS_MAX = 1000;
+/** How long boot waits for Redis before listening anyway. */
+export const REDIS_READY_WAIT_MS = 3000;
+
+function waitReady(redis: Redis, timeoutMs: number): Promise<boolean> {
+  if (redis.status === 'ready') return Promise.resolve(true);
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => { redis.off('ready', onReady); resolve(false); }, timeoutMs);
+    const onReady = () => { clearTimeout(timer); resolve(true); };
+    redis.once('ready', onReady);
+  });
+}
+
+export function createRedis(config: GatewayConfig, log: Logger): Redis {
+  const redis = new Redis(config.redis.url, {
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 1,
+    commandTimeout: config.redis.commandTimeoutMs,
+    connectTimeout: config.redis.commandTimeoutMs,
+    retryStrategy: (times) => Math.min(times * 50, REDIS_RETRY_DELAY_MS_MAX),
+    lazyConnect: false,
+  });
+  let down = false;
+  redis.on('error', (err) => {
+    if (!down) log.warn({ err: err.message }, 'redis connection error; reconnecting');
+    down = true;
+  });
+  redis.on('ready', () => {
+    if (down) log.info('redis connection restored');
+    down = false;
+  });
+  return redis;
+}
+
+export async function startGateway(config: GatewayConfig, opts: GatewayOptions = {}): Promise<RunningGateway> {
+  const clock = opts.clock ?? realClock;
+  const log = opts.log ?? createLogger({ region: config.region, component: 'gateway' });
+  const redis = createRedis(config, log.child({ component: 'store' }));
+  const store = new RegionStore(redis, {
+    region: config.region, prefix: config.redis.keyPrefix,
+    logMaxEntries: config.log.maxEntries, logMaxBytes: config.log.maxBytes, nowMs: () => clock.nowMs(),
+  });
+  const keyspaces = new Map<string, KeyspaceConfig>(config.keyspaces.map((ks) => [ks.name, ks]));
+  const maps = new Map(config.keyspaces.map((ks) => [ks.name, new PartitionMap(ks, config.cluster.regions, config.merkle.buckets)]));
+  const authority: WriteAuthority = new StaticAuthority(config.region, maps);
+  const metrics = createGatewayMetrics(config.region);
+  metrics.storeUp.set(0);
+  redis.on('ready', () => metrics.storeUp.set(1));
+  redis.on('close', () => metrics.storeUp.set(0));
+  const publicUrls = new Map<string, string>([[config.region, config.publicUrl], ...config.peers.map((p) => [p.region, p.publicUrl ?? p.url] as const)]);
+
+  const context: GatewayContext = {
+    config, keyspaces, maps, store, authority, publicUrls, metrics, log,
+    onLocalWrite: () => {},
+    afterWrite: async () => {},
+    statusExtras: async () => ({}),
+  };
+  warnNotInEffect(config, log);
+  if (!(await waitReady(redis, REDIS_READY_WAIT_MS))) log.warn({ url: config.redis.url }, 'redis not reachable yet; answering 503 until it is');
+  const app = createApp(context);
+  const { server, port } = await listen(app.fetch, config.listen.host, config.listen.port);
+  log.info({ port, publicUrl: config.publicUrl, keyspaces: config.keyspaces.map((k) => k.name) }, 'gateway listening');
+
+  return {
+    url: `http://${config.listen.host}:${port}`, port, config, store, server, context,
+    async close() {
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeAllConnections?.();
+      redis.disconnect();
+    },
+  };
+}
+
+function listen(fetch: (req: Request) => Response | Promise<Response>, host: string, port: number): Promise<{ server: Server; port: number }> {
+  return new Promise((resolve, reject) => {
+    const server = serve({ fetch, hostname: host, port }, (info) => resolve({ server: server as Server, port: info.port })) as Server;
+    server.once('error', reject);
+  });
+}
+
+/** Fields accepted by the schema whose behaviour lands later: said once at boot, never ignored silently. */
+function warnNotInEffect(config: GatewayConfig, log: Logger): void {
+  const notYet: string[] = [];
+  if (config.peers.length > 0) notYet.push('peers (replication)');
+  if (config.witness) notYet.push('witness (ownership leases)');
+  if (config.keyspaces.some((k) => k.nodes?.some((n) => n.replication === 'sync'))) notYet.push('keyspaces[].nodes[].replication=sync');
+  if (config.keyspaces.some((k) => k.resolver !== 'lww')) notYet.push('keyspaces[].resolver other than lww');
+  if (config.triggers.length > 0) notYet.push('triggers');
+  if (notYet.length > 0) log.warn({ fields: notYet }, 'config fields accepted but not yet in effect in this version');
+}

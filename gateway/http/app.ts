@@ -1,0 +1,101 @@
+/**
+ * The region's HTTP surface: /v1/kv, /v1/status, /healthz, /metrics. One onError maps typed
+ * errors to JSON error bodies; a bound on requests in flight gives 503 instead of a queue.
+ */
+import { Hono } from 'hono';
+import type { GatewayContext } from './context.js';
+import { kvRoutes } from './kv-routes.js';
+import { GeogateError, StoreUnavailableError, UnavailableError } from '../errors.js';
+
+export function createApp(ctx: GatewayContext): Hono {
+  const app = new Hono();
+  const { metrics, log } = ctx;
+  let inFlight = 0;
+
+  app.use('*', async (c, next) => {
+    if (inFlight >= ctx.config.limits.requestsInFlightMax) {
+      throw new UnavailableError(`more than ${ctx.config.limits.requestsInFlightMax} requests in flight (limits.requestsInFlightMax)`, 'overloaded', 1);
+    }
+    inFlight++;
+    metrics.inFlight.set(inFlight);
+    const t0 = performance.now();
+    try {
+      await next();
+    } finally {
+      inFlight--;
+      metrics.inFlight.set(inFlight);
+      const route = routeLabel(c.req.path);
+      const seconds = (performance.now() - t0) / 1000;
+      metrics.requests.inc({ route, method: c.req.method, status: String(c.res.status) });
+      metrics.latency.observe({ route, method: c.req.method }, seconds);
+      if (log.isLevelEnabled('debug')) log.debug({ method: c.req.method, path: c.req.path, status: c.res.status, ms: seconds * 1000 }, 'request');
+    }
+  });
+
+  app.route('/v1/kv', kvRoutes(ctx));
+
+  app.get('/healthz', async (c) => {
+    try {
+      await ctx.store.ping();
+      return c.json({ ok: true, region: ctx.config.region });
+    } catch (err) {
+      return c.json({ ok: false, region: ctx.config.region, error: `store: ${(err as Error).message}` }, 503);
+    }
+  });
+
+  app.get('/v1/status', async (c) => c.json(await status(ctx)));
+
+  app.get('/metrics', async (c) => {
+    c.header('content-type', metrics.registry.contentType);
+    return c.body(await metrics.registry.metrics());
+  });
+
+  app.notFound((c) => c.json({ error: { code: 'no_route', message: `no route for ${c.req.method} ${c.req.path}` } }, 404));
+
+  app.onError((err, c) => {
+    const e = toGeogateError(err);
+    if (e.status >= 500 && !(e instanceof UnavailableError)) log.error({ err, path: c.req.path, method: c.req.method }, 'request failed');
+    else if (e instanceof StoreUnavailableError) {
+      metrics.storeErrors.inc({ kind: 'unavailable' });
+      log.warn({ path: c.req.path, err: e.message }, 'store unavailable');
+    }
+    for (const [k, v] of Object.entries(e.headers)) c.header(k, v);
+    return c.json({ error: { code: e.code, message: e.message } }, e.status as 400);
+  });
+
+  return app;
+}
+
+function toGeogateError(err: Error): GeogateError {
+  if (err instanceof GeogateError) return err;
+  return new GeogateError(`internal error: ${err.message}`, 500, 'internal');
+}
+
+function routeLabel(path: string): string {
+  if (path.startsWith('/v1/kv/')) return '/v1/kv/:keyspace/:key';
+  if (path === '/v1/status' || path === '/healthz' || path === '/metrics') return path;
+  if (path.startsWith('/v1/')) return path.split('/').slice(0, 3).join('/');
+  return 'other';
+}
+
+async function status(ctx: GatewayContext): Promise<Record<string, unknown>> {
+  let store: Record<string, unknown>;
+  try {
+    store = { ok: true, pingMs: Math.round((await ctx.store.ping()) * 100) / 100 };
+  } catch (err) {
+    store = { ok: false, error: (err as Error).message };
+  }
+  const keyspaces = [...ctx.keyspaces.values()].map((ks) => {
+    const map = ctx.maps.get(ks.name)!;
+    return {
+      name: ks.name, writes: ks.writes, onSplit: ks.onSplit, resolver: ks.resolver,
+      partitions: Array.from({ length: ks.partitions }, (_, p) => ({
+        partition: p, name: map.partitionName(p),
+        nodes: map.nodeList(p).map((n) => (n.replication === 'sync' ? `${n.region}(sync)` : n.region)),
+        active: ctx.authority.activeRegion(ks, p) ?? null,
+        state: ctx.authority.partitionState(ks, p),
+      })),
+    };
+  });
+  return { region: ctx.config.region, cluster: ctx.config.cluster.id, store, keyspaces, ...(await ctx.statusExtras()) };
+}

@@ -1,0 +1,25 @@
+import type { Logger } from 'pino';
+import type { GatewayConfig, KeyspaceConfig } from '../config.js';
+import type { PartitionMap } from '../partition-map.js';
+import type { RegionStore } from '../store/index.js';
+import type { WriteAuthority } from '../authority.js';
+import type { GatewayMetrics } from '../metrics.js';
+
+/** What the HTTP layer needs from the region process; built once by the gateway. */
+export interface GatewayContext {
+  readonly config: GatewayConfig;
+  readonly keyspaces: ReadonlyMap<string, KeyspaceConfig>;
+  readonly maps: ReadonlyMap<string, PartitionMap>;
+  readonly store: RegionStore;
+  readonly authority: WriteAuthority;
+  /** Region → public base URL, for 307 redirects. */
+  readonly publicUrls: ReadonlyMap<string, string>;
+  readonly metrics: GatewayMetrics;
+  readonly log: Logger;
+  /** A local write was appended to the replication log at `seq` (wakes the senders). */
+  onLocalWrite(seq: number): void;
+  /** Resolves when the write may be acknowledged (sync replicas acked); throws UnavailableError when not. */
+  afterWrite(keyspace: KeyspaceConfig, partition: number, seq: number): Promise<void>;
+  /** Extra sections of /v1/status from composed components (replication, ownership). */
+  statusExtras(): Promise<Record<string, unknown>>;
+}

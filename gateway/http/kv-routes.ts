@@ -1,0 +1,129 @@
+/**
+ * The key-value API: PUT / GET / DELETE /v1/kv/:keyspace/:key. Reads are always local; a
+ * write asks the write authority first, then makes one store call.
+ */
+import { Hono, type Context } from 'hono';
+import { bodyLimit } from 'hono/body-limit';
+import type { GatewayContext } from './context.js';
+import { BadRequestError, FencedError, NotFoundError, PayloadTooLargeError, PreconditionFailedError, RedirectError, UnavailableError } from '../errors.js';
+import { StoreError, StoreErrorCode } from '../store/index.js';
+import type { KeyspaceConfig } from '../config.js';
+
+export const DEFAULT_CONTENT_TYPE = 'application/octet-stream';
+const CONTENT_TYPE_BYTES_MAX = 256;
+
+export function kvRoutes(ctx: GatewayContext): Hono {
+  const app = new Hono();
+  const { config } = ctx;
+  const limit = bodyLimit({
+    maxSize: config.limits.valueBytesMax,
+    onError: () => { throw new PayloadTooLargeError(`value larger than ${config.limits.valueBytesMax} bytes (limits.valueBytesMax)`); },
+  });
+
+  app.get('/:keyspace/:key{.+}', async (c) => {
+    const { ks, key, placement } = locate(ctx, c);
+    const rec = await ctx.store.get(ks.name, key);
+    setPlacementHeaders(ctx, c, ks, placement.partition);
+    if (!rec || rec.tombstone) throw new NotFoundError(`no key "${key}" in ${ks.name}`);
+    c.header('etag', `"${rec.version}"`);
+    c.header('content-type', rec.contentType || DEFAULT_CONTENT_TYPE);
+    return c.body(new Uint8Array(rec.value.buffer, rec.value.byteOffset, rec.value.byteLength) as unknown as ArrayBuffer, 200);
+  });
+
+  app.put('/:keyspace/:key{.+}', limit, async (c) => {
+    const target = locate(ctx, c);
+    const contentType = c.req.header('content-type') ?? DEFAULT_CONTENT_TYPE;
+    if (contentType.length > CONTENT_TYPE_BYTES_MAX) throw new BadRequestError(`content-type longer than ${CONTENT_TYPE_BYTES_MAX} bytes`);
+    const value = new Uint8Array(await c.req.arrayBuffer());
+    if (value.byteLength > config.limits.valueBytesMax) throw new PayloadTooLargeError(`value larger than ${config.limits.valueBytesMax} bytes (limits.valueBytesMax)`);
+    return write(ctx, c, target, { value, contentType, tombstone: false });
+  });
+
+  app.delete('/:keyspace/:key{.+}', async (c) => {
+    const target = locate(ctx, c);
+    return write(ctx, c, target, { value: new Uint8Array(0), contentType: '', tombstone: true });
+  });
+
+  return app;
+}
+
+interface Target {
+  ks: KeyspaceConfig;
+  key: string;
+  placement: { partition: number; bucket: number };
+}
+
+function locate(ctx: GatewayContext, c: Context): Target {
+  const ksName = c.req.param('keyspace') ?? '';
+  const key = c.req.param('key') ?? '';
+  const ks = ctx.keyspaces.get(ksName);
+  if (!ks) throw new NotFoundError(`unknown keyspace "${ksName}"`, 'unknown_keyspace');
+  validateKey(key, ctx.config.limits.keyBytesMax);
+  return { ks, key, placement: ctx.maps.get(ks.name)!.place(key) };
+}
+
+export function validateKey(key: string, keyBytesMax: number): void {
+  if (key.length === 0) throw new BadRequestError('empty key', 'bad_key');
+  const bytes = Buffer.byteLength(key, 'utf8');
+  if (bytes > keyBytesMax) throw new BadRequestError(`key is ${bytes} bytes, more than ${keyBytesMax} (limits.keyBytesMax)`, 'key_too_long');
+  // eslint-disable-next-line no-control-regex
+  if (/[\u0000-\u001f\u007f]/.test(key)) throw new BadRequestError('key contains control characters', 'bad_key');
+  if (key.includes('\ufffd')) throw new BadRequestError('key is not valid UTF-8', 'bad_key');
+}
+
+function setPlacementHeaders(ctx: GatewayContext, c: Context, ks: KeyspaceConfig, partition: number): void {
+  c.header('x-geogate-region', ctx.config.region);
+  c.header('x-geogate-partition', ctx.maps.get(ks.name)!.partitionName(partition));
+  const active = ctx.authority.activeRegion(ks, partition);
+  if (ks.writes === 'single-master' && active !== ctx.config.region) c.header('x-geogate-stale', 'possible');
+}
+
+async function write(ctx: GatewayContext, c: Context, t: Target, body: { value: Uint8Array; contentType: string; tombstone: boolean }) {
+  const auth = ctx.authority.check(t.ks, t.placement.partition);
+  if (auth.kind === 'redirect') {
+    const url = ctx.publicUrls.get(auth.region);
+    if (!url) throw new UnavailableError(`partition is written at region ${auth.region}, whose URL is unknown here`, 'owner_unknown');
+    throw new RedirectError(auth.region, url + new URL(c.req.url).pathname);
+  }
+  if (auth.kind === 'unavailable') throw new UnavailableError(auth.reason, 'no_write_authority', Math.max(1, Math.ceil(auth.retryAfterMs / 1000)));
+  const ifMatch = parseEtag(c.req.header('if-match'));
+  const ifNoneMatch = c.req.header('if-none-match');
+  if (ifNoneMatch !== undefined && ifNoneMatch.trim() !== '*') throw new BadRequestError('only If-None-Match: * is supported');
+  try {
+    const res = await ctx.store.write({
+      keyspace: t.ks.name, key: t.key, partition: t.placement.partition, bucket: t.placement.bucket,
+      value: body.value, contentType: body.contentType, tombstone: body.tombstone,
+      ifMatch, ifNoneMatch: ifNoneMatch !== undefined, epoch: auth.epoch, fenced: auth.fenced,
+    });
+    ctx.onLocalWrite(res.seq);
+    await ctx.afterWrite(t.ks, t.placement.partition, res.seq);
+    setPlacementHeaders(ctx, c, t.ks, t.placement.partition);
+    c.header('etag', `"${res.version}"`);
+    if (body.tombstone) return c.body(null, 204);
+    return c.json({ version: res.version, created: res.created }, res.created ? 201 : 200);
+  } catch (err) {
+    if (err instanceof StoreError) throw mapStoreError(err, t);
+    throw err;
+  }
+}
+
+function mapStoreError(err: StoreError, t: Target): Error {
+  switch (err.code) {
+    case StoreErrorCode.IfMatchFailed: return new PreconditionFailedError(`If-Match does not match the current version of "${t.key}"`);
+    case StoreErrorCode.IfNoneMatchFailed: return new PreconditionFailedError(`"${t.key}" exists (If-None-Match: *)`);
+    case StoreErrorCode.NotFound: return new NotFoundError(`no key "${t.key}" in ${t.ks.name}`);
+    case StoreErrorCode.Fenced: return new FencedError(t.ks.name, t.placement.partition);
+    default: return err;
+  }
+}
+
+/** `"v"`, `W/"v"` or `*` → the bare version; a list is refused (one version per write). */
+export function parseEtag(header: string | undefined): string | undefined {
+  if (header === undefined) return undefined;
+  const h = header.trim();
+  if (h === '*') return '*';
+  const m = /^(?:W\/)?"([^"]*)"$/.exec(h);
+  if (!m) throw new BadRequestError('If-Match must be one quoted version or *');
+  if (m[1] === '') throw new BadRequestError('If-Match version is empty');
+  return m[1];
+}

@@ -1,0 +1,31 @@
+/**
+ * Negative return codes of the store's Lua scripts, mirrored here, and the typed errors they
+ * become. Keep in step with the contract comments in lua/*.lua.
+ */
+export enum StoreErrorCode {
+  IfMatchFailed = -1,
+  IfNoneMatchFailed = -2,
+  Fenced = -3,
+  NotFound = -4,
+  VersionChanged = -5,
+  PendingGone = -6,
+}
+
+export class StoreError extends Error {
+  override name = 'StoreError';
+  constructor(readonly code: StoreErrorCode, message: string) {
+    super(message);
+  }
+}
+
+export function storeError(code: number, context: string): StoreError {
+  switch (code) {
+    case StoreErrorCode.IfMatchFailed: return new StoreError(code, `${context}: If-Match does not match the current version`);
+    case StoreErrorCode.IfNoneMatchFailed: return new StoreError(code, `${context}: key exists (If-None-Match: *)`);
+    case StoreErrorCode.Fenced: return new StoreError(code, `${context}: no fence for this epoch (lease expired or moved)`);
+    case StoreErrorCode.NotFound: return new StoreError(code, `${context}: no such key`);
+    case StoreErrorCode.VersionChanged: return new StoreError(code, `${context}: record changed during resolution`);
+    case StoreErrorCode.PendingGone: return new StoreError(code, `${context}: conflict already resolved`);
+    default: throw new Error(`unknown store error code ${code} (${context})`);
+  }
+}

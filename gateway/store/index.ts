@@ -1,0 +1,3 @@
+export { RegionStore, type RegionStoreOptions, type WriteRequest, type WriteResult, type StoredRecord } from './region-store.js';
+export { StoreError, StoreErrorCode } from './errors.js';
+export { StoreKeys } from './keys.js';

@@ -1,0 +1,17 @@
+/** Names of every Redis key the region's store uses, under one prefix. */
+export class StoreKeys {
+  constructor(readonly prefix: string) {}
+  record(ks: string, key: string): string { return `${this.prefix}r:${ks}:${key}`; }
+  digest(ks: string, partition: number): string { return `${this.prefix}mk:${ks}:${partition}`; }
+  members(ks: string, partition: number, bucket: number): string { return `${this.prefix}mb:${ks}:${partition}:${bucket}`; }
+  fence(ks: string, partition: number): string { return `${this.prefix}fence:${ks}:${partition}`; }
+  pending(ks: string, key: string): string { return `${this.prefix}pend:${ks}:${key}`; }
+  get log(): string { return `${this.prefix}log`; }
+  get seq(): string { return `${this.prefix}seq`; }
+  get logBytes(): string { return `${this.prefix}logbytes`; }
+  get hlc(): string { return `${this.prefix}hlc`; }
+  get applied(): string { return `${this.prefix}applied`; }
+  get pendingIndex(): string { return `${this.prefix}pendidx`; }
+  get journal(): string { return `${this.prefix}conflicts`; }
+  get incarnation(): string { return `${this.prefix}incarnation`; }
+}

@@ -1,0 +1,83 @@
+--[[
+  Applies one batch of changes received from another region's log, atomically, with the
+  exactly-once bookkeeping in the same call: records at or below the last applied seq of
+  (origin, incarnation) are skipped; the last applied seq is advanced with the batch.
+  Per record the version vectors decide: apply (incoming dominates, or key absent), drop
+  (dominated or equal), or conflict (concurrent): the incoming version is kept durably in the
+  key's pending-conflict hash for the resolver; nothing is lost and nothing is overwritten.
+
+  Keys of records are derived from ARGV[1] (prefix): standalone Redis only.
+
+  Input:
+    KEYS[1] applied seqs (hash "origin|incarnation" -> seq)
+    KEYS[2] region HLC
+    KEYS[3] pending-conflict index (set of "ks\0key")
+    ARGV[1] key prefix    ARGV[2] origin    ARGV[3] incarnation    ARGV[4] now (wall ms)
+    ARGV[5] record count N, then N groups of 12:
+      seq, keyspace, key, partition, bucket, value, content type, version, hlc, origin, epoch, tombstone
+
+  Output: one code per record: 0 duplicate, 1 applied, 2 dominated/equal, 3 conflict (pending)
+]]
+local rcall = redis.call
+--- @include "vv"
+--- @include "hlc"
+--- @include "merkle"
+
+local prefix, origin = ARGV[1], ARGV[2]
+local appliedField = origin .. "|" .. ARGV[3]
+local applied = tonumber(rcall("HGET", KEYS[1], appliedField) or "0")
+local n = tonumber(ARGV[5])
+local out = {}
+local maxW, maxL = 0, 0
+
+local function clearDominatedPending(ks, key, vv)
+  local pendKey = prefix .. "pend:" .. ks .. ":" .. key
+  local entries = rcall("HKEYS", pendKey)
+  if #entries == 0 then return end
+  for _, pv in ipairs(entries) do
+    local c = vvCompare(vv, vvParse(pv))
+    if c == "after" or c == "equal" then rcall("HDEL", pendKey, pv) end
+  end
+  if rcall("EXISTS", pendKey) == 0 then rcall("SREM", KEYS[3], ks .. "\0" .. key) end
+end
+
+for i = 0, n - 1 do
+  local b = 5 + i * 12
+  local seq = tonumber(ARGV[b + 1])
+  local ks, key, p, bucket = ARGV[b + 2], ARGV[b + 3], ARGV[b + 4], ARGV[b + 5]
+  local value, ct, vvText, hlcText = ARGV[b + 6], ARGV[b + 7], ARGV[b + 8], ARGV[b + 9]
+  local o, e, t = ARGV[b + 10], ARGV[b + 11], ARGV[b + 12]
+  if seq <= applied then
+    out[#out + 1] = 0
+  else
+    applied = seq
+    local recKey = prefix .. "r:" .. ks .. ":" .. key
+    local curVv = rcall("HGET", recKey, "vv")
+    local order = "after"
+    if curVv then order = vvCompare(vvParse(vvText), vvParse(curVv)) end
+    if order == "after" then
+      rcall("HSET", recKey, "v", value, "ct", ct, "vv", vvText, "h", hlcText, "o", o, "e", e,
+        "t", t, "p", p, "b", bucket)
+      merkleUpdate(prefix .. "mk:" .. ks .. ":" .. p, prefix .. "mb:" .. ks .. ":" .. p .. ":" .. bucket,
+        bucket, key, curVv or nil, vvText)
+      clearDominatedPending(ks, key, vvParse(vvText))
+      out[#out + 1] = 1
+    elseif order == "concurrent" then
+      rcall("HSET", prefix .. "pend:" .. ks .. ":" .. key, vvText,
+        cmsgpack.pack({ ks, key, p, bucket, value, ct, vvText, hlcText, o, e, t }))
+      rcall("SADD", KEYS[3], ks .. "\0" .. key)
+      out[#out + 1] = 3
+    else
+      out[#out + 1] = 2
+    end
+    local w, l = hlcParse(hlcText)
+    maxW, maxL = hlcMax(maxW, maxL, w, l)
+  end
+end
+
+rcall("HSET", KEYS[1], appliedField, applied)
+-- HLC receive rule: the region's clock never falls behind a stamp it has seen.
+local lw, ll = hlcParse(rcall("GET", KEYS[2]))
+local w, l = hlcMax(lw, ll, maxW, maxL)
+rcall("SET", KEYS[2], hlcFormat(w, l))
+return out

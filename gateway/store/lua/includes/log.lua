@@ -1,0 +1,29 @@
+-- The region's replication log: a stream with entry ids "<seq>-0", bounded in entries and
+-- bytes. Each entry carries its size ("sz") so the byte count stays exact under trimming.
+-- Entries past a bound are dropped oldest first; the sender sees the gap (first seq beyond
+-- a peer's cursor) and marks that peer for repair, so nothing is dropped silently.
+local function logTrimOldest(logKey, bytesKey, maxEntries, maxBytes)
+  for _ = 1, 64 do
+    local len = rcall("XLEN", logKey)
+    local bytes = tonumber(rcall("GET", bytesKey) or "0")
+    if len <= maxEntries and bytes <= maxBytes then return end
+    local first = rcall("XRANGE", logKey, "-", "+", "COUNT", 1)[1]
+    if not first then return end
+    local fields = first[2]
+    for i = 1, #fields, 2 do
+      if fields[i] == "sz" then rcall("DECRBY", bytesKey, fields[i + 1]) end
+    end
+    rcall("XDEL", logKey, first[1])
+  end
+end
+
+local function logAppend(logKey, seqKey, bytesKey, maxEntries, maxBytes, ks, key, partition, bucket,
+                         value, ct, vvText, hlcText, origin, epoch, tomb)
+  local seq = rcall("INCR", seqKey)
+  local sz = #value + #key + #ct + #vvText + 64
+  rcall("XADD", logKey, seq .. "-0", "ks", ks, "k", key, "p", partition, "b", bucket, "v", value,
+    "ct", ct, "vv", vvText, "h", hlcText, "o", origin, "e", epoch, "t", tomb, "sz", sz)
+  rcall("INCRBY", bytesKey, sz)
+  logTrimOldest(logKey, bytesKey, maxEntries, maxBytes)
+  return seq
+end

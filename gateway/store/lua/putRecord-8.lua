@@ -1,0 +1,66 @@
+--[[
+  Writes (or deletes, as a tombstone) one record: the whole local write path in one call.
+  Checks the partition's fence/epoch and the preconditions, bumps the version vector and the
+  HLC, stores the record, appends the change to the region's replication log, and updates
+  the partition's Merkle bucket digest.
+
+  Input:
+    KEYS[1] record hash          KEYS[5] region HLC
+    KEYS[2] replication log      KEYS[6] partition bucket digests
+    KEYS[3] log seq counter      KEYS[7] bucket members (key -> version)
+    KEYS[4] log byte count       KEYS[8] partition fence (epoch, PX = lease left)
+
+    ARGV[1] region               ARGV[9]  fence required (1 | 0)
+    ARGV[2] now (wall ms)        ARGV[10] log max entries
+    ARGV[3] value bytes          ARGV[11] log max bytes
+    ARGV[4] content type         ARGV[12] keyspace
+    ARGV[5] tombstone (1 | 0)    ARGV[13] key
+    ARGV[6] If-Match version ('' = none, * = any live version)
+    ARGV[7] If-None-Match * (1 | 0)
+    ARGV[8] writer's epoch       ARGV[14] partition, ARGV[15] bucket
+
+  Output:
+    { 1 = created | 0 = updated, version, seq, hlc }
+    -1 If-Match mismatch, -2 If-None-Match failed, -3 fenced (no lease for this epoch),
+    -4 delete of an absent key
+]]
+local rcall = redis.call
+--- @include "vv"
+--- @include "hlc"
+--- @include "merkle"
+--- @include "log"
+
+local region, now, tomb = ARGV[1], tonumber(ARGV[2]), ARGV[5]
+local epoch = ARGV[8]
+
+if ARGV[9] == "1" then
+  local fence = rcall("GET", KEYS[8])
+  if fence ~= epoch then return -3 end
+end
+
+local cur = rcall("HMGET", KEYS[1], "vv", "h", "t")
+local curVv, curHlc, curTomb = cur[1], cur[2], cur[3]
+local live = curVv ~= false and curTomb ~= "1"
+
+if ARGV[6] ~= "" and (not live or (ARGV[6] ~= "*" and curVv ~= ARGV[6])) then return -1 end
+if ARGV[7] == "1" and live then return -2 end
+if tomb == "1" and not live then return -4 end
+
+local vv = vvParse(curVv or "")
+vv[region] = (vv[region] or 0) + 1
+local vvText = vvFormat(vv)
+local cw, cl = hlcParse(curHlc or nil)
+local w, l = hlcTick(KEYS[5], cw, cl, now)
+local hlcText = hlcFormat(w, l)
+local value = ARGV[3]
+if tomb == "1" then value = "" end
+
+rcall("HSET", KEYS[1], "v", value, "ct", ARGV[4], "vv", vvText, "h", hlcText, "o", region,
+  "e", epoch, "t", tomb, "p", ARGV[14], "b", ARGV[15])
+local seq = logAppend(KEYS[2], KEYS[3], KEYS[4], tonumber(ARGV[10]), tonumber(ARGV[11]),
+  ARGV[12], ARGV[13], ARGV[14], ARGV[15], value, ARGV[4], vvText, hlcText, region, epoch, tomb)
+merkleUpdate(KEYS[6], KEYS[7], ARGV[15], ARGV[13], curVv or nil, vvText)
+
+local created = 0
+if not live then created = 1 end
+return { created, vvText, seq, hlcText }

@@ -1,0 +1,249 @@
+/**
+ * The region's store: one Redis, every mutation one Lua call. Implements the replication
+ * contracts (LogSource for the sender, ChangeSink for the receiver).
+ */
+import { randomBytes } from 'node:crypto';
+import type { Redis } from 'ioredis';
+import type { RecordVersion } from '../../conflict/types.js';
+import { vvFromString } from '../../conflict/vv.js';
+import { hlcFromString } from '../../conflict/hlc.js';
+import type { ApplyOutcome, ChangeRecord, ChangeSink, LogSource } from '../../replicator/types.js';
+import { StoreKeys } from './keys.js';
+import { callScript, callScriptBuffer, defineScripts } from './scripts.js';
+import { StoreError, storeError } from './errors.js';
+import { StoreUnavailableError } from '../errors.js';
+
+export const TRIM_BATCH_MAX = 4096;
+export const APPLY_BATCH_RECORDS_MAX = 4096;
+
+export interface RegionStoreOptions {
+  readonly region: string;
+  readonly prefix: string;
+  readonly logMaxEntries: number;
+  readonly logMaxBytes: number;
+  readonly nowMs: () => number;
+}
+
+export interface WriteRequest {
+  readonly keyspace: string;
+  readonly key: string;
+  readonly partition: number;
+  readonly bucket: number;
+  readonly value: Uint8Array;
+  readonly contentType: string;
+  readonly tombstone: boolean;
+  readonly ifMatch?: string | undefined;
+  readonly ifNoneMatch?: boolean | undefined;
+  readonly epoch: number;
+  /** Require the partition's fence key to carry `epoch` (a live lease). */
+  readonly fenced: boolean;
+}
+
+export interface WriteResult {
+  readonly created: boolean;
+  readonly version: string;
+  readonly seq: number;
+  readonly hlc: string;
+}
+
+export interface StoredRecord extends RecordVersion {
+  readonly version: string;
+  readonly partition: number;
+  readonly bucket: number;
+}
+
+const RECORD_FIELDS = ['v', 'ct', 'vv', 'h', 'o', 'e', 't', 'p', 'b'] as const;
+
+export class RegionStore implements ChangeSink {
+  readonly keys: StoreKeys;
+  private incarnationId: string | undefined;
+
+  constructor(readonly redis: Redis, private readonly opts: RegionStoreOptions) {
+    this.keys = new StoreKeys(opts.prefix);
+    defineScripts(redis);
+  }
+
+  async write(req: WriteRequest): Promise<WriteResult> {
+    const k = this.keys;
+    const res = await guard(callScript(this.redis, 'putRecord-8', [
+      k.record(req.keyspace, req.key), k.log, k.seq, k.logBytes, k.hlc,
+      k.digest(req.keyspace, req.partition), k.members(req.keyspace, req.partition, req.bucket),
+      k.fence(req.keyspace, req.partition),
+      this.opts.region, this.opts.nowMs(), Buffer.from(req.value.buffer, req.value.byteOffset, req.value.byteLength),
+      req.contentType, req.tombstone ? '1' : '0', req.ifMatch ?? '', req.ifNoneMatch ? '1' : '0',
+      req.epoch, req.fenced ? '1' : '0', this.opts.logMaxEntries, this.opts.logMaxBytes,
+      req.keyspace, req.key, req.partition, req.bucket,
+    ]));
+    if (typeof res === 'number') throw storeError(res, `${req.keyspace}/${req.key}`);
+    const [created, version, seq, hlc] = res as [number, string, number, string];
+    return { created: created === 1, version, seq, hlc };
+  }
+
+  /** The replication log as the sender sees it. */
+  asLogSource(): LogSource {
+    return {
+      read: (afterSeq, maxRecords, maxBytes) => this.readLog(afterSeq, maxRecords, maxBytes),
+      bounds: () => this.bounds(),
+      trimThrough: (seq) => this.trimThrough(seq),
+      incarnation: () => this.incarnation(),
+    };
+  }
+
+  async get(keyspace: string, key: string): Promise<StoredRecord | null> {
+    const raw = await guard(this.redis.hmgetBuffer(this.keys.record(keyspace, key), ...RECORD_FIELDS));
+    if (!raw[2]) return null;
+    return decodeRecord(raw);
+  }
+
+  /** LogSource.read: entries after `afterSeq`, bounded in count and (roughly) bytes. */
+  async readLog(afterSeq: number, maxRecords: number, maxBytes: number): Promise<ChangeRecord[]> {
+    const entries = await this.redis.xrangeBuffer(this.keys.log, `${afterSeq + 1}-0`, '+', 'COUNT', maxRecords);
+    const out: ChangeRecord[] = [];
+    let bytes = 0;
+    for (const [id, fields] of entries) {
+      const change = decodeLogEntry(id.toString(), fields);
+      bytes += change.record.value.byteLength + change.key.length + 64;
+      if (out.length > 0 && bytes > maxBytes) break;
+      out.push(change);
+    }
+    return out;
+  }
+
+  async bounds(): Promise<{ firstSeq: number; lastSeq: number; length: number }> {
+    const [first, length, seq] = await Promise.all([
+      this.redis.xrange(this.keys.log, '-', '+', 'COUNT', 1),
+      this.redis.xlen(this.keys.log),
+      this.redis.get(this.keys.seq),
+    ]);
+    const lastSeq = Number(seq ?? 0);
+    const firstSeq = first[0] ? seqOf(first[0][0]) : lastSeq + 1;
+    return { firstSeq, lastSeq, length };
+  }
+
+  async trimThrough(seq: number): Promise<void> {
+    for (let round = 0; round < 64; round++) {
+      const dropped = (await callScript(this.redis, 'trimLog-2', [this.keys.log, this.keys.logBytes, seq, TRIM_BATCH_MAX])) as number;
+      if (dropped < TRIM_BATCH_MAX) return;
+    }
+  }
+
+  async incarnation(): Promise<string> {
+    if (this.incarnationId) return this.incarnationId;
+    await this.redis.set(this.keys.incarnation, randomBytes(8).toString('hex'), 'NX');
+    const id = await this.redis.get(this.keys.incarnation);
+    if (!id) throw new Error('incarnation id vanished right after SET NX');
+    this.incarnationId = id;
+    return id;
+  }
+
+  /** Forgets the cached incarnation (after Redis lost its data). */
+  resetIncarnation(): void {
+    this.incarnationId = undefined;
+  }
+
+  async apply(origin: string, incarnation: string, batch: readonly ChangeRecord[]): Promise<ApplyOutcome[]> {
+    if (batch.length === 0) return [];
+    if (batch.length > APPLY_BATCH_RECORDS_MAX) throw new RangeError(`apply batch of ${batch.length} > ${APPLY_BATCH_RECORDS_MAX}`);
+    const args: (string | number | Buffer)[] = [this.keys.applied, this.keys.hlc, this.keys.pendingIndex,
+      this.opts.prefix, origin, incarnation, this.opts.nowMs(), batch.length];
+    for (const c of batch) {
+      const r = c.record;
+      args.push(c.seq, c.keyspace, c.key, c.partition, c.bucket, Buffer.from(r.value.buffer, r.value.byteOffset, r.value.byteLength),
+        r.contentType, vvText(r.vv), `${r.hlc[0]}.${r.hlc[1]}`, r.origin, r.epoch, r.tombstone ? '1' : '0');
+    }
+    const codes = (await callScript(this.redis, 'applyChanges-3', args)) as number[];
+    return codes.map((code) => APPLY_OUTCOMES[code] ?? 'conflict');
+  }
+
+  async appliedSeq(origin: string, incarnation: string): Promise<number> {
+    return Number((await this.redis.hget(this.keys.applied, `${origin}|${incarnation}`)) ?? 0);
+  }
+
+  /** Every applied seq this region holds: `origin|incarnation` → seq. */
+  async appliedAll(): Promise<Record<string, number>> {
+    const all = await this.redis.hgetall(this.keys.applied);
+    return Object.fromEntries(Object.entries(all).map(([k, v]) => [k, Number(v)]));
+  }
+
+  /** Sets the partition's fence: writes with `fenced` need this epoch until it expires. */
+  async setFence(keyspace: string, partition: number, epoch: number, ttlMs: number): Promise<void> {
+    if (ttlMs <= 0) await this.redis.del(this.keys.fence(keyspace, partition));
+    else await this.redis.set(this.keys.fence(keyspace, partition), String(epoch), 'PX', Math.ceil(ttlMs));
+  }
+
+  /** Bucket digests of one partition (bucket → 16 hex digits). */
+  async digests(keyspace: string, partition: number): Promise<Record<string, string>> {
+    return this.redis.hgetall(this.keys.digest(keyspace, partition));
+  }
+
+  async ping(): Promise<number> {
+    const t0 = performance.now();
+    await guard(this.redis.ping());
+    return performance.now() - t0;
+  }
+}
+
+/**
+ * Turns a failure to reach Redis (connection down, timeout, loading, read-only) into
+ * StoreUnavailableError (503). A script error is a programmer error and stays as it is.
+ */
+async function guard<T>(p: Promise<T>): Promise<T> {
+  try {
+    return await p;
+  } catch (err) {
+    if (err instanceof StoreError) throw err;
+    const e = err as Error;
+    const transient = e.name !== 'ReplyError' || /^(LOADING|BUSY|MASTERDOWN|READONLY|TRYAGAIN|OOM|NOSCRIPT)/.test(e.message);
+    if (transient) throw new StoreUnavailableError(e.message);
+    throw err;
+  }
+}
+
+const APPLY_OUTCOMES: Record<number, ApplyOutcome> = { 0: 'duplicate', 1: 'applied', 2: 'dominated', 3: 'conflict' };
+
+function vvText(vv: Readonly<Record<string, number>>): string {
+  return Object.keys(vv).filter((r) => (vv[r] ?? 0) > 0).sort().map((r) => `${r}:${vv[r]}`).join(',');
+}
+
+function seqOf(id: string): number {
+  return Number(id.slice(0, id.indexOf('-')));
+}
+
+function decodeRecord(raw: (Buffer | null)[]): StoredRecord {
+  const s = (i: number) => raw[i]?.toString() ?? '';
+  const version = s(2);
+  return {
+    value: raw[0] ?? Buffer.alloc(0),
+    contentType: s(1),
+    vv: vvFromString(version) ?? {},
+    version,
+    hlc: hlcFromString(s(3)) ?? [0, 0],
+    origin: s(4),
+    epoch: Number(s(5) || 0),
+    tombstone: s(6) === '1',
+    partition: Number(s(7) || 0),
+    bucket: Number(s(8) || 0),
+  };
+}
+
+function decodeLogEntry(id: string, fields: Buffer[]): ChangeRecord {
+  const f: Record<string, Buffer> = {};
+  for (let i = 0; i + 1 < fields.length; i += 2) f[fields[i]!.toString()] = fields[i + 1]!;
+  const s = (name: string) => f[name]?.toString() ?? '';
+  return {
+    seq: seqOf(id),
+    keyspace: s('ks'),
+    key: s('k'),
+    partition: Number(s('p')),
+    bucket: Number(s('b')),
+    record: {
+      value: f.v ?? Buffer.alloc(0),
+      contentType: s('ct'),
+      vv: vvFromString(s('vv')) ?? {},
+      hlc: hlcFromString(s('h')) ?? [0, 0],
+      origin: s('o'),
+      epoch: Number(s('e') || 0),
+      tombstone: s('t') === '1',
+    },
+  };
+}
