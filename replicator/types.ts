@@ -38,3 +38,39 @@ export interface ChangeSink {
   /** Last applied seq per origin for the given incarnation (0 when none). */
   appliedSeq(origin: string, incarnation: string): Promise<number>;
 }
+
+/** Life of the link to one peer, as seen from this region. */
+export type LinkState = 'idle' | 'connecting' | 'handshaking' | 'established' | 'backoff' | 'stopped';
+
+/** Health a peer reported in its last HEARTBEAT. */
+export interface PeerHealth {
+  readonly lagMs: number;
+  readonly lagEntries: number;
+  readonly queue: number;
+  readonly loadPermille: number;
+  readonly fenced: readonly number[];
+}
+
+/** One row of `Replicator.status()`. */
+export interface PeerStatus {
+  readonly region: string;
+  /** Failure detector state. */
+  readonly state: 'up' | 'suspect' | 'down';
+  readonly linkState: LinkState;
+  /** True when this region dials the peer (the smaller region name dials). */
+  readonly dialer: boolean;
+  /** Milliseconds the peer has been behind this region's log head (0 when caught up). */
+  readonly lagMs: number;
+  /** Entries of this region's log the peer has not acked. */
+  readonly lagEntries: number;
+  /** Highest seq of this region's log the peer acked (null: not known since start). */
+  readonly ackedSeq: number | null;
+  readonly inflightBatches: number;
+  /** Milliseconds since any frame from the peer (null: never heard). */
+  readonly heartbeatAgeMs: number | null;
+  /** The peer's cursor fell behind the trimmed log: it needs anti-entropy repair. */
+  readonly needsRepair: boolean;
+  /** What the peer last reported about itself (null: no heartbeat yet). */
+  readonly remote: PeerHealth | null;
+  readonly lastCloseReason: string | null;
+}

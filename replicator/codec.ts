@@ -1,0 +1,180 @@
+/**
+ * The one codec of the replication channel: msgpackr, plain maps (no shared record
+ * structures, so both ends decode without negotiated state), binary values as `bin`.
+ * Every frame carries the protocol version `v`. Decoding an untrusted frame never throws:
+ * it returns a `FrameError` and the link closes with that reason.
+ */
+import { Packr } from 'msgpackr';
+import { z } from 'zod';
+import type { ChangeRecord } from './types.js';
+import { FrameError, FrameTooLargeError } from './errors.js';
+
+export const PROTOCOL_VERSION = 1;
+export const DEFAULT_FRAME_BYTES_MAX = 4 * 1024 * 1024;
+/** Upper bound on partition ids listed as fenced in one heartbeat. */
+export const HEARTBEAT_FENCED_MAX = 4096;
+export const NONCE_BYTES = 32;
+
+const packr = new Packr({
+  useRecords: false, // plain msgpack maps: no shared structures between peers
+  structuredClone: false, // no cycles or references from the wire
+  moreTypes: false, // no typed-array / Set / Error extensions
+  mapsAsObjects: true, // maps decode to plain objects (validated below)
+  bundleStrings: false,
+  copyBuffers: true, // decoded values never alias the socket buffer
+  int64AsType: 'number',
+  useTimestamp32: false,
+  encodeUndefinedAsNil: true,
+  variableMapSize: true, // smallest map header (keeps heartbeats tiny)
+});
+
+export interface HelloFrame {
+  readonly t: 'hello';
+  readonly v: number;
+  readonly region: string;
+  readonly clusterId: string;
+  /** Incarnation of the sender's own log. */
+  readonly incarnation: string;
+  readonly nonce: Uint8Array;
+  /** Last applied seq per origin, as the sender of this frame knows it (for the receiver's log). */
+  readonly applied: Readonly<Record<string, number>>;
+  /** HMAC proof (null in the dialler's first HELLO, which has not seen the server's nonce). */
+  readonly proof: Uint8Array | null;
+}
+
+export interface AuthFrame {
+  readonly t: 'auth';
+  readonly v: number;
+  readonly proof: Uint8Array;
+  readonly applied: Readonly<Record<string, number>>;
+}
+
+export interface ChangesFrame {
+  readonly t: 'changes';
+  readonly v: number;
+  readonly records: readonly ChangeRecord[];
+}
+
+export interface AckFrame {
+  readonly t: 'ack';
+  readonly v: number;
+  /** Cumulative: every entry of the receiver's log with seq <= this is applied. */
+  readonly seq: number;
+}
+
+export interface HeartbeatFrame {
+  readonly t: 'hb';
+  readonly v: number;
+  /** Sender's replication lag toward the receiver. */
+  readonly lagMs: number;
+  readonly lagEntries: number;
+  /** Sender's receive queue length (batches waiting to be applied). */
+  readonly queue: number;
+  /** Sender's load in per mille (0..1000+), supplied by the gateway. */
+  readonly loadPermille: number;
+  /** Partitions the sender currently fences. */
+  readonly fenced: readonly number[];
+}
+
+/** Extensible frame for later protocols (anti-entropy, lease votes): routed by topic. */
+export interface ControlFrame {
+  readonly t: 'ctl';
+  readonly v: number;
+  readonly topic: string;
+  readonly body: unknown;
+}
+
+export type Frame = HelloFrame | AuthFrame | ChangesFrame | AckFrame | HeartbeatFrame | ControlFrame;
+export type FrameType = Frame['t'];
+export const FRAME_TYPES: readonly FrameType[] = ['hello', 'auth', 'changes', 'ack', 'hb', 'ctl'];
+
+export type DecodeResult = { readonly ok: true; readonly frame: Frame } | { readonly ok: false; readonly error: FrameError };
+
+const uint = z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER);
+const name = z.string().min(1).max(256);
+const bytes = z.instanceof(Uint8Array);
+const appliedMap = z.record(name, uint);
+
+const recordVersion = z.object({
+  vv: z.record(name, uint),
+  hlc: z.tuple([uint, uint]),
+  origin: name,
+  epoch: uint,
+  tombstone: z.boolean(),
+  value: bytes,
+  contentType: z.string().max(256),
+});
+const changeRecord = z.object({
+  seq: uint.min(1),
+  keyspace: name,
+  key: z.string().max(64 * 1024),
+  partition: uint,
+  bucket: uint,
+  record: recordVersion,
+});
+
+const schemas = {
+  hello: z.object({
+    t: z.literal('hello'), v: uint, region: name, clusterId: name, incarnation: name,
+    nonce: bytes.refine((b) => b.byteLength === NONCE_BYTES, 'nonce length'),
+    applied: appliedMap, proof: bytes.nullable(),
+  }),
+  auth: z.object({ t: z.literal('auth'), v: uint, proof: bytes, applied: appliedMap }),
+  changes: z.object({ t: z.literal('changes'), v: uint, records: z.array(changeRecord).min(1) }),
+  ack: z.object({ t: z.literal('ack'), v: uint, seq: uint }),
+  // Heartbeats travel with one-letter keys (see toWire): idle traffic stays far below 1 KB/s.
+  hb: z.object({
+    t: z.literal('hb'), v: uint, l: uint, e: uint, q: uint, d: uint,
+    f: z.array(uint).max(HEARTBEAT_FENCED_MAX),
+  }),
+  ctl: z.object({ t: z.literal('ctl'), v: uint, topic: name, body: z.unknown() }),
+} as const;
+
+function toWire(frame: Frame): unknown {
+  if (frame.t !== 'hb') return frame;
+  return { t: 'hb', v: frame.v, l: frame.lagMs, e: frame.lagEntries, q: frame.queue, d: frame.loadPermille, f: frame.fenced };
+}
+
+/** Encodes a frame; throws `FrameTooLargeError` when it would exceed `frameBytesMax`. */
+export function encodeFrame(frame: Frame, frameBytesMax = DEFAULT_FRAME_BYTES_MAX): Uint8Array {
+  const out = packr.pack(toWire(frame));
+  if (out.byteLength > frameBytesMax) throw new FrameTooLargeError(out.byteLength, frameBytesMax);
+  return out;
+}
+
+/** Decodes and validates one untrusted frame. Never throws. */
+export function decodeFrame(data: Uint8Array, frameBytesMax = DEFAULT_FRAME_BYTES_MAX): DecodeResult {
+  if (data.byteLength > frameBytesMax) {
+    return fail('oversized', `frame of ${data.byteLength} bytes exceeds frameBytesMax ${frameBytesMax}`);
+  }
+  let raw: unknown;
+  try {
+    raw = packr.unpack(data);
+  } catch (err) {
+    return fail('malformed', `undecodable frame: ${(err as Error).message}`.slice(0, 200));
+  }
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) return fail('shape', 'frame is not a map');
+  const head = raw as { t?: unknown; v?: unknown };
+  if (head.v !== PROTOCOL_VERSION) return fail('version', `protocol version ${String(head.v)} != ${PROTOCOL_VERSION}`);
+  if (typeof head.t !== 'string' || !Object.hasOwn(schemas, head.t)) return fail('shape', `unknown frame type ${String(head.t).slice(0, 32)}`);
+  const parsed = schemas[head.t as FrameType].safeParse(raw);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    return fail('shape', `bad ${head.t} frame at ${issue?.path.join('.') ?? '?'}: ${issue?.message ?? 'invalid'}`);
+  }
+  return { ok: true, frame: fromWire(parsed.data) };
+}
+
+function fromWire(data: z.infer<(typeof schemas)[FrameType]>): Frame {
+  if (data.t !== 'hb') return data as Frame;
+  return { t: 'hb', v: data.v, lagMs: data.l, lagEntries: data.e, queue: data.q, loadPermille: data.d, fenced: data.f };
+}
+
+function fail(kind: FrameError['kind'], message: string): DecodeResult {
+  return { ok: false, error: new FrameError(kind, message) };
+}
+
+/** Raw msgpack of any value, for tests that forge peer frames. */
+export function packRaw(value: unknown): Uint8Array {
+  return packr.pack(value);
+}

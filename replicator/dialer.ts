@@ -1,0 +1,105 @@
+/**
+ * Keeps one outgoing link to a peer alive: dials `<url>/v1/replication`, hands the open
+ * socket to `connect` (handshake + session; resolves when the link ends), then re-dials
+ * after a bounded, jittered exponential backoff. The delay is bounded by `backoff.maxMs`;
+ * attempts never stop while the replicator runs (a peer may come back after hours), and
+ * there is at most one attempt in progress per peer.
+ */
+import { WebSocket } from 'ws';
+import type { Clock, TimerHandle } from '../infra/clock.js';
+import type { Logger } from '../infra/log.js';
+import { backoffDelayMs, type BackoffOptions } from './backoff.js';
+import { REPLICATION_PATH } from './server.js';
+
+export const DEFAULT_CONNECT_TIMEOUT_MS = 5_000;
+
+export interface DialerOptions {
+  readonly url: string;
+  readonly frameBytesMax: number;
+  readonly connectTimeoutMs: number;
+  readonly backoff: BackoffOptions;
+  readonly clock: Clock;
+  readonly random: () => number;
+  readonly log: Logger;
+  /** Runs the link on an open socket; resolves when it closed, true if it got established. */
+  readonly connect: (ws: WebSocket) => Promise<boolean>;
+  readonly onState: (state: 'connecting' | 'backoff') => void;
+}
+
+export function replicationUrl(base: string): string {
+  const url = new URL(base);
+  url.protocol = url.protocol === 'https:' || url.protocol === 'wss:' ? 'wss:' : 'ws:';
+  url.pathname = url.pathname.replace(/\/+$/, '') + REPLICATION_PATH;
+  return url.toString();
+}
+
+export class PeerDialer {
+  private attempt = 0;
+  private timer: TimerHandle | null = null;
+  private socket: WebSocket | null = null;
+  private stopped = true;
+
+  constructor(private readonly options: DialerOptions) {}
+
+  start(): void {
+    if (!this.stopped) return;
+    this.stopped = false;
+    this.dial();
+  }
+
+  stop(): void {
+    this.stopped = true;
+    this.timer?.cancel();
+    this.timer = null;
+    this.socket?.terminate();
+    this.socket = null;
+  }
+
+  /** Backoff attempts since the last established link. */
+  attempts(): number {
+    return this.attempt;
+  }
+
+  private dial(): void {
+    if (this.stopped) return;
+    this.options.onState('connecting');
+    const ws = new WebSocket(replicationUrl(this.options.url), {
+      maxPayload: this.options.frameBytesMax,
+      perMessageDeflate: false,
+      handshakeTimeout: this.options.connectTimeoutMs,
+    });
+    this.socket = ws;
+    let settled = false;
+    let opened = false;
+    const retry = (established: boolean): void => {
+      if (settled) return;
+      settled = true;
+      if (this.socket === ws) this.socket = null;
+      this.attempt = established ? 0 : this.attempt + 1;
+      this.scheduleRetry();
+    };
+    ws.once('open', () => {
+      opened = true;
+      this.options.connect(ws).then(retry, (err: unknown) => {
+        this.options.log.error({ err }, 'link failed');
+        retry(false);
+      });
+    });
+    ws.on('error', (err) => {
+      if (ws.readyState !== WebSocket.OPEN) this.options.log.debug({ err: err.message }, 'dial failed');
+    });
+    ws.once('close', () => {
+      if (!opened) retry(false); // closed before it ever opened
+    });
+  }
+
+  private scheduleRetry(): void {
+    if (this.stopped) return;
+    const delayMs = backoffDelayMs(Math.max(0, this.attempt - 1), this.options.backoff, this.options.random);
+    this.options.onState('backoff');
+    this.timer = this.options.clock.setTimer(delayMs, () => {
+      this.timer = null;
+      this.dial();
+    });
+  }
+}

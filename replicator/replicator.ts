@@ -1,0 +1,303 @@
+/**
+ * The replicator of one region: one authenticated WebSocket link per peer (the smaller
+ * region name dials, the other serves on the gateway's own port), log shipping with a
+ * bounded window, in-order apply with acks, heartbeats that fill silences, a failure
+ * detector per peer, sync-replica ack waits, log trimming through the minimum acked
+ * cursor, and control topics for later protocols.
+ */
+import type { Server } from 'node:http';
+import type { WebSocket } from 'ws';
+import type { TimerHandle } from '../infra/clock.js';
+import type { Logger } from '../infra/log.js';
+import { PROTOCOL_VERSION, type HeartbeatFrame } from './codec.js';
+import { ControlRegistry, type ControlHandler } from './control.js';
+import type { PeerStateChange } from './detector.js';
+import { PeerDialer } from './dialer.js';
+import { HandshakeError, UnknownPeerError } from './errors.js';
+import { dialerHandshake, serverHandshake, type HandshakeContext, type HandshakeResult } from './handshake.js';
+import { WsLink, type FrameChannel } from './link.js';
+import { createMetrics, type ReplicatorMetrics } from './metrics.js';
+import { parseReplicatorOptions, type ParsedReplicatorOptions, type ReplicatorOptions } from './options.js';
+import { Peer } from './peer.js';
+import type { LogGap } from './sender.js';
+import { attachReplicationServer, type ReplicationServerHandle } from './server.js';
+import { PeerSession } from './session.js';
+import type { ApplyOutcome, PeerStatus } from './types.js';
+
+export type PeerStateListener = (change: PeerStateChange) => void;
+export type NeedsRepairListener = (peer: string, gap: LogGap) => void;
+
+export class Replicator {
+  readonly options: ParsedReplicatorOptions;
+  private readonly log: Logger;
+  private readonly metrics: ReplicatorMetrics;
+  private readonly peers = new Map<string, Peer>();
+  private readonly control = new ControlRegistry();
+  private readonly stateListeners = new Set<PeerStateListener>();
+  private readonly repairListeners = new Set<NeedsRepairListener>();
+  private readonly servers: ReplicationServerHandle[] = [];
+  private readonly handshake: HandshakeContext;
+  private headSeq = 0;
+  private trimmedSeq = 0;
+  private lastTrimMs = -Infinity;
+  private housekeeping: TimerHandle | null = null;
+  private running = false;
+
+  constructor(options: ReplicatorOptions) {
+    this.options = parseReplicatorOptions(options);
+    const o = this.options;
+    this.log = o.log.child({ component: 'replicator', region: o.region });
+    this.metrics = createMetrics(o.registry, () => this.status());
+    const suspectMs = o.heartbeatMs * o.missedMax;
+    const limits = { suspectMs, downMs: Math.round(suspectMs * o.downFactor), ackWaitersMax: o.ackWaitersMax };
+    for (const config of o.peers) this.peers.set(config.region, new Peer(config, o.region, o.clock, limits, (c) => this.emitState(c)));
+    this.handshake = {
+      region: o.region, clusterId: o.clusterId, secret: o.secret, clock: o.clock, timeoutMs: o.handshakeMs,
+      isPeer: (region) => this.peers.has(region),
+      incarnation: () => o.source.incarnation(),
+      appliedSeq: (origin, incarnation) => o.sink.appliedSeq(origin, incarnation),
+    };
+  }
+
+  /** Serves incoming links on the gateway's HTTP server (upgrade on /v1/replication). */
+  attach(server: Server): void {
+    this.servers.push(attachReplicationServer(server, { frameBytesMax: this.options.frameBytesMax, onConnection: (ws) => this.accept(ws) }));
+  }
+
+  /** Dials the peers this region is responsible for and starts housekeeping. */
+  start(): void {
+    if (this.running) return;
+    this.running = true;
+    for (const peer of this.peers.values()) {
+      if (peer.dials) this.startDialer(peer);
+    }
+    this.tick();
+  }
+
+  async stop(): Promise<void> {
+    this.running = false;
+    this.housekeeping?.cancel();
+    for (const server of this.servers.splice(0)) server.close();
+    for (const peer of this.peers.values()) {
+      peer.dialer?.stop();
+      peer.session?.channel.close('replicator stopping', 'shutdown');
+      peer.detector.stop();
+      peer.waiters.failAll();
+      peer.linkState = 'stopped';
+    }
+  }
+
+  /** A local write was appended to our log (pass its seq when known): ship without waiting. */
+  notifyAppended(seq?: number): void {
+    if (seq !== undefined && seq > this.headSeq) this.headSeq = seq;
+    for (const peer of this.peers.values()) {
+      if (seq !== undefined) peer.updateBehind(this.headSeq);
+      peer.session?.sender.notifyAppended();
+    }
+  }
+
+  /** Resolves true once `peer` acked our log through `seq`; false on timeout or link down. */
+  waitForAck(peerRegion: string, seq: number, timeoutMs: number): Promise<boolean> {
+    const peer = this.peer(peerRegion);
+    if ((peer.ackedSeq ?? 0) >= seq) return Promise.resolve(true);
+    if (!peer.session) return Promise.resolve(false);
+    return peer.waiters.wait(seq, timeoutMs);
+  }
+
+  status(): PeerStatus[] {
+    return [...this.peers.values()].map((peer) => peer.status(this.headSeq));
+  }
+
+  /** Lowest seq every peer acked (null while some peer's cursor is unknown): safe to trim through. */
+  minAckedSeq(): number | null {
+    let min: number | null = null;
+    for (const peer of this.peers.values()) {
+      if (peer.ackedSeq === null) return null;
+      min = min === null ? peer.ackedSeq : Math.min(min, peer.ackedSeq);
+    }
+    return min;
+  }
+
+  onPeerState(listener: PeerStateListener): () => void {
+    this.stateListeners.add(listener);
+    return () => this.stateListeners.delete(listener);
+  }
+
+  onNeedsRepair(listener: NeedsRepairListener): () => void {
+    this.repairListeners.add(listener);
+    return () => this.repairListeners.delete(listener);
+  }
+
+  /** Anti-entropy repaired the peer: clears the needs-repair flag. */
+  clearNeedsRepair(peerRegion: string): void {
+    this.peer(peerRegion).needsRepair = false;
+  }
+
+  registerTopic(topic: string, handler: ControlHandler): () => void {
+    return this.control.register(topic, handler);
+  }
+
+  /** Sends a control frame; false when the link is down or its send buffer is full. */
+  sendControl(peerRegion: string, topic: string, body: unknown): boolean {
+    const session = this.peer(peerRegion).session;
+    if (!session || session.channel.bufferedBytes() > this.options.sendBufferBytesMax) return false;
+    return session.channel.send({ t: 'ctl', v: PROTOCOL_VERSION, topic, body }) > 0;
+  }
+
+  private peer(region: string): Peer {
+    const peer = this.peers.get(region);
+    if (!peer) throw new UnknownPeerError(region);
+    return peer;
+  }
+
+  private newLink(ws: WebSocket): WsLink {
+    const o = this.options;
+    return new WsLink(ws, { frameBytesMax: o.frameBytesMax, clock: o.clock, log: this.log, metrics: this.metrics });
+  }
+
+  private startDialer(peer: Peer): void {
+    const o = this.options;
+    peer.dialer = new PeerDialer({
+      url: peer.config.url, frameBytesMax: o.frameBytesMax, connectTimeoutMs: o.connectTimeoutMs, backoff: o.backoff,
+      clock: o.clock, random: o.random, log: this.log.child({ peer: peer.region }),
+      connect: (ws) => this.runDialed(peer, ws),
+      onState: (state) => { if (!peer.session) peer.linkState = state; },
+    });
+    peer.dialer.start();
+  }
+
+  private async runDialed(peer: Peer, ws: WebSocket): Promise<boolean> {
+    const link = this.newLink(ws);
+    const closed = new Promise<void>((resolve) => link.onClosed(() => resolve()));
+    peer.linkState = 'handshaking';
+    let result: HandshakeResult;
+    try {
+      result = await dialerHandshake(link, this.handshake, peer.region);
+    } catch (err) {
+      this.refuse(link, err, peer.region);
+      await closed;
+      return false;
+    }
+    this.establish(peer, link, result);
+    await closed;
+    return true;
+  }
+
+  private accept(ws: WebSocket): void {
+    if (!this.running) return void ws.terminate();
+    const link = this.newLink(ws);
+    serverHandshake(link, this.handshake).then(
+      (result) => {
+        const peer = this.peer(result.peer);
+        if (peer.dials) return link.close(`${this.options.region} dials ${peer.region}, not the reverse`, 'protocol');
+        this.establish(peer, link, result);
+      },
+      (err: unknown) => this.refuse(link, err, undefined),
+    );
+  }
+
+  private refuse(link: FrameChannel, err: unknown, dialled: string | undefined): void {
+    if (!(err instanceof HandshakeError)) {
+      this.log.error({ err, peer: dialled }, 'replication handshake failed');
+      return link.close(`handshake failed: ${(err as Error).message}`, 'error');
+    }
+    const peer = err.peer ?? dialled ?? 'unknown';
+    this.metrics.authFailures.inc({ peer: this.peers.has(peer) ? peer : 'unknown', reason: err.reason });
+    this.log.warn({ peer, reason: err.reason, detail: err.message }, 'replication link refused');
+    link.close(err.message, err.reason === 'version' ? 'version' : 'auth');
+  }
+
+  private establish(peer: Peer, link: WsLink, hello: HandshakeResult): void {
+    if (!this.running) return link.close('replicator stopping', 'shutdown');
+    peer.session?.channel.close('replaced by a newer link', 'replaced');
+    link.peer = peer.region;
+    const log = this.log.child({ peer: peer.region });
+    const o = this.options;
+    const session = new PeerSession(link, hello, {
+      source: o.source, sink: o.sink, clock: o.clock, log, control: this.control, heartbeatMs: o.heartbeatMs,
+      receiveQueueBatchesMax: o.receiveQueueBatchesMax,
+      sender: { batchRecordsMax: o.batchRecordsMax, batchBytesMax: o.batchBytesMax, windowBatchesMax: o.windowBatchesMax, pollMs: o.pollMs },
+    }, {
+      onHeard: () => peer.detector.heard(),
+      onHealth: (hb: HeartbeatFrame) => { peer.remote = { lagMs: hb.lagMs, lagEntries: hb.lagEntries, queue: hb.queue, loadPermille: hb.loadPermille, fenced: hb.fenced }; },
+      onOutcomes: (outcomes) => this.countOutcomes(peer.region, outcomes),
+      onAcked: (seq) => this.acked(peer, seq),
+      onGap: (gap) => this.gap(peer, gap, log),
+      onIncarnationChanged: () => link.close('our log incarnation changed', 'restart'),
+      health: () => ({ lagMs: Math.round(peer.lagMs()), lagEntries: peer.lagEntries(this.headSeq), queue: 0, ...this.localHealth() }),
+    });
+    peer.session = session;
+    peer.linkState = 'established';
+    peer.ackedSeq = hello.cursor;
+    peer.updateBehind(this.headSeq);
+    link.onClosed((reason) => {
+      session.stop();
+      if (peer.session !== session) return;
+      peer.session = null;
+      peer.lastCloseReason = reason;
+      peer.linkState = peer.dials && this.running ? 'backoff' : this.running ? 'idle' : 'stopped';
+      peer.waiters.failAll();
+      peer.detector.linkClosed(reason);
+      log.info({ reason }, 'replication link closed');
+    });
+    log.info({ cursor: hello.cursor, peerIncarnation: hello.peerIncarnation }, 'replication link established');
+    peer.detector.heard();
+    session.start();
+  }
+
+  private localHealth(): { loadPermille: number; fenced: readonly number[] } {
+    const health = this.options.health?.();
+    return { loadPermille: Math.max(0, Math.round(health?.loadPermille ?? 0)), fenced: health?.fenced ?? [] };
+  }
+
+  private acked(peer: Peer, seq: number): void {
+    peer.ackedSeq = seq;
+    if (seq > this.headSeq) this.headSeq = seq;
+    peer.updateBehind(this.headSeq);
+    peer.waiters.acked(seq);
+  }
+
+  private gap(peer: Peer, gap: LogGap, log: Logger): void {
+    peer.needsRepair = true;
+    this.metrics.logGaps.inc({ peer: peer.region });
+    log.warn({ afterSeq: gap.afterSeq, firstSeq: gap.firstSeq }, 'peer cursor is behind the trimmed log: needs anti-entropy repair');
+    for (const listener of this.repairListeners) listener(peer.region, gap);
+  }
+
+  private countOutcomes(peer: string, outcomes: readonly ApplyOutcome[]): void {
+    for (const outcome of outcomes) {
+      this.metrics.appliedRecords.inc({ peer, outcome });
+      if (outcome === 'conflict') this.metrics.conflicts.inc({ peer });
+    }
+  }
+
+  private emitState(change: PeerStateChange): void {
+    this.log.info({ peer: change.peer, from: change.from, to: change.to, reason: change.reason }, 'peer state changed');
+    for (const listener of this.stateListeners) listener(change);
+  }
+
+  /** Housekeeping every pollMs: refresh the log head (lag) and trim through the min acked cursor. */
+  private tick(): void {
+    if (!this.running) return;
+    void this.refreshAndTrim();
+    this.housekeeping = this.options.clock.setTimer(this.options.pollMs, () => this.tick());
+  }
+
+  private async refreshAndTrim(): Promise<void> {
+    const o = this.options;
+    try {
+      const bounds = await o.source.bounds();
+      if (bounds.lastSeq > this.headSeq) this.headSeq = bounds.lastSeq;
+      for (const peer of this.peers.values()) peer.updateBehind(this.headSeq);
+      const min = this.minAckedSeq();
+      const now = o.clock.monoMs();
+      if (o.trimIntervalMs > 0 && min !== null && min > this.trimmedSeq && now - this.lastTrimMs >= o.trimIntervalMs) {
+        this.lastTrimMs = now;
+        await o.source.trimThrough(min);
+        this.trimmedSeq = min;
+      }
+    } catch (err) {
+      this.log.warn({ err }, 'log housekeeping failed');
+    }
+  }
+}

@@ -1,0 +1,184 @@
+/**
+ * Ships this region's own log to one peer over one established link. Starts after the
+ * peer's cursor (learned in HELLO), sends CHANGES batches bounded in records and bytes,
+ * keeps at most `windowBatchesMax` batches un-acked, wakes on `notifyAppended()` (and on a
+ * slow poll as a safety net). Entries missing between the cursor and the log (trimmed)
+ * are reported as a gap, never skipped silently; shipping then goes on from what exists.
+ */
+import type { Clock, TimerHandle } from '../infra/clock.js';
+import type { Logger } from '../infra/log.js';
+import { PROTOCOL_VERSION } from './codec.js';
+import type { Transport } from './link.js';
+import type { ChangeRecord, LogSource } from './types.js';
+
+export const DEFAULT_BATCH_RECORDS_MAX = 512;
+export const DEFAULT_BATCH_BYTES_MAX = 1024 * 1024;
+export const DEFAULT_WINDOW_BATCHES_MAX = 8;
+export const DEFAULT_POLL_MS = 1_000;
+
+export interface SenderOptions {
+  readonly batchRecordsMax: number;
+  readonly batchBytesMax: number;
+  readonly windowBatchesMax: number;
+  readonly pollMs: number;
+}
+
+export interface LogGap {
+  /** Last seq the peer has. */
+  readonly afterSeq: number;
+  /** First seq still in the log (entries in between are gone). */
+  readonly firstSeq: number;
+}
+
+export interface SenderHooks {
+  readonly onAcked: (seq: number) => void;
+  readonly onGap: (gap: LogGap) => void;
+  /** Our log's incarnation changed under the link: the cursor no longer applies. */
+  readonly onIncarnationChanged: () => void;
+}
+
+interface InflightBatch {
+  readonly lastSeq: number;
+  readonly bytes: number;
+}
+
+export class LogSender {
+  private acked: number;
+  private sent: number;
+  private readonly window: InflightBatch[] = [];
+  private pumping = false;
+  private again = false;
+  private stopped = false;
+  private poll: TimerHandle | null = null;
+
+  constructor(
+    private readonly source: LogSource,
+    private readonly transport: Transport,
+    private readonly clock: Clock,
+    private readonly log: Logger,
+    private readonly options: SenderOptions,
+    private readonly hooks: SenderHooks,
+    cursor: number,
+    private readonly incarnation: string,
+  ) {
+    this.acked = cursor;
+    this.sent = cursor;
+  }
+
+  /** Checks the cursor against the log bounds, then ships. */
+  async start(): Promise<void> {
+    try {
+      const bounds = await this.source.bounds();
+      const missing = bounds.length > 0 ? bounds.firstSeq > this.sent + 1 : bounds.lastSeq > this.sent;
+      if (missing) this.hooks.onGap({ afterSeq: this.sent, firstSeq: bounds.length > 0 ? bounds.firstSeq : bounds.lastSeq + 1 });
+      if (bounds.lastSeq < this.sent) this.log.warn({ cursor: this.sent, lastSeq: bounds.lastSeq }, 'peer cursor is ahead of our log');
+    } catch (err) {
+      return this.fail('reading log bounds failed', err);
+    }
+    this.armPoll();
+    void this.pump();
+  }
+
+  stop(): void {
+    this.stopped = true;
+    this.poll?.cancel();
+    this.poll = null;
+  }
+
+  notifyAppended(): void {
+    void this.pump();
+  }
+
+  inflight(): number {
+    return this.window.length;
+  }
+
+  ackedSeq(): number {
+    return this.acked;
+  }
+
+  /** Cumulative ACK from the peer; false when it acks what was never sent (protocol error). */
+  onAck(seq: number): boolean {
+    if (seq > this.sent) return false;
+    if (seq <= this.acked) return true;
+    this.acked = seq;
+    while (this.window.length > 0 && this.window[0]!.lastSeq <= seq) this.window.shift();
+    this.hooks.onAcked(seq);
+    void this.pump();
+    return true;
+  }
+
+  private async pump(): Promise<void> {
+    if (this.pumping) {
+      this.again = true;
+      return;
+    }
+    this.pumping = true;
+    try {
+      do {
+        this.again = false;
+        while (!this.stopped && this.window.length < this.options.windowBatchesMax && (await this.shipOne()));
+      } while (this.again && !this.stopped);
+    } catch (err) {
+      this.fail('shipping failed', err);
+    } finally {
+      this.pumping = false;
+    }
+  }
+
+  /** Reads and sends one batch; false when the log has nothing after `sent`. */
+  private async shipOne(): Promise<boolean> {
+    const read = await this.source.read(this.sent, this.options.batchRecordsMax, this.options.batchBytesMax);
+    if (this.stopped || read.length === 0) return false;
+    const records = boundBatch(read, this.options.batchRecordsMax, this.options.batchBytesMax);
+    const first = records[0]!;
+    if (first.seq <= this.sent) throw new Error(`log returned seq ${first.seq} at or before ${this.sent}`);
+    if (first.seq > this.sent + 1) this.hooks.onGap({ afterSeq: this.sent, firstSeq: first.seq });
+    const bytes = this.transport.send({ t: 'changes', v: PROTOCOL_VERSION, records });
+    if (bytes === 0) return false;
+    this.sent = records[records.length - 1]!.seq;
+    this.window.push({ lastSeq: this.sent, bytes });
+    return true;
+  }
+
+  private armPoll(): void {
+    this.poll = this.clock.setTimer(this.options.pollMs, () => {
+      if (this.stopped) return;
+      void this.checkIncarnation();
+      void this.pump();
+      this.armPoll();
+    });
+  }
+
+  private async checkIncarnation(): Promise<void> {
+    try {
+      if ((await this.source.incarnation()) !== this.incarnation && !this.stopped) this.hooks.onIncarnationChanged();
+    } catch (err) {
+      this.log.warn({ err }, 'reading log incarnation failed');
+    }
+  }
+
+  private fail(what: string, err: unknown): void {
+    if (this.stopped) return;
+    this.log.error({ err }, what);
+    this.transport.close(`${what}: ${(err as Error).message}`, 'error');
+  }
+}
+
+/** Rough encoded size of one record (value, key, vector and fixed overhead). */
+export function recordBytesEstimate(record: ChangeRecord): number {
+  const r = record.record;
+  return 96 + record.key.length + record.keyspace.length + r.value.byteLength + r.contentType.length + 16 * Object.keys(r.vv).length;
+}
+
+/** Prefix of `records` within both bounds; always at least one record. */
+export function boundBatch(records: readonly ChangeRecord[], recordsMax: number, bytesMax: number): readonly ChangeRecord[] {
+  let bytes = 0;
+  let count = 0;
+  for (const record of records) {
+    bytes += recordBytesEstimate(record);
+    if (count >= recordsMax || (count > 0 && bytes > bytesMax)) break;
+    count++;
+  }
+  return count === records.length ? records : records.slice(0, count);
+}
