@@ -82,8 +82,18 @@ function buildRing(keyspace: string, partitions: number, ringSlots: number): Uin
     while (j < points.length && points[j]!.at < at) j++;
     slots[s] = points[j % points.length]!.partition;
   }
-  // every partition must own at least one slot, or some would never see a key
-  const owned = new Set(slots);
-  for (let p = 0; p < partitions; p++) if (!owned.has(p)) slots[(p * Math.floor(ringSlots / partitions)) % ringSlots] = p;
+  // every partition must own at least one slot, or some would never see a key: hand each
+  // slot-less partition one slot of the partition that owns the most (deterministic)
+  const counts = new Array<number>(partitions).fill(0);
+  for (const p of slots) counts[p]!++;
+  for (let p = 0; p < partitions; p++) {
+    if (counts[p]! > 0) continue;
+    let richest = 0;
+    for (let q = 1; q < partitions; q++) if (counts[q]! > counts[richest]!) richest = q;
+    const s = slots.indexOf(richest);
+    slots[s] = p;
+    counts[richest]!--;
+    counts[p] = 1;
+  }
   return slots;
 }

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Makes this machine ready to run geogate from the source tree: redis-server (Debian's
+# package, when missing and we are root), the npm dependencies (npm ci when node_modules is
+# missing or older than the lockfile) and the compiled output (npm ci runs the build; a
+# stale dist/ is rebuilt). Idempotent; sourced by up.sh and test.sh.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+log() { printf 'setup: %s\n' "$*" >&2; }
+
+if ! command -v redis-server >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    log "installing redis-server (apt)"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq >/dev/null
+    apt-get install -y -qq redis-server >/dev/null
+    # the package starts a system redis on 6379; geogate runs its own processes
+    (service redis-server stop || systemctl stop redis-server || true) >/dev/null 2>&1
+  else
+    log "redis-server is not installed and cannot be installed automatically (need root + apt); install it and retry"
+    exit 1
+  fi
+fi
+
+if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  log "installing npm dependencies (npm ci)"
+  npm ci --no-audit --no-fund --loglevel=error
+fi
+
+newest_src=$(find gateway witness replicator conflict infra -name '*.ts' -o -name '*.lua' | xargs ls -t 2>/dev/null | head -1)
+if [ ! -f dist/infra/cli/main.js ] || [ "$newest_src" -nt dist/infra/cli/main.js ]; then
+  log "building (tsc)"
+  npm run build --silent
+fi
