@@ -1,5 +1,5 @@
 import { actionId } from './ids.js';
-import { type Json, asJson, canonicalJson, isJsonObject, ownValue } from './json.js';
+import { type Json, asJson, canonicalJson } from './json.js';
 import type { VersionVector } from './types.js';
 
 /**
@@ -35,27 +35,28 @@ export function validateActions(raw: unknown): ActionsCheck {
   if (raw.length > ACTIONS_MAX) return { ok: false, message: `${raw.length} actions requested, at most ${ACTIONS_MAX} allowed` };
   const actions: ActionRequest[] = [];
   for (const [index, item] of raw.entries()) {
-    const checked = validateAction(asJson(item));
+    const checked = validateAction(item);
     if (typeof checked === 'string') return { ok: false, message: `actions[${index}]: ${checked}` };
     actions.push(checked);
   }
   return { ok: true, actions };
 }
 
-function validateAction(item: Json | undefined): ActionRequest | string {
-  if (!isJsonObject(item)) return 'not a JSON object (a webhook action is { kind, url, body })';
-  if (ownValue(item, 'kind') !== 'webhook') return `unknown kind ${JSON.stringify(ownValue(item, 'kind'))}; expected "webhook"`;
-  const url = checkUrl(ownValue(item, 'url'));
+function validateAction(item: unknown): ActionRequest | string {
+  if (typeof item !== 'object' || item === null || Array.isArray(item)) return 'not an object (a webhook action is { kind, url, body })';
+  const { kind, url: rawUrl, body: rawBody } = item as Record<string, unknown>;
+  if (kind !== 'webhook') return `unknown kind ${typeof kind === 'string' ? JSON.stringify(kind) : typeof kind}; expected "webhook"`;
+  const url = checkUrl(rawUrl);
   if (typeof url !== 'string') return url.error;
-  const body = ownValue(item, 'body');
-  if (body === undefined) return 'body is missing';
+  const body = asJson(rawBody);
+  if (body === undefined) return 'body is missing or not JSON-serialisable';
   const bytes = Buffer.byteLength(canonicalJson(body));
   if (bytes > ACTION_BODY_BYTES_MAX) return `body is ${bytes} bytes, at most ${ACTION_BODY_BYTES_MAX} allowed`;
   return { kind: 'webhook', url, body };
 }
 
 /** The normalised URL, or why it is refused. */
-function checkUrl(raw: Json | undefined): string | { error: string } {
+function checkUrl(raw: unknown): string | { error: string } {
   if (typeof raw !== 'string') return { error: 'url must be a string' };
   if (raw.length > ACTION_URL_CHARS_MAX) return { error: `url is longer than ${ACTION_URL_CHARS_MAX} characters` };
   let url: URL;
