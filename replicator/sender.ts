@@ -50,6 +50,7 @@ export class LogSender {
   private again = false;
   private stopped = false;
   private poll: TimerHandle | null = null;
+  private gapReportedAfter: number | null = null;
 
   constructor(
     private readonly source: LogSource,
@@ -70,7 +71,7 @@ export class LogSender {
     try {
       const bounds = await this.source.bounds();
       const missing = bounds.length > 0 ? bounds.firstSeq > this.sent + 1 : bounds.lastSeq > this.sent;
-      if (missing) this.hooks.onGap({ afterSeq: this.sent, firstSeq: bounds.length > 0 ? bounds.firstSeq : bounds.lastSeq + 1 });
+      if (missing) this.reportGap({ afterSeq: this.sent, firstSeq: bounds.length > 0 ? bounds.firstSeq : bounds.lastSeq + 1 });
       if (bounds.lastSeq < this.sent) this.log.warn({ cursor: this.sent, lastSeq: bounds.lastSeq }, 'peer cursor is ahead of our log');
     } catch (err) {
       return this.fail('reading log bounds failed', err);
@@ -133,12 +134,19 @@ export class LogSender {
     const records = boundBatch(read, this.options.batchRecordsMax, this.options.batchBytesMax);
     const first = records[0]!;
     if (first.seq <= this.sent) throw new Error(`log returned seq ${first.seq} at or before ${this.sent}`);
-    if (first.seq > this.sent + 1) this.hooks.onGap({ afterSeq: this.sent, firstSeq: first.seq });
+    if (first.seq > this.sent + 1) this.reportGap({ afterSeq: this.sent, firstSeq: first.seq });
     const bytes = this.transport.send({ t: 'changes', v: PROTOCOL_VERSION, records });
     if (bytes === 0) return false;
     this.sent = records[records.length - 1]!.seq;
     this.window.push({ lastSeq: this.sent, bytes });
     return true;
+  }
+
+  /** One report per hole: the bounds check at start and the first read may both see it. */
+  private reportGap(gap: LogGap): void {
+    if (this.gapReportedAfter === gap.afterSeq) return;
+    this.gapReportedAfter = gap.afterSeq;
+    this.hooks.onGap(gap);
   }
 
   private armPoll(): void {
