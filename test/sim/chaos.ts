@@ -1,0 +1,84 @@
+import { CALM } from './network.js';
+import { SIM_DEFAULTS, SimCluster, Violation, WITNESS, type SimOptions } from './cluster.js';
+
+export interface SeedResult {
+  readonly seed: number;
+  readonly violation: string | null;
+  /** ms after the heal until every partition had a valid lease at once (null: never). */
+  readonly settleMs: number | null;
+  readonly events: number;
+  readonly grants: number;
+  readonly trace: readonly string[];
+}
+
+export const CHAOS_MS = 15_000;
+export const HEAL_MS = 8_000;
+
+/** One random fault: crashes and restarts, cuts (both ways, one way), isolation, lossy links. */
+function injectFault(sim: SimCluster): void {
+  const rnd = sim.random;
+  const nodes = [...sim.o.regions, WITNESS];
+  const pick = () => nodes[Math.floor(rnd() * nodes.length)] as string;
+  const roll = rnd();
+  const node = pick();
+  if (roll < 0.2) {
+    if (node === WITNESS) sim.crashWitness();
+    else sim.crashRegion(node);
+    const downMs = 200 + rnd() * 5000;
+    sim.q.push(Math.min(sim.nowMs + downMs, CHAOS_MS), () => (node === WITNESS ? sim.witness ?? sim.startWitness() : sim.startRegion(node)));
+  } else if (roll < 0.4) {
+    const other = pick();
+    if (other !== node) sim.net.cutBoth(node, other);
+    sim.log(`cut ${node}<>${other}`);
+  } else if (roll < 0.55) {
+    const other = pick();
+    if (other !== node) sim.net.cut(node, other);
+    sim.log(`cut ${node}>${other}`);
+  } else if (roll < 0.65) {
+    for (const other of nodes) if (other !== node) sim.net.cutBoth(node, other);
+    sim.log(`isolate ${node}`);
+  } else if (roll < 0.8) {
+    sim.net.heal();
+    sim.log('heal links');
+  } else {
+    sim.net.faults = {
+      dropRate: rnd() * 0.3,
+      duplicateRate: rnd() * 0.2,
+      delayMinMs: 1 + rnd() * 20,
+      delayMaxMs: 30 + rnd() * 400,
+    };
+    sim.log(`faults ${JSON.stringify(sim.net.faults)}`);
+  }
+}
+
+/** A chaos phase, then a heal phase (all up, calm network) that must settle in bounded time. */
+export function runSeed(seed: number, overrides: Partial<SimOptions> = {}): SeedResult {
+  const sim = new SimCluster({ ...SIM_DEFAULTS, ...overrides, seed });
+  sim.start();
+  let violation: string | null = null;
+  let settleMs: number | null = null;
+  try {
+    let t = 0;
+    for (;;) {
+      t += 200 + sim.random() * 1800;
+      if (t >= CHAOS_MS) break;
+      sim.q.push(t, () => injectFault(sim));
+    }
+    sim.runUntil(CHAOS_MS);
+    sim.net.heal();
+    sim.net.faults = { ...CALM };
+    if (!sim.witness) sim.startWitness();
+    for (const r of sim.o.regions) sim.startRegion(r);
+    sim.log('heal all');
+    const healAt = sim.nowMs;
+    sim.runUntil(healAt + HEAL_MS, () => {
+      if (settleMs !== null) return;
+      for (let p = 0; p < sim.o.partitions; p++) if (sim.holders(p).length !== 1) return;
+      settleMs = sim.nowMs - healAt;
+    });
+  } catch (err) {
+    if (!(err instanceof Violation)) throw err;
+    violation = err.message;
+  }
+  return { seed, violation, settleMs, events: sim.events, grants: sim.grants, trace: sim.trace };
+}

@@ -1,0 +1,48 @@
+/** Typed errors of the witness and the ownership agent. Each carries a stable `name`. */
+
+export class WitnessConfigError extends Error {
+  override readonly name = 'WitnessConfigError';
+  constructor(readonly file: string, readonly field: string, detail: string) {
+    super(`${file}: ${field}: ${detail}`);
+  }
+}
+
+export class StateFileCorruptError extends Error {
+  override readonly name = 'StateFileCorruptError';
+  constructor(readonly file: string, detail: string) {
+    super(`witness state file ${file} is corrupt: ${detail} (refusing to start with a reset state)`);
+  }
+}
+
+export class UnknownPartitionError extends Error {
+  override readonly name = 'UnknownPartitionError';
+  constructor(readonly keyspace: string, readonly partition: number) {
+    super(`unknown partition ${keyspace}/${partition}`);
+  }
+}
+
+export class BadRequestError extends Error {
+  override readonly name = 'BadRequestError';
+}
+
+export class AuthError extends Error {
+  override readonly name = 'AuthError';
+}
+
+export class OverloadedError extends Error {
+  override readonly name = 'OverloadedError';
+  constructor(detail: string, readonly retryAfterMs: number) {
+    super(detail);
+  }
+}
+
+export class WitnessUnreachableError extends Error {
+  override readonly name = 'WitnessUnreachableError';
+}
+
+export class WitnessHttpError extends Error {
+  override readonly name = 'WitnessHttpError';
+  constructor(readonly status: number, detail: string) {
+    super(`witness answered ${status}: ${detail}`);
+  }
+}
