@@ -34,7 +34,7 @@ export interface ClassifyOptions {
  *  3. exactly one side tombstone → delete-vs-update
  *  4. no shared history          → key-conflict     (pointwise minimum of the vectors is 0)
  *  5. otherwise                  → state-conflict
- * The result never depends on which side is `current`.
+ * The type of a concurrent pair never depends on which side is `current`.
  */
 export function classify(current: RecordMeta | undefined, incoming: RecordMeta, options: ClassifyOptions = {}): Classification {
   if (current === undefined) {
@@ -57,9 +57,4 @@ function concurrentType(a: RecordMeta, b: RecordMeta, fenceEpoch: number | undef
 /** True when some region's writes are in both vectors (their pointwise minimum is not all zero). */
 export function shareHistory(a: VersionVector, b: VersionVector): boolean {
   return Object.keys(a).some((region) => Math.min(a[region] ?? 0, b[region] ?? 0) > 0);
-}
-
-/** The side of a stale-epoch pair written at the partition's current epoch or later. */
-export function currentEpochSide<T extends RecordMeta>(a: T, b: T, fenceEpoch: number): T {
-  return a.epoch >= fenceEpoch ? a : b;
 }

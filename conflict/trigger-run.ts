@@ -21,6 +21,7 @@ interface Outcome {
  * Promise, a malformed result or an order-dependent answer → lww, with `error` set.
  */
 export function runTrigger(name: string, registry: TriggerRegistry | undefined, pair: PairInput, ctx: TriggerContext): Decision {
+  if (pair.type === 'delete-vs-delete') throw new Error('two tombstones never reach a trigger');
   const resolver = `trigger:${name}`;
   const fn = registry?.get(name);
   if (fn === undefined) return failed(pair, resolver, { code: 'missing', message: `no trigger named "${name}" is loaded` });
@@ -51,9 +52,9 @@ function failed(pair: PairInput, resolver: string, error: TriggerFailure): Decis
 }
 
 function triggerInput(pair: PairInput, ctx: TriggerContext, swapped: boolean): TriggerInput {
-  if (pair.type === 'delete-vs-delete') throw new Error('two tombstones never reach a trigger');
   const [current, incoming] = swapped ? [pair.incoming, pair.current] : [pair.current, pair.incoming];
-  const input = { current: side(current), incoming: side(incoming), type: pair.type, ctx: { ...ctx } };
+  const type = pair.type as TriggerInput['type']; // runTrigger refused delete-vs-delete
+  const input = { current: side(current), incoming: side(incoming), type, ctx: { ...ctx } };
   return pair.base ? { ...input, base: side(pair.base) } : input;
 }
 
