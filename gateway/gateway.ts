@@ -7,11 +7,15 @@ import type { Server } from 'node:http';
 import { serve } from '@hono/node-server';
 import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
-import { realClock, type Clock } from '../infra/clock.js';
+import { realClock, realRandom, type Clock } from '../infra/clock.js';
 import { createLogger } from '../infra/log.js';
 import type { GatewayConfig, KeyspaceConfig } from './config.js';
 import { PartitionMap } from './partition-map.js';
-import { RegionStore } from './store/index.js';
+import { ConflictStore, RegionStore } from './store/index.js';
+import { ConflictWorker } from './merge/conflict-worker.js';
+import { createReplicator, SyncReplicas } from './replication.js';
+import type { Replicator } from '../replicator/index.js';
+import { loadTriggers } from '../conflict/index.js';
 import { StaticAuthority, type WriteAuthority } from './authority.js';
 import { createGatewayMetrics } from './metrics.js';
 import { createApp } from './http/app.js';
@@ -20,6 +24,9 @@ import type { GatewayContext } from './http/context.js';
 export interface GatewayOptions {
   log?: Logger;
   clock?: Clock;
+  random?: () => number;
+  /** Directory that relative trigger module paths are resolved against (the config file's). */
+  configDir?: string;
 }
 
 export interface RunningGateway {
@@ -29,10 +36,14 @@ export interface RunningGateway {
   readonly store: RegionStore;
   readonly server: Server;
   readonly context: GatewayContext;
+  readonly conflicts: ConflictStore;
+  readonly conflictWorker: ConflictWorker;
+  readonly replicator: Replicator | undefined;
   close(): Promise<void>;
 }
 
 export const REDIS_RETRY_DELAY_MS_MAX = 1000;
+export const JOURNAL_MAX_ENTRIES = 100_000;
 /** How long boot waits for Redis before listening anyway. */
 export const REDIS_READY_WAIT_MS = 3000;
 
@@ -83,21 +94,47 @@ export async function startGateway(config: GatewayConfig, opts: GatewayOptions =
   redis.on('close', () => metrics.storeUp.set(0));
   const publicUrls = new Map<string, string>([[config.region, config.publicUrl], ...config.peers.map((p) => [p.region, p.publicUrl ?? p.url] as const)]);
 
+  const conflicts = new ConflictStore(redis, store.keys, {
+    region: config.region, logMaxEntries: config.log.maxEntries, logMaxBytes: config.log.maxBytes,
+    journalMaxEntries: JOURNAL_MAX_ENTRIES, nowMs: () => clock.nowMs(),
+  });
+  let replicator: Replicator | undefined;
+  const triggers = await loadTriggers(config.triggers, opts.configDir ?? process.cwd());
+  const conflictWorker = new ConflictWorker({
+    region: config.region, store, conflicts, keyspaces, authority, triggers, clock, registry: metrics.registry,
+    log: log.child({ component: 'conflicts' }), onLocalWrite: (seq) => replicator?.notifyAppended(seq),
+  });
+  if (config.peers.length > 0) {
+    replicator = createReplicator({
+      config, store, clock, random: opts.random ?? realRandom, log, registry: metrics.registry,
+      onConflicts: () => conflictWorker.kick(),
+    });
+  }
+  const sync = new SyncReplicas(config.region, maps, replicator, log.child({ component: 'sync' }));
+
   const context: GatewayContext = {
-    config, keyspaces, maps, store, authority, publicUrls, metrics, log,
-    onLocalWrite: () => {},
-    afterWrite: async () => {},
-    statusExtras: async () => ({}),
+    config, keyspaces, maps, store, conflicts, authority, publicUrls, metrics, log,
+    onLocalWrite: (seq) => replicator?.notifyAppended(seq),
+    afterWrite: (ks, partition, seq) => sync.wait(ks, partition, seq),
+    statusExtras: async () => ({
+      peers: replicator?.status() ?? [],
+      conflicts: { pending: await conflicts.pendingCount().catch(() => null), demotedSyncReplicas: sync.demotedReplicas() },
+    }),
   };
   warnNotInEffect(config, log);
   if (!(await waitReady(redis, REDIS_READY_WAIT_MS))) log.warn({ url: config.redis.url }, 'redis not reachable yet; answering 503 until it is');
   const app = createApp(context);
   const { server, port } = await listen(app.fetch, config.listen.host, config.listen.port);
+  replicator?.attach(server);
+  replicator?.start();
+  conflictWorker.start();
   log.info({ port, publicUrl: config.publicUrl, keyspaces: config.keyspaces.map((k) => k.name) }, 'gateway listening');
 
   return {
-    url: `http://${config.listen.host}:${port}`, port, config, store, server, context,
+    url: `http://${config.listen.host}:${port}`, port, config, store, server, context, conflicts, conflictWorker, replicator,
     async close() {
+      conflictWorker.stop();
+      await replicator?.stop();
       await new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeAllConnections?.();
       redis.disconnect();
@@ -115,10 +152,6 @@ function listen(fetch: (req: Request) => Response | Promise<Response>, host: str
 /** Fields accepted by the schema whose behaviour lands later: said once at boot, never ignored silently. */
 function warnNotInEffect(config: GatewayConfig, log: Logger): void {
   const notYet: string[] = [];
-  if (config.peers.length > 0) notYet.push('peers (replication)');
   if (config.witness) notYet.push('witness (ownership leases)');
-  if (config.keyspaces.some((k) => k.nodes?.some((n) => n.replication === 'sync'))) notYet.push('keyspaces[].nodes[].replication=sync');
-  if (config.keyspaces.some((k) => k.resolver !== 'lww')) notYet.push('keyspaces[].resolver other than lww');
-  if (config.triggers.length > 0) notYet.push('triggers');
   if (notYet.length > 0) log.warn({ fields: notYet }, 'config fields accepted but not yet in effect in this version');
 }

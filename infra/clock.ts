@@ -99,3 +99,6 @@ export function seededRandom(seed: number): () => number {
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
 }
+
+/** The process's randomness source (jitter); tests and the simulation pass `seededRandom`. */
+export const realRandom = (): number => Math.random();

@@ -5,6 +5,7 @@
 import { Hono } from 'hono';
 import type { GatewayContext } from './context.js';
 import { kvRoutes } from './kv-routes.js';
+import { conflictRoutes } from './conflict-routes.js';
 import { GeogateError, StoreUnavailableError, UnavailableError } from '../errors.js';
 
 export function createApp(ctx: GatewayContext): Hono {
@@ -33,6 +34,7 @@ export function createApp(ctx: GatewayContext): Hono {
   });
 
   app.route('/v1/kv', kvRoutes(ctx));
+  app.route('/v1/conflicts', conflictRoutes(ctx.conflicts));
 
   app.get('/healthz', async (c) => {
     try {

@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import type { GatewayConfig, KeyspaceConfig } from '../config.js';
 import type { PartitionMap } from '../partition-map.js';
-import type { RegionStore } from '../store/index.js';
+import type { ConflictStore, RegionStore } from '../store/index.js';
 import type { WriteAuthority } from '../authority.js';
 import type { GatewayMetrics } from '../metrics.js';
 
@@ -11,6 +11,7 @@ export interface GatewayContext {
   readonly keyspaces: ReadonlyMap<string, KeyspaceConfig>;
   readonly maps: ReadonlyMap<string, PartitionMap>;
   readonly store: RegionStore;
+  readonly conflicts: ConflictStore;
   readonly authority: WriteAuthority;
   /** Region → public base URL, for 307 redirects. */
   readonly publicUrls: ReadonlyMap<string, string>;

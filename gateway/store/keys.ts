@@ -14,4 +14,5 @@ export class StoreKeys {
   get pendingIndex(): string { return `${this.prefix}pendidx`; }
   get journal(): string { return `${this.prefix}conflicts`; }
   get incarnation(): string { return `${this.prefix}incarnation`; }
+  get outbox(): string { return `${this.prefix}outbox`; }
 }

@@ -5,7 +5,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import type { RecordVersion } from '../../conflict/types.js';
-import { vvFromString } from '../../conflict/vv.js';
+import { vvFromString, vvToString } from '../../conflict/vv.js';
 import { hlcFromString } from '../../conflict/hlc.js';
 import type { ApplyOutcome, ChangeRecord, ChangeSink, LogSource } from '../../replicator/types.js';
 import { StoreKeys } from './keys.js';
@@ -149,7 +149,7 @@ export class RegionStore implements ChangeSink {
     for (const c of batch) {
       const r = c.record;
       args.push(c.seq, c.keyspace, c.key, c.partition, c.bucket, Buffer.from(r.value.buffer, r.value.byteOffset, r.value.byteLength),
-        r.contentType, vvText(r.vv), `${r.hlc[0]}.${r.hlc[1]}`, r.origin, r.epoch, r.tombstone ? '1' : '0');
+        r.contentType, vvToString(r.vv), `${r.hlc[0]}.${r.hlc[1]}`, r.origin, r.epoch, r.tombstone ? '1' : '0');
     }
     const codes = (await callScript(this.redis, 'applyChanges-3', args)) as number[];
     return codes.map((code) => APPLY_OUTCOMES[code] ?? 'conflict');
@@ -201,9 +201,6 @@ async function guard<T>(p: Promise<T>): Promise<T> {
 
 const APPLY_OUTCOMES: Record<number, ApplyOutcome> = { 0: 'duplicate', 1: 'applied', 2: 'dominated', 3: 'conflict' };
 
-function vvText(vv: Readonly<Record<string, number>>): string {
-  return Object.keys(vv).filter((r) => (vv[r] ?? 0) > 0).sort().map((r) => `${r}:${vv[r]}`).join(',');
-}
 
 function seqOf(id: string): number {
   return Number(id.slice(0, id.indexOf('-')));

@@ -2,6 +2,7 @@
  * `geogate` command line: gateway | witness | wan | up | status.
  */
 import { parseArgs } from 'node:util';
+import { dirname, resolve } from 'node:path';
 import { loadGatewayConfig, startGateway } from '../../gateway/index.js';
 import { runUp } from '../local/up.js';
 
@@ -23,7 +24,7 @@ const commands: Record<string, Command> = {
   async gateway(args) {
     const { values } = parseArgs({ args, options: { config: { type: 'string', short: 'c' } } });
     if (!values.config) throw new UsageError('gateway needs --config FILE');
-    const gw = await startGateway(loadGatewayConfig(values.config));
+    const gw = await startGateway(loadGatewayConfig(values.config), { configDir: dirname(resolve(values.config)) });
     await untilSignal();
     await gw.close();
   },

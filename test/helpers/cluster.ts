@@ -54,3 +54,94 @@ export async function startRegion(region: string, regions: string[] = [region], 
     },
   };
 }
+
+export interface ClusterFixture {
+  regions: (RegionFixture & { port: number; dir: string })[];
+  relays: import('../../infra/wan/index.js').WanRelay[];
+  byName(region: string): RegionFixture & { port: number; dir: string };
+  /** Stops and starts one region's gateway (its Redis keeps running). */
+  restartGateway(region: string): Promise<void>;
+  stop(): Promise<void>;
+}
+
+export interface ClusterOptions {
+  /** Put a WAN relay on every directed link (A dials B through relay "A->B"). */
+  wan?: boolean;
+  extra?: Record<string, unknown>;
+  perRegion?: (region: string) => Record<string, unknown>;
+}
+
+/**
+ * N regions fully meshed: a redis-server and a gateway each; with `wan`, every peer URL goes
+ * through its own WanRelay so a test can cut or delay a link.
+ */
+export async function startCluster(names: string[], opts: ClusterOptions = {}): Promise<ClusterFixture & { relay(from: string, to: string): import('../../infra/wan/index.js').WanRelay }> {
+  const { WanRelay } = await import('../../infra/wan/index.js');
+  const ports = new Map<string, number>();
+  for (const n of names) ports.set(n, await freePort());
+  const relays = new Map<string, InstanceType<typeof WanRelay>>();
+  const relayPorts = new Map<string, number>();
+  if (opts.wan) {
+    for (const a of names) for (const b of names) {
+      if (a === b) continue;
+      const relay = new WanRelay({ listen: { host: '127.0.0.1', port: await freePort() }, target: { host: '127.0.0.1', port: ports.get(b)! } });
+      relayPorts.set(`${a}->${b}`, (await relay.start()).port);
+      relays.set(`${a}->${b}`, relay);
+    }
+  }
+  const prefix = `c${Math.random().toString(36).slice(2, 8)}:`;
+  const regions: ClusterFixture['regions'] = [];
+  const configFor = (name: string, redisUrl: string) => {
+    const peers = names.filter((p) => p !== name).map((p) => {
+      const port = relayPorts.get(`${name}->${p}`) ?? ports.get(p)!;
+      return { region: p, url: `http://127.0.0.1:${port}`, publicUrl: `http://127.0.0.1:${ports.get(p)}` };
+    });
+    return baseConfig(name, names, redisUrl, ports.get(name)!, {
+      peers, redis: { url: redisUrl, keyPrefix: prefix }, ...opts.extra, ...(opts.perRegion?.(name) ?? {}),
+    });
+  };
+  for (const name of names) {
+    const { redis, dir } = await startRedis();
+    const config = configFor(name, redis.url);
+    const gateway = await startGateway(config, { log: silentLogger() });
+    regions.push({ region: name, redis, gateway, config, port: ports.get(name)!, dir });
+  }
+  const byName = (n: string) => {
+    const r = regions.find((x) => x.region === n);
+    if (!r) throw new Error(`no region ${n}`);
+    return r;
+  };
+  return {
+    regions,
+    relays: [...relays.values()],
+    byName,
+    relay(from, to) {
+      const r = relays.get(`${from}->${to}`);
+      if (!r) throw new Error(`no relay ${from}->${to} (start the cluster with wan: true)`);
+      return r;
+    },
+    async restartGateway(name) {
+      const r = byName(name);
+      await r.gateway.close();
+      r.gateway = await startGateway(r.config, { log: silentLogger() });
+    },
+    async stop() {
+      for (const r of regions) await r.gateway.close().catch(() => {});
+      for (const relay of relays.values()) await relay.close().catch(() => {});
+      for (const r of regions) {
+        await r.redis.stop().catch(() => {});
+        rmSync(r.dir, { recursive: true, force: true });
+      }
+    },
+  };
+}
+
+/** Polls `check` until it returns true or `timeoutMs` passes; returns the last result. */
+export async function eventually(check: () => Promise<boolean> | boolean, timeoutMs = 10_000, stepMs = 50): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (await check()) return true;
+    if (Date.now() > deadline) return false;
+    await new Promise((r) => setTimeout(r, stepMs));
+  }
+}

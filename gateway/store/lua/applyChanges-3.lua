@@ -4,7 +4,8 @@
   (origin, incarnation) are skipped; the last applied seq is advanced with the batch.
   Per record the version vectors decide: apply (incoming dominates, or key absent), drop
   (dominated or equal), or conflict (concurrent): the incoming version is kept durably in the
-  key's pending-conflict hash for the resolver; nothing is lost and nothing is overwritten.
+  key's pending-conflict hash for the resolver (fields "m:<version>" = JSON metadata and
+  "v:<version>" = value bytes); nothing is lost and nothing is overwritten.
 
   Keys of records are derived from ARGV[1] (prefix): standalone Redis only.
 
@@ -32,11 +33,14 @@ local maxW, maxL = 0, 0
 
 local function clearDominatedPending(ks, key, vv)
   local pendKey = prefix .. "pend:" .. ks .. ":" .. key
-  local entries = rcall("HKEYS", pendKey)
-  if #entries == 0 then return end
-  for _, pv in ipairs(entries) do
-    local c = vvCompare(vv, vvParse(pv))
-    if c == "after" or c == "equal" then rcall("HDEL", pendKey, pv) end
+  local fields = rcall("HKEYS", pendKey)
+  if #fields == 0 then return end
+  for _, f in ipairs(fields) do
+    if string.sub(f, 1, 2) == "m:" then
+      local pv = string.sub(f, 3)
+      local c = vvCompare(vv, vvParse(pv))
+      if c == "after" or c == "equal" then rcall("HDEL", pendKey, f, "v:" .. pv) end
+    end
   end
   if rcall("EXISTS", pendKey) == 0 then rcall("SREM", KEYS[3], ks .. "\0" .. key) end
 end
@@ -63,8 +67,9 @@ for i = 0, n - 1 do
       clearDominatedPending(ks, key, vvParse(vvText))
       out[#out + 1] = 1
     elseif order == "concurrent" then
-      rcall("HSET", prefix .. "pend:" .. ks .. ":" .. key, vvText,
-        cmsgpack.pack({ ks, key, p, bucket, value, ct, vvText, hlcText, o, e, t }))
+      rcall("HSET", prefix .. "pend:" .. ks .. ":" .. key,
+        "m:" .. vvText, cjson.encode({ p = p, b = bucket, ct = ct, h = hlcText, o = o, e = e, t = t }),
+        "v:" .. vvText, value)
       rcall("SADD", KEYS[3], ks .. "\0" .. key)
       out[#out + 1] = 3
     else

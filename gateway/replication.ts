@@ -1,0 +1,78 @@
+/**
+ * Composes the replicator into the region: the store's log as the source, the store's apply
+ * script as the sink (kicking the conflict worker when a batch left conflicts pending), and
+ * the sync-replica wait of the write path.
+ */
+import type { Logger } from 'pino';
+import type { Registry } from 'prom-client';
+import { Replicator } from '../replicator/index.js';
+import type { ApplyOutcome, ChangeRecord, ChangeSink } from '../replicator/types.js';
+import type { Clock } from '../infra/clock.js';
+import type { GatewayConfig, KeyspaceConfig } from './config.js';
+import type { PartitionMap } from './partition-map.js';
+import type { RegionStore } from './store/index.js';
+import { UnavailableError } from './errors.js';
+
+export function createReplicator(deps: {
+  config: GatewayConfig; store: RegionStore; clock: Clock; random: () => number; log: Logger; registry: Registry;
+  onConflicts: () => void;
+}): Replicator {
+  const { config, store } = deps;
+  const sink: ChangeSink = {
+    async apply(origin: string, incarnation: string, batch: readonly ChangeRecord[]): Promise<ApplyOutcome[]> {
+      const outcomes = await store.apply(origin, incarnation, batch);
+      if (outcomes.includes('conflict')) deps.onConflicts();
+      return outcomes;
+    },
+    appliedSeq: (origin, incarnation) => store.appliedSeq(origin, incarnation),
+  };
+  const r = config.replication;
+  return new Replicator({
+    region: config.region, clusterId: config.cluster.id, secret: config.cluster.secret,
+    peers: config.peers.map((p) => ({ region: p.region, url: p.url })),
+    heartbeatMs: r.heartbeatMs, missedMax: r.missedMax, batchRecordsMax: r.batchRecordsMax,
+    batchBytesMax: r.batchBytesMax, windowBatchesMax: r.windowBatchesMax, frameBytesMax: r.frameBytesMax,
+    source: store.asLogSource(), sink, clock: deps.clock, random: deps.random, log: deps.log, registry: deps.registry,
+  });
+}
+
+/**
+ * The write path's wait for `sync` replicas: the PUT returns only after each sync replica of
+ * the partition acked the write's log entry. On timeout, `fail` answers 503 (the write stays
+ * and replicates asynchronously); `demote` logs the decision once and stops waiting for that
+ * replica in that keyspace.
+ */
+export class SyncReplicas {
+  private readonly demoted = new Set<string>();
+
+  constructor(
+    private readonly region: string,
+    private readonly maps: ReadonlyMap<string, PartitionMap>,
+    private readonly replicator: Replicator | undefined,
+    private readonly log: Logger,
+  ) {}
+
+  async wait(ks: KeyspaceConfig, partition: number, seq: number): Promise<void> {
+    const replicas = this.maps.get(ks.name)!.nodeList(partition)
+      .filter((n) => n.replication === 'sync' && n.region !== this.region && !this.demoted.has(`${ks.name}/${n.region}`));
+    if (replicas.length === 0) return;
+    if (!this.replicator) throw new UnavailableError('sync replica configured but replication is off (no peers)', 'sync_replica_unavailable');
+    const acks = await Promise.all(replicas.map((n) => this.replicator!.waitForAck(n.region, seq, ks.syncTimeoutMs).catch(() => false)));
+    const missing = replicas.filter((_, i) => !acks[i]).map((n) => n.region);
+    if (missing.length === 0) return;
+    if (ks.onSyncTimeout === 'demote') {
+      for (const region of missing) {
+        this.demoted.add(`${ks.name}/${region}`);
+        this.log.warn({ keyspace: ks.name, replica: region, syncTimeoutMs: ks.syncTimeoutMs }, 'sync replica did not ack in time: demoted to async (onSyncTimeout=demote)');
+      }
+      return;
+    }
+    throw new UnavailableError(
+      `sync replica ${missing.join(', ')} did not acknowledge within ${ks.syncTimeoutMs} ms; the write is stored in this region and replicates asynchronously`,
+      'sync_replica_timeout');
+  }
+
+  demotedReplicas(): string[] {
+    return [...this.demoted];
+  }
+}
