@@ -1,0 +1,127 @@
+import { serve } from '@hono/node-server';
+import { Hono } from 'hono';
+import { bodyLimit } from 'hono/body-limit';
+import type { z } from 'zod';
+import { realClock, type Clock } from '../infra/clock.js';
+import { createLogger, type Logger } from '../infra/log.js';
+import { RequestVerifier } from './auth.js';
+import { loadWitnessConfig, type WitnessConfig } from './config.js';
+import { AuthError, BadRequestError, OverloadedError } from './errors.js';
+import { createWitnessMetrics, type WitnessMetrics } from './metrics.js';
+import { confirmRequestSchema, grantRequestSchema, heartbeatRequestSchema } from './protocol.js';
+import { WitnessService } from './service.js';
+import { StateFile } from './state-file.js';
+import { buildTopology } from './topology.js';
+import { WitnessCore } from './witness-core.js';
+
+type Env = { Variables: { body: string } };
+
+export interface WitnessAppDeps {
+  readonly config: WitnessConfig;
+  readonly service: WitnessService;
+  readonly metrics: WitnessMetrics;
+  readonly clock: Clock;
+  readonly log: Logger;
+}
+
+/** The witness's HTTP API (tests drive it through `app.request()`). */
+export function createWitnessApp(d: WitnessAppDeps): Hono<Env> {
+  const app = new Hono<Env>();
+  const verifier = new RequestVerifier(d.config.cluster.secret, d.config.authSkewMs, d.config.replayCacheMax);
+  const core = d.service.core;
+
+  app.onError((err, c) => {
+    if (err instanceof AuthError) {
+      d.metrics.authFailures.inc({ reason: err.message.slice(0, 40) });
+      return c.json({ error: err.name, message: err.message }, 401);
+    }
+    if (err instanceof BadRequestError) return c.json({ error: err.name, message: err.message }, 400);
+    if (err instanceof OverloadedError) {
+      c.header('Retry-After', String(Math.max(1, Math.ceil(err.retryAfterMs / 1000))));
+      return c.json({ error: err.name, message: err.message }, 503);
+    }
+    d.log.error({ err }, 'witness request failed');
+    return c.json({ error: 'InternalError', message: 'internal error' }, 500);
+  });
+
+  app.get('/healthz', (c) => c.json({ ok: true, quiet: core.quietRemainingMs(d.clock.monoMs()) > 0 }));
+  app.get('/metrics', async (c) => c.text(await d.metrics.registry.metrics(), 200, { 'content-type': d.metrics.registry.contentType }));
+
+  app.use('/v1/*', bodyLimit({ maxSize: d.config.bodyBytesMax, onError: (c) => c.json({ error: 'BodyTooLarge', message: `body over ${d.config.bodyBytesMax} bytes` }, 413) }));
+  app.use('/v1/*', async (c, next) => {
+    const body = c.req.method === 'GET' ? '' : await c.req.text();
+    verifier.verify(c.req.method, c.req.path, (h) => c.req.header(h), body, d.clock.nowMs());
+    c.set('body', body);
+    await next();
+  });
+
+  app.get('/v1/status', (c) => {
+    const now = d.clock.monoMs();
+    return c.json({
+      quietRemainingMs: core.quietRemainingMs(now),
+      owners: core.ownerEntries(),
+      promises: core.promiseEntries(now),
+      heard: core.heard(now),
+      viable: core.viable(now),
+      decisions: core.decisions.recent(20),
+    });
+  });
+  app.get('/v1/decisions', (c) => c.json({ decisions: core.decisions.recent() }));
+  app.post('/v1/confirm', (c) => c.json(d.service.confirm(parse(confirmRequestSchema, c.get('body')))));
+  app.post('/v1/heartbeat', (c) => c.json(d.service.heartbeat(parse(heartbeatRequestSchema, c.get('body')))));
+  app.post('/v1/grant', async (c) => c.json(await d.service.grant(parse(grantRequestSchema, c.get('body')))));
+  return app;
+}
+
+function parse<T>(schema: z.ZodType<T>, body: string): T {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(body);
+  } catch {
+    throw new BadRequestError('body is not JSON');
+  }
+  const r = schema.safeParse(raw);
+  if (!r.success) {
+    const i = r.error.issues[0];
+    throw new BadRequestError(`${i?.path.join('.') || '(body)'}: ${i?.message ?? 'invalid'}`);
+  }
+  return r.data;
+}
+
+/** Builds the witness from a parsed config: loads durable state, starts quiet. */
+export async function createWitness(config: WitnessConfig, clock: Clock = realClock, log?: Logger) {
+  const logger = log ?? createLogger({ component: 'witness', cluster: config.cluster.id }, config.logLevel);
+  const stateFile = new StateFile(config.stateFile, config.cluster.id);
+  const durable = await stateFile.load();
+  const topology = buildTopology({ regions: config.cluster.regions, keyspaces: config.keyspaces, ...(config.weights ? { weights: config.weights } : {}) });
+  const core = new WitnessCore(
+    {
+      topology, leaseMs: config.leaseMs, bootMonoMs: clock.monoMs(), regionSilenceMs: config.regionSilenceMs,
+      minOwnershipChangeIntervalMs: config.minOwnershipChangeIntervalMs, decisionsMax: config.decisionsMax,
+    },
+    durable,
+  );
+  const metrics = createWitnessMetrics();
+  const service = new WitnessService(core, stateFile, clock, metrics, logger, config.grantQueueMax);
+  const app = createWitnessApp({ config, service, metrics, clock, log: logger });
+  logger.info({ stateFile: config.stateFile, restored: durable !== undefined, quietMs: config.leaseMs }, 'witness ready (quiet for leaseMs)');
+  return { app, core, service, metrics, log: logger };
+}
+
+/** `geogate witness --config F`: serves the witness until `close()`. */
+export async function runWitness(configPath: string): Promise<{ url: string; close(): Promise<void> }> {
+  const config = loadWitnessConfig(configPath);
+  const w = await createWitness(config);
+  const server = await new Promise<ReturnType<typeof serve>>((resolve, reject) => {
+    const s = serve({ fetch: w.app.fetch, hostname: config.listen.host, port: config.listen.port }, () => resolve(s));
+    s.once('error', reject);
+  });
+  const addr = server.address();
+  const port = typeof addr === 'object' && addr ? addr.port : config.listen.port;
+  const url = `http://${config.listen.host}:${port}`;
+  w.log.info({ url }, 'witness listening');
+  return {
+    url,
+    close: () => new Promise<void>((resolve, reject) => server.close((err) => (err ? reject(err) : resolve()))),
+  };
+}
