@@ -112,14 +112,16 @@ function frameReader(ch: FrameChannel, ctx: HandshakeContext): { next: () => Pro
     timer.cancel();
     fail(new HandshakeError(kind === 'version' ? 'version' : 'closed', reason));
   });
-  ch.setFrameHandler((frame) => {
+  const handler = (frame: Frame): void => {
     if (waiting) {
       const w = waiting;
       waiting = null;
+      ch.setFrameHandler(null); // hold what follows until the next step (or the session) asks
       w.resolve(frame);
     } else if (buffered) fail(new HandshakeError('protocol', 'unexpected frame during handshake'));
     else buffered = frame;
-  });
+  };
+  ch.setFrameHandler(handler);
   const next = (): Promise<Frame> => {
     if (failure) return Promise.reject(failure);
     if (buffered) {
@@ -127,7 +129,9 @@ function frameReader(ch: FrameChannel, ctx: HandshakeContext): { next: () => Pro
       buffered = null;
       return Promise.resolve(frame);
     }
-    return new Promise<Frame>((resolve, reject) => { waiting = { resolve, reject }; });
+    const promise = new Promise<Frame>((resolve, reject) => { waiting = { resolve, reject }; });
+    ch.setFrameHandler(handler);
+    return promise;
   };
   return { next, done: () => timer.cancel() };
 }

@@ -25,10 +25,18 @@ export interface Transport {
 
 /** A transport that also delivers frames and its own closing to one handler each. */
 export interface FrameChannel extends Transport {
-  setFrameHandler(handler: (frame: Frame) => void): void;
+  /**
+   * Routes received frames to `handler`; `null` holds them (in order, up to
+   * `HELD_FRAMES_MAX`) until the next handler is set, so no frame is lost between the
+   * handshake and the session.
+   */
+  setFrameHandler(handler: ((frame: Frame) => void) | null): void;
   onClosed(handler: (reason: string, kind: CloseKind) => void): void;
   isOpen(): boolean;
 }
+
+/** Frames held while no handler is set (between handshake steps); more closes the link. */
+export const HELD_FRAMES_MAX = 1024;
 
 const CLOSE_CODES: Record<CloseKind, number> = {
   auth: 4001, version: 4002, protocol: 4003, oversized: 1009, replaced: 4004,
@@ -45,7 +53,8 @@ export interface WsLinkOptions {
 export class WsLink implements FrameChannel {
   /** Metric label; 'unknown' until the handshake names the peer. */
   peer = 'unknown';
-  private handler: (frame: Frame) => void = () => {};
+  private handler: ((frame: Frame) => void) | null = null;
+  private readonly held: Frame[] = [];
   private closedHandlers: ((reason: string, kind: CloseKind) => void)[] = [];
   private lastSent: number;
   private closed = false;
@@ -61,8 +70,9 @@ export class WsLink implements FrameChannel {
     ws.on('close', (code, reason) => this.finish(`peer closed (${code}) ${reason.toString('utf8')}`.trim(), 'peer'));
   }
 
-  setFrameHandler(handler: (frame: Frame) => void): void {
+  setFrameHandler(handler: ((frame: Frame) => void) | null): void {
     this.handler = handler;
+    while (this.handler === handler && handler && this.held.length > 0 && !this.closed) this.deliver(this.held.shift()!);
   }
 
   onClosed(handler: (reason: string, kind: CloseKind) => void): void {
@@ -113,8 +123,14 @@ export class WsLink implements FrameChannel {
     }
     this.options.metrics.framesReceived.inc({ peer: this.peer, type: result.frame.t });
     this.options.metrics.bytesReceived.inc({ peer: this.peer, type: result.frame.t }, data.byteLength);
+    if (this.handler && this.held.length === 0) return this.deliver(result.frame);
+    if (this.held.length >= HELD_FRAMES_MAX) return this.close(`more than ${HELD_FRAMES_MAX} frames before the session started`, 'protocol');
+    this.held.push(result.frame);
+  }
+
+  private deliver(frame: Frame): void {
     try {
-      this.handler(result.frame);
+      this.handler?.(frame);
     } catch (err) {
       this.options.log.error({ err, peer: this.peer }, 'frame handler failed');
       this.close(`frame handler failed: ${(err as Error).message}`, 'error');
