@@ -1,0 +1,95 @@
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { FakeClock } from '../infra/clock.js';
+import { silentLogger } from '../infra/log.js';
+import { signRequest } from './auth.js';
+import { loadWitnessConfig, parseWitnessConfig } from './config.js';
+import { WitnessConfigError } from './errors.js';
+import { PROTOCOL_VERSION } from './protocol.js';
+import { createWitness } from './server.js';
+
+const SECRET = 'a-cluster-secret-of-some-length';
+let dir: string;
+beforeEach(async () => { dir = await mkdtemp(join(tmpdir(), 'geogate-witness-')); });
+afterEach(async () => { await rm(dir, { recursive: true, force: true }); });
+
+function config(extra: Record<string, unknown> = {}) {
+  return parseWitnessConfig({
+    listen: { host: '127.0.0.1', port: 0 },
+    cluster: { id: 'c1', secret: SECRET, regions: ['a', 'b'] },
+    keyspaces: [{ name: 'ks', partitions: 2 }],
+    stateFile: join(dir, 'state.json'),
+    leaseMs: 300,
+    driftMarginMs: 30,
+    minOwnershipChangeIntervalMs: 0,
+    ...extra,
+  }, join(dir, 'witness.json'));
+}
+
+async function setup(extra: Record<string, unknown> = {}) {
+  const clock = new FakeClock();
+  const w = await createWitness(config(extra), clock, silentLogger());
+  const call = (method: string, path: string, payload?: unknown, secret = SECRET) => {
+    const body = payload === undefined ? '' : typeof payload === 'string' ? payload : JSON.stringify(payload);
+    const headers = { ...signRequest(secret, method, path, body, clock.nowMs()), 'content-type': 'application/json' };
+    return w.app.request(path, { method, headers, ...(body ? { body } : {}) });
+  };
+  return { clock, w, call };
+}
+
+describe('witness HTTP API', () => {
+  it('answers 401 to a wrong secret, a missing signature and a replay', async () => {
+    const { w, call, clock } = await setup();
+    expect((await call('GET', '/v1/status', undefined, 'wrong-secret-wrong-secret')).status).toBe(401);
+    expect((await w.app.request('/v1/status')).status).toBe(401);
+    const headers = signRequest(SECRET, 'GET', '/v1/decisions', '', clock.nowMs());
+    expect((await w.app.request('/v1/decisions', { headers })).status).toBe(200);
+    expect((await w.app.request('/v1/decisions', { headers })).status).toBe(401);
+    clock.skewWall(60_000);
+    expect((await w.app.request('/v1/decisions', { headers: signRequest(SECRET, 'GET', '/v1/decisions', '', clock.nowMs() - 60_000) })).status).toBe(401);
+    expect((await w.app.request('/healthz')).status).toBe(200);
+  });
+
+  it('answers 400 to bad bodies and 413 past bodyBytesMax', async () => {
+    const { call } = await setup({ bodyBytesMax: 2048 });
+    expect((await call('POST', '/v1/grant', '{not json')).status).toBe(400);
+    const bad = await call('POST', '/v1/heartbeat', { v: PROTOCOL_VERSION, from: 'a', peersUp: 'b' });
+    expect(bad.status).toBe(400);
+    expect(((await bad.json()) as { message: string }).message).toMatch(/peersUp/);
+    const big = { v: PROTOCOL_VERSION, from: 'a', round: 1, items: Array.from({ length: 60 }, (_, p) => ({ keyspace: 'ks', partition: p, epoch: 0 })) };
+    expect((await call('POST', '/v1/confirm', big)).status).toBe(413);
+  });
+
+  it('refuses with 503 when the replay cache is at replayCacheMax', async () => {
+    const { call } = await setup({ replayCacheMax: 2 });
+    expect((await call('GET', '/v1/status')).status).toBe(200);
+    expect((await call('GET', '/v1/status')).status).toBe(200);
+    const full = await call('GET', '/v1/status');
+    expect(full.status).toBe(503);
+    expect(full.headers.get('retry-after')).toBe('1');
+  });
+
+  it('persists a grant before answering and counts it in the metrics', async () => {
+    const { clock, call, w } = await setup();
+    clock.advance(400);
+    expect((await call('POST', '/v1/heartbeat', { v: PROTOCOL_VERSION, from: 'b', peersUp: [] })).status).toBe(200);
+    const res = await call('POST', '/v1/grant', { v: PROTOCOL_VERSION, from: 'b', keyspace: 'ks', partition: 0, knownEpoch: 0, reason: 'owner-unreachable' });
+    expect(await res.json()).toMatchObject({ outcome: 'granted', owner: 'b', epoch: 1 });
+    const again = await createWitness(config(), new FakeClock(), silentLogger());
+    expect(again.core.ownerOf('ks/0')).toEqual({ owner: 'b', epoch: 1 });
+    const metrics = await (await w.app.request('/metrics')).text();
+    expect(metrics).toMatch(/geogate_witness_decisions_total\{reason="owner-unreachable"\} 1/);
+  });
+});
+
+describe('witness config', () => {
+  it('names the bad field and the file', async () => {
+    const file = join(dir, 'witness.json');
+    await writeFile(file, JSON.stringify({ listen: { port: 1 }, cluster: { id: 'c', secret: 'short', regions: ['a'] }, keyspaces: [{ name: 'k', partitions: 1 }], stateFile: 's' }));
+    expect(() => loadWitnessConfig(file)).toThrow(WitnessConfigError);
+    expect(() => loadWitnessConfig(file)).toThrow(new RegExp(`${file}: cluster.secret`));
+    expect(() => config({ driftMarginMs: 300 })).toThrow(/driftMarginMs: must be below leaseMs/);
+  });
+});
