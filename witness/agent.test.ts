@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { OwnershipAgent, type AgentOptions } from './agent.js';
-import { PROTOCOL_VERSION, type ConfirmReply, type ConfirmRequest } from './protocol.js';
+import { PROTOCOL_VERSION, type ConfirmReply, type ConfirmRequest, type HeartbeatReply } from './protocol.js';
 import { buildTopology } from './topology.js';
 
 const topology = buildTopology({ regions: ['a', 'b'], keyspaces: [{ name: 'ks', partitions: 2, onSplit: 'fence' }, { name: 'dv', partitions: 2, onSplit: 'diverge' }] });
@@ -65,7 +65,7 @@ describe('OwnershipAgent', () => {
 
   it('classifies failures and asks the witness only for a dead owner, diverge partitions keep writing', () => {
     const b = new OwnershipAgent({ ...base, region: 'b' });
-    const hbReply = (heard: string[]) => ({ v: PROTOCOL_VERSION, quiet: false, heard, viable: heard, owners: [] });
+    const hbReply = (heard: string[]): HeartbeatReply => ({ v: PROTOCOL_VERSION, quiet: false, heard, viable: heard, owners: [] });
     b.setPeerLink('a', 'down');
     b.onHeartbeatReply(hbReply(['a', 'b']), 1000);
     expect(b.classify('a', 1000)).toBe('wan-cut');
