@@ -12,11 +12,15 @@ export interface ReplicatorMetrics {
   readonly authFailures: Counter<'peer' | 'reason'>;
   readonly linkCloses: Counter<'peer' | 'kind'>;
   readonly logGaps: Counter<'peer'>;
+  /** Removes every metric above from the registry (the replicator stopped). */
+  readonly unregister: () => void;
 }
 
 export function createMetrics(registry: Registry, status: () => readonly PeerStatus[]): ReplicatorMetrics {
   const registers = [registry];
+  const names: string[] = [];
   const peerGauge = (name: string, help: string, pick: (s: PeerStatus) => number): void => {
+    names.push(name);
     new Gauge({
       name, help, labelNames: ['peer'], registers,
       collect() {
@@ -30,6 +34,7 @@ export function createMetrics(registry: Registry, status: () => readonly PeerSta
   peerGauge('geogate_replication_link_up', 'Authenticated link to the peer is established (1) or not (0)', (s) => (s.linkState === 'established' ? 1 : 0));
   peerGauge('geogate_replication_needs_repair', 'Peer fell past the log bound and needs anti-entropy (1)', (s) => (s.needsRepair ? 1 : 0));
   peerGauge('geogate_replication_inflight_batches', 'CHANGES batches sent to the peer and not yet acked', (s) => s.inflightBatches);
+  names.push('geogate_replication_peer_state');
   new Gauge({
     name: 'geogate_replication_peer_state', help: 'Failure detector state of the peer (1 for the current state)',
     labelNames: ['peer', 'state'], registers,
@@ -37,8 +42,10 @@ export function createMetrics(registry: Registry, status: () => readonly PeerSta
       for (const s of status()) for (const state of ['up', 'suspect', 'down'] as const) this.set({ peer: s.region, state }, s.state === state ? 1 : 0);
     },
   });
-  const counter = <L extends string>(name: string, help: string, labelNames: L[]): Counter<L> =>
-    new Counter({ name, help, labelNames, registers });
+  const counter = <L extends string>(name: string, help: string, labelNames: L[]): Counter<L> => {
+    names.push(name);
+    return new Counter({ name, help, labelNames, registers });
+  };
   return {
     framesSent: counter('geogate_replication_frames_sent_total', 'Frames sent by type', ['peer', 'type']),
     framesReceived: counter('geogate_replication_frames_received_total', 'Frames received by type', ['peer', 'type']),
@@ -49,5 +56,6 @@ export function createMetrics(registry: Registry, status: () => readonly PeerSta
     authFailures: counter('geogate_replication_auth_failures_total', 'Handshakes refused, by reason', ['peer', 'reason']),
     linkCloses: counter('geogate_replication_link_closes_total', 'Links closed, by kind of reason', ['peer', 'kind']),
     logGaps: counter('geogate_replication_log_gaps_total', 'Times a peer cursor fell behind the trimmed log', ['peer']),
+    unregister: () => { for (const name of names) registry.removeSingleMetric(name); },
   };
 }

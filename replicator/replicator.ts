@@ -85,6 +85,7 @@ export class Replicator {
       peer.waiters.failAll();
       peer.linkState = 'stopped';
     }
+    this.metrics.unregister();
   }
 
   /** A local write was appended to our log (pass its seq when known): ship without waiting. */
@@ -202,7 +203,9 @@ export class Replicator {
       return link.close(`handshake failed: ${(err as Error).message}`, 'error');
     }
     const peer = err.peer ?? dialled ?? 'unknown';
-    this.metrics.authFailures.inc({ peer: this.peers.has(peer) ? peer : 'unknown', reason: err.reason });
+    const known = this.peers.get(peer);
+    if (known) known.lastCloseReason = `handshake refused (${err.reason}): ${err.message}`;
+    this.metrics.authFailures.inc({ peer: known ? peer : 'unknown', reason: err.reason });
     this.log.warn({ peer, reason: err.reason, detail: err.message }, 'replication link refused');
     link.close(err.message, err.reason === 'version' ? 'version' : 'auth');
   }

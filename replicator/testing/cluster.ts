@@ -72,3 +72,13 @@ export async function metricValue(registry: Registry, name: string, labels: Reco
   const hit = values.find((v) => Object.entries(labels).every(([k, val]) => String(v.labels[k]) === val));
   return hit?.value ?? 0;
 }
+
+/** One region serving on its own port with the given peers (not started by anyone else). */
+export async function startRegion(name: string, peers: { region: string; url: string }[], overrides: RegionOverrides = {}): Promise<TestRegion> {
+  const { server, url } = await listen();
+  const base = { name, server, url, log: new MemoryLog(`${name}-inc-1`), sink: new MemorySink(), registry: new Registry() };
+  const region: TestRegion = { ...base, replicator: newReplicator(base, peers, overrides) };
+  region.replicator.attach(server);
+  region.replicator.start();
+  return region;
+}
