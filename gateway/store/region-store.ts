@@ -155,6 +155,15 @@ export class RegionStore implements ChangeSink {
     return codes.map((code) => APPLY_OUTCOMES[code] ?? 'conflict');
   }
 
+  /**
+   * Applies versions that come from anti-entropy or a restore (no log position): each goes
+   * through the same version comparison as replication; concurrent ones are left pending
+   * for the conflict worker. `seq` of the records is ignored.
+   */
+  async applyVersions(batch: readonly ChangeRecord[]): Promise<ApplyOutcome[]> {
+    return this.apply('', '', batch);
+  }
+
   async appliedSeq(origin: string, incarnation: string): Promise<number> {
     return Number((await this.redis.hget(this.keys.applied, `${origin}|${incarnation}`)) ?? 0);
   }

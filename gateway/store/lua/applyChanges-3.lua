@@ -7,6 +7,9 @@
   key's pending-conflict hash for the resolver (fields "m:<version>" = JSON metadata and
   "v:<version>" = value bytes); nothing is lost and nothing is overwritten.
 
+  With an empty origin (ARGV[2] = '') the batch comes from anti-entropy or a restore, not
+  from a log: no seq bookkeeping, every record goes through the version comparison.
+
   Keys of records are derived from ARGV[1] (prefix): standalone Redis only.
 
   Input:
@@ -26,7 +29,9 @@ local rcall = redis.call
 
 local prefix, origin = ARGV[1], ARGV[2]
 local appliedField = origin .. "|" .. ARGV[3]
-local applied = tonumber(rcall("HGET", KEYS[1], appliedField) or "0")
+local fromLog = origin ~= ""
+local applied = 0
+if fromLog then applied = tonumber(rcall("HGET", KEYS[1], appliedField) or "0") end
 local n = tonumber(ARGV[5])
 local out = {}
 local maxW, maxL = 0, 0
@@ -51,10 +56,10 @@ for i = 0, n - 1 do
   local ks, key, p, bucket = ARGV[b + 2], ARGV[b + 3], ARGV[b + 4], ARGV[b + 5]
   local value, ct, vvText, hlcText = ARGV[b + 6], ARGV[b + 7], ARGV[b + 8], ARGV[b + 9]
   local o, e, t = ARGV[b + 10], ARGV[b + 11], ARGV[b + 12]
-  if seq <= applied then
+  if fromLog and seq <= applied then
     out[#out + 1] = 0
   else
-    applied = seq
+    if fromLog then applied = seq end
     local recKey = prefix .. "r:" .. ks .. ":" .. key
     local curVv = rcall("HGET", recKey, "vv")
     local order = "after"
@@ -80,7 +85,7 @@ for i = 0, n - 1 do
   end
 end
 
-rcall("HSET", KEYS[1], appliedField, applied)
+if fromLog then rcall("HSET", KEYS[1], appliedField, applied) end
 -- HLC receive rule: the region's clock never falls behind a stamp it has seen.
 local lw, ll = hlcParse(rcall("GET", KEYS[2]))
 local w, l = hlcMax(lw, ll, maxW, maxL)

@@ -1,0 +1,68 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Redis } from 'ioredis';
+import { RegionStore } from '../../gateway/index.js';
+import { startRedis } from '../helpers/cluster.js';
+import type { RedisProcess } from '../../infra/local/redis-process.js';
+import type { ChangeRecord } from '../../replicator/types.js';
+
+const rec = (key: string, vv: Record<string, number>, value: string, seq = 0, origin = 'west'): ChangeRecord => ({
+  seq, keyspace: 'carts', key, partition: 1, bucket: 3,
+  record: { value: Buffer.from(value), contentType: 'text/plain', vv, hlc: [1000 + seq, 0], origin, epoch: 0, tombstone: false },
+});
+
+describe('store apply scripts (real redis-server)', () => {
+  let redis: RedisProcess;
+  let client: Redis;
+  let store: RegionStore;
+  beforeAll(async () => {
+    ({ redis } = await startRedis());
+    client = new Redis(redis.url);
+    store = new RegionStore(client, { region: 'east', prefix: 'sa:', logMaxEntries: 100, logMaxBytes: 1 << 20, nowMs: () => 5000 });
+  });
+  afterAll(async () => { client.disconnect(); await redis.stop(); });
+
+  it('applies a log batch exactly once per (origin, incarnation) and advances the cursor', async () => {
+    const batch = [rec('a', { west: 1 }, 'a1', 1), rec('b', { west: 1 }, 'b1', 2)];
+    expect(await store.apply('west', 'inc1', batch)).toEqual(['applied', 'applied']);
+    expect(await store.apply('west', 'inc1', batch)).toEqual(['duplicate', 'duplicate']);
+    expect(await store.appliedSeq('west', 'inc1')).toBe(2);
+    // a new incarnation of the origin's log starts its own cursor
+    expect(await store.apply('west', 'inc2', [rec('a', { west: 1 }, 'a1', 1)])).toEqual(['dominated']);
+  });
+
+  it('dominated versions are dropped, concurrent ones are kept pending, a dominating one clears them', async () => {
+    await store.write({ keyspace: 'carts', key: 'c', partition: 1, bucket: 3, value: Buffer.from('mine'), contentType: 'text/plain', tombstone: false, epoch: 0, fenced: false });
+    expect(await store.applyVersions([rec('c', { west: 1 }, 'theirs')])).toEqual(['conflict']);
+    expect((await store.get('carts', 'c'))!.version).toBe('east:1');
+    expect(await client.scard('sa:pendidx')).toBe(1);
+    expect(await store.applyVersions([rec('c', { east: 1, west: 2 }, 'merged')])).toEqual(['applied']);
+    expect(Buffer.from((await store.get('carts', 'c'))!.value).toString()).toBe('merged');
+    expect(await client.scard('sa:pendidx')).toBe(0);
+    expect(await store.applyVersions([rec('c', { west: 1 }, 'old')])).toEqual(['dominated']);
+  });
+
+  it('keeps binary values of pending versions intact', async () => {
+    await store.write({ keyspace: 'carts', key: 'bin', partition: 1, bucket: 3, value: Buffer.from([1, 2]), contentType: 'x', tombstone: false, epoch: 0, fenced: false });
+    const bytes = Buffer.from([0, 255, 128, 10, 0]);
+    expect(await store.applyVersions([{ ...rec('bin', { west: 1 }, ''), record: { ...rec('bin', { west: 1 }, '').record, value: bytes } }])).toEqual(['conflict']);
+    const { ConflictStore } = await import('../../gateway/index.js');
+    const cs = new ConflictStore(client, store.keys, { region: 'east', logMaxEntries: 100, logMaxBytes: 1 << 20, journalMaxEntries: 10, nowMs: () => 1 });
+    const [pending] = await cs.pendingFor('carts', 'bin');
+    expect(Buffer.from(pending!.record.value).equals(bytes)).toBe(true);
+  });
+
+  it('the log stays within its byte bound and trimming keeps the byte count exact', async () => {
+    const small = new RegionStore(client, { region: 'east', prefix: 'lb:', logMaxEntries: 1000, logMaxBytes: 4096, nowMs: () => 1 });
+    for (let i = 0; i < 40; i++) {
+      await small.write({ keyspace: 'carts', key: `k${i}`, partition: 0, bucket: 0, value: Buffer.alloc(500), contentType: '', tombstone: false, epoch: 0, fenced: false });
+    }
+    const bytes = Number(await client.get('lb:logbytes'));
+    expect(bytes).toBeLessThanOrEqual(4096);
+    const b = await small.bounds();
+    expect(b.lastSeq).toBe(40);
+    expect(b.firstSeq).toBeGreaterThan(1);
+    await small.trimThrough(b.lastSeq - 2);
+    expect((await small.bounds()).length).toBe(2);
+    expect(Number(await client.get('lb:logbytes'))).toBe(2 * (500 + 'k38'.length + 'east:1'.length + 64));
+  });
+});
