@@ -13,9 +13,11 @@ import type { GatewayConfig, KeyspaceConfig } from './config.js';
 import { PartitionMap } from './partition-map.js';
 import { ConflictStore, RegionStore } from './store/index.js';
 import { ConflictWorker } from './merge/conflict-worker.js';
+import { ActionWorker } from './merge/action-worker.js';
 import { createReplicator, SyncReplicas } from './replication.js';
 import type { Replicator } from '../replicator/index.js';
 import { loadTriggers } from '../conflict/index.js';
+import { WitnessAuthority } from './ownership/witness-authority.js';
 import { StaticAuthority, type WriteAuthority } from './authority.js';
 import { createGatewayMetrics } from './metrics.js';
 import { createApp } from './http/app.js';
@@ -87,7 +89,6 @@ export async function startGateway(config: GatewayConfig, opts: GatewayOptions =
   });
   const keyspaces = new Map<string, KeyspaceConfig>(config.keyspaces.map((ks) => [ks.name, ks]));
   const maps = new Map(config.keyspaces.map((ks) => [ks.name, new PartitionMap(ks, config.cluster.regions, config.merkle.buckets)]));
-  const authority: WriteAuthority = new StaticAuthority(config.region, maps);
   const metrics = createGatewayMetrics(config.region);
   metrics.storeUp.set(0);
   redis.on('ready', () => metrics.storeUp.set(1));
@@ -99,25 +100,43 @@ export async function startGateway(config: GatewayConfig, opts: GatewayOptions =
     journalMaxEntries: JOURNAL_MAX_ENTRIES, nowMs: () => clock.nowMs(),
   });
   let replicator: Replicator | undefined;
-  const triggers = await loadTriggers(config.triggers, opts.configDir ?? process.cwd());
-  const conflictWorker = new ConflictWorker({
-    region: config.region, store, conflicts, keyspaces, authority, triggers, clock, registry: metrics.registry,
-    log: log.child({ component: 'conflicts' }), onLocalWrite: (seq) => replicator?.notifyAppended(seq),
-  });
+  let conflictWorker: ConflictWorker | undefined;
   if (config.peers.length > 0) {
     replicator = createReplicator({
       config, store, clock, random: opts.random ?? realRandom, log, registry: metrics.registry,
-      onConflicts: () => conflictWorker.kick(),
+      onConflicts: () => conflictWorker?.kick(),
     });
   }
+  let ownership: WitnessAuthority | undefined;
+  if (config.witness && replicator) {
+    const r = replicator;
+    ownership = await WitnessAuthority.create({
+      config, maps, replicator: r, redis, ownersKey: `${config.redis.keyPrefix}owners`, clock,
+      log: log.child({ component: 'ownership' }), registry: metrics.registry,
+      setFence: (ks, p, epoch, ttlMs) => store.setFence(ks, p, epoch, ttlMs),
+      isCaughtUp: (_ks, _p, region) => r.status().some((s) => s.region === region && s.state === 'up' && s.lagEntries === 0),
+      onHeal: () => {},
+    });
+  } else if (config.witness) {
+    log.warn('witness configured without peers: ownership is static (a one-region cluster needs no leases)');
+  }
+  const authority: WriteAuthority = ownership ?? new StaticAuthority(config.region, maps);
+  const triggers = await loadTriggers(config.triggers, opts.configDir ?? process.cwd());
+  conflictWorker = new ConflictWorker({
+    region: config.region, store, conflicts, keyspaces, authority, triggers, clock, registry: metrics.registry,
+    log: log.child({ component: 'conflicts' }), onLocalWrite: (seq) => replicator?.notifyAppended(seq),
+  });
+  const actionWorker = new ActionWorker(conflicts, { clock, log: log.child({ component: 'actions' }), registry: metrics.registry });
   const sync = new SyncReplicas(config.region, maps, replicator, log.child({ component: 'sync' }));
 
   const context: GatewayContext = {
     config, keyspaces, maps, store, conflicts, authority, publicUrls, metrics, log,
     onLocalWrite: (seq) => replicator?.notifyAppended(seq),
     afterWrite: (ks, partition, seq) => sync.wait(ks, partition, seq),
+    decisions: (limit) => ownership?.recentDecisions(limit) ?? [],
     statusExtras: async () => ({
       peers: replicator?.status() ?? [],
+      ownership: ownership?.status() ?? { mode: 'static (no witness)' },
       conflicts: { pending: await conflicts.pendingCount().catch(() => null), demotedSyncReplicas: sync.demotedReplicas() },
     }),
   };
@@ -127,13 +146,17 @@ export async function startGateway(config: GatewayConfig, opts: GatewayOptions =
   const { server, port } = await listen(app.fetch, config.listen.host, config.listen.port);
   replicator?.attach(server);
   replicator?.start();
+  ownership?.start();
   conflictWorker.start();
+  actionWorker.start();
   log.info({ port, publicUrl: config.publicUrl, keyspaces: config.keyspaces.map((k) => k.name) }, 'gateway listening');
 
   return {
     url: `http://${config.listen.host}:${port}`, port, config, store, server, context, conflicts, conflictWorker, replicator,
     async close() {
-      conflictWorker.stop();
+      conflictWorker?.stop();
+      actionWorker.stop();
+      ownership?.stop();
       await replicator?.stop();
       await new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeAllConnections?.();
@@ -152,6 +175,5 @@ function listen(fetch: (req: Request) => Response | Promise<Response>, host: str
 /** Fields accepted by the schema whose behaviour lands later: said once at boot, never ignored silently. */
 function warnNotInEffect(config: GatewayConfig, log: Logger): void {
   const notYet: string[] = [];
-  if (config.witness) notYet.push('witness (ownership leases)');
   if (notYet.length > 0) log.warn({ fields: notYet }, 'config fields accepted but not yet in effect in this version');
 }

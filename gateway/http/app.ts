@@ -8,6 +8,8 @@ import { kvRoutes } from './kv-routes.js';
 import { conflictRoutes } from './conflict-routes.js';
 import { GeogateError, StoreUnavailableError, UnavailableError } from '../errors.js';
 
+export const DECISIONS_SERVED_MAX = 1000;
+
 export function createApp(ctx: GatewayContext): Hono {
   const app = new Hono();
   const { metrics, log } = ctx;
@@ -46,6 +48,7 @@ export function createApp(ctx: GatewayContext): Hono {
   });
 
   app.get('/v1/status', async (c) => c.json(await status(ctx)));
+  app.get('/v1/decisions', (c) => c.json({ region: ctx.config.region, decisions: ctx.decisions(DECISIONS_SERVED_MAX) }));
 
   app.get('/metrics', async (c) => {
     c.header('content-type', metrics.registry.contentType);

@@ -21,6 +21,8 @@ export interface GatewayContext {
   onLocalWrite(seq: number): void;
   /** Resolves when the write may be acknowledged (sync replicas acked); throws UnavailableError when not. */
   afterWrite(keyspace: KeyspaceConfig, partition: number, seq: number): Promise<void>;
+  /** Recent ownership changes seen by this region (newest last). */
+  decisions(limit: number): unknown[];
   /** Extra sections of /v1/status from composed components (replication, ownership). */
   statusExtras(): Promise<Record<string, unknown>>;
 }

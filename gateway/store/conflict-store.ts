@@ -11,6 +11,7 @@ import { callScript } from './scripts.js';
 import { storeError } from './errors.js';
 
 export const PENDING_SCAN_COUNT = 256;
+export const DEAD_LETTER_MAX = 10_000;
 
 export interface PendingVersion {
   readonly version: string;
@@ -120,6 +121,14 @@ export class ConflictStore {
 
   async ackOutbox(id: string): Promise<void> {
     await this.redis.xdel(this.keys.outbox, id);
+  }
+
+  /** Moves an undeliverable action to the (bounded) dead-letter stream. */
+  async deadLetterOutbox(id: string, json: string, reason: string): Promise<void> {
+    await this.redis.multi()
+      .xadd(`${this.keys.outbox}:dead`, 'MAXLEN', '~', DEAD_LETTER_MAX, '*', 'action', json, 'reason', reason)
+      .xdel(this.keys.outbox, id)
+      .exec();
   }
 }
 

@@ -2,7 +2,7 @@
  * Test fixtures: real redis-server processes on random loopback ports and gateways in front
  * of them, each with its own temp dir and key prefix; everything is stopped by `stop()`.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { RedisProcess } from '../../infra/local/redis-process.js';
@@ -65,8 +65,10 @@ export interface ClusterFixture {
 }
 
 export interface ClusterOptions {
-  /** Put a WAN relay on every directed link (A dials B through relay "A->B"). */
+  /** Put a WAN relay on every directed link (A dials B through relay "A->B", A reaches the witness through "A->witness"). */
   wan?: boolean;
+  /** Start a witness (in this process) and point every gateway at it. */
+  witness?: boolean;
   extra?: Record<string, unknown>;
   perRegion?: (region: string) => Record<string, unknown>;
 }
@@ -75,7 +77,16 @@ export interface ClusterOptions {
  * N regions fully meshed: a redis-server and a gateway each; with `wan`, every peer URL goes
  * through its own WanRelay so a test can cut or delay a link.
  */
-export async function startCluster(names: string[], opts: ClusterOptions = {}): Promise<ClusterFixture & { relay(from: string, to: string): import('../../infra/wan/index.js').WanRelay }> {
+export interface ClusterControls {
+  relay(from: string, to: string): import('../../infra/wan/index.js').WanRelay;
+  stopWitness(): Promise<void>;
+  startWitness(): Promise<void>;
+  isolate(region: string): void;
+  healAll(): void;
+  stopGateway(name: string): Promise<void>;
+}
+
+export async function startCluster(names: string[], opts: ClusterOptions = {}): Promise<ClusterFixture & ClusterControls> {
   const { WanRelay } = await import('../../infra/wan/index.js');
   const ports = new Map<string, number>();
   for (const n of names) ports.set(n, await freePort());
@@ -90,14 +101,41 @@ export async function startCluster(names: string[], opts: ClusterOptions = {}): 
     }
   }
   const prefix = `c${Math.random().toString(36).slice(2, 8)}:`;
+  const witnessDir = mkdtempSync(join(tmpdir(), 'geogate-witness-'));
+  const witnessPort = await freePort();
+  const witnessConfigFile = join(witnessDir, 'witness.json');
+  let witness: { url: string; close(): Promise<void> } | undefined;
+  const startWitness = async () => {
+    const { runWitness } = await import('../../witness/index.js');
+    witness = await runWitness(witnessConfigFile);
+  };
+  if (opts.witness) {
+    const keyspaces = (opts.extra?.keyspaces as { name: string; partitions: number; onSplit?: string }[] | undefined)
+      ?? baseConfig(names[0]!, names, 'redis://x', 1).keyspaces;
+    writeFileSync(witnessConfigFile, JSON.stringify({
+      listen: { host: '127.0.0.1', port: witnessPort },
+      cluster: { id: 'test', secret: TEST_SECRET, regions: names },
+      keyspaces: keyspaces.map((k) => ({ name: k.name, partitions: k.partitions, onSplit: k.onSplit ?? 'fence' })),
+      stateFile: join(witnessDir, 'state.json'), logLevel: 'silent',
+    }));
+    await startWitness();
+    if (opts.wan) {
+      for (const a of names) {
+        const relay = new WanRelay({ listen: { host: '127.0.0.1', port: await freePort() }, target: { host: '127.0.0.1', port: witnessPort } });
+        relayPorts.set(`${a}->witness`, (await relay.start()).port);
+        relays.set(`${a}->witness`, relay);
+      }
+    }
+  }
   const regions: ClusterFixture['regions'] = [];
   const configFor = (name: string, redisUrl: string) => {
     const peers = names.filter((p) => p !== name).map((p) => {
       const port = relayPorts.get(`${name}->${p}`) ?? ports.get(p)!;
       return { region: p, url: `http://127.0.0.1:${port}`, publicUrl: `http://127.0.0.1:${ports.get(p)}` };
     });
+    const witnessCfg = opts.witness ? { witness: { url: `http://127.0.0.1:${relayPorts.get(`${name}->witness`) ?? witnessPort}` } } : {};
     return baseConfig(name, names, redisUrl, ports.get(name)!, {
-      peers, redis: { url: redisUrl, keyPrefix: prefix }, ...opts.extra, ...(opts.perRegion?.(name) ?? {}),
+      peers, ...witnessCfg, redis: { url: redisUrl, keyPrefix: prefix }, ...opts.extra, ...(opts.perRegion?.(name) ?? {}),
     });
   };
   for (const name of names) {
@@ -120,6 +158,23 @@ export async function startCluster(names: string[], opts: ClusterOptions = {}): 
       if (!r) throw new Error(`no relay ${from}->${to} (start the cluster with wan: true)`);
       return r;
     },
+    async stopWitness() {
+      await witness?.close();
+      witness = undefined;
+    },
+    async startWitness() {
+      if (!witness) await startWitness();
+    },
+    /** Isolates a region: every relay to or from it cut (blackhole, both directions). */
+    isolate(region: string) {
+      for (const [k, r] of relays) if (k.startsWith(`${region}->`) || k.endsWith(`->${region}`)) r.cut('both', 'blackhole');
+    },
+    healAll() {
+      for (const r of relays.values()) r.heal();
+    },
+    async stopGateway(name: string) {
+      await byName(name).gateway.close();
+    },
     async restartGateway(name) {
       const r = byName(name);
       await r.gateway.close();
@@ -128,6 +183,8 @@ export async function startCluster(names: string[], opts: ClusterOptions = {}): 
     async stop() {
       for (const r of regions) await r.gateway.close().catch(() => {});
       for (const relay of relays.values()) await relay.close().catch(() => {});
+      await witness?.close().catch(() => {});
+      rmSync(witnessDir, { recursive: true, force: true });
       for (const r of regions) {
         await r.redis.stop().catch(() => {});
         rmSync(r.dir, { recursive: true, force: true });

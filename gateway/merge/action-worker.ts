@@ -1,0 +1,113 @@
+/**
+ * Performs the compensating actions triggers request (webhook POSTs). The resolution script
+ * put them in a durable outbox stream in the same call that wrote the resolution, so an
+ * action is never lost to a crash; this worker delivers each at least once with the action's
+ * deterministic id as `Idempotency-Key` (exactly-once effect at a receiver that honours it),
+ * with bounded attempts and backoff, then removes it. After the last attempt it is moved to a
+ * dead-letter stream and logged — never dropped silently.
+ */
+import type { Logger } from 'pino';
+import { Counter, type Registry } from 'prom-client';
+import type { Clock, TimerHandle } from '../../infra/clock.js';
+import type { ConflictStore } from '../store/index.js';
+
+export const ACTION_ATTEMPTS_MAX = 5;
+export const ACTION_TIMEOUT_MS = 3000;
+export const ACTION_BACKOFF_MS = [200, 1000, 3000, 10_000];
+export const ACTIONS_PER_ROUND_MAX = 16;
+export const DEFAULT_ACTION_POLL_MS = 500;
+
+interface ParsedAction { id: string; kind: string; url: string; body: unknown }
+
+export class ActionWorker {
+  private readonly attempts = new Map<string, { count: number; notBefore: number }>();
+  private readonly delivered: Counter<'outcome'>;
+  private timer: TimerHandle | undefined;
+  private stopped = true;
+
+  constructor(
+    private readonly conflicts: ConflictStore,
+    private readonly deps: { clock: Clock; log: Logger; registry: Registry; fetch?: typeof fetch },
+    private readonly pollMs = DEFAULT_ACTION_POLL_MS,
+  ) {
+    this.delivered = new Counter({ name: 'geogate_compensation_actions_total', help: 'Compensating actions by outcome', labelNames: ['outcome'], registers: [deps.registry] });
+  }
+
+  start(): void {
+    this.stopped = false;
+    this.schedule(0);
+  }
+
+  stop(): void {
+    this.stopped = true;
+    this.timer?.cancel();
+  }
+
+  private schedule(ms: number): void {
+    if (this.stopped) return;
+    this.timer = this.deps.clock.setTimer(ms, () => void this.round().finally(() => this.schedule(this.pollMs)));
+  }
+
+  private async round(): Promise<void> {
+    let rows: [string, string][];
+    try {
+      rows = await this.conflicts.readOutbox(ACTIONS_PER_ROUND_MAX);
+    } catch {
+      return; // store down: the next round retries
+    }
+    for (const [entryId, json] of rows) await this.deliver(entryId, json);
+  }
+
+  private async deliver(entryId: string, json: string): Promise<void> {
+    const now = this.deps.clock.monoMs();
+    const state = this.attempts.get(entryId) ?? { count: 0, notBefore: 0 };
+    if (state.notBefore > now) return;
+    let action: ParsedAction;
+    try {
+      action = JSON.parse(json) as ParsedAction;
+      if (action.kind !== 'webhook' || typeof action.url !== 'string') throw new Error(`unsupported action kind ${String(action.kind)}`);
+    } catch (err) {
+      await this.deadLetter(entryId, json, `unreadable action: ${(err as Error).message}`);
+      return;
+    }
+    const error = await this.post(action);
+    if (error === null) {
+      await this.conflicts.ackOutbox(entryId);
+      this.attempts.delete(entryId);
+      this.delivered.inc({ outcome: 'delivered' });
+      this.deps.log.info({ actionId: action.id, url: action.url, attempts: state.count + 1 }, 'compensating action delivered');
+      return;
+    }
+    state.count++;
+    this.delivered.inc({ outcome: 'retry' });
+    if (state.count >= ACTION_ATTEMPTS_MAX) {
+      await this.deadLetter(entryId, json, error);
+      return;
+    }
+    state.notBefore = now + (ACTION_BACKOFF_MS[state.count - 1] ?? ACTION_BACKOFF_MS.at(-1)!);
+    this.attempts.set(entryId, state);
+    this.deps.log.warn({ actionId: action.id, url: action.url, attempt: state.count, error }, 'compensating action failed; will retry');
+  }
+
+  private async post(action: ParsedAction): Promise<string | null> {
+    const f = this.deps.fetch ?? fetch;
+    try {
+      const res = await f(action.url, {
+        method: 'POST', body: JSON.stringify(action.body),
+        headers: { 'content-type': 'application/json', 'idempotency-key': action.id },
+        signal: AbortSignal.timeout(ACTION_TIMEOUT_MS),
+      });
+      await res.arrayBuffer().catch(() => undefined);
+      return res.ok ? null : `HTTP ${res.status}`;
+    } catch (err) {
+      return (err as Error).message;
+    }
+  }
+
+  private async deadLetter(entryId: string, json: string, reason: string): Promise<void> {
+    await this.conflicts.deadLetterOutbox(entryId, json, reason);
+    this.attempts.delete(entryId);
+    this.delivered.inc({ outcome: 'dead-letter' });
+    this.deps.log.error({ entryId, action: json.slice(0, 500), reason }, 'compensating action given up after bounded attempts; kept in the dead-letter stream');
+  }
+}

@@ -1,0 +1,204 @@
+/**
+ * Write authority backed by the witness: the region's OwnershipAgent (leases confirmed by a
+ * majority of votes, epochs granted only by the witness) decides who takes a write.
+ *  - single-master: the lease holder writes (fenced by epoch in the store for `fence`
+ *    keyspaces); others redirect to it, or answer 503 when no owner holds a lease;
+ *  - `diverge` partitions cut off from their owner take writes locally and are marked
+ *    diverged with the split's start time, for the merge on heal;
+ *  - multi-master + fence: every region writes while connected to the owner; the side that
+ *    lost it stops (503) once it detects the split.
+ * Owners/epochs are persisted in the region's Redis so a restarted gateway starts from them.
+ */
+import { randomInt } from 'node:crypto';
+import type { Logger } from 'pino';
+import type { Redis } from 'ioredis';
+import { Gauge, type Registry } from 'prom-client';
+import type { Clock } from '../../infra/clock.js';
+import type { Replicator } from '../../replicator/index.js';
+import {
+  buildTopology, OwnershipAgent, OwnershipRunner, WitnessClient, type OwnerEntry,
+} from '../../witness/index.js';
+import type { Authority, WriteAuthority } from '../authority.js';
+import type { GatewayConfig, KeyspaceConfig } from '../config.js';
+import type { PartitionMap } from '../partition-map.js';
+import { LinkVoteTransport } from './vote-transport.js';
+
+export const DECISIONS_KEPT_MAX = 1000;
+
+export interface OwnershipDecision {
+  readonly at: number;
+  readonly keyspace: string;
+  readonly partition: number;
+  readonly owner: string;
+  readonly epoch: number;
+  readonly previous: string | null;
+}
+
+export interface WitnessAuthorityDeps {
+  readonly config: GatewayConfig;
+  readonly maps: ReadonlyMap<string, PartitionMap>;
+  readonly replicator: Replicator;
+  readonly redis: Redis;
+  readonly ownersKey: string;
+  readonly clock: Clock;
+  readonly log: Logger;
+  readonly registry: Registry;
+  setFence(keyspace: string, partition: number, epoch: number, ttlMs: number): Promise<void>;
+  /** Failback predicate: the region has caught up with this partition. */
+  isCaughtUp(keyspace: string, partition: number, region: string): boolean;
+  /** A diverged partition's owner is reachable again: merge it. */
+  onHeal(keyspace: string, partition: number, owner: string, sinceMs: number): void;
+}
+
+export class WitnessAuthority implements WriteAuthority {
+  private readonly agent: OwnershipAgent;
+  private readonly runner: OwnershipRunner;
+  private readonly transport: LinkVoteTransport;
+  private readonly diverged = new Map<string, { sinceMs: number; owner: string }>();
+  private readonly decisions: OwnershipDecision[] = [];
+  private readonly owners = new Map<string, { owner: string; epoch: number }>();
+  private readonly peerStates = new Map<string, string>();
+
+  static async create(deps: WitnessAuthorityDeps): Promise<WitnessAuthority> {
+    const saved = await deps.redis.hgetall(deps.ownersKey).catch(() => ({} as Record<string, string>));
+    const initialOwners: OwnerEntry[] = [];
+    for (const [field, value] of Object.entries(saved)) {
+      const [keyspace, p] = field.split('/');
+      const [owner, epoch] = value.split(':');
+      if (keyspace && p && owner && epoch) initialOwners.push({ keyspace, partition: Number(p), owner, epoch: Number(epoch) });
+    }
+    return new WitnessAuthority(deps, initialOwners);
+  }
+
+  private constructor(private readonly deps: WitnessAuthorityDeps, initialOwners: OwnerEntry[]) {
+    const { config, clock } = deps;
+    const topology = buildTopology({
+      regions: config.cluster.regions,
+      keyspaces: config.keyspaces.map((ks) => ({
+        name: ks.name, partitions: ks.partitions, onSplit: ks.onSplit,
+        nodes: Array.from({ length: ks.partitions }, (_, p) => deps.maps.get(ks.name)!.nodeList(p).map((n) => n.region)),
+      })),
+    });
+    for (const o of initialOwners) this.owners.set(`${o.keyspace}/${o.partition}`, { owner: o.owner, epoch: o.epoch });
+    this.agent = new OwnershipAgent({
+      region: config.region, topology, leaseMs: config.lease.leaseMs, driftMarginMs: config.lease.driftMarginMs,
+      bootMonoMs: clock.monoMs(), incarnation: randomInt(0, 2 ** 32 - 1), initialOwners,
+      isCaughtUp: (ks, p, region) => deps.isCaughtUp(ks, p, region),
+      onLeaseRenewed: (ks, p, epoch, remainingMs) => {
+        deps.setFence(ks, p, epoch, remainingMs).catch((err: Error) => deps.log.warn({ keyspace: ks, partition: p, err: err.message }, 'cannot set fence'));
+      },
+      onOwnerChanged: (ks, p, owner, epoch) => this.ownerChanged(ks, p, owner, epoch),
+    });
+    this.agent.forEachPartition((spec, known) => {
+      const key = `${spec.keyspace}/${spec.partition}`;
+      if (!this.owners.has(key)) this.owners.set(key, { owner: known.owner, epoch: known.epoch });
+    });
+    this.transport = new LinkVoteTransport(deps.replicator, clock, deps.log, (req) => this.runner.onPeerConfirmRequest(req));
+    const witness = new WitnessClient({ url: config.witness!.url, secret: config.cluster.secret, timeoutMs: config.witness!.timeoutMs, nowMs: () => clock.nowMs() });
+    this.runner = new OwnershipRunner({ agent: this.agent, clock, transport: this.transport, witness, log: deps.log, voteTimeoutMs: Math.max(50, Math.floor(config.lease.leaseMs / 3)) });
+    for (const peer of config.peers) this.agent.setPeerLink(peer.region, 'down');
+    deps.replicator.onPeerState((c) => {
+      this.peerStates.set(c.peer, c.to);
+      this.agent.setPeerLink(c.peer, c.to);
+      if (c.to === 'up') this.healDiverged(c.peer);
+    });
+    const leased = new Gauge({
+      name: 'geogate_partitions_leased', help: 'Partitions this region holds a valid write lease for', registers: [deps.registry],
+      collect: () => { leased.set(this.countLeased()); },
+    });
+    const divergedGauge = new Gauge({
+      name: 'geogate_partitions_diverged', help: 'Partitions taking writes while cut off from their owner', registers: [deps.registry],
+      collect: () => { divergedGauge.set(this.diverged.size); },
+    });
+  }
+
+  start(): void {
+    this.runner.start();
+  }
+
+  stop(): void {
+    this.runner.stop();
+    this.transport.close();
+  }
+
+  check(ks: KeyspaceConfig, partition: number): Authority {
+    const a = this.agent.authority(ks.name, partition, this.deps.clock.monoMs());
+    if (ks.writes === 'multi-master') return this.multiMaster(ks, partition, a);
+    switch (a.kind) {
+      case 'owner': return { kind: 'local', epoch: a.epoch, fenced: ks.onSplit === 'fence' };
+      case 'redirect': return { kind: 'redirect', region: a.region };
+      case 'diverged': this.markDiverged(ks.name, partition, a.owner); return { kind: 'local', epoch: a.epoch, fenced: false };
+      case 'unavailable': return { kind: 'unavailable', retryAfterMs: a.retryAfterMs, reason: `no write lease for ${ks.name}/${partition}: ${a.reason}` };
+    }
+  }
+
+  private multiMaster(ks: KeyspaceConfig, partition: number, a: ReturnType<OwnershipAgent['authority']>): Authority {
+    if (a.kind === 'owner') return { kind: 'local', epoch: a.epoch, fenced: false };
+    if (a.kind === 'diverged') { this.markDiverged(ks.name, partition, a.owner); return { kind: 'local', epoch: a.epoch, fenced: false }; }
+    if (ks.onSplit === 'diverge') return { kind: 'local', epoch: 0, fenced: false };
+    if (a.kind === 'redirect' && this.peerStates.get(a.region) === 'up') return { kind: 'local', epoch: a.epoch, fenced: false };
+    const reason = a.kind === 'unavailable' ? a.reason : `cut off from owner ${a.region}`;
+    return { kind: 'unavailable', retryAfterMs: 1000, reason: `multi-master fence partition ${ks.name}/${partition}: ${reason}` };
+  }
+
+  activeRegion(ks: KeyspaceConfig, partition: number): string | undefined {
+    return this.agent.known(ks.name, partition)?.owner;
+  }
+
+  partitionState(ks: KeyspaceConfig, partition: number): string {
+    const d = this.diverged.get(`${ks.name}/${partition}`);
+    if (d) return 'diverged';
+    const a = this.agent.authority(ks.name, partition, this.deps.clock.monoMs());
+    if (a.kind === 'owner') return 'active';
+    if (a.kind === 'unavailable') return ks.onSplit === 'fence' ? 'fenced' : 'unavailable';
+    if (a.kind === 'diverged') return 'diverged';
+    return 'replicating';
+  }
+
+  status(): Record<string, unknown> {
+    return {
+      leased: this.countLeased(),
+      diverged: [...this.diverged.entries()].map(([key, d]) => ({ partition: key, owner: d.owner, since: new Date(d.sinceMs).toISOString() })),
+      witness: this.deps.config.witness?.url,
+    };
+  }
+
+  recentDecisions(limit: number): OwnershipDecision[] {
+    return this.decisions.slice(-limit);
+  }
+
+  private countLeased(): number {
+    let n = 0;
+    const now = this.deps.clock.monoMs();
+    this.agent.forEachPartition((spec) => { if (this.agent.authority(spec.keyspace, spec.partition, now).kind === 'owner') n++; });
+    return n;
+  }
+
+  private markDiverged(keyspace: string, partition: number, owner: string): void {
+    const key = `${keyspace}/${partition}`;
+    if (this.diverged.has(key)) return;
+    this.diverged.set(key, { sinceMs: this.deps.clock.nowMs(), owner });
+    this.deps.log.warn({ keyspace, partition, owner }, 'partition diverged: taking writes while cut off from its owner; will merge on heal');
+  }
+
+  private healDiverged(peer: string): void {
+    for (const [key, d] of [...this.diverged.entries()]) {
+      if (d.owner !== peer) continue;
+      this.diverged.delete(key);
+      const [keyspace, p] = key.split('/');
+      this.deps.log.info({ keyspace, partition: Number(p), owner: peer, sinceMs: d.sinceMs }, 'owner reachable again: merging diverged partition');
+      this.deps.onHeal(keyspace!, Number(p), peer, d.sinceMs);
+    }
+  }
+
+  private ownerChanged(keyspace: string, partition: number, owner: string, epoch: number): void {
+    const key = `${keyspace}/${partition}`;
+    const previous = this.owners.get(key)?.owner ?? null;
+    this.owners.set(key, { owner, epoch });
+    this.decisions.push({ at: this.deps.clock.nowMs(), keyspace, partition, owner, epoch, previous });
+    if (this.decisions.length > DECISIONS_KEPT_MAX) this.decisions.shift();
+    this.deps.log.info({ keyspace, partition, owner, epoch, previous }, 'ownership changed');
+    this.deps.redis.hset(this.deps.ownersKey, key, `${owner}:${epoch}`).catch((err: Error) =>
+      this.deps.log.warn({ err: err.message }, 'cannot persist owner; it is learnt again from the witness'));
+  }
+}

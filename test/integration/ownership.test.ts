@@ -1,0 +1,121 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { startCluster, eventually } from '../helpers/cluster.js';
+import { PartitionMap } from '../../gateway/index.js';
+
+type Cluster = Awaited<ReturnType<typeof startCluster>>;
+let cluster: Cluster | undefined;
+afterEach(async () => { await cluster?.stop(); cluster = undefined; });
+
+const put = (url: string, path: string, body: string) =>
+  fetch(`${url}/v1/kv/${path}`, { method: 'PUT', body: Buffer.from(body), redirect: 'manual' });
+
+/** Keys of the `orders` keyspace whose partition is homed at `home`. */
+function keysHomedAt(c: Cluster, home: string, n: number): string[] {
+  const cfg = c.regions[0]!.config;
+  const map = new PartitionMap(cfg.keyspaces.find((k) => k.name === 'orders')!, cfg.cluster.regions, cfg.merkle.buckets);
+  const out: string[] = [];
+  for (let i = 0; out.length < n; i++) if (map.nodeList(map.place(`k${i}`).partition)[0]!.region === home) out.push(`k${i}`);
+  return out;
+}
+
+async function allLeased(c: Cluster): Promise<boolean> {
+  for (const r of c.regions) {
+    const status = await (await fetch(`${r.gateway.url}/v1/status`)).json();
+    if (status.ownership.leased !== 8) return false; // 8 orders + 8 carts partitions, 4 homed here for each keyspace
+  }
+  return true;
+}
+
+describe('ownership through the witness (real processes)', () => {
+  it('a killed region\'s fence partitions become writable at the survivor within detection + lease', async () => {
+    cluster = await startCluster(['east', 'west'], { witness: true });
+    const c = cluster;
+    expect(await eventually(() => allLeased(c), 15_000)).toBe(true);
+    const [key] = keysHomedAt(c, 'east', 1);
+    const west = c.byName('west').gateway.url;
+    const before = await put(west, `orders/${key}`, 'x');
+    expect(before.status).toBe(307);
+    expect(before.headers.get('location')).toBe(`${c.byName('east').gateway.url.replace('127.0.0.1', '127.0.0.1')}/v1/kv/orders/${key}`);
+    const t0 = Date.now();
+    await c.stopGateway('east');
+    let status = 0;
+    while (Date.now() - t0 < 10_000) {
+      status = (await put(west, `orders/${key}`, 'after-failover')).status;
+      if (status === 201 || status === 200) break;
+      expect([307, 503]).toContain(status);
+      await new Promise((r) => setTimeout(r, 25));
+    }
+    const failoverMs = Date.now() - t0;
+    console.log(`failover: first accepted write at the survivor ${failoverMs} ms after the kill`);
+    expect(status).toBe(201);
+    expect(failoverMs).toBeLessThan(5000);
+    const decisions = await (await fetch(`${west}/v1/decisions`)).json();
+    expect(decisions.decisions.some((d: { owner: string; previous: string | null }) => d.owner === 'west' && d.previous === 'east')).toBe(true);
+  });
+
+  it('witness down alone: nothing changes hands, owners keep writing; restarted: epochs intact', async () => {
+    cluster = await startCluster(['east', 'west'], { witness: true });
+    const c = cluster;
+    expect(await eventually(() => allLeased(c), 15_000)).toBe(true);
+    const witnessStatus = async () => {
+      const res = await fetch(`${c.byName('east').gateway.url}/v1/decisions`);
+      return (await res.json()).decisions.length as number;
+    };
+    const decisionsBefore = await witnessStatus();
+    await c.stopWitness();
+    await new Promise((r) => setTimeout(r, 4000)); // > 2 × leaseMs
+    expect(await allLeased(c)).toBe(true);
+    for (const home of ['east', 'west']) {
+      for (const key of keysHomedAt(c, home, 3)) expect((await put(c.byName(home).gateway.url, `orders/${key}`, 'w')).status).toBeLessThan(300);
+    }
+    expect(await witnessStatus()).toBe(decisionsBefore);
+    await c.startWitness();
+    await new Promise((r) => setTimeout(r, 2000));
+    expect(await allLeased(c)).toBe(true);
+    expect(await witnessStatus()).toBe(decisionsBefore);
+  });
+
+  it('WAN cut between regions, both reach the witness: every fence key writable at exactly one region', async () => {
+    cluster = await startCluster(['east', 'west'], { witness: true, wan: true });
+    const c = cluster;
+    expect(await eventually(() => allLeased(c), 15_000)).toBe(true);
+    c.relay('east', 'west').cut('both', 'blackhole');
+    c.relay('west', 'east').cut('both', 'blackhole');
+    await new Promise((r) => setTimeout(r, 3000));
+    let accepted = 0;
+    for (let i = 0; i < 30; i++) {
+      const statuses = await Promise.all(c.regions.map(async (r) => (await put(r.gateway.url, `orders/cut${i}`, r.region)).status));
+      const ok = statuses.filter((s) => s === 201 || s === 200).length;
+      expect(ok, `key cut${i}: ${statuses.join(',')}`).toBe(1);
+      expect(statuses.every((s) => [200, 201, 307, 503].includes(s))).toBe(true);
+      accepted += ok;
+    }
+    expect(accepted).toBe(30);
+    c.healAll();
+  });
+
+  it('an isolated region stops taking fence writes before the other region takes them over', async () => {
+    cluster = await startCluster(['east', 'west'], { witness: true, wan: true });
+    const c = cluster;
+    expect(await eventually(() => allLeased(c), 15_000)).toBe(true);
+    const [key] = keysHomedAt(c, 'east', 1);
+    const east = c.byName('east').gateway.url;
+    const west = c.byName('west').gateway.url;
+    const t0 = Date.now();
+    c.isolate('east');
+    let eastStoppedAt = 0;
+    let westTookAt = 0;
+    while (Date.now() - t0 < 10_000 && !(eastStoppedAt && westTookAt)) {
+      const [e, w] = await Promise.all([put(east, `orders/${key}`, 'e'), put(west, `orders/${key}`, 'w')]);
+      const now = Date.now() - t0;
+      if (!eastStoppedAt && e.status === 503) eastStoppedAt = now;
+      if (!westTookAt && (w.status === 201 || w.status === 200)) westTookAt = now;
+      if (westTookAt) expect(e.status, 'east must not write once west does').not.toBeLessThan(300);
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    expect(eastStoppedAt).toBeGreaterThan(0);
+    expect(westTookAt).toBeGreaterThan(0);
+    expect(eastStoppedAt).toBeLessThan(westTookAt);
+    c.healAll();
+  });
+});
