@@ -1,0 +1,244 @@
+/**
+ * The history checker: pure, takes the workload's history, the record of every key as each
+ * region holds it at the end (after the run healed and settled), and the conflict journals
+ * of all regions. Invariants:
+ *
+ *  - convergence: every region holds the same version, tombstone flag and value for every key;
+ *  - no lost acknowledged write: an acked write (or delete) is the final version, or the final
+ *    version has seen it (dominates it) and something accounts for its value being gone — a
+ *    later acked write whose version dominates it, a conflict-journal entry naming its
+ *    version, the final value being its own (a resolution kept it), or a write of unknown
+ *    outcome still open after it began (it may have overwritten it);
+ *  - no resurrected delete: when a key ends live, every acked delete of it is accounted for
+ *    the same way (an acked write that saw the tombstone, a journaled delete-vs-update, or a
+ *    possibly-later write of unknown outcome);
+ *  - fence single writer: on a `fence` keyspace no two acknowledged writes of a key have
+ *    concurrent versions (two regions took writes without seeing each other);
+ *  - read-your-writes: a read at a region after a write acked there returns a version that
+ *    has seen the write (or 404 when a delete may have followed);
+ *  - CAS: an acked If-Match write's version strictly dominates the version it matched.
+ *
+ * "Unknown outcome" writes are assumed to take effect, if at all, before the client gave up
+ * on them: the client timeout must exceed the gateway's own timeouts (Redis command,
+ * sync replica), which is how the workload is configured.
+ */
+import { formatOp, type FinalRecord, type JournalEntry, type Op } from './history.js';
+import { compareVv, dominatesOrEqual, strictlyDominates } from './vv.js';
+
+export type Invariant = 'convergence' | 'lost-write' | 'resurrected-delete' | 'fence-single-writer' | 'read-your-writes' | 'cas';
+
+export interface Violation {
+  readonly invariant: Invariant;
+  /** `keyspace/key`. */
+  readonly key: string;
+  readonly message: string;
+  /** The operations that break the invariant (shown first in the excerpt). */
+  readonly ops: readonly Op[];
+}
+
+export interface CheckInput {
+  readonly ops: readonly Op[];
+  /** region → (`keyspace/key` → record, null when the region never had the key). */
+  readonly finals: ReadonlyMap<string, ReadonlyMap<string, FinalRecord | null>>;
+  readonly journal: readonly JournalEntry[];
+  readonly fenceKeyspaces: ReadonlySet<string>;
+}
+
+export interface CheckResult {
+  readonly ok: boolean;
+  readonly violations: readonly Violation[];
+  readonly stats: { ops: number; acked: number; failed: number; unknown: number; keys: number; journal: number };
+}
+
+const MUTATIONS = new Set(['write', 'cas', 'delete']);
+
+export function keyOf(op: Pick<Op, 'keyspace' | 'key'>): string {
+  return `${op.keyspace}/${op.key}`;
+}
+
+function isMutation(op: Op): boolean {
+  return MUTATIONS.has(op.kind);
+}
+
+export function checkHistory(input: CheckInput): CheckResult {
+  const violations: Violation[] = [];
+  const byKey = new Map<string, Op[]>();
+  for (const op of input.ops) {
+    const k = keyOf(op);
+    const list = byKey.get(k) ?? [];
+    list.push(op);
+    byKey.set(k, list);
+  }
+  const journalByKey = new Map<string, JournalEntry[]>();
+  for (const j of input.journal) {
+    const k = `${j.keyspace}/${j.key}`;
+    journalByKey.set(k, [...(journalByKey.get(k) ?? []), j]);
+  }
+  const keys = new Set<string>(byKey.keys());
+  for (const m of input.finals.values()) for (const k of m.keys()) keys.add(k);
+
+  for (const key of [...keys].sort()) {
+    const ops = byKey.get(key) ?? [];
+    const final = checkConvergence(key, input.finals, ops, violations);
+    const journal = journalByKey.get(key) ?? [];
+    checkLostWrites(key, ops, final, journal, violations);
+    checkResurrection(key, ops, final, journal, violations);
+    if (ops[0] && input.fenceKeyspaces.has(ops[0].keyspace)) checkFence(key, ops, violations);
+    checkReadYourWrites(key, ops, violations);
+    checkCas(key, ops, violations);
+  }
+  const count = (s: string) => input.ops.filter((o) => o.status === s).length;
+  return {
+    ok: violations.length === 0,
+    violations,
+    stats: { ops: input.ops.length, acked: count('ok'), failed: count('fail'), unknown: count('unknown'), keys: keys.size, journal: input.journal.length },
+  };
+}
+
+function sameRecord(a: FinalRecord | null, b: FinalRecord | null): boolean {
+  if (a === null || b === null) return a === b;
+  return a.version === b.version && a.tombstone === b.tombstone && (a.tombstone || a.value === b.value);
+}
+
+function showRecord(r: FinalRecord | null | undefined): string {
+  if (!r) return 'absent';
+  return r.tombstone ? `tombstone v=${r.version}` : `${JSON.stringify(r.value)} v=${r.version}`;
+}
+
+/** Returns the final record (the first region's, in name order) after checking all regions agree. */
+function checkConvergence(key: string, finals: CheckInput['finals'], ops: Op[], out: Violation[]): FinalRecord | null {
+  const regions = [...finals.keys()].sort();
+  const records = regions.map((r) => finals.get(r)?.get(key) ?? null);
+  const first = records[0] ?? null;
+  if (records.some((r) => !sameRecord(r, first))) {
+    const shown = regions.map((r, i) => `${r}: ${showRecord(records[i])}`).join('; ');
+    out.push({ invariant: 'convergence', key, message: `regions differ: ${shown}`, ops: lastMutations(ops, 6) });
+  }
+  return first;
+}
+
+function lastMutations(ops: Op[], n: number): Op[] {
+  return ops.filter((o) => isMutation(o) && o.status !== 'fail').slice(-n);
+}
+
+/** A mutation of unknown outcome that was still open when `op` began may have overwritten it. */
+function possiblyLaterUnknown(ops: Op[], op: Op, kinds: ReadonlySet<string>): Op | undefined {
+  return ops.find((x) => x !== op && kinds.has(x.kind) && x.status === 'unknown' && (x.completeMs ?? Infinity) > op.invokeMs);
+}
+
+function journaled(journal: JournalEntry[], version: string): JournalEntry | undefined {
+  return journal.find((j) => j.currentVersion === version || j.incomingVersion === version);
+}
+
+function checkLostWrites(key: string, ops: Op[], final: FinalRecord | null, journal: JournalEntry[], out: Violation[]): void {
+  for (const w of ops) {
+    if (!isMutation(w) || w.status !== 'ok' || w.version === undefined) continue;
+    if (w.kind === 'delete' && final && !final.tombstone) continue; // judged as a resurrection
+    if (final === null) {
+      out.push({ invariant: 'lost-write', key, message: `acked ${w.kind} v=${w.version} but no region holds the key`, ops: [w] });
+      continue;
+    }
+    if (final.version === w.version) {
+      const sameContent = w.kind === 'delete' ? final.tombstone : !final.tombstone && final.value === w.value;
+      if (!sameContent) out.push({ invariant: 'lost-write', key, message: `final record has the acked version ${w.version} but other content (${showRecord(final)})`, ops: [w] });
+      continue;
+    }
+    if (!dominatesOrEqual(final.version, w.version)) {
+      out.push({ invariant: 'lost-write', key,
+        message: `final version ${final.version} has not seen the acked ${w.kind} v=${w.version} (${compareVv(w.version, final.version)})`, ops: [w, ...lastMutations(ops, 4)] });
+      continue;
+    }
+    if (w.kind !== 'delete' && !final.tombstone && final.value === w.value) continue;
+    const successor = ops.find((x) => x !== w && isMutation(x) && x.status === 'ok' && x.version !== undefined && strictlyDominates(x.version, w.version!));
+    if (successor || journaled(journal, w.version) || possiblyLaterUnknown(ops, w, MUTATIONS)) continue;
+    out.push({ invariant: 'lost-write', key,
+      message: `acked ${w.kind} v=${w.version} was overwritten (final ${showRecord(final)}) by no acked write that saw it and is in no conflict journal`,
+      ops: [w, ...lastMutations(ops, 4)] });
+  }
+}
+
+function checkResurrection(key: string, ops: Op[], final: FinalRecord | null, journal: JournalEntry[], out: Violation[]): void {
+  if (!final || final.tombstone) return;
+  const writes = new Set(['write', 'cas']);
+  for (const d of ops) {
+    if (d.kind !== 'delete' || d.status !== 'ok' || d.version === undefined) continue;
+    const successor = ops.find((x) => writes.has(x.kind) && x.status === 'ok' && x.version !== undefined && strictlyDominates(x.version, d.version!));
+    if (successor || journaled(journal, d.version) || possiblyLaterUnknown(ops, d, writes)) continue;
+    out.push({ invariant: 'resurrected-delete', key,
+      message: `acked delete v=${d.version} is not dominated by any acked write, yet the key ends live (${showRecord(final)})`,
+      ops: [d, ...lastMutations(ops, 4)] });
+  }
+}
+
+function checkFence(key: string, ops: Op[], out: Violation[]): void {
+  const acked = ops.filter((o) => isMutation(o) && o.status === 'ok' && o.version !== undefined);
+  for (let i = 0; i < acked.length; i++) {
+    for (let j = i + 1; j < acked.length; j++) {
+      const a = acked[i]!;
+      const b = acked[j]!;
+      if (compareVv(a.version!, b.version!) === 'concurrent') {
+        out.push({ invariant: 'fence-single-writer', key,
+          message: `two acknowledged writes on a fence keyspace with concurrent versions ${a.version} (at ${a.ackRegion}) and ${b.version} (at ${b.ackRegion})`,
+          ops: [a, b] });
+        return; // one report per key
+      }
+    }
+  }
+}
+
+function checkReadYourWrites(key: string, ops: Op[], out: Violation[]): void {
+  for (const r of ops) {
+    if (r.kind !== 'read' || r.status !== 'ok' || r.version === undefined) continue;
+    const region = r.ackRegion ?? r.region;
+    let last: Op | undefined;
+    for (const w of ops) {
+      if (!isMutation(w) || w.status !== 'ok' || w.version === undefined || (w.ackRegion ?? w.region) !== region) continue;
+      if ((w.completeMs ?? Infinity) < r.invokeMs && (!last || (w.completeMs ?? 0) > (last.completeMs ?? 0))) last = w;
+    }
+    if (!last) continue;
+    if (r.version === '') {
+      if (last.kind === 'delete') continue;
+      const deleteMayFollow = ops.some((d) => d.kind === 'delete' && d.status !== 'fail' && d.invokeMs < (r.completeMs ?? Infinity));
+      if (!deleteMayFollow) {
+        out.push({ invariant: 'read-your-writes', key, message: `read at ${region} found nothing after the ${last.kind} acked there (v=${last.version}) and no delete could explain it`, ops: [last, r] });
+      }
+      continue;
+    }
+    if (!dominatesOrEqual(r.version, last.version!)) {
+      out.push({ invariant: 'read-your-writes', key,
+        message: `read at ${region} returned v=${r.version}, which has not seen the ${last.kind} acked there before it (v=${last.version})`, ops: [last, r] });
+    }
+  }
+}
+
+function checkCas(key: string, ops: Op[], out: Violation[]): void {
+  for (const c of ops) {
+    if (c.kind !== 'cas' || c.status !== 'ok' || c.version === undefined || !c.ifMatch || c.ifMatch === '*') continue;
+    if (!strictlyDominates(c.version, c.ifMatch)) {
+      out.push({ invariant: 'cas', key, message: `If-Match ${c.ifMatch} write acked with v=${c.version}, which does not follow it`, ops: [c] });
+    }
+  }
+}
+
+export const REPORT_VIOLATIONS_MAX = 12;
+export const EXCERPT_CONTEXT_OPS = 6;
+
+/** Human-readable report: each violation with the ops that break it and the key's nearby history. */
+export function formatReport(result: CheckResult, ops: readonly Op[]): string {
+  const t0 = ops[0]?.invokeMs ?? 0;
+  const s = result.stats;
+  const lines = [`history: ${s.ops} ops (${s.acked} ok, ${s.failed} fail, ${s.unknown} unknown) on ${s.keys} keys; ${s.journal} journal entries; `
+    + `${result.violations.length} violation(s)`];
+  for (const v of result.violations.slice(0, REPORT_VIOLATIONS_MAX)) {
+    lines.push('', `[${v.invariant}] ${v.key}: ${v.message}`);
+    for (const op of v.ops) lines.push(`  ! ${formatOp(op, t0)}`);
+    const ids = new Set(v.ops.map((o) => o.id));
+    const sameKey = ops.filter((o) => keyOf(o) === v.key && o.status !== 'fail');
+    const anchor = v.ops[0];
+    const at = anchor ? sameKey.findIndex((o) => o.id === anchor.id) : -1;
+    const from = Math.max(0, (at < 0 ? sameKey.length : at) - EXCERPT_CONTEXT_OPS);
+    for (const op of sameKey.slice(from, from + 2 * EXCERPT_CONTEXT_OPS)) if (!ids.has(op.id)) lines.push(`    ${formatOp(op, t0)}`);
+  }
+  if (result.violations.length > REPORT_VIOLATIONS_MAX) lines.push('', `… ${result.violations.length - REPORT_VIOLATIONS_MAX} more`);
+  return lines.join('\n');
+}
