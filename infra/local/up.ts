@@ -7,8 +7,12 @@ import { mkdirSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
 import { parseGatewayConfig, startGateway, type RunningGateway } from '../../gateway/index.js';
+import { runWitness } from '../../witness/index.js';
+import { WanRelay } from '../wan/index.js';
 import { RedisProcess } from './redis-process.js';
+import { freePort } from './ports.js';
 
 export const REGION_NAMES = ['east', 'west', 'north', 'south', 'central', 'pacific', 'atlantic', 'arctic'];
 
@@ -23,8 +27,15 @@ export interface UpOptions {
 export interface LocalCluster {
   readonly gateways: RunningGateway[];
   readonly redis: RedisProcess[];
+  readonly witnessUrl: string;
+  readonly relays: WanRelay[];
   close(): Promise<void>;
 }
+
+const KEYSPACES = [
+  { name: 'orders', partitions: 16, onSplit: 'fence', resolver: 'lww' },
+  { name: 'carts', partitions: 16, onSplit: 'diverge', writes: 'multi-master' },
+] as const;
 
 export async function runUp(opts: UpOptions): Promise<LocalCluster> {
   const dir = opts.dir ? resolve(opts.dir) : mkdtempSync(join(tmpdir(), 'geogate-up-'));
@@ -33,25 +44,48 @@ export async function runUp(opts: UpOptions): Promise<LocalCluster> {
   const secret = randomBytes(16).toString('hex');
   const redis: RedisProcess[] = [];
   const gateways: RunningGateway[] = [];
+  const relays: WanRelay[] = [];
+  let witness: { url: string; close(): Promise<void> } | undefined;
   const close = async () => {
     for (const g of gateways.splice(0)) await g.close().catch(() => {});
+    for (const r of relays.splice(0)) await r.close().catch(() => {});
+    await witness?.close().catch(() => {});
     for (const r of redis.splice(0)) await r.stop().catch(() => {});
   };
   try {
     for (const region of regions) redis.push(await RedisProcess.start({ dir: join(dir, region) }));
     const port = (i: number) => opts.basePort + 1 + i;
+    const witnessFile = join(dir, 'witness.json');
+    writeFileSync(witnessFile, JSON.stringify({
+      listen: { host: '127.0.0.1', port: opts.basePort }, cluster: { id: 'local', secret, regions },
+      keyspaces: KEYSPACES.map((k) => ({ name: k.name, partitions: k.partitions, onSplit: k.onSplit })),
+      stateFile: join(dir, 'witness-state.json'),
+    }, null, 2));
+    witness = await runWitness(witnessFile);
+    // with --wan-delay-ms every link between regions goes through the WAN emulator
+    const peerUrl = async (from: number, to: number): Promise<string> => {
+      if (opts.wanDelayMs <= 0) return `http://127.0.0.1:${port(to)}`;
+      const relay = new WanRelay({
+        listen: { host: '127.0.0.1', port: await freePort() }, target: { host: '127.0.0.1', port: port(to) },
+        initial: { ab: { delayMs: opts.wanDelayMs }, ba: { delayMs: opts.wanDelayMs } },
+      });
+      relays.push(relay);
+      return `http://127.0.0.1:${(await relay.start()).port}`;
+    };
     for (const [i, region] of regions.entries()) {
+      const peers = [];
+      for (const [j, peer] of regions.entries()) {
+        if (j !== i) peers.push({ region: peer, url: await peerUrl(i, j), publicUrl: `http://127.0.0.1:${port(j)}` });
+      }
       const config = parseGatewayConfig({
         region,
         listen: { host: '127.0.0.1', port: port(i) },
         publicUrl: `http://127.0.0.1:${port(i)}`,
         redis: { url: redis[i]!.url },
         cluster: { id: 'local', secret, regions },
-        peers: regions.flatMap((peer, j) => (j === i ? [] : [{ region: peer, url: `http://127.0.0.1:${port(j)}` }])),
-        keyspaces: [
-          { name: 'orders', partitions: 16, onSplit: 'fence', resolver: 'lww' },
-          { name: 'carts', partitions: 16, onSplit: 'diverge', writes: 'multi-master' },
-        ],
+        peers,
+        witness: { url: witness.url },
+        keyspaces: KEYSPACES,
       }, `geogate up (${region})`);
       gateways.push(await startGateway(config));
     }
@@ -60,11 +94,12 @@ export async function runUp(opts: UpOptions): Promise<LocalCluster> {
     throw err;
   }
   if (!opts.quiet) {
-    process.stdout.write(`geogate local cluster "${'local'}" (data in ${dir}):\n`);
+    process.stdout.write(`geogate local cluster "local" (data in ${dir}):\n  witness: ${witness!.url}\n`);
     for (const [i, g] of gateways.entries()) {
       process.stdout.write(`  ${regions[i]}: ${g.config.publicUrl}  (redis ${redis[i]!.url})\n`);
     }
+    if (opts.wanDelayMs > 0) process.stdout.write(`  links between regions pass the WAN emulator: ${opts.wanDelayMs} ms each way\n`);
     process.stdout.write(`try: curl -X PUT --data hello ${gateways[0]!.config.publicUrl}/v1/kv/carts/greeting\nCtrl-C stops everything.\n`);
   }
-  return { gateways, redis, close };
+  return { gateways, redis, witnessUrl: witness!.url, relays, close };
 }
