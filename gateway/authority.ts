@@ -19,6 +19,8 @@ export interface WriteAuthority {
   activeRegion(keyspace: KeyspaceConfig, partition: number): string | undefined;
   /** Partition state for /v1/status. */
   partitionState(keyspace: KeyspaceConfig, partition: number): string;
+  /** The partition's current ownership epoch when known (stale-epoch detection in merges). */
+  currentEpoch?(keyspace: KeyspaceConfig, partition: number): number | undefined;
 }
 
 export class StaticAuthority implements WriteAuthority {

@@ -112,14 +112,19 @@ export class ConflictWorker {
   }
 
   private async resolveOne(ks: KeyspaceConfig, key: string, current: StoredRecord, p: PendingVersion): Promise<boolean> {
-    const c = classify(current, p.record);
+    const fenceEpoch = ks.onSplit === 'fence' ? this.deps.authority.currentEpoch?.(ks, p.partition) : undefined;
+    const c = classify(current, p.record, fenceEpoch === undefined ? {} : { fenceEpoch });
     if (c.action !== 'resolve') {
-      // no longer concurrent (the record moved on): let the resolution script drop the entry as dominated
+      // no longer concurrent: the record moved past it (it is in the record's history)
+      if (c.action === 'drop') await this.deps.conflicts.dropPending(ks.name, key, p.version);
       return false;
     }
     const r = resolve({
       current, incoming: p.record, resolver: ks.resolver, triggers: this.deps.triggers,
-      ctx: { keyspace: ks.name, key, partition: p.partition, region: this.deps.region, activeRegion: this.deps.region },
+      ctx: {
+        keyspace: ks.name, key, partition: p.partition, region: this.deps.region, activeRegion: this.deps.region,
+        ...(fenceEpoch === undefined ? {} : { fenceEpoch }),
+      },
     });
     const floor = compareHlc(current.hlc, p.record.hlc) >= 0 ? current.hlc : p.record.hlc;
     const journal: Record<string, string | Buffer> = r.journal ? {

@@ -141,6 +141,10 @@ export class WitnessAuthority implements WriteAuthority {
     return { kind: 'unavailable', retryAfterMs: 1000, reason: `multi-master fence partition ${ks.name}/${partition}: ${reason}` };
   }
 
+  currentEpoch(ks: KeyspaceConfig, partition: number): number | undefined {
+    return this.agent.known(ks.name, partition)?.epoch;
+  }
+
   activeRegion(ks: KeyspaceConfig, partition: number): string | undefined {
     return this.agent.known(ks.name, partition)?.owner;
   }

@@ -80,6 +80,13 @@ export class ConflictStore {
     return out;
   }
 
+  /** Forgets a pending version the current record already dominates. */
+  async dropPending(keyspace: string, key: string, version: string): Promise<void> {
+    const pend = this.keys.pending(keyspace, key);
+    await this.redis.hdel(pend, `m:${version}`, `v:${version}`);
+    if ((await this.redis.exists(pend)) === 0) await this.redis.srem(this.keys.pendingIndex, `${keyspace}\0${key}`);
+  }
+
   /** Writes a resolution; false when the record or the pending entry changed meanwhile (retry later). */
   async writeResolution(w: ResolutionWrite): Promise<{ written: boolean; seq?: number }> {
     const k = this.keys;
