@@ -119,3 +119,35 @@ describe('ownership through the witness (real processes)', () => {
     c.healAll();
   });
 });
+
+describe('failback', () => {
+  it('a returning preferred region gets its partitions back after catching up, with no acknowledged write lost', async () => {
+    cluster = await startCluster(['east', 'west'], { witness: true });
+    const c = cluster;
+    expect(await eventually(() => allLeased(c), 15_000)).toBe(true);
+    const keys = keysHomedAt(c, 'east', 5);
+    const west = c.byName('west').gateway.url;
+    await c.stopGateway('east');
+    const acked = new Map<string, string>();
+    expect(await eventually(async () => (await put(west, `orders/${keys[0]}`, 'w0')).status < 300, 10_000)).toBe(true);
+    acked.set(keys[0]!, 'w0');
+    for (const [i, key] of keys.entries()) {
+      // each partition fails over on its own: wait for each
+      expect(await eventually(async () => (await put(west, `orders/${key}`, `during-${i}`)).status < 300, 10_000)).toBe(true);
+      acked.set(key, `during-${i}`);
+    }
+    await c.restartGateway('east');
+    const east = c.byName('east').gateway.url;
+    // ownership returns to east once it caught up; west then redirects to it
+    expect(await eventually(async () => (await put(west, `orders/${keys[0]}`, 'probe')).status === 307, 20_000)).toBe(true);
+    acked.set(keys[0]!, 'probe-unacked');
+    for (const [key, value] of acked) {
+      if (value === 'probe-unacked') continue;
+      const rec = await c.byName('east').gateway.store.get('orders', key);
+      expect(rec && Buffer.from(rec.value).toString()).toBe(value);
+    }
+    expect(await eventually(async () => (await put(east, `orders/${keys[1]}`, 'after-failback')).status < 300, 10_000)).toBe(true);
+    const decisions = (await (await fetch(`${east}/v1/decisions`)).json()).decisions as { owner: string; previous: string | null }[];
+    expect(decisions.some((d) => d.owner === 'east' && d.previous === 'west')).toBe(true);
+  });
+});

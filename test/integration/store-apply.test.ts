@@ -66,3 +66,24 @@ describe('store apply scripts (real redis-server)', () => {
     expect(Number(await client.get('lb:logbytes'))).toBe(2 * (500 + 'k38'.length + 'east:1'.length + 64));
   });
 });
+
+describe('fence in the store (defence in depth)', () => {
+  it('a fenced write is refused once the lease\'s fence key expired or carries another epoch', async () => {
+    const { redis } = await startRedis();
+    const client = new Redis(redis.url);
+    const store = new RegionStore(client, { region: 'east', prefix: 'fe:', logMaxEntries: 100, logMaxBytes: 1 << 20, nowMs: () => Date.now() });
+    const write = (epoch: number) => store.write({ keyspace: 'orders', key: 'k', partition: 2, bucket: 0, value: Buffer.from('v'), contentType: '', tombstone: false, epoch, fenced: true });
+    try {
+      await expect(write(3)).rejects.toMatchObject({ name: 'StoreError', code: -3 });
+      await store.setFence('orders', 2, 3, 150);
+      await expect(write(3)).resolves.toMatchObject({ created: true });
+      await expect(write(2)).rejects.toMatchObject({ code: -3 });
+      await new Promise((r) => setTimeout(r, 200));
+      await expect(write(3)).rejects.toMatchObject({ code: -3 });
+      expect((await store.bounds()).lastSeq).toBe(1);
+    } finally {
+      client.disconnect();
+      await redis.stop();
+    }
+  });
+});
