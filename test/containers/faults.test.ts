@@ -1,0 +1,144 @@
+/**
+ * Region and site faults on real containers, two regions + witness, every cross-site link
+ * through a WAN relay. Each scenario runs the workload through the fault, heals, lets the
+ * regions settle and checks the history (test/checker). One topology for the file; every
+ * scenario starts from `reset()` (all containers running, relays healed, links up) and uses
+ * its own keys.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { requireEngine } from './harness/index.js';
+import { GeoTopology, DIVERGE_KEYSPACE, FENCE_KEYSPACE } from './topology.js';
+import { runScenario, tally, type ScenarioRun } from './scenario.js';
+
+const { skip } = await requireEngine();
+
+/** Clients of a region cannot follow redirects into a region cut off from them. */
+function reach(cut: Set<string>) {
+  return (from: string, to: string) => !cut.has(from) && !cut.has(to);
+}
+
+function expectClean(run: ScenarioRun): void {
+  expect(run.settled.unsettled, run.report).toBeUndefined();
+  expect(run.result.violations.map((v) => `${v.invariant} ${v.key}`), run.report).toEqual([]);
+  expect(run.result.stats.acked, run.report).toBeGreaterThan(20);
+}
+
+const ackedAt = (run: ScenarioRun, region: string, keyspace: string, fromMs: number, toMs: number) => {
+  const t0 = run.history.ops[0]?.invokeMs ?? 0;
+  return tally(run.history, (o) => o.kind !== 'read' && o.status === 'ok' && o.ackRegion === region && o.keyspace === keyspace
+    && o.invokeMs - t0 >= fromMs && (o.completeMs ?? Infinity) - t0 <= toMs);
+};
+
+describe.skipIf(skip)('region and site faults (2 regions + witness)', () => {
+  let topo: GeoTopology;
+
+  beforeAll(async () => {
+    topo = await GeoTopology.create({ name: 'faults' });
+  });
+  afterAll(async () => {
+    await topo?.close();
+  });
+
+  it('baseline: no fault', async () => {
+    const run = await runScenario(topo, { name: 'baseline', durationMs: 5000 });
+    expectClean(run);
+    expect(run.result.stats.unknown, run.report).toBe(0);
+  });
+
+  it('region crash: west gateway killed, then started again', async () => {
+    const run = await runScenario(topo, {
+      name: 'crash', durationMs: 14_000,
+      fault: async ({ topo: t, at }) => {
+        await at(2000);
+        await t.lab.kill(t.gateway('west'));
+        await at(8000);
+        await t.lab.startAgain(t.gateway('west'));
+        await t.refreshIps();
+      },
+    });
+    expectClean(run);
+    // east keeps taking diverge writes while west is down
+    expect(ackedAt(run, 'east', DIVERGE_KEYSPACE, 3000, 8000), run.report).toBeGreaterThan(0);
+  });
+
+  it('region isolated: every WAN link of west cut (peers and witness)', async () => {
+    const cut = new Set<string>();
+    const run = await runScenario(topo, {
+      name: 'isolated', durationMs: 16_000, canReach: reach(cut),
+      fault: async ({ topo: t, at }) => {
+        await at(2000);
+        cut.add('west');
+        await t.isolate('west');
+        await at(11_000);
+        await t.healAll();
+        cut.delete('west');
+      },
+    });
+    expectClean(run);
+    expect(ackedAt(run, 'east', DIVERGE_KEYSPACE, 3000, 11_000), run.report).toBeGreaterThan(0);
+    expect(ackedAt(run, 'west', DIVERGE_KEYSPACE, 3000, 11_000), run.report).toBeGreaterThan(0);
+  });
+
+  it('WAN cut east<->west, witness reachable from both', async () => {
+    const cut = new Set<string>();
+    let crossCut = false;
+    const run = await runScenario(topo, {
+      name: 'wancut', durationMs: 14_000, canReach: (from, to) => !(crossCut && from !== to) && !cut.has(to),
+      fault: async ({ topo: t, at }) => {
+        await at(2000);
+        crossCut = true;
+        await t.cutLink('east', 'west');
+        await at(10_000);
+        await t.healAll();
+        crossCut = false;
+      },
+    });
+    expectClean(run);
+    // diverge partitions keep taking writes on both sides of the split
+    expect(ackedAt(run, 'east', DIVERGE_KEYSPACE, 3000, 10_000), run.report).toBeGreaterThan(0);
+    expect(ackedAt(run, 'west', DIVERGE_KEYSPACE, 3000, 10_000), run.report).toBeGreaterThan(0);
+  });
+
+  it('one-way cut: bytes east->west dropped, west->east flowing', async () => {
+    const run = await runScenario(topo, {
+      name: 'oneway', durationMs: 14_000,
+      fault: async ({ topo: t, at }) => {
+        await at(2000);
+        await t.cutOneWay('east', 'west');
+        await at(10_000);
+        await t.healAll();
+      },
+    });
+    expectClean(run);
+  });
+
+  it('witness crash and restart: owners keep their partitions', async () => {
+    const run = await runScenario(topo, {
+      name: 'witness', durationMs: 14_000,
+      fault: async ({ topo: t, at }) => {
+        await at(2000);
+        await t.lab.kill(t.witness);
+        await at(9000);
+        await t.lab.startAgain(t.witness);
+        await t.refreshIps();
+      },
+    });
+    expectClean(run);
+    // losing only the witness never stops the fence keyspace (owners renew through peers)
+    const fenceAcked = ackedAt(run, 'east', FENCE_KEYSPACE, 4000, 9000) + ackedAt(run, 'west', FENCE_KEYSPACE, 4000, 9000);
+    expect(fenceAcked, run.report).toBeGreaterThan(0);
+  });
+
+  it('Redis restart inside a region (AOF kept)', async () => {
+    const run = await runScenario(topo, {
+      name: 'redis', durationMs: 14_000,
+      fault: async ({ topo: t, at }) => {
+        await at(3000);
+        await t.lab.restart(t.redis('east'));
+        await t.refreshIps();
+      },
+    });
+    expectClean(run);
+    expect(ackedAt(run, 'east', DIVERGE_KEYSPACE, 9000, 14_000), run.report).toBeGreaterThan(0);
+  });
+});
