@@ -1,0 +1,196 @@
+/**
+ * One anti-entropy session for one (keyspace, partition) with one peer, run by the
+ * initiator: compare roots; descend level by level only into differing subtrees; exchange
+ * the (key, version) lists of the differing buckets; pull what this side lacks or holds
+ * older/concurrent; ask the peer (`need`) to pull what it lacks (mode `both`). Every
+ * version is applied through the store's version comparison, so concurrent versions end up
+ * pending for the conflict worker. Repeats up to `roundsMax` while it makes progress.
+ */
+import { hlcFromString } from '../../conflict/hlc.js';
+import { vvFromString } from '../../conflict/vv.js';
+import type { Clock } from '../../infra/clock.js';
+import type { Logger } from '../../infra/log.js';
+import type { ChangeRecord } from '../types.js';
+import { diffVersions } from './diff.js';
+import type { WireRecord } from './messages.js';
+import type { AntiEntropyLimits } from './options.js';
+import type { AeRpc, ByteAccount } from './rpc.js';
+import { MerkleTree, differingChildren, treeShape, type TreeShape } from './tree.js';
+import { AntiEntropyError, addCounts, zeroCounts, type AePlacement, type AeStore, type OutcomeCounts, type PartitionRepairStats } from './types.js';
+
+/** Records per applyVersions call (the store accepts up to 4096). */
+export const APPLY_CHUNK_RECORDS = 1024;
+const SCAN_STEP = 512;
+
+export interface AeContext {
+  readonly region: string;
+  readonly store: AeStore;
+  readonly rpc: AeRpc;
+  readonly limits: AntiEntropyLimits;
+  readonly clock: Clock;
+  readonly log: Logger;
+  placement(keyspace: string): AePlacement | undefined;
+  onConflicts(): void;
+}
+
+export async function runPartitionSession(ctx: AeContext, peer: string, keyspace: string, partition: number, mode: 'both' | 'pull', sid: string): Promise<PartitionRepairStats> {
+  const map = ctx.placement(keyspace);
+  if (!map) throw new AntiEntropyError(peer, 'unknown_keyspace', `unknown keyspace ${keyspace}`);
+  if (partition < 0 || partition >= map.keyspace.partitions) throw new RangeError(`partition ${partition} out of range for ${keyspace}`);
+  const t0 = ctx.clock.monoMs();
+  const stats: PartitionRepairStats = {
+    peer, keyspace, partition, mode, rounds: 0, differingBuckets: 0, keysCompared: 0,
+    pulled: zeroCounts(), pushed: zeroCounts(), bytesSent: 0, bytesReceived: 0, peerBytes: 0, converged: false, durationMs: 0,
+  };
+  const acct: ByteAccount = { sent: 0, received: 0 };
+  const shape = treeShape(map.merkleBuckets, ctx.limits.fanout);
+  try {
+    for (let round = 0; ; round++) {
+      const roundSid = `${sid}.${round}`;
+      const local = MerkleTree.fromDigests(shape, await ctx.store.digests(keyspace, partition));
+      const buckets = await differingBuckets(ctx, peer, keyspace, partition, shape, local, roundSid, acct);
+      if (buckets.length === 0) { stats.converged = true; break; }
+      if (round >= ctx.limits.roundsMax) break;
+      stats.rounds++;
+      stats.differingBuckets += buckets.length;
+      const progress = await repairBuckets(ctx, peer, keyspace, partition, buckets, mode, roundSid, stats, acct);
+      if (!progress) break;
+    }
+  } finally {
+    stats.bytesSent = acct.sent;
+    stats.bytesReceived = acct.received;
+    stats.durationMs = Math.round(ctx.clock.monoMs() - t0);
+  }
+  return stats;
+}
+
+/** Descends from the root into differing subtrees only; returns the differing buckets. */
+async function differingBuckets(ctx: AeContext, peer: string, ks: string, p: number, shape: TreeShape, local: MerkleTree, sid: string, acct: ByteAccount): Promise<number[]> {
+  const base = { ks, p, n: shape.buckets, f: shape.fanout, sid };
+  const root = await ctx.rpc.request(peer, { op: 'tree', ...base, lv: -1, ps: [] }, acct);
+  if (Buffer.from(root.h).equals(local.root())) return [];
+  let frontier = [0];
+  for (let level = 0; level < shape.depth; level++) {
+    const next: number[] = [];
+    for (let i = 0; i < frontier.length; i += ctx.limits.parentsPerRequestMax) {
+      const parents = frontier.slice(i, i + ctx.limits.parentsPerRequestMax);
+      const reply = await ctx.rpc.request(peer, { op: 'tree', ...base, lv: level, ps: parents }, acct);
+      try {
+        next.push(...differingChildren(shape, parents, local.children(level, parents), reply.h));
+      } catch (err) {
+        throw new AntiEntropyError(peer, 'bad_reply', (err as Error).message);
+      }
+    }
+    frontier = next;
+  }
+  return frontier.filter((b) => b < shape.buckets);
+}
+
+/** Exchanges key lists of `buckets`, pulls and (mode both) pushes. True when something was applied on either side. */
+async function repairBuckets(ctx: AeContext, peer: string, ks: string, p: number, buckets: number[], mode: 'both' | 'pull', sid: string, stats: PartitionRepairStats, acct: ByteAccount): Promise<boolean> {
+  const before = stats.pulled.applied + stats.pushed.applied + stats.pulled.conflict + stats.pushed.conflict;
+  const pull: string[] = [];
+  const push: string[] = [];
+  const n = ctx.placement(ks)!.merkleBuckets;
+  for (let i = 0; i < buckets.length; i += ctx.limits.bucketsPerRequestMax) {
+    const chunk = buckets.slice(i, i + ctx.limits.bucketsPerRequestMax);
+    const remote = await remoteMembers(ctx, peer, ks, p, n, chunk, acct);
+    const local = await localMembers(ctx.store, ks, p, chunk, ctx.limits.entriesPerReplyMax);
+    chunk.forEach((b, j) => {
+      const d = diffVersions(local[j]!, remote.get(b) ?? new Map());
+      stats.keysCompared += local[j]!.size + (remote.get(b)?.size ?? 0);
+      pull.push(...d.pull);
+      push.push(...d.push);
+    });
+  }
+  if (pull.length > 0) addCounts(stats.pulled, await pullKeys(ctx, peer, ks, p, pull, acct));
+  if (mode === 'both') {
+    for (let i = 0; i < push.length; i += ctx.limits.keysPerNeedMax) {
+      const keys = push.slice(i, i + ctx.limits.keysPerNeedMax);
+      const timeoutScale = 2 + Math.ceil(keys.length / ctx.limits.keysPerGetMax);
+      const reply = await ctx.rpc.request(peer, { op: 'need', ks, p, sid, keys }, acct, timeoutScale);
+      addCounts(stats.pushed, reply);
+      stats.peerBytes += reply.bytes;
+    }
+  }
+  return stats.pulled.applied + stats.pushed.applied + stats.pulled.conflict + stats.pushed.conflict > before;
+}
+
+async function remoteMembers(ctx: AeContext, peer: string, ks: string, p: number, n: number, bs: number[], acct: ByteAccount): Promise<Map<number, Map<string, string>>> {
+  const out = new Map<number, Map<string, string>>();
+  let i = 0;
+  let c = '';
+  for (let page = 0; ; page++) {
+    const reply = await ctx.rpc.request(peer, { op: 'keys', ks, p, n, bs, i, c }, acct);
+    for (let j = 0; j < reply.k.length; j++) {
+      const b = reply.b[j]!;
+      let m = out.get(b);
+      if (!m) out.set(b, (m = new Map()));
+      m.set(reply.k[j]!, reply.v[j]!);
+    }
+    if (reply.ni === null) return out;
+    if (reply.ni < i || (reply.ni === i && reply.nc === c && reply.k.length === 0)) throw new AntiEntropyError(peer, 'bad_reply', 'keys reply made no progress');
+    i = reply.ni;
+    c = reply.nc;
+  }
+}
+
+/** This region's members of `buckets` (large buckets read with HSCAN). */
+export async function localMembers(store: AeStore, ks: string, p: number, buckets: readonly number[], entriesMax: number): Promise<Map<string, string>[]> {
+  const maps = await store.bucketMembers(ks, p, buckets, entriesMax);
+  return Promise.all(maps.map(async (m, j) => {
+    if (m) return m;
+    const full = new Map<string, string>();
+    let cursor = '0';
+    do {
+      const step = await store.scanMembers(ks, p, buckets[j]!, cursor, SCAN_STEP);
+      step.keys.forEach((k, i) => full.set(k, step.versions[i]!));
+      cursor = step.cursor;
+    } while (cursor !== '0');
+    return full;
+  }));
+}
+
+/** Fetches `keys` of partition `p` from `peer` and applies them here; bounded requests. */
+export async function pullKeys(ctx: AeContext, peer: string, ks: string, p: number, keys: readonly string[], acct: ByteAccount): Promise<OutcomeCounts> {
+  const counts = zeroCounts();
+  const map = ctx.placement(ks)!;
+  let at = 0;
+  while (at < keys.length) {
+    const chunk = keys.slice(at, at + ctx.limits.keysPerGetMax);
+    const reply = await ctx.rpc.request(peer, { op: 'get', ks, p, keys: chunk }, acct);
+    if (reply.n < 1 || reply.n > chunk.length) throw new AntiEntropyError(peer, 'bad_reply', `get reply covers ${reply.n} of ${chunk.length} keys`);
+    const wanted = new Set(chunk.slice(0, reply.n));
+    const records: ChangeRecord[] = [];
+    for (const wire of reply.recs) {
+      const rec = toChangeRecord(ks, wire);
+      const placed = rec && map.place(rec.key);
+      if (!rec || !wanted.has(rec.key) || !placed || placed.partition !== p || placed.bucket !== rec.bucket || rec.partition !== p) {
+        counts.rejected++;
+        continue;
+      }
+      wanted.delete(rec.key);
+      records.push(rec);
+    }
+    if (counts.rejected > 0) ctx.log.warn({ peer, keyspace: ks, partition: p, rejected: counts.rejected }, 'anti-entropy records refused (not requested or misplaced)');
+    for (let i = 0; i < records.length; i += APPLY_CHUNK_RECORDS) {
+      const outcomes = await ctx.store.applyVersions(records.slice(i, i + APPLY_CHUNK_RECORDS));
+      for (const o of outcomes) counts[o]++;
+    }
+    at += reply.n;
+  }
+  if (counts.conflict > 0) ctx.onConflicts();
+  return counts;
+}
+
+export function toChangeRecord(keyspace: string, w: WireRecord): ChangeRecord | null {
+  const [key, partition, bucket, value, contentType, vvText, hlcText, origin, epoch, tomb] = w;
+  const vv = vvFromString(vvText);
+  const hlc = hlcFromString(hlcText);
+  if (!vv || !hlc || vvText === '') return null;
+  return { seq: 0, keyspace, key, partition, bucket, record: { value, contentType, vv, hlc, origin, epoch, tombstone: tomb === 1 } };
+}
+
+export function fromStoredFields(key: string, f: { value: Uint8Array; contentType: string; vv: string; hlc: string; origin: string; epoch: number; tombstone: boolean; partition: number; bucket: number }): WireRecord {
+  return [key, f.partition, f.bucket, f.value, f.contentType, f.vv, f.hlc, f.origin, f.epoch, f.tombstone ? 1 : 0];
+}
