@@ -24,7 +24,13 @@ fi
 
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   log "installing npm dependencies (npm ci)"
-  npm ci --no-audit --no-fund --loglevel=error
+  # The lockfile pins every version. When the registry serves no build of an optional,
+  # platform-specific package the lockfile names (e.g. a darwin binary of msgpackr-extract),
+  # npm ci refuses; npm install then installs the same pinned versions and skips it.
+  npm ci --no-audit --no-fund --loglevel=error || {
+    log "npm ci refused the lockfile; installing the pinned versions with npm install"
+    npm install --no-audit --no-fund --loglevel=error
+  }
 fi
 
 newest_src=$(find gateway witness replicator conflict infra -name '*.ts' -o -name '*.lua' | xargs ls -t 2>/dev/null | head -1)
