@@ -7,7 +7,7 @@
  * counter the write script bumps). Finally the idle link: frame bytes/s per direction.
  */
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { RedisProcess } from '../infra/local/redis-process.js';
@@ -26,7 +26,7 @@ export const LINK_UP_TIMEOUT_MS = 15_000;
 export const CATCH_UP_TIMEOUT_MS = 30_000;
 export const LAG_DRAIN_MS = 10_000;
 export const MARKERS_PER_S = 200;
-export const IDLE_MEASURE_S = 6;
+export const IDLE_MEASURE_S = 10;
 
 export class ReplicationUnavailableError extends Error {
   override readonly name = 'ReplicationUnavailableError';
@@ -47,6 +47,8 @@ export interface ReplicationRun {
   /** From the last acknowledged write to the destination having every change (null: not within the bound). */
   catchUpMs: number | null;
   drive: DriveResult;
+  /** 1-minute load average of the machine when the run ended (the machine is shared). */
+  loadavg1: number;
 }
 
 export interface ReplicationBenchResult {
@@ -122,7 +124,7 @@ async function measure(sys: System, label: string, offered: number | 'max', dura
     writesAckedPerS: round(drive.acked / seconds, 0), appliedPerS: round((destEnd - destStart) / seconds, 0),
     lagP50Ms: round(lag.p50Ms, 2), lagP99Ms: round(lag.p99Ms, 2), lagMaxMs: round(lag.maxMs, 2),
     lagSamples: lag.samples, lagUnseen: lag.unseen, lagSkipped: lag.skipped,
-    catchUpMs: catchUpMs === null ? null : round(catchUpMs, 1), drive,
+    catchUpMs: catchUpMs === null ? null : round(catchUpMs, 1), drive, loadavg1: round(loadavg()[0] ?? 0, 2),
   };
 }
 
@@ -205,7 +207,7 @@ export async function runReplicationBench(opts: BenchOptions, progress: (line: s
       destCount: async () => Number((await west.hget(`${REPL_KEY_PREFIX}applied`, appliedField)) ?? 0),
     };
     primary.defineCommand('benchWrite', { numberOfKeys: 2, lua: 'redis.call("SET", KEYS[1], ARGV[1]) return redis.call("INCR", KEYS[2])' });
-    const benchWrite = (primary as unknown as Record<string, (...a: unknown[]) => Promise<number>>).benchWrite!;
+    const benchWrite = (...a: unknown[]) => (primary as unknown as Record<string, (...b: unknown[]) => Promise<number>>).benchWrite!.apply(primary, a);
     const redisSys: System = {
       name: 'redis-replicaof', workers: opts.connections,
       write: async (gi) => { await benchWrite(keyOf(gi), 'n', valueOf(gi, opts.valueBytes)); },
@@ -223,7 +225,7 @@ export async function runReplicationBench(opts: BenchOptions, progress: (line: s
     const runs: ReplicationRun[] = [];
     const show = (r: ReplicationRun) => progress(`${r.system} @ ${r.label}: acked ${r.writesAckedPerS}/s, applied ${r.appliedPerS}/s, ` +
       `lag p50 ${r.lagP50Ms} ms p99 ${r.lagP99Ms} ms (${r.lagSamples} markers, ${r.lagUnseen} unseen), catch-up ${r.catchUpMs ?? 'n/a'} ms` +
-      (r.drive.failed ? `, ${r.drive.failed} failed (${r.drive.firstError})` : '') + (r.drive.behind ? `, ${r.drive.behind} behind schedule` : ''));
+      (r.drive.failed ? `, ${r.drive.failed} failed (${r.drive.firstError})` : '') + (r.drive.behind ? `, ${r.drive.behind} behind schedule` : '') + `, load ${r.loadavg1}`);
 
     const rateLabel = `${opts.replicationRatePerS}/s`;
     for (const [sys, n] of [[geogate, next.geogate], [redisSys, next.redis]] as const) {
