@@ -123,14 +123,34 @@ describe('checker catches broken histories', () => {
     expect(invariants(i)).toContain('resurrected-delete');
   });
 
-  it('two regions acking concurrent writes on a fence keyspace', () => {
+  it('two concurrent deletes merged into one tombstone (not journaled by design)', () => {
+    const ops = [
+      op({ kind: 'delete', region: 'east', version: 'east:2,west:1' }),
+      op({ kind: 'delete', region: 'west', version: 'east:1,west:2' }),
+    ];
+    expect(invariants(input(ops, both(tomb('east:3,west:2'))))).toEqual([]);
+  });
+
+  it('a failover fork on a fence keyspace recorded as a stale-epoch conflict', () => {
+    const a = op({ kind: 'write', region: 'west', keyspace: 'orders', value: 'a', version: 'west:7' });
+    clock += 1000;
+    const b = op({ kind: 'write', region: 'east', keyspace: 'orders', value: 'b', version: 'east:1,west:6' });
+    const j: JournalEntry = { keyspace: 'orders', key: 'k', type: 'stale-epoch', winner: 'current', currentVersion: 'east:1,west:6', incomingVersion: 'west:7' };
+    expect(invariants(input([a, b], both(live('east:2,west:7', 'b'), 'orders/k'), [j]))).toEqual([]);
+    // the same fork journaled as an ordinary conflict: the epochs did not tell the stale owner
+    const k: JournalEntry = { ...j, type: 'state-conflict' };
+    expect(invariants(input([a, b], both(live('east:2,west:7', 'b'), 'orders/k'), [k]))).toEqual(['fence-single-writer']);
+  });
+
+  it('two regions acking concurrent writes at once on a fence keyspace', () => {
     const ops = [
       op({ kind: 'write', region: 'east', keyspace: 'orders', value: 'a', version: 'east:1' }),
-      op({ kind: 'write', region: 'west', keyspace: 'orders', value: 'b', version: 'west:1' }),
+      op({ kind: 'write', region: 'west', keyspace: 'orders', value: 'b', version: 'west:1', invokeMs: clock - 12 }),
     ];
     const j: JournalEntry = { keyspace: 'orders', key: 'k', type: 'key-conflict', winner: 'incoming', currentVersion: 'east:1', incomingVersion: 'west:1' };
     const i = input(ops, both(live('east:2,west:1', 'b'), 'orders/k'), [j]);
     expect(invariants(i)).toEqual(['fence-single-writer']);
+    expect(formatReport(checkHistory(i), ops)).toContain('acknowledged writes at once');
     // the same history on a diverge keyspace is fine
     expect(invariants({ ...i, fenceKeyspaces: new Set() })).toEqual([]);
   });

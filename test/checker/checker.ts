@@ -47,7 +47,7 @@ export interface CheckInput {
 export interface CheckResult {
   readonly ok: boolean;
   readonly violations: readonly Violation[];
-  readonly stats: { ops: number; acked: number; failed: number; unknown: number; keys: number; journal: number };
+  readonly stats: { ops: number; acked: number; failed: number; unknown: number; keys: number; journal: number; journalTypes: string };
 }
 
 const MUTATIONS = new Set(['write', 'cas', 'delete']);
@@ -83,7 +83,7 @@ export function checkHistory(input: CheckInput): CheckResult {
     const journal = journalByKey.get(key) ?? [];
     checkLostWrites(key, ops, final, journal, violations);
     checkResurrection(key, ops, final, journal, violations);
-    if (ops[0] && input.fenceKeyspaces.has(ops[0].keyspace)) checkFence(key, ops, violations);
+    if (ops[0] && input.fenceKeyspaces.has(ops[0].keyspace)) checkFence(key, ops, journal, violations);
     checkReadYourWrites(key, ops, violations);
     checkCas(key, ops, violations);
   }
@@ -91,8 +91,15 @@ export function checkHistory(input: CheckInput): CheckResult {
   return {
     ok: violations.length === 0,
     violations,
-    stats: { ops: input.ops.length, acked: count('ok'), failed: count('fail'), unknown: count('unknown'), keys: keys.size, journal: input.journal.length },
+    stats: { ops: input.ops.length, acked: count('ok'), failed: count('fail'), unknown: count('unknown'), keys: keys.size, journal: input.journal.length,
+      journalTypes: [...tallyBy(input.journal.map((j) => `${j.keyspace}:${j.type}`))].map(([t, n]) => `${t}=${n}`).join(' ') },
   };
+}
+
+function tallyBy(items: string[]): Map<string, number> {
+  const m = new Map<string, number>();
+  for (const i of items) m.set(i, (m.get(i) ?? 0) + 1);
+  return m;
 }
 
 function sameRecord(a: FinalRecord | null, b: FinalRecord | null): boolean {
@@ -149,6 +156,8 @@ function checkLostWrites(key: string, ops: Op[], final: FinalRecord | null, jour
       continue;
     }
     if (w.kind !== 'delete' && !final.tombstone && final.value === w.value) continue;
+    // a delete whose key ends deleted by a version that saw it (e.g. two concurrent deletes merged, not journaled by design)
+    if (w.kind === 'delete' && final.tombstone) continue;
     const successor = ops.find((x) => x !== w && isMutation(x) && x.status === 'ok' && x.version !== undefined && strictlyDominates(x.version, w.version!));
     if (successor || journaled(journal, w.version) || possiblyLaterUnknown(ops, w, MUTATIONS)) continue;
     out.push({ invariant: 'lost-write', key,
@@ -170,17 +179,36 @@ function checkResurrection(key: string, ops: Op[], final: FinalRecord | null, jo
   }
 }
 
-function checkFence(key: string, ops: Op[], out: Violation[]): void {
+/**
+ * Two acked writes of a fence key with concurrent versions. When their request windows
+ * overlap (neither completed before the other began) two regions took writes at once: a
+ * violation. When one completed before the other began it is a failover that forked the
+ * key (the old owner's write had not replicated before its lease ran out and the next owner
+ * took over); the design allows that only as a stale-owner write recognised at the merge, so
+ * it must be journaled as `stale-epoch` — otherwise it is a violation too.
+ */
+function checkFence(key: string, ops: Op[], journal: JournalEntry[], out: Violation[]): void {
   const acked = ops.filter((o) => isMutation(o) && o.status === 'ok' && o.version !== undefined);
   for (let i = 0; i < acked.length; i++) {
     for (let j = i + 1; j < acked.length; j++) {
       const a = acked[i]!;
       const b = acked[j]!;
-      if (compareVv(a.version!, b.version!) === 'concurrent') {
+      if (compareVv(a.version!, b.version!) !== 'concurrent') continue;
+      const [first, second] = (a.completeMs ?? Infinity) < b.invokeMs ? [a, b] : (b.completeMs ?? Infinity) < a.invokeMs ? [b, a] : [undefined, undefined];
+      if (!first || !second) {
         out.push({ invariant: 'fence-single-writer', key,
-          message: `two acknowledged writes on a fence keyspace with concurrent versions ${a.version} (at ${a.ackRegion}) and ${b.version} (at ${b.ackRegion})`,
+          message: `two regions acknowledged writes at once on a fence keyspace, with concurrent versions ${a.version} (at ${a.ackRegion}) and ${b.version} (at ${b.ackRegion})`,
           ops: [a, b] });
         return; // one report per key
+      }
+      const staleEpoch = journal.some((e) => e.type === 'stale-epoch'
+        && [e.currentVersion, e.incomingVersion].some((v) => v !== '' && dominatesOrEqual(v, first.version!) && compareVv(v, second.version!) === 'concurrent'));
+      if (!staleEpoch) {
+        out.push({ invariant: 'fence-single-writer', key,
+          message: `fence key forked: ${first.version} acked at ${first.ackRegion}, then ${second.version} acked at ${second.ackRegion} without seeing it, `
+            + `and no stale-epoch journal entry records the old owner's write (journal types for the key: ${[...new Set(journal.map((e) => e.type))].join(',') || 'none'})`,
+          ops: [first, second] });
+        return;
       }
     }
   }
@@ -227,12 +255,12 @@ export const EXCERPT_CONTEXT_OPS = 6;
 export function formatReport(result: CheckResult, ops: readonly Op[]): string {
   const t0 = ops[0]?.invokeMs ?? 0;
   const s = result.stats;
-  const lines = [`history: ${s.ops} ops (${s.acked} ok, ${s.failed} fail, ${s.unknown} unknown) on ${s.keys} keys; ${s.journal} journal entries; `
+  const lines = [`history: ${s.ops} ops (${s.acked} ok, ${s.failed} fail, ${s.unknown} unknown) on ${s.keys} keys; ${s.journal} journal entries${s.journalTypes ? ` (${s.journalTypes})` : ''}; `
     + `${result.violations.length} violation(s)`];
   for (const v of result.violations.slice(0, REPORT_VIOLATIONS_MAX)) {
     lines.push('', `[${v.invariant}] ${v.key}: ${v.message}`);
-    for (const op of v.ops) lines.push(`  ! ${formatOp(op, t0)}`);
-    const ids = new Set(v.ops.map((o) => o.id));
+    const ids = new Set<number>();
+    for (const op of v.ops) if (!ids.has(op.id)) { ids.add(op.id); lines.push(`  ! ${formatOp(op, t0)}`); }
     const sameKey = ops.filter((o) => keyOf(o) === v.key && o.status !== 'fail');
     const anchor = v.ops[0];
     const at = anchor ? sameKey.findIndex((o) => o.id === anchor.id) : -1;

@@ -63,7 +63,7 @@ export async function runScenario(topo: GeoTopology, o: ScenarioOptions): Promis
   // heal whatever the script left, even when it failed, then judge
   await topo.reset();
   if (fault.status === 'rejected') throw fault.reason;
-  const keys = workload.keys().map((k) => `${k.keyspace}/${k.key}`);
+  const keys = [...new Set([...workload.keys(), ...workload.history.ops].map((k) => `${k.keyspace}/${k.key}`))];
   const settled = await settle(topo.stores(), keys, o.settleTimeoutMs ?? DEFAULT_SETTLE_TIMEOUT_MS);
   const result = checkHistory({
     ops: workload.history.ops, finals: settled.finals, journal: settled.journal, fenceKeyspaces: new Set([FENCE_KEYSPACE]),
