@@ -7,7 +7,7 @@
  */
 import type { AeRequest, ErrorCode, RequestOf, WireRecord } from './messages.js';
 import type { AeContext } from './session.js';
-import { MerkleTree, treeShape, levelWidth, type TreeShape } from './tree.js';
+import { MerkleTree, treeShape, levelWidth, roundSalt, toWire, type TreeShape } from './tree.js';
 import { AntiEntropyError, type AePlacement } from './types.js';
 
 const READ_CHUNK_KEYS = 256;
@@ -81,7 +81,7 @@ export class AeResponder {
     if (req.lv >= shape.depth) throw new AntiEntropyError(peer, 'bad_request', `level ${req.lv} has no children (depth ${shape.depth})`);
     if (req.lv >= 0 && req.ps.some((x) => x >= levelWidth(shape, req.lv))) throw new AntiEntropyError(peer, 'bad_request', `node outside level ${req.lv}`);
     const tree = await this.cachedTree(`${peer}|${req.sid}|${req.ks}|${req.p}`, shape, req.ks, req.p);
-    return { h: req.lv < 0 ? tree.root() : tree.children(req.lv, req.ps) };
+    return { h: req.lv < 0 ? tree.root() : toWire(tree.children(req.lv, req.ps), roundSalt(req.sid)) };
   }
 
   private async cachedTree(cacheKey: string, shape: TreeShape, ks: string, p: number): Promise<MerkleTree> {

@@ -15,7 +15,7 @@ import { diffVersions } from './diff.js';
 import type { WireRecord } from './messages.js';
 import type { AntiEntropyLimits } from './options.js';
 import type { AeRpc, ByteAccount } from './rpc.js';
-import { MerkleTree, differingChildren, treeShape, type TreeShape } from './tree.js';
+import { MerkleTree, differingChildren, roundSalt, toWire, treeShape, type TreeShape } from './tree.js';
 import { AntiEntropyError, addCounts, zeroCounts, type AePlacement, type AeStore, type OutcomeCounts, type PartitionRepairStats } from './types.js';
 
 /** Records per applyVersions call (the store accepts up to 4096). */
@@ -69,6 +69,7 @@ async function differingBuckets(ctx: AeContext, peer: string, ks: string, p: num
   const base = { ks, p, n: shape.buckets, f: shape.fanout, sid };
   const root = await ctx.rpc.request(peer, { op: 'tree', ...base, lv: -1, ps: [] }, acct);
   if (Buffer.from(root.h).equals(local.root())) return [];
+  const salt = roundSalt(sid);
   let frontier = [0];
   for (let level = 0; level < shape.depth; level++) {
     const next: number[] = [];
@@ -76,7 +77,7 @@ async function differingBuckets(ctx: AeContext, peer: string, ks: string, p: num
       const parents = frontier.slice(i, i + ctx.limits.parentsPerRequestMax);
       const reply = await ctx.rpc.request(peer, { op: 'tree', ...base, lv: level, ps: parents }, acct);
       try {
-        next.push(...differingChildren(shape, parents, local.children(level, parents), reply.h));
+        next.push(...differingChildren(shape, parents, toWire(local.children(level, parents), salt), reply.h));
       } catch (err) {
         throw new AntiEntropyError(peer, 'bad_reply', (err as Error).message);
       }

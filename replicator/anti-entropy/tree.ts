@@ -10,6 +10,13 @@
 import { createHash } from 'node:crypto';
 
 export const HASH_BYTES = 8;
+/**
+ * Below the root, node hashes travel as 4 bytes: a mix of the 8-byte node with a salt
+ * derived from the session round id. A collision hides a difference with probability 2^-32
+ * per compared node, independently in every round (new salt), and the root is compared in
+ * full, so a hidden difference is found by the next round. Halves the descent's bytes.
+ */
+export const WIRE_HASH_BYTES = 4;
 export const DEFAULT_FANOUT = 16;
 export const FANOUT_MAX = 256;
 
@@ -90,19 +97,53 @@ function isZero(b: Buffer): boolean {
   return true;
 }
 
+/** Salt of one session round (two 32-bit words) from its id. */
+export function roundSalt(sid: string): [number, number] {
+  let a = 0x811c9dc5;
+  let b = 0x9747b28c;
+  for (let i = 0; i < sid.length; i++) {
+    a = Math.imul(a ^ sid.charCodeAt(i), 0x01000193) >>> 0;
+    b = Math.imul(b ^ sid.charCodeAt(i), 0x01000193) >>> 0;
+  }
+  return [fmix32(a), fmix32(b ^ a)];
+}
+
+function fmix32(x: number): number {
+  let h = x >>> 0;
+  h ^= h >>> 16; h = Math.imul(h, 0x85ebca6b) >>> 0;
+  h ^= h >>> 13; h = Math.imul(h, 0xc2b2ae35) >>> 0;
+  h ^= h >>> 16;
+  return h >>> 0;
+}
+
+/** The salted 4-byte wire form of consecutive 8-byte hashes (a zero node stays zero). */
+export function toWire(hashes: Buffer, salt: readonly [number, number]): Buffer {
+  const n = hashes.length / HASH_BYTES;
+  const out = Buffer.alloc(n * WIRE_HASH_BYTES);
+  for (let i = 0; i < n; i++) {
+    const hi = hashes.readUInt32BE(i * HASH_BYTES);
+    const lo = hashes.readUInt32BE(i * HASH_BYTES + 4);
+    if (hi === 0 && lo === 0) continue;
+    const m = fmix32((fmix32((hi ^ salt[0]) >>> 0) + Math.imul(lo ^ salt[1], 0x9e3779b1)) >>> 0) || 1;
+    out.writeUInt32BE(m, i * WIRE_HASH_BYTES);
+  }
+  return out;
+}
+
 /**
- * Given the children of `parents` (at level + 1) on both sides, the indexes of the
- * children that differ. `remote` must have the same length as `local`.
+ * Given the children of `parents` (at level + 1) on both sides, in the same form (8-byte
+ * or wire form), the indexes of the children that differ. Lengths must be equal.
  */
 export function differingChildren(shape: TreeShape, parents: readonly number[], local: Buffer, remote: Uint8Array): number[] {
   if (remote.byteLength !== local.length) throw new RangeError(`remote hashes ${remote.byteLength} bytes, expected ${local.length}`);
   const f = shape.fanout;
+  const w = local.length / (parents.length * f);
   const out: number[] = [];
   const r = Buffer.from(remote.buffer, remote.byteOffset, remote.byteLength);
   parents.forEach((p, i) => {
     for (let c = 0; c < f; c++) {
-      const at = (i * f + c) * HASH_BYTES;
-      if (local.compare(r, at, at + HASH_BYTES, at, at + HASH_BYTES) !== 0) out.push(p * f + c);
+      const at = (i * f + c) * w;
+      if (local.compare(r, at, at + w, at, at + w) !== 0) out.push(p * f + c);
     }
   });
   return out;

@@ -1,0 +1,47 @@
+import { describe, expect, it } from 'vitest';
+import { MerkleTree, differingChildren, roundSalt, toWire, treeShape } from './tree.js';
+import { diffVersions } from './diff.js';
+
+const hex = (n: number) => n.toString(16).padStart(16, '0');
+
+function descend(a: MerkleTree, b: MerkleTree, sid: string): number[] {
+  const shape = a.shape;
+  if (a.root().equals(b.root())) return [];
+  let frontier = [0];
+  for (let lv = 0; lv < shape.depth; lv++) {
+    const salt = roundSalt(sid);
+    frontier = differingChildren(shape, frontier, toWire(a.children(lv, frontier), salt), toWire(b.children(lv, frontier), salt));
+  }
+  return frontier.filter((x) => x < shape.buckets);
+}
+
+describe('merkle tree', () => {
+  it('finds exactly the differing buckets, and zero/missing leaves are equal', () => {
+    const shape = treeShape(1000, 16);
+    expect(shape.depth).toBe(3);
+    const base: Record<string, string> = {};
+    for (let b = 0; b < 1000; b += 3) base[String(b)] = hex(b * 7919 + 1);
+    const other = { ...base, '5': hex(42), '999': hex(1), '3': '0000000000000000' };
+    delete other['0'];
+    const a = MerkleTree.fromDigests(shape, base);
+    const b = MerkleTree.fromDigests(shape, other);
+    expect(descend(a, b, 's1').sort((x, y) => x - y)).toEqual([0, 3, 5, 999]);
+    expect(descend(a, MerkleTree.fromDigests(shape, { ...base }), 's2')).toEqual([]);
+    expect(MerkleTree.fromDigests(shape, { '7': '0000000000000000' }).root()).toEqual(MerkleTree.fromDigests(shape, {}).root());
+  });
+
+  it('a single bucket is its own root', () => {
+    const shape = treeShape(1);
+    expect(shape.depth).toBe(0);
+    expect(MerkleTree.fromDigests(shape, { '0': hex(5) }).root().toString('hex')).toBe(hex(5));
+  });
+
+  it('diffVersions: missing, older, newer and concurrent', () => {
+    const local = new Map([['a', 'east:1'], ['b', 'east:2'], ['c', 'east:1'], ['d', 'east:1'], ['e', 'west:1']]);
+    const remote = new Map([['a', 'east:1'], ['b', 'east:1'], ['c', 'east:2'], ['d', 'west:1'], ['f', 'west:3']]);
+    const d = diffVersions(local, remote);
+    expect(d.pull.sort()).toEqual(['c', 'd', 'f']);
+    expect(d.push.sort()).toEqual(['b', 'd', 'e']);
+    expect(d.concurrent).toBe(1);
+  });
+});
