@@ -7,6 +7,7 @@
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Redis } from 'ioredis';
 import { RedisProcess } from '../infra/local/redis-process.js';
 import { freePort } from '../infra/local/ports.js';
 import type { BenchOptions } from './options.js';
@@ -44,6 +45,23 @@ export interface GatewayBenchResult {
   summary: Record<Kind, { baseline: Aggregate; gateway: Aggregate; ratios: { throughput: number; p50: number; p99: number } }>;
   targets: { putThroughputRatioMin: number; putP99RatioMax: number; putThroughputMet: boolean; putP99Met: boolean };
   profile?: ProfileSummary;
+  /** Redis-side cost over the whole scenario, from INFO commandstats of each server's redis-server. */
+  redisCommands: Record<Target, RedisCommandStat[]>;
+}
+
+export interface RedisCommandStat { command: string; calls: number; usecPerCall: number; usecTotal: number }
+
+async function commandStats(url: string): Promise<RedisCommandStat[]> {
+  const c = new Redis(url, { maxRetriesPerRequest: 1 });
+  try {
+    const out: RedisCommandStat[] = [];
+    for (const m of (await c.info('commandstats')).matchAll(/^cmdstat_([^:]+):calls=(\d+),usec=(\d+),usec_per_call=([\d.]+)/gm)) {
+      out.push({ command: m[1]!, calls: Number(m[2]), usecTotal: Number(m[3]), usecPerCall: Number(m[4]) });
+    }
+    return out.sort((a, b) => b.usecTotal - a.usecTotal).slice(0, 5);
+  } finally {
+    c.disconnect();
+  }
 }
 
 export function gatewayBenchConfig(region: string, port: number, redisUrl: string, extra: Record<string, unknown> = {}): Record<string, unknown> {
@@ -71,7 +89,7 @@ function aggregate(runs: RunRecord[], target: Target, kind: Kind): Aggregate {
 
 export async function runGatewayBench(opts: BenchOptions, progress: (line: string) => void): Promise<GatewayBenchResult> {
   const dir = mkdtempSync(join(tmpdir(), 'geogate-bench-'));
-  const profDir = join(process.cwd(), 'bench', 'results', 'profiles');
+  const profDir = join(process.cwd(), 'bench', 'results', 'profiles', `gateway-${new Date().toISOString().replace(/[:.]/g, '-')}`);
   const stops: (() => Promise<void>)[] = [];
   try {
     const redisBase = await RedisProcess.start({ dir: join(dir, 'redis-baseline'), appendOnly: false });
@@ -125,12 +143,15 @@ export async function runGatewayBench(opts: BenchOptions, progress: (line: strin
         },
       };
     }
+    const redisCommands = { baseline: await commandStats(redisBase.url), gateway: await commandStats(redisGw.url) };
     // Stop the gateway now so its CPU profile is written before we read it.
     await gateway.stop();
     let profile: ProfileSummary | undefined;
     if (opts.cpuProf) {
-      const file = readdirSync(profDir).filter((f) => f.startsWith('gateway')).map((f) => join(profDir, f)).pop();
-      if (file) profile = summarizeProfile(file);
+      // The main thread is the one that did the work (the other is tsx's loader worker).
+      const busy = (p: ProfileSummary) => p.totalMs * (100 - p.idlePct);
+      profile = readdirSync(profDir).filter((f) => f.endsWith('.cpuprofile')).map((f) => summarizeProfile(join(profDir, f)))
+        .sort((a, b) => busy(b) - busy(a))[0];
     }
     return {
       settings: { connections: opts.connections, durationS: opts.durationS, warmupS: opts.warmupS, rounds: opts.rounds, keysMax: opts.keysMax, valueBytes: opts.valueBytes },
@@ -140,7 +161,7 @@ export async function runGatewayBench(opts: BenchOptions, progress: (line: strin
         putThroughputMet: summary.PUT.ratios.throughput >= TARGET_PUT_THROUGHPUT_RATIO_MIN,
         putP99Met: summary.PUT.ratios.p99 <= TARGET_PUT_P99_RATIO_MAX,
       },
-      profile,
+      profile, redisCommands,
     };
   } finally {
     for (const stop of stops.reverse()) await stop().catch(() => {});

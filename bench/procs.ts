@@ -27,13 +27,14 @@ export interface SpawnServerOptions {
   /** Label for errors and the report. */
   name: string;
   env: Record<string, string>;
-  /** Write a V8 CPU profile of the whole process life into this directory. */
+  /** Write V8 CPU profiles (one per thread) of the whole process life into this directory. */
   cpuProfDir?: string;
 }
 
 export async function spawnServer(opts: SpawnServerOptions): Promise<ServerProcess> {
   const args = ['--import', 'tsx'];
-  if (opts.cpuProfDir) args.push('--cpu-prof', `--cpu-prof-dir=${opts.cpuProfDir}`, `--cpu-prof-name=${opts.name}.cpuprofile`);
+  // One file per thread (tsx's module loader runs in a worker thread); the caller picks the busiest.
+  if (opts.cpuProfDir) args.push('--cpu-prof', `--cpu-prof-dir=${opts.cpuProfDir}`);
   args.push(join(BENCH_DIR, 'servers', `${opts.script}.ts`));
   const child = spawn(process.execPath, args, {
     env: { ...process.env, ...opts.env },

@@ -27,6 +27,8 @@ export function gatewayReport(r: GatewayBenchResult): string {
     `targets: PUT throughput >= ${t.putThroughputRatioMin}x baseline: ${t.putThroughputMet ? 'met' : 'MISSED'} (${x(r.summary.PUT.ratios.throughput)}); ` +
       `PUT p99 <= ${t.putP99RatioMax}x baseline: ${t.putP99Met ? 'met' : 'MISSED'} (${x(r.summary.PUT.ratios.p99)})`,
   ];
+  out.push(table(['redis-server time (whole scenario)', 'calls', 'usec/call', 'total s'],
+    (['baseline', 'gateway'] as const).flatMap((t) => r.redisCommands[t].slice(0, 3).map((c) => [`${t}: ${c.command}`, c.calls, c.usecPerCall, (c.usecTotal / 1e6).toFixed(2)]))));
   if (r.profile) {
     out.push(`gateway CPU profile (${r.profile.file}, ${r.profile.totalMs} ms sampled, idle/program ${r.profile.idlePct}%):`);
     out.push(table(['self time by origin', 'ms', '%'], r.profile.byOrigin.slice(0, 10).map((h) => [h.name, h.selfMs, h.selfPct])));
