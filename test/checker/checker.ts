@@ -96,6 +96,10 @@ export function checkHistory(input: CheckInput): CheckResult {
   };
 }
 
+function showJournal(e: JournalEntry): string {
+  return `${e.type} at ${e.region ?? '?'} current ${e.currentVersion}@e${e.currentEpoch ?? '?'} incoming ${e.incomingVersion}@e${e.incomingEpoch ?? '?'} winner ${e.winner}`;
+}
+
 function tallyBy(items: string[]): Map<string, number> {
   const m = new Map<string, number>();
   for (const i of items) m.set(i, (m.get(i) ?? 0) + 1);
@@ -206,7 +210,7 @@ function checkFence(key: string, ops: Op[], journal: JournalEntry[], out: Violat
       if (!staleEpoch) {
         out.push({ invariant: 'fence-single-writer', key,
           message: `fence key forked: ${first.version} acked at ${first.ackRegion}, then ${second.version} acked at ${second.ackRegion} without seeing it, `
-            + `and no stale-epoch journal entry records the old owner's write (journal types for the key: ${[...new Set(journal.map((e) => e.type))].join(',') || 'none'})`,
+            + `and no stale-epoch journal entry records the old owner's write; journal for the key: ${journal.map(showJournal).join('; ') || 'none'}`,
           ops: [first, second] });
         return;
       }

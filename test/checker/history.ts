@@ -54,6 +54,8 @@ export interface JournalEntry {
   readonly currentVersion: string;
   readonly incomingVersion: string;
   readonly region?: string | undefined;
+  readonly currentEpoch?: string | undefined;
+  readonly incomingEpoch?: string | undefined;
 }
 
 export const HISTORY_OPS_MAX = 200_000;

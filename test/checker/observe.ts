@@ -71,7 +71,8 @@ export async function readJournals(regions: readonly RegionStoreAccess[]): Promi
       const body = (await res.json()) as { conflicts: Record<string, string>[]; next: string | null };
       for (const e of body.conflicts) {
         out.push({ keyspace: e.keyspace ?? '', key: e.key ?? '', type: e.type ?? '', winner: e.winner ?? '',
-          currentVersion: e.currentVersion ?? '', incomingVersion: e.incomingVersion ?? '', region: r.region });
+          currentVersion: e.currentVersion ?? '', incomingVersion: e.incomingVersion ?? '', region: r.region,
+          currentEpoch: e.currentEpoch, incomingEpoch: e.incomingEpoch });
       }
       if (body.conflicts.length < 1000 || !body.next || body.next === since) break;
       since = body.next;
