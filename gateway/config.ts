@@ -21,6 +21,8 @@ export const DEFAULT_SYNC_TIMEOUT_MS = 1000;
 export const DEFAULT_LEASE_MS = 1500;
 export const DEFAULT_DRIFT_MARGIN_MS = 150;
 export const DEFAULT_REQUESTS_IN_FLIGHT_MAX = 4096;
+export const DEFAULT_AE_BACKGROUND_INTERVAL_MS = 30_000;
+export const DEFAULT_TOMBSTONE_INTERVAL_MS = 60_000;
 
 const regionName = z.string().regex(/^[a-z][a-z0-9-]{0,31}$/, 'a region name is 1-32 of [a-z0-9-], starting with a letter');
 const keyspaceName = z.string().regex(/^[a-z][a-z0-9_-]{0,63}$/, 'a keyspace name is 1-64 of [a-z0-9_-], starting with a letter');
@@ -87,6 +89,15 @@ export const gatewayConfigSchema = z.strictObject({
     driftMarginMs: z.number().int().min(0).max(60_000).default(DEFAULT_DRIFT_MARGIN_MS),
   }).prefault({}),
   merkle: z.strictObject({ buckets: z.number().int().min(1).max(65_536).default(DEFAULT_MERKLE_BUCKETS) }).prefault({}),
+  antiEntropy: z.strictObject({
+    enabled: z.boolean().default(true),
+    backgroundIntervalMs: z.number().int().min(0).default(DEFAULT_AE_BACKGROUND_INTERVAL_MS),
+    repairOnHeal: z.boolean().default(true),
+    healDelayMs: z.number().int().min(0).max(600_000).default(1000),
+    tombstoneGraceMs: z.number().int().min(0).default(60 * 60 * 1000),
+    tombstoneIntervalMs: z.number().int().min(0).default(DEFAULT_TOMBSTONE_INTERVAL_MS),
+    sessionsPerPeerMax: z.number().int().min(1).max(64).default(2),
+  }).prefault({}),
   admin: z.strictObject({ token: z.string().min(16, 'at least 16 characters').optional() }).prefault({}),
   triggers: z.array(z.strictObject({ name: z.string().regex(/^[A-Za-z0-9_-]+$/), module: z.string().min(1) })).default([]),
 });

@@ -18,6 +18,8 @@ import { createReplicator, SyncReplicas } from './replication.js';
 import type { Replicator } from '../replicator/index.js';
 import { loadTriggers } from '../conflict/index.js';
 import { WitnessAuthority } from './ownership/witness-authority.js';
+import { AntiEntropy } from '../replicator/anti-entropy/index.js';
+import { MerkleStore } from './store/merkle-store.js';
 import { StaticAuthority, type WriteAuthority } from './authority.js';
 import { createGatewayMetrics } from './metrics.js';
 import { createApp } from './http/app.js';
@@ -41,6 +43,7 @@ export interface RunningGateway {
   readonly conflicts: ConflictStore;
   readonly conflictWorker: ConflictWorker;
   readonly replicator: Replicator | undefined;
+  readonly antiEntropy: AntiEntropy | undefined;
   close(): Promise<void>;
 }
 
@@ -115,7 +118,10 @@ export async function startGateway(config: GatewayConfig, opts: GatewayOptions =
       log: log.child({ component: 'ownership' }), registry: metrics.registry,
       setFence: (ks, p, epoch, ttlMs) => store.setFence(ks, p, epoch, ttlMs),
       isCaughtUp: (_ks, _p, region) => r.status().some((s) => s.region === region && s.state === 'up' && s.lagEntries === 0),
-      onHeal: () => {},
+      onHeal: (ks, p, owner) => {
+        context.antiEntropy?.repairPartition(owner, ks, p).catch((err: Error) =>
+          log.warn({ keyspace: ks, partition: p, owner, err: err.message }, 'merge of a diverged partition failed; background anti-entropy retries'));
+      },
     });
   } else if (config.witness) {
     log.warn('witness configured without peers: ownership is static (a one-region cluster needs no leases)');
@@ -142,18 +148,34 @@ export async function startGateway(config: GatewayConfig, opts: GatewayOptions =
   };
   warnNotInEffect(config, log);
   if (!(await waitReady(redis, REDIS_READY_WAIT_MS))) log.warn({ url: config.redis.url }, 'redis not reachable yet; answering 503 until it is');
+  // must run before the replicator's handshake creates the log incarnation
+  const merkleStore = new MerkleStore(store);
+  const startedEmpty = await merkleStore.startedEmpty().catch(() => false);
+  let antiEntropy: AntiEntropy | undefined;
+  if (replicator && config.antiEntropy.enabled) {
+    const { enabled: _enabled, ...aeOptions } = config.antiEntropy;
+    antiEntropy = new AntiEntropy({
+      region: config.region, store: merkleStore, links: replicator, maps, clock, log: log.child({ component: 'anti-entropy' }),
+      onConflicts: () => conflictWorker?.kick(),
+      options: { ...aeOptions, frameBytesMax: config.replication.frameBytesMax, messageBytesMax: Math.min(1 << 20, Math.floor(config.replication.frameBytesMax / 4)) },
+    });
+    if (startedEmpty) log.warn('region store started empty: bootstrapping every partition from peers');
+  }
+  context.antiEntropy = antiEntropy;
   const app = createApp(context);
   const { server, port } = await listen(app.fetch, config.listen.host, config.listen.port);
   replicator?.attach(server);
   replicator?.start();
+  antiEntropy?.start({ bootstrap: startedEmpty });
   ownership?.start();
   conflictWorker.start();
   actionWorker.start();
   log.info({ port, publicUrl: config.publicUrl, keyspaces: config.keyspaces.map((k) => k.name) }, 'gateway listening');
 
   return {
-    url: `http://${config.listen.host}:${port}`, port, config, store, server, context, conflicts, conflictWorker, replicator,
+    url: `http://${config.listen.host}:${port}`, port, config, store, server, context, conflicts, conflictWorker, replicator, antiEntropy,
     async close() {
+      antiEntropy?.stop();
       conflictWorker?.stop();
       actionWorker.stop();
       ownership?.stop();

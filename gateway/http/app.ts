@@ -6,6 +6,7 @@ import { Hono } from 'hono';
 import type { GatewayContext } from './context.js';
 import { kvRoutes } from './kv-routes.js';
 import { conflictRoutes } from './conflict-routes.js';
+import { adminRoutes } from './admin-routes.js';
 import { GeogateError, StoreUnavailableError, UnavailableError } from '../errors.js';
 
 export const DECISIONS_SERVED_MAX = 1000;
@@ -37,6 +38,7 @@ export function createApp(ctx: GatewayContext): Hono {
 
   app.route('/v1/kv', kvRoutes(ctx));
   app.route('/v1/conflicts', conflictRoutes(ctx.conflicts));
+  app.route('/v1/admin', adminRoutes(ctx));
 
   app.get('/healthz', async (c) => {
     try {

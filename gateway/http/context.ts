@@ -4,6 +4,7 @@ import type { PartitionMap } from '../partition-map.js';
 import type { ConflictStore, RegionStore } from '../store/index.js';
 import type { WriteAuthority } from '../authority.js';
 import type { GatewayMetrics } from '../metrics.js';
+import type { AntiEntropy } from '../../replicator/anti-entropy/index.js';
 
 /** What the HTTP layer needs from the region process; built once by the gateway. */
 export interface GatewayContext {
@@ -17,6 +18,8 @@ export interface GatewayContext {
   readonly publicUrls: ReadonlyMap<string, string>;
   readonly metrics: GatewayMetrics;
   readonly log: Logger;
+  /** Merkle anti-entropy (absent without peers or when disabled). */
+  antiEntropy?: AntiEntropy | undefined;
   /** A local write was appended to the replication log at `seq` (wakes the senders). */
   onLocalWrite(seq: number): void;
   /** Resolves when the write may be acknowledged (sync replicas acked); throws UnavailableError when not. */

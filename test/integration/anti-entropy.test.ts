@@ -9,6 +9,8 @@ import type { RunningGateway } from '../../gateway/index.js';
 import type { ChangeRecord } from '../../replicator/types.js';
 
 type Cluster = Awaited<ReturnType<typeof startCluster>>;
+/** These tests drive their own engine (with fast test options and a message tap), so the gateway's is off. */
+const OWN_ENGINE = { antiEntropy: { enabled: false } };
 let cluster: Cluster | undefined;
 const engines: AntiEntropy[] = [];
 afterEach(async () => {
@@ -74,7 +76,7 @@ async function pendingZero(c: ClusterFixture): Promise<boolean> {
 
 describe('Merkle anti-entropy between regions (real redis-server)', () => {
   it('repairs a split whose logs were trimmed past the cursors: identical digests and records, deletes kept', async () => {
-    cluster = await startCluster(['east', 'west'], { wan: true, extra: { log: { maxEntries: 16 } } });
+    cluster = await startCluster(['east', 'west'], { wan: true, extra: { log: { maxEntries: 16 }, ...OWN_ENGINE } });
     const c = cluster;
     const east = c.byName('east').gateway;
     const west = c.byName('west').gateway;
@@ -114,7 +116,7 @@ describe('Merkle anti-entropy between regions (real redis-server)', () => {
   });
 
   it('bytes exchanged grow with the difference, not with the data set', async () => {
-    cluster = await startCluster(['east', 'west']);
+    cluster = await startCluster(['east', 'west'], { extra: OWN_ENGINE });
     const c = cluster;
     const east = c.byName('east').gateway;
     const west = c.byName('west').gateway;
@@ -153,7 +155,7 @@ describe('Merkle anti-entropy between regions (real redis-server)', () => {
   });
 
   it('a wiped region is rebuilt from its peer', async () => {
-    cluster = await startCluster(['east', 'west'], { extra: { log: { maxEntries: 16 } } });
+    cluster = await startCluster(['east', 'west'], { extra: { log: { maxEntries: 16 }, ...OWN_ENGINE } });
     const c = cluster;
     const east = c.byName('east').gateway;
     attach(east);
@@ -180,7 +182,7 @@ describe('Merkle anti-entropy between regions (real redis-server)', () => {
   });
 
   it('restores one partition from a named source region (pull only, same conflict rules)', async () => {
-    cluster = await startCluster(['east', 'west']);
+    cluster = await startCluster(['east', 'west'], { extra: OWN_ENGINE });
     const c = cluster;
     const east = c.byName('east').gateway;
     const west = c.byName('west').gateway;
@@ -211,7 +213,7 @@ describe('Merkle anti-entropy between regions (real redis-server)', () => {
   });
 
   it('collects a tombstone only once every region holds it; it never comes back', async () => {
-    cluster = await startCluster(['east', 'west'], { wan: true });
+    cluster = await startCluster(['east', 'west'], { wan: true, extra: OWN_ENGINE });
     const c = cluster;
     const east = c.byName('east').gateway;
     const west = c.byName('west').gateway;
@@ -255,7 +257,7 @@ describe('Merkle anti-entropy between regions (real redis-server)', () => {
   });
 
   it('answers malformed anti-entropy messages with an error and keeps working', async () => {
-    cluster = await startCluster(['east', 'west']);
+    cluster = await startCluster(['east', 'west'], { extra: OWN_ENGINE });
     const c = cluster;
     const east = c.byName('east').gateway;
     const west = c.byName('west').gateway;

@@ -1,0 +1,48 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { startCluster, eventually, type ClusterFixture } from '../helpers/cluster.js';
+
+type Cluster = Awaited<ReturnType<typeof startCluster>>;
+let cluster: Cluster | undefined;
+afterEach(async () => { await cluster?.stop(); cluster = undefined; });
+
+async function differing(c: ClusterFixture, ks: string, keys: string[]): Promise<string[]> {
+  const out: string[] = [];
+  for (const key of keys) {
+    const v = await Promise.all(c.regions.map((r) => r.gateway.store.get(ks, key)));
+    if (v.some((x) => (x?.version ?? null) !== (v[0]?.version ?? null))) out.push(`${key}: ${c.regions.map((r, i) => `${r.region}=${v[i]?.version}`).join(' ')}`);
+  }
+  return out;
+}
+
+describe('split → writes on both sides → heal → merge (witness, WAN relays)', () => {
+  it.each(['isolate', 'cut'])('multi-master diverge keys converge after %s', async (mode) => {
+    cluster = await startCluster(['east', 'west'], { witness: true, wan: true });
+    const c = cluster;
+    const keys = Array.from({ length: 8 }, (_, i) => `k${i}`);
+    let stop = false;
+    let n = 0;
+    const writer = async (region: string) => {
+      while (!stop) {
+        const key = keys[n++ % keys.length]!;
+        await fetch(`${c.byName(region).gateway.url}/v1/kv/carts/${key}`, { method: 'PUT', body: Buffer.from(`${region}-${n}`) }).then((r) => r.arrayBuffer()).catch(() => {});
+        await new Promise((r) => setTimeout(r, 5));
+      }
+    };
+    const writers = [writer('east'), writer('west')];
+    await new Promise((r) => setTimeout(r, 1000));
+    if (mode === 'isolate') c.isolate('west');
+    else { c.relay('east', 'west').cut('both', 'blackhole'); c.relay('west', 'east').cut('both', 'blackhole'); }
+    await new Promise((r) => setTimeout(r, 4000));
+    c.healAll();
+    await new Promise((r) => setTimeout(r, 3000));
+    stop = true;
+    await Promise.all(writers);
+    const ok = await eventually(async () => (await differing(c, 'carts', keys)).length === 0, 20_000, 200);
+    if (!ok) {
+      console.log('differing:', await differing(c, 'carts', keys));
+      for (const r of c.regions) console.log(r.region, JSON.stringify(r.gateway.replicator!.status()), 'pending', await r.gateway.conflicts.pendingCount());
+      for (const r of c.regions) console.log(r.region, JSON.stringify((await (await fetch(`${r.gateway.url}/v1/status`)).json()).keyspaces[1].partitions.map((p: { active: string; state: string }) => `${p.active}/${p.state}`)));
+    }
+    expect(ok).toBe(true);
+  });
+});
