@@ -93,7 +93,7 @@ export class Replicator {
     if (seq !== undefined && seq > this.headSeq) this.headSeq = seq;
     for (const peer of this.peers.values()) {
       if (seq !== undefined) peer.updateBehind(this.headSeq);
-      peer.session?.sender.notifyAppended();
+      peer.session?.sender.notifyAppended(seq === undefined ? undefined : this.headSeq);
     }
   }
 

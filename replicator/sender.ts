@@ -42,6 +42,9 @@ interface InflightBatch {
   readonly bytes: number;
 }
 
+/** While a batch is in flight, wait for at least this many new records before sending another. */
+export const COALESCE_RECORDS_MIN = 64;
+
 export class LogSender {
   private acked: number;
   private sent: number;
@@ -51,6 +54,8 @@ export class LogSender {
   private stopped = false;
   private poll: TimerHandle | null = null;
   private gapReportedAfter: number | null = null;
+  /** Highest seq the log is known to hold (from notifyAppended), 0 when unknown. */
+  private knownHead = 0;
 
   constructor(
     private readonly source: LogSource,
@@ -86,8 +91,20 @@ export class LogSender {
     this.poll = null;
   }
 
-  notifyAppended(): void {
+  notifyAppended(headSeq?: number): void {
+    if (headSeq !== undefined && headSeq > this.knownHead) this.knownHead = headSeq;
     void this.pump();
+  }
+
+  /**
+   * Coalescing: while a batch is in flight, a new one goes out only once enough records
+   * wait for it (or the head is unknown). The ack of the batch in flight pumps again, so
+   * nothing waits longer than one round trip, and a busy log ships few large batches
+   * instead of one small batch (one log read, frame, apply call, ack) per write.
+   */
+  private worthShipping(): boolean {
+    if (this.window.length === 0 || this.knownHead === 0) return true;
+    return this.knownHead - this.sent >= Math.min(COALESCE_RECORDS_MIN, this.options.batchRecordsMax);
   }
 
   inflight(): number {
@@ -118,7 +135,7 @@ export class LogSender {
     try {
       do {
         this.again = false;
-        while (!this.stopped && this.window.length < this.options.windowBatchesMax && (await this.shipOne()));
+        while (!this.stopped && this.window.length < this.options.windowBatchesMax && this.worthShipping() && (await this.shipOne()));
       } while (this.again && !this.stopped);
     } catch (err) {
       this.fail('shipping failed', err);

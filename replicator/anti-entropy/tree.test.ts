@@ -21,7 +21,7 @@ describe('merkle tree', () => {
     expect(shape.depth).toBe(3);
     const base: Record<string, string> = {};
     for (let b = 0; b < 1000; b += 3) base[String(b)] = hex(b * 7919 + 1);
-    const other = { ...base, '5': hex(42), '999': hex(1), '3': '0000000000000000' };
+    const other: Record<string, string> = { ...base, '5': hex(42), '999': hex(1), '3': '0000000000000000' };
     delete other['0'];
     const a = MerkleTree.fromDigests(shape, base);
     const b = MerkleTree.fromDigests(shape, other);
