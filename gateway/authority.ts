@@ -19,6 +19,12 @@ export interface WriteAuthority {
   activeRegion(keyspace: KeyspaceConfig, partition: number): string | undefined;
   /** Partition state for /v1/status. */
   partitionState(keyspace: KeyspaceConfig, partition: number): string;
+  /**
+   * May this region resolve conflicts of the partition now? Exactly one region must: the
+   * active region, and with a witness only while it holds a valid lease (a healed old owner
+   * that has not yet learnt the new epoch must not resolve with its stale view).
+   */
+  mayResolve(keyspace: KeyspaceConfig, partition: number): boolean;
   /** The partition's current ownership epoch when known (stale-epoch detection in merges). */
   currentEpoch?(keyspace: KeyspaceConfig, partition: number): number | undefined;
 }
@@ -31,6 +37,10 @@ export class StaticAuthority implements WriteAuthority {
     const home = this.activeRegion(keyspace, partition);
     if (home === this.region) return { kind: 'local', epoch: 0, fenced: false };
     return { kind: 'redirect', region: home ?? '' };
+  }
+
+  mayResolve(keyspace: KeyspaceConfig, partition: number): boolean {
+    return this.activeRegion(keyspace, partition) === this.region;
   }
 
   activeRegion(keyspace: KeyspaceConfig, partition: number): string | undefined {

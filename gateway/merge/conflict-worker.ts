@@ -103,7 +103,7 @@ export class ConflictWorker {
     const pending = await this.deps.conflicts.pendingFor(keyspace, key);
     let count = 0;
     for (const p of pending) {
-      if (this.deps.authority.activeRegion(ks, p.partition) !== this.deps.region) continue;
+      if (!this.deps.authority.mayResolve(ks, p.partition)) continue;
       const current = await this.deps.store.get(keyspace, key);
       if (!current) continue;
       if (await this.resolveOne(ks, key, current, p)) count++;

@@ -141,6 +141,10 @@ export class WitnessAuthority implements WriteAuthority {
     return { kind: 'unavailable', retryAfterMs: 1000, reason: `multi-master fence partition ${ks.name}/${partition}: ${reason}` };
   }
 
+  mayResolve(ks: KeyspaceConfig, partition: number): boolean {
+    return this.agent.authority(ks.name, partition, this.deps.clock.monoMs()).kind === 'owner';
+  }
+
   currentEpoch(ks: KeyspaceConfig, partition: number): number | undefined {
     return this.agent.known(ks.name, partition)?.epoch;
   }
