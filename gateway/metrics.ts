@@ -7,10 +7,13 @@ export interface GatewayMetrics {
   readonly latency: Histogram<'route' | 'method'>;
   readonly storeErrors: Counter<'kind'>;
   readonly inFlight: Gauge;
+  /** Requests being served right now (read by the gauge at scrape time). */
+  readonly inFlightNow: { value: number };
   readonly storeUp: Gauge;
 }
 
 export function createGatewayMetrics(region: string, withDefaults = true): GatewayMetrics {
+  const inFlightNow = { value: 0 };
   const registry = new Registry();
   registry.setDefaultLabels({ region });
   if (withDefaults) collectDefaultMetrics({ register: registry, prefix: 'geogate_' });
@@ -22,7 +25,11 @@ export function createGatewayMetrics(region: string, withDefaults = true): Gatew
       buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5], registers: [registry],
     }),
     storeErrors: new Counter({ name: 'geogate_store_errors_total', help: 'Errors talking to the region store (Redis)', labelNames: ['kind'], registers: [registry] }),
-    inFlight: new Gauge({ name: 'geogate_http_requests_in_flight', help: 'Requests being served', registers: [registry] }),
+    inFlight: new Gauge({
+      name: 'geogate_http_requests_in_flight', help: 'Requests being served', registers: [registry],
+      collect() { this.set(inFlightNow.value); },
+    }),
+    inFlightNow,
     storeUp: new Gauge({ name: 'geogate_store_up', help: '1 when the region store answers', registers: [registry] }),
   };
 }

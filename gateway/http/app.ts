@@ -14,24 +14,37 @@ export const DECISIONS_SERVED_MAX = 1000;
 export function createApp(ctx: GatewayContext): Hono {
   const app = new Hono();
   const { metrics, log } = ctx;
-  let inFlight = 0;
+  const inFlight = metrics.inFlightNow;
+  // label children cached per (route, method[, status]): prom-client hashes labels on every lookup
+  const counters = new Map<string, { inc(): void }>();
+  const timers = new Map<string, { observe(v: number): void }>();
+  const count = (route: string, method: string, status: number) => {
+    const k = `${route} ${method} ${status}`;
+    let child = counters.get(k);
+    if (!child) counters.set(k, (child = metrics.requests.labels({ route, method, status: String(status) })));
+    child.inc();
+  };
+  const time = (route: string, method: string, seconds: number) => {
+    const k = `${route} ${method}`;
+    let child = timers.get(k);
+    if (!child) timers.set(k, (child = metrics.latency.labels({ route, method })));
+    child.observe(seconds);
+  };
 
   app.use('*', async (c, next) => {
-    if (inFlight >= ctx.config.limits.requestsInFlightMax) {
+    if (inFlight.value >= ctx.config.limits.requestsInFlightMax) {
       throw new UnavailableError(`more than ${ctx.config.limits.requestsInFlightMax} requests in flight (limits.requestsInFlightMax)`, 'overloaded', 1);
     }
-    inFlight++;
-    metrics.inFlight.set(inFlight);
+    inFlight.value++;
     const t0 = performance.now();
     try {
       await next();
     } finally {
-      inFlight--;
-      metrics.inFlight.set(inFlight);
+      inFlight.value--;
       const route = routeLabel(c.req.path);
       const seconds = (performance.now() - t0) / 1000;
-      metrics.requests.inc({ route, method: c.req.method, status: String(c.res.status) });
-      metrics.latency.observe({ route, method: c.req.method }, seconds);
+      count(route, c.req.method, c.res.status);
+      time(route, c.req.method, seconds);
       if (log.isLevelEnabled('debug')) log.debug({ method: c.req.method, path: c.req.path, status: c.res.status, ms: seconds * 1000 }, 'request');
     }
   });
