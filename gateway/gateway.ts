@@ -86,10 +86,15 @@ export async function startGateway(config: GatewayConfig, opts: GatewayOptions =
   const clock = opts.clock ?? realClock;
   const log = opts.log ?? createLogger({ region: config.region, component: 'gateway' });
   const redis = createRedis(config, log.child({ component: 'store' }));
-  const store = new RegionStore(redis, {
+  const storeOptions = {
     region: config.region, prefix: config.redis.keyPrefix,
     logMaxEntries: config.log.maxEntries, logMaxBytes: config.log.maxBytes, nowMs: () => clock.nowMs(),
-  });
+  };
+  const store = new RegionStore(redis, storeOptions);
+  // Replication reads the log and applies batches on a connection of its own, so its commands
+  // do not queue behind the client writes pipelined on the main one (lag under load).
+  const replicationRedis = config.peers.length > 0 ? createRedis(config, log.child({ component: 'store', connection: 'replication' })) : undefined;
+  const replicationStore = replicationRedis ? new RegionStore(replicationRedis, storeOptions) : store;
   const keyspaces = new Map<string, KeyspaceConfig>(config.keyspaces.map((ks) => [ks.name, ks]));
   const maps = new Map(config.keyspaces.map((ks) => [ks.name, new PartitionMap(ks, config.cluster.regions, config.merkle.buckets)]));
   const metrics = createGatewayMetrics(config.region);
@@ -106,7 +111,7 @@ export async function startGateway(config: GatewayConfig, opts: GatewayOptions =
   let conflictWorker: ConflictWorker | undefined;
   if (config.peers.length > 0) {
     replicator = createReplicator({
-      config, store, clock, random: opts.random ?? realRandom, log, registry: metrics.registry,
+      config, store: replicationStore, clock, random: opts.random ?? realRandom, log, registry: metrics.registry,
       onConflicts: () => conflictWorker?.kick(),
     });
   }
@@ -183,6 +188,7 @@ export async function startGateway(config: GatewayConfig, opts: GatewayOptions =
       await new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeAllConnections?.();
       redis.disconnect();
+      replicationRedis?.disconnect();
     },
   };
 }
