@@ -3,7 +3,7 @@ import { FakeClock } from '../infra/clock.js';
 import { silentLogger } from '../infra/log.js';
 import { MemoryLog } from './memory.js';
 import { LogSender, type LogGap, type SenderOptions } from './sender.js';
-import { flush, RecordingTransport, writeMany } from './testing/fixtures.js';
+import { change, flush, RecordingTransport, writeMany } from './testing/fixtures.js';
 
 const OPTIONS: SenderOptions = { batchRecordsMax: 10, batchBytesMax: 64 * 1024, windowBatchesMax: 3, pollMs: 1_000 };
 
@@ -36,6 +36,48 @@ describe('LogSender', () => {
     expect(sender.inflight()).toBe(3);
     const seqs = transport.changes().flat().map((r) => r.seq);
     expect(seqs).toEqual(Array.from({ length: 50 }, (_, i) => i + 1));
+  });
+
+  it('ships new records while a batch is in flight (no wait for its ack), up to the window', async () => {
+    const { log, transport, sender } = setup(0, { windowBatchesMax: 3 });
+    await sender.start();
+    for (let i = 1; i <= 4; i++) {
+      log.append(change('eu', `k${i}`, i));
+      sender.notifyAppended(i);
+      await flush();
+    }
+    expect(transport.changes().map((b) => b.map((r) => r.seq))).toEqual([[1], [2], [3]]);
+    expect(sender.inflight()).toBe(3);
+    expect(sender.onAck(1)).toBe(true);
+    await flush();
+    expect(transport.changes().at(-1)!.map((r) => r.seq)).toEqual([4]);
+  });
+
+  it('records appended during a read go out together in the next batch', async () => {
+    const { log, transport, sender } = setup(0, { windowBatchesMax: 8 });
+    await sender.start();
+    await flush();
+    log.append(change('eu', 'a', 1));
+    sender.notifyAppended(1);
+    for (let i = 2; i <= 5; i++) {
+      log.append(change('eu', `k${i}`, i));
+      sender.notifyAppended(i);
+    }
+    await flush();
+    expect(transport.changes().map((b) => b.length)).toEqual([1, 4]);
+  });
+
+  it('does not read the log when the known head is already sent', async () => {
+    const { log, sender } = setup();
+    writeMany(log, 'eu', 3);
+    await sender.start();
+    sender.notifyAppended(3);
+    await flush();
+    const reads = log.reads;
+    sender.notifyAppended(3);
+    sender.notifyAppended(2);
+    await flush();
+    expect(log.reads).toBe(reads);
   });
 
   it('bounds batches by bytes (one oversized record still ships alone)', async () => {

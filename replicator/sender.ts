@@ -42,9 +42,6 @@ interface InflightBatch {
   readonly bytes: number;
 }
 
-/** While a batch is in flight, wait for at least this many new records before sending another. */
-export const COALESCE_RECORDS_MIN = 64;
-
 export class LogSender {
   private acked: number;
   private sent: number;
@@ -56,6 +53,8 @@ export class LogSender {
   private gapReportedAfter: number | null = null;
   /** Highest seq the log is known to hold (from notifyAppended), 0 when unknown. */
   private knownHead = 0;
+  /** The next pump reads the log even when `knownHead` says there is nothing new (slow poll). */
+  private probe = true;
 
   constructor(
     private readonly source: LogSource,
@@ -97,14 +96,14 @@ export class LogSender {
   }
 
   /**
-   * Coalescing: while a batch is in flight, a new one goes out only once enough records
-   * wait for it (or the head is unknown). The ack of the batch in flight pumps again, so
-   * nothing waits longer than one round trip, and a busy log ships few large batches
-   * instead of one small batch (one log read, frame, apply call, ack) per write.
+   * Whether a read can find something: records after `sent` are known (or the head is
+   * unknown, or the slow poll asks to look). Shipping needs no other condition than room in
+   * the window: a batch goes out as soon as records wait, and records appended while a log
+   * read or a full window holds the pump go out together in the next batch, so batches grow
+   * with the load without any record waiting for an ack it does not need.
    */
-  private worthShipping(): boolean {
-    if (this.window.length === 0 || this.knownHead === 0) return true;
-    return this.knownHead - this.sent >= Math.min(COALESCE_RECORDS_MIN, this.options.batchRecordsMax);
+  private hasWork(): boolean {
+    return this.probe || this.knownHead === 0 || this.knownHead > this.sent;
   }
 
   inflight(): number {
@@ -135,7 +134,7 @@ export class LogSender {
     try {
       do {
         this.again = false;
-        while (!this.stopped && this.window.length < this.options.windowBatchesMax && this.worthShipping() && (await this.shipOne()));
+        while (!this.stopped && this.window.length < this.options.windowBatchesMax && this.hasWork() && (await this.shipOne()));
       } while (this.again && !this.stopped);
     } catch (err) {
       this.fail('shipping failed', err);
@@ -146,6 +145,7 @@ export class LogSender {
 
   /** Reads and sends one batch; false when the log has nothing after `sent`. */
   private async shipOne(): Promise<boolean> {
+    this.probe = false;
     const read = await this.source.read(this.sent, this.options.batchRecordsMax, this.options.batchBytesMax);
     if (this.stopped || read.length === 0) return false;
     const records = boundBatch(read, this.options.batchRecordsMax, this.options.batchBytesMax);
@@ -170,6 +170,7 @@ export class LogSender {
     this.poll = this.clock.setTimer(this.options.pollMs, () => {
       if (this.stopped) return;
       void this.checkIncarnation();
+      this.probe = true;
       void this.pump();
       this.armPoll();
     });
