@@ -8,9 +8,14 @@
  *
  *   node --import tsx bench/anti-entropy.ts
  *   BENCH_KEYS=1000000 BENCH_BUCKETS=65536 BENCH_PARTITIONS=16 BENCH_VALUE_BYTES=100 BENCH_RTT_MS=0
+ *   BENCH_CPU_PROFILE=<dir>: a V8 CPU profile of each repairAll (only the repair, not the load)
+ *
+ * Each row is followed by the Redis commands that took the most server time during the
+ * repair, both regions summed (INFO commandstats, reset before each repair).
  */
 import { createHash } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { Session } from 'node:inspector/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
@@ -33,7 +38,9 @@ const RTT_MS = Number(process.env.BENCH_RTT_MS ?? 0);
 const FRACTIONS = (process.env.BENCH_FRACTIONS ?? '0.001,0.01,0.1').split(',').map(Number);
 const KS = 'bench';
 const PREFIX = 'ae:';
+const CPU_PROFILE_DIR = process.env.BENCH_CPU_PROFILE ?? '';
 const LOAD_CHUNK = 5_000;
+const TOP_COMMANDS = 5;
 
 const config = parseGatewayConfig({
   region: 'east', listen: { port: 0 }, publicUrl: 'http://127.0.0.1:1', redis: { url: 'redis://127.0.0.1:1', keyPrefix: PREFIX },
@@ -137,6 +144,34 @@ async function digestsEqual(a: RegionStore, b: RegionStore): Promise<boolean> {
   return true;
 }
 
+/** Server time per command (µs) and calls, both regions summed, since the last reset. */
+async function commandStats(clients: Redis[]): Promise<string> {
+  const total = new Map<string, [number, number]>();
+  for (const c of clients) {
+    for (const m of (await c.info('commandstats')).matchAll(/^cmdstat_(\S+?):calls=(\d+),usec=(\d+)/gm)) {
+      const t = total.get(m[1]!) ?? [0, 0];
+      total.set(m[1]!, [t[0] + Number(m[2]), t[1] + Number(m[3])]);
+    }
+  }
+  return [...total].sort((a, b) => b[1][1] - a[1][1]).slice(0, TOP_COMMANDS)
+    .map(([name, [calls, usec]]) => `${name} ${calls} calls ${(usec / 1000).toFixed(0)} ms`).join(', ');
+}
+
+async function profiled<T>(name: string, run: () => Promise<T>): Promise<T> {
+  if (!CPU_PROFILE_DIR) return run();
+  const session = new Session();
+  session.connect();
+  await session.post('Profiler.enable');
+  await session.post('Profiler.start');
+  try {
+    return await run();
+  } finally {
+    const { profile } = await session.post('Profiler.stop');
+    writeFileSync(join(CPU_PROFILE_DIR, `${name}.cpuprofile`), JSON.stringify(profile));
+    session.disconnect();
+  }
+}
+
 async function main(): Promise<void> {
   const dirs = [mkdtempSync(join(tmpdir(), 'ae-bench-')), mkdtempSync(join(tmpdir(), 'ae-bench-'))];
   const servers = await Promise.all(dirs.map(async (dir) => RedisProcess.start({ dir, port: await freePort(), appendOnly: false })));
@@ -170,14 +205,17 @@ async function main(): Promise<void> {
       const divergedBytes = [...east, ...west].reduce((s, r) => s + recordBytes(r), 0);
       const bytes0 = loop.bytes;
       const frames0 = loop.frames;
+      await Promise.all(clients.map((c) => c.config('RESETSTAT')));
       const t1 = performance.now();
-      const stats = await engines[0]!.repairAll('west');
+      const stats = await profiled(`repair-${fraction}`, () => engines[0]!.repairAll('west'));
       const seconds = (performance.now() - t1) / 1000;
       const wire = loop.bytes - bytes0;
+      const redisTop = await commandStats(clients);
       const ok = await digestsEqual(stores[0]!, stores[1]!);
       const row = `${(fraction * 100).toString().padStart(5)} % | ${String(n).padStart(7)} keys | ${seconds.toFixed(2).padStart(6)} s | ${(wire / 1024).toFixed(0).padStart(7)} KiB wire | ${(divergedBytes / 1024).toFixed(0).padStart(6)} KiB diverged | ratio ${(wire / divergedBytes).toFixed(2)} | frames ${loop.frames - frames0} | pulled ${stats.pulled.applied} pushed ${stats.pushed.applied} | converged ${ok} (${stats.converged}/${stats.partitions} partitions, failed ${stats.failed})`;
       rows.push(row);
       console.log(row);
+      console.log(`        redis: ${redisTop}`);
     }
     for (const e of engines) e.stop();
   } finally {

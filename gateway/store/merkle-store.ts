@@ -1,8 +1,9 @@
 /**
- * The store side of anti-entropy: reads of bucket digests, bucket members and full records
- * in the store's layout, the version comparison apply (through RegionStore), tombstone
- * states, and the tombstone collection script (lua/collectTombstones-1.lua, registered
- * here with `defineCommand`). Implements `AeStore`.
+ * The store side of anti-entropy: reads of bucket digests (packed, 8 bytes per bucket),
+ * bucket members and full records in the store's layout, the version comparison apply
+ * (through RegionStore), tombstone states, and its scripts (lua/collectTombstones-1.lua,
+ * lua/readMembers-0.lua, lua/readRecords-0.lua, registered here with `defineCommand`).
+ * Implements `AeStore`.
  */
 import { readFileSync } from 'node:fs';
 import type { Redis } from 'ioredis';
@@ -15,11 +16,21 @@ import type { RegionStore } from './region-store.js';
 import { SCRIPT_VERSION } from './scripts.js';
 
 const LUA_DIR = new URL('./lua/', import.meta.url);
-const COLLECT_SCRIPT = 'collectTombstones-1';
-const COLLECT_COMMAND = `gg${SCRIPT_VERSION}_collectTombstones`;
+const AE_SCRIPTS = ['collectTombstones-1', 'readMembers-0', 'readRecords-0'] as const;
+type AeScript = (typeof AE_SCRIPTS)[number];
 const RECORD_FIELDS = ['v', 'ct', 'vv', 'h', 'o', 'e', 't', 'p', 'b'] as const;
 /** SCAN steps `startedEmpty` takes before assuming the store holds data. */
 const EMPTY_CHECK_SCAN_STEPS = 64;
+/** HSCAN COUNT of the digest read: bounds how long one step holds Redis (a partition takes buckets / this steps). */
+export const DIGEST_SCAN_COUNT = 8192;
+/** Bucket names per HMGET when re-reading some digests. */
+const DIGEST_FIELDS_PER_READ = 4096;
+const DIGEST_BYTES = 8;
+const DIGEST_HEX_CHARS = 16;
+
+function commandOf(file: AeScript): string {
+  return `gg${SCRIPT_VERSION}_${file.split('-')[0]}`;
+}
 
 function loadLua(file: string): string {
   const seen = new Set<string>();
@@ -29,6 +40,31 @@ function loadLua(file: string): string {
     return expand(readFileSync(new URL(`includes/${name}.lua`, LUA_DIR), 'utf8'));
   });
   return expand(readFileSync(new URL(`${file}.lua`, LUA_DIR), 'utf8'));
+}
+
+/** A bucket field name (decimal digits) as a number; -1 when it is not one. */
+function bucketOf(field: Buffer): number {
+  if (field.length === 0 || field.length > 9) return -1;
+  let b = 0;
+  for (let i = 0; i < field.length; i++) {
+    const d = field[i]! - 48;
+    if (d < 0 || d > 9) return -1;
+    b = b * 10 + d;
+  }
+  return b;
+}
+
+function nibble(c: number): number {
+  if (c >= 48 && c <= 57) return c - 48;
+  if (c >= 97 && c <= 102) return c - 87;
+  return -1;
+}
+
+/** Writes a 16-hex-digit digest as 8 bytes at `at`; leaves zeros when it is malformed. */
+function decodeDigest(hex: Buffer, out: Buffer, at: number): void {
+  if (hex.length !== DIGEST_HEX_CHARS) return;
+  for (let i = 0; i < DIGEST_HEX_CHARS; i++) if (nibble(hex[i]!) < 0) return;
+  for (let i = 0; i < DIGEST_BYTES; i++) out[at + i] = (nibble(hex[2 * i]!) << 4) | nibble(hex[2 * i + 1]!);
 }
 
 function globEscape(text: string): string {
@@ -42,9 +78,16 @@ export class MerkleStore implements AeStore {
   constructor(private readonly store: RegionStore) {
     this.redis = store.redis;
     this.prefix = store.keys.prefix;
-    if (!(this.redis as unknown as Record<string, unknown>)[COLLECT_COMMAND]) {
-      this.redis.defineCommand(COLLECT_COMMAND, { lua: loadLua(COLLECT_SCRIPT), numberOfKeys: 1 });
+    for (const file of AE_SCRIPTS) {
+      if ((this.redis as unknown as Record<string, unknown>)[commandOf(file)]) continue;
+      this.redis.defineCommand(commandOf(file), { lua: loadLua(file), numberOfKeys: Number(file.split('-')[1]) });
     }
+  }
+
+  private script<T>(file: AeScript, buffer: boolean, args: (string | number)[]): Promise<T> {
+    const name = `${commandOf(file)}${buffer ? 'Buffer' : ''}`;
+    const fn = (this.redis as unknown as Record<string, (...a: (string | number)[]) => Promise<T>>)[name]!;
+    return fn.apply(this.redis, args);
   }
 
   /**
@@ -63,8 +106,41 @@ export class MerkleStore implements AeStore {
     return false;
   }
 
-  digests(keyspace: string, partition: number): Promise<Record<string, string>> {
-    return this.redis.hgetall(this.store.keys.digest(keyspace, partition));
+  /**
+   * Every bucket digest of a partition, packed: 8 bytes per bucket in bucket order (missing
+   * or malformed digests are zero). Read with bounded HSCAN steps and decoded straight from
+   * the reply buffers (no per-field strings or objects).
+   */
+  async leaves(keyspace: string, partition: number, buckets: number): Promise<Buffer> {
+    const out = Buffer.alloc(buckets * DIGEST_BYTES);
+    const key = this.store.keys.digest(keyspace, partition);
+    const stepsMax = 16 + 8 * Math.ceil(buckets / DIGEST_SCAN_COUNT);
+    let cursor = '0';
+    for (let step = 0; step < stepsMax; step++) {
+      const [next, flat] = (await this.redis.callBuffer('HSCAN', key, cursor, 'COUNT', DIGEST_SCAN_COUNT)) as [Buffer, Buffer[]];
+      for (let i = 0; i + 1 < flat.length; i += 2) {
+        const b = bucketOf(flat[i]!);
+        if (b >= 0 && b < buckets) decodeDigest(flat[i + 1]!, out, b * DIGEST_BYTES);
+      }
+      cursor = next.toString();
+      if (cursor === '0') return out;
+    }
+    throw new Error(`digest scan of ${key} did not finish in ${stepsMax} steps`);
+  }
+
+  /** The digests of `buckets` of a partition, packed like `leaves`, in the order of `buckets`. */
+  async leafDigests(keyspace: string, partition: number, buckets: readonly number[]): Promise<Buffer> {
+    const out = Buffer.alloc(buckets.length * DIGEST_BYTES);
+    if (buckets.length === 0) return out;
+    const key = this.store.keys.digest(keyspace, partition);
+    const cmds: [string, ...(string | number)[]][] = [];
+    for (let i = 0; i < buckets.length; i += DIGEST_FIELDS_PER_READ) cmds.push(['hmgetBuffer', key, ...buckets.slice(i, i + DIGEST_FIELDS_PER_READ)]);
+    const rows = (await this.redis.pipeline(cmds).exec()) ?? [];
+    rows.forEach(([err, values], c) => {
+      if (err) throw err;
+      (values as (Buffer | null)[]).forEach((v, j) => { if (v) decodeDigest(v, out, (c * DIGEST_FIELDS_PER_READ + j) * DIGEST_BYTES); });
+    });
+    return out;
   }
 
   async scanMembers(keyspace: string, partition: number, bucket: number, cursor: string, count: number) {
@@ -75,30 +151,35 @@ export class MerkleStore implements AeStore {
     return { cursor: next, keys, versions };
   }
 
+  /** One script call (lua/readMembers-0.lua) for a prefix of `buckets`; see AeStore. */
   async bucketMembers(keyspace: string, partition: number, buckets: readonly number[], entriesMax: number): Promise<(Map<string, string> | null)[]> {
+    if (buckets.length === 0) return [];
     const names = buckets.map((b) => this.store.keys.members(keyspace, partition, b));
-    const lens = await this.redis.pipeline(names.map((n) => ['hlen', n])).exec();
-    const small = names.map((_, i) => Number(lens?.[i]?.[1] ?? 0) <= entriesMax);
-    const wanted = names.filter((_, i) => small[i] && Number(lens?.[i]?.[1] ?? 0) > 0);
-    const rows = wanted.length > 0 ? await this.redis.pipeline(wanted.map((n) => ['hgetall', n])).exec() : [];
-    let j = 0;
-    return names.map((_, i) => {
-      if (!small[i]) return null;
-      if (Number(lens?.[i]?.[1] ?? 0) === 0) return new Map();
-      const [err, obj] = rows?.[j++] ?? [null, {}];
-      if (err) throw err;
-      return new Map(Object.entries(obj as Record<string, string>));
-    });
+    const flat = await this.script<(string | number)[]>('readMembers-0', false, [entriesMax, ...names]);
+    const covered = Number(flat[0]);
+    if (!Number.isInteger(covered) || covered < 1 || covered > buckets.length) throw new Error(`readMembers covered ${covered} of ${buckets.length} buckets`);
+    const out: (Map<string, string> | null)[] = [];
+    let at = 1;
+    for (let i = 0; i < covered; i++) {
+      const n = Number(flat[at++]);
+      if (n < 0) { out.push(null); continue; }
+      const m = new Map<string, string>();
+      for (let j = 0; j < n; j++, at += 2) m.set(String(flat[at]), String(flat[at + 1]));
+      out.push(m);
+    }
+    return out;
   }
 
+  /** One script call (lua/readRecords-0.lua) for all `keys`. */
   async readRecords(keyspace: string, keys: readonly string[]): Promise<(WireRecord | null)[]> {
     if (keys.length === 0) return [];
-    const rows = await this.redis.pipeline(keys.map((k) => ['hmgetBuffer', this.store.keys.record(keyspace, k), ...RECORD_FIELDS])).exec();
+    const names = keys.map((k) => this.store.keys.record(keyspace, k));
+    const flat = await this.script<(Buffer | null)[]>('readRecords-0', true, [RECORD_FIELDS.length, ...RECORD_FIELDS, ...names]);
+    const w = RECORD_FIELDS.length;
+    if (flat.length !== keys.length * w) throw new Error(`readRecords returned ${flat.length} fields for ${keys.length} records`);
     return keys.map((key, i) => {
-      const [err, raw] = rows?.[i] ?? [null, null];
-      if (err) throw err;
-      const f = raw as (Buffer | null)[];
-      if (!f?.[2]) return null;
+      const f = flat.slice(i * w, (i + 1) * w);
+      if (!f[2]) return null;
       const s = (j: number) => f[j]?.toString() ?? '';
       return [key, Number(s(7) || 0), Number(s(8) || 0), f[0] ?? Buffer.alloc(0), s(1), s(2), s(3), s(4), Number(s(5) || 0), s(6) === '1' ? 1 : 0] satisfies WireRecord;
     });
@@ -127,9 +208,8 @@ export class MerkleStore implements AeStore {
 
   async collectTombstones(keyspace: string, items: readonly (readonly [string, number, number, string])[]): Promise<number[]> {
     if (items.length === 0) return [];
-    const fn = (this.redis as unknown as Record<string, (...a: (string | number)[]) => Promise<number[]>>)[COLLECT_COMMAND]!;
-    return fn.call(this.redis, this.store.keys.pendingIndex, this.prefix, keyspace, items.length,
-      ...items.map((t) => t[3]), ...items.map((t) => t[0]));
+    return this.script<number[]>('collectTombstones-1', false, [this.store.keys.pendingIndex, this.prefix, keyspace, items.length,
+      ...items.map((t) => t[3]), ...items.map((t) => t[0])]);
   }
 
   async scanTombstones(cursor: string, count: number, olderThanWallMs: number): Promise<{ cursor: string; items: TombstoneCandidate[] }> {

@@ -211,6 +211,8 @@ export class AntiEntropy {
       return { ...counts, bytes: acct.sent + acct.received };
     } finally {
       this.applying--;
+      const map = this.deps.maps.get(req.ks);
+      if (map) this.responder.changed(peer, req.sid, req.ks, req.p, new Set(req.keys.map((k) => map.place(k).bucket)));
     }
   }
 

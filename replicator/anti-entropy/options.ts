@@ -24,6 +24,7 @@ export const DEFAULT_TOMBSTONE_GRACE_MS = 60 * 60 * 1000;
 export const DEFAULT_TOMBSTONE_BATCH_MAX = 256;
 export const DEFAULT_TOMBSTONE_SCAN_COUNT = 1000;
 export const DEFAULT_TREE_CACHE_ENTRIES_MAX = 64;
+export const DEFAULT_TREE_CACHE_AGE_MS_MAX = 120_000;
 
 const pos = z.number().int().positive();
 const nonneg = z.number().int().nonnegative();
@@ -63,7 +64,10 @@ export const antiEntropyOptionsSchema = z.strictObject({
   tombstoneScanCount: pos.max(100_000).default(DEFAULT_TOMBSTONE_SCAN_COUNT),
   /** Collect tombstones every this many ms (0 = only when `collectTombstones()` is called). */
   tombstoneIntervalMs: nonneg.default(0),
+  /** Responder trees cached (one per session and partition; ≈ 8 B × buckets each). */
   treeCacheEntriesMax: pos.max(4096).default(DEFAULT_TREE_CACHE_ENTRIES_MAX),
+  /** A cached tree is read again from the store after this long, even within one session. */
+  treeCacheAgeMsMax: pos.default(DEFAULT_TREE_CACHE_AGE_MS_MAX),
 });
 
 export type AntiEntropyTunables = z.input<typeof antiEntropyOptionsSchema>;

@@ -1,19 +1,30 @@
 /**
  * Serves a peer's anti-entropy requests from this region's store: tree levels (from a
- * short-lived per-session cache of the partition's tree), key lists of buckets, full
+ * short-lived per-session cache of the partition's tree: read once per session, later
+ * rounds re-read only the buckets this region applied `need` keys to), key lists of buckets, full
  * records, `need` (pull from the asking peer), tombstone checks and collection. At most
  * `servingPerPeerMax` requests of one peer are served at a time (more are answered
  * `busy`); every reply is bounded in entries and bytes.
  */
 import type { AeRequest, ErrorCode, RequestOf, WireRecord } from './messages.js';
 import type { AeContext } from './session.js';
-import { MerkleTree, treeShape, levelWidth, roundSalt, toWire, type TreeShape } from './tree.js';
+import { localTree } from './session.js';
+import { treeShape, levelWidth, roundSalt, toWire, type MerkleTree, type TreeShape } from './tree.js';
 import { AntiEntropyError, type AePlacement } from './types.js';
 
 const READ_CHUNK_KEYS = 256;
-const MEMBERS_GROUP_BUCKETS = 64;
+const MEMBERS_GROUP_BUCKETS = 256;
 const ENTRY_OVERHEAD_BYTES = 8;
 const RECORD_OVERHEAD_BYTES = 48;
+
+/** One session's tree of one partition; `changed`: buckets written by this session's `need` since `round`. */
+interface CachedTree {
+  tree: Promise<MerkleTree>;
+  round: number;
+  readonly changed: Set<number>;
+  usedMs: number;
+  readonly bornMs: number;
+}
 
 export interface ResponderHooks {
   /** The peer asks this region to pull `keys` from it. */
@@ -22,9 +33,13 @@ export interface ResponderHooks {
   quiet(): boolean;
 }
 
+function treeKey(peer: string, sid: string, ks: string, p: number): string {
+  return `${peer}|${sid}|${ks}|${p}`;
+}
+
 export class AeResponder {
   private readonly serving = new Map<string, number>();
-  private readonly trees = new Map<string, { tree: MerkleTree; atMs: number }>();
+  private readonly trees = new Map<string, CachedTree>();
 
   constructor(private readonly ctx: AeContext, private readonly hooks: ResponderHooks) {}
 
@@ -80,22 +95,46 @@ export class AeResponder {
     const shape = treeShape(map.merkleBuckets, req.f);
     if (req.lv >= shape.depth) throw new AntiEntropyError(peer, 'bad_request', `level ${req.lv} has no children (depth ${shape.depth})`);
     if (req.lv >= 0 && req.ps.some((x) => x >= levelWidth(shape, req.lv))) throw new AntiEntropyError(peer, 'bad_request', `node outside level ${req.lv}`);
-    const tree = await this.cachedTree(`${peer}|${req.sid}|${req.ks}|${req.p}`, shape, req.ks, req.p);
-    return { h: req.lv < 0 ? tree.root() : toWire(tree.children(req.lv, req.ps), roundSalt(req.sid)) };
+    const tree = await this.cachedTree(treeKey(peer, req.sid, req.ks, req.p), req.rd, shape, req.ks, req.p);
+    return { h: req.lv < 0 ? tree.root() : toWire(tree.children(req.lv, req.ps), roundSalt(`${req.sid}.${req.rd}`)) };
   }
 
-  private async cachedTree(cacheKey: string, shape: TreeShape, ks: string, p: number): Promise<MerkleTree> {
+  /**
+   * The session's tree for round `rd`: built on first use; on a later round, the buckets
+   * changed by the session's `need` are re-read. An entry idle for `requestTimeoutMs`, older
+   * than `treeCacheAgeMsMax` or past `treeCacheEntriesMax` (oldest first) is dropped.
+   */
+  private cachedTree(cacheKey: string, rd: number, shape: TreeShape, ks: string, p: number): Promise<MerkleTree> {
     const now = this.ctx.clock.monoMs();
-    const hit = this.trees.get(cacheKey);
-    if (hit && now - hit.atMs < this.ctx.limits.requestTimeoutMs) return hit.tree;
-    const tree = MerkleTree.fromDigests(shape, await this.ctx.store.digests(ks, p));
-    this.trees.delete(cacheKey);
-    this.trees.set(cacheKey, { tree, atMs: now });
-    for (const k of this.trees.keys()) {
-      if (this.trees.size <= this.ctx.limits.treeCacheEntriesMax) break;
-      this.trees.delete(k);
+    const { requestTimeoutMs, treeCacheAgeMsMax, treeCacheEntriesMax } = this.ctx.limits;
+    let hit = this.trees.get(cacheKey);
+    if (hit && (now - hit.usedMs >= requestTimeoutMs || now - hit.bornMs >= treeCacheAgeMsMax)) {
+      this.trees.delete(cacheKey);
+      hit = undefined;
     }
-    return tree;
+    if (!hit) {
+      hit = { tree: localTree(this.ctx.store, ks, p, shape, undefined, []), round: rd, changed: new Set(), usedMs: now, bornMs: now };
+      this.trees.set(cacheKey, hit);
+      for (const k of this.trees.keys()) {
+        if (this.trees.size <= treeCacheEntriesMax) break;
+        this.trees.delete(k);
+      }
+    } else if (rd > hit.round) {
+      const changed = [...hit.changed];
+      hit.changed.clear();
+      hit.round = rd;
+      hit.tree = hit.tree.then((t) => localTree(this.ctx.store, ks, p, shape, t, changed));
+    }
+    hit.usedMs = now;
+    const entry = hit;
+    entry.tree.catch(() => { if (this.trees.get(cacheKey) === entry) this.trees.delete(cacheKey); });
+    return entry.tree;
+  }
+
+  /** This region applied versions to `buckets` for session `sid` of `peer` (its `need`). */
+  changed(peer: string, sid: string, ks: string, p: number, buckets: Iterable<number>): void {
+    const hit = this.trees.get(treeKey(peer, sid, ks, p));
+    if (hit) for (const b of buckets) hit.changed.add(b);
   }
 
   private async keys(peer: string, req: RequestOf<'keys'>): Promise<Record<string, unknown>> {
@@ -123,7 +162,8 @@ export class AeResponder {
       }
       const group = req.bs.slice(i, i + MEMBERS_GROUP_BUCKETS);
       const members = await this.ctx.store.bucketMembers(req.ks, req.p, group, entriesMax);
-      for (let j = 0; j < group.length; j++) {
+      if (members.length === 0) throw new Error('bucketMembers read no bucket');
+      for (let j = 0; j < members.length; j++) {
         const m = members[j]!;
         if (m === null) { c = '0'; continue outer; }
         if (k.length > 0 && (k.length + m.size > entriesMax || bytes >= bytesMax)) break outer;

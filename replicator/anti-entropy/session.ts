@@ -5,6 +5,10 @@
  * older/concurrent; ask the peer (`need`) to pull what it lacks (mode `both`). Every
  * version is applied through the store's version comparison, so concurrent versions end up
  * pending for the conflict worker. Repeats up to `roundsMax` while it makes progress.
+ *
+ * The local tree is read once per session (every bucket digest, packed); a later round
+ * re-reads only the buckets that differed in the round before (the only ones the session
+ * changed here) and recomputes their ancestors. The responder does the same on its side.
  */
 import { hlcFromString } from '../../conflict/hlc.js';
 import { vvFromString } from '../../conflict/vv.js';
@@ -21,6 +25,11 @@ import { AntiEntropyError, addCounts, zeroCounts, type AePlacement, type AeStore
 /** Records per applyVersions call (the store accepts up to 4096). */
 export const APPLY_CHUNK_RECORDS = 1024;
 const SCAN_STEP = 512;
+/**
+ * A later round re-reads the digests of the buckets that differed unless they are more than
+ * this fraction of the partition; then it reads the whole partition again (cheaper per bucket).
+ */
+export const REFRESH_FRACTION_MAX = 1 / 8;
 
 export interface AeContext {
   readonly region: string;
@@ -45,16 +54,18 @@ export async function runPartitionSession(ctx: AeContext, peer: string, keyspace
   const acct: ByteAccount = { sent: 0, received: 0 };
   const shape = treeShape(map.merkleBuckets, ctx.limits.fanout);
   try {
+    let local: MerkleTree | undefined;
+    let changed: number[] = [];
     for (let round = 0; ; round++) {
-      const roundSid = `${sid}.${round}`;
-      const local = MerkleTree.fromDigests(shape, await ctx.store.digests(keyspace, partition));
-      const buckets = await differingBuckets(ctx, peer, keyspace, partition, shape, local, roundSid, acct);
+      const buckets = await differingBuckets(ctx, peer, keyspace, partition, shape, sid, round, acct,
+        () => localTree(ctx.store, keyspace, partition, shape, local, changed).then((t) => (local = t)));
       if (buckets.length === 0) { stats.converged = true; break; }
       if (round >= ctx.limits.roundsMax) break;
       stats.rounds++;
       stats.differingBuckets += buckets.length;
-      const progress = await repairBuckets(ctx, peer, keyspace, partition, buckets, mode, roundSid, stats, acct);
+      const progress = await repairBuckets(ctx, peer, keyspace, partition, buckets, mode, sid, stats, acct);
       if (!progress) break;
+      changed = buckets;
     }
   } finally {
     stats.bytesSent = acct.sent;
@@ -64,12 +75,26 @@ export async function runPartitionSession(ctx: AeContext, peer: string, keyspace
   return stats;
 }
 
-/** Descends from the root into differing subtrees only; returns the differing buckets. */
-async function differingBuckets(ctx: AeContext, peer: string, ks: string, p: number, shape: TreeShape, local: MerkleTree, sid: string, acct: ByteAccount): Promise<number[]> {
-  const base = { ks, p, n: shape.buckets, f: shape.fanout, sid };
-  const root = await ctx.rpc.request(peer, { op: 'tree', ...base, lv: -1, ps: [] }, acct);
+/**
+ * This side's tree for a round: the whole partition read and built the first time (or when
+ * `changed` is a large part of it), else `previous` with the digests of `changed` re-read.
+ */
+export async function localTree(store: AeStore, ks: string, p: number, shape: TreeShape, previous: MerkleTree | undefined, changed: readonly number[]): Promise<MerkleTree> {
+  if (!previous || changed.length > shape.buckets * REFRESH_FRACTION_MAX) return MerkleTree.fromLeaves(shape, await store.leaves(ks, p, shape.buckets));
+  if (changed.length > 0) previous.update(changed, await store.leafDigests(ks, p, changed));
+  return previous;
+}
+
+/**
+ * Descends from the root into differing subtrees only; returns the differing buckets. The
+ * peer's root is asked before `build` (this side's tree) runs, so both sides build at once.
+ */
+async function differingBuckets(ctx: AeContext, peer: string, ks: string, p: number, shape: TreeShape, sid: string, rd: number, acct: ByteAccount,
+  build: () => Promise<MerkleTree>): Promise<number[]> {
+  const base = { ks, p, n: shape.buckets, f: shape.fanout, sid, rd };
+  const [root, local] = await Promise.all([ctx.rpc.request(peer, { op: 'tree', ...base, lv: -1, ps: [] }, acct), build()]);
   if (Buffer.from(root.h).equals(local.root())) return [];
-  const salt = roundSalt(sid);
+  const salt = roundSalt(`${sid}.${rd}`);
   let frontier = [0];
   for (let level = 0; level < shape.depth; level++) {
     const next: number[] = [];
@@ -95,8 +120,10 @@ async function repairBuckets(ctx: AeContext, peer: string, ks: string, p: number
   const n = ctx.placement(ks)!.merkleBuckets;
   for (let i = 0; i < buckets.length; i += ctx.limits.bucketsPerRequestMax) {
     const chunk = buckets.slice(i, i + ctx.limits.bucketsPerRequestMax);
-    const remote = await remoteMembers(ctx, peer, ks, p, n, chunk, acct);
-    const local = await localMembers(ctx.store, ks, p, chunk, ctx.limits.entriesPerReplyMax);
+    const [remote, local] = await Promise.all([
+      remoteMembers(ctx, peer, ks, p, n, chunk, acct),
+      localMembers(ctx.store, ks, p, chunk, ctx.limits.entriesPerReplyMax),
+    ]);
     chunk.forEach((b, j) => {
       const d = diffVersions(local[j]!, remote.get(b) ?? new Map());
       stats.keysCompared += local[j]!.size + (remote.get(b)?.size ?? 0);
@@ -138,7 +165,12 @@ async function remoteMembers(ctx: AeContext, peer: string, ks: string, p: number
 
 /** This region's members of `buckets` (large buckets read with HSCAN). */
 export async function localMembers(store: AeStore, ks: string, p: number, buckets: readonly number[], entriesMax: number): Promise<Map<string, string>[]> {
-  const maps = await store.bucketMembers(ks, p, buckets, entriesMax);
+  const maps: (Map<string, string> | null)[] = [];
+  while (maps.length < buckets.length) {
+    const got = await store.bucketMembers(ks, p, buckets.slice(maps.length), entriesMax);
+    if (got.length === 0) throw new Error(`bucketMembers read no bucket of ${buckets.length - maps.length}`);
+    maps.push(...got);
+  }
   return Promise.all(maps.map(async (m, j) => {
     if (m) return m;
     const full = new Map<string, string>();

@@ -7,7 +7,7 @@
  * the first 8 bytes of sha1 over its F children, or zero when every child is zero (an empty
  * subtree hashes the same everywhere). Level 0 is the root.
  */
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 
 export const HASH_BYTES = 8;
 /**
@@ -50,16 +50,58 @@ export class MerkleTree {
 
   /** Builds the tree from `bucket → 16 hex digits` (missing buckets are zero). */
   static fromDigests(shape: TreeShape, digests: Readonly<Record<string, string>>): MerkleTree {
-    const leaves = Buffer.alloc(levelWidth(shape, shape.depth) * HASH_BYTES);
+    const leaves = Buffer.alloc(shape.buckets * HASH_BYTES);
     for (const [field, hex] of Object.entries(digests)) {
       const b = Number(field);
       if (!Number.isInteger(b) || b < 0 || b >= shape.buckets || !/^[0-9a-f]{16}$/.test(hex)) continue;
       leaves.write(hex, b * HASH_BYTES, HASH_BYTES, 'hex');
     }
+    return MerkleTree.fromLeaves(shape, leaves);
+  }
+
+  /** Builds the tree from the packed leaves: HASH_BYTES per bucket, in bucket order. */
+  static fromLeaves(shape: TreeShape, packed: Buffer): MerkleTree {
+    if (packed.length !== shape.buckets * HASH_BYTES) throw new RangeError(`leaves ${packed.length} bytes, expected ${shape.buckets * HASH_BYTES}`);
+    const leaves = Buffer.alloc(levelWidth(shape, shape.depth) * HASH_BYTES);
+    packed.copy(leaves);
     const levels: Buffer[] = new Array<Buffer>(shape.depth + 1);
     levels[shape.depth] = leaves;
     for (let d = shape.depth - 1; d >= 0; d--) levels[d] = parentLevel(levels[d + 1]!, shape.fanout);
     return new MerkleTree(shape, levels);
+  }
+
+  /**
+   * Replaces the digests of `buckets` (`packed`: HASH_BYTES each, in the order of
+   * `buckets`) and recomputes only their ancestors.
+   */
+  update(buckets: readonly number[], packed: Buffer): void {
+    if (packed.length !== buckets.length * HASH_BYTES) throw new RangeError(`digests ${packed.length} bytes for ${buckets.length} buckets`);
+    const { depth, fanout } = this.shape;
+    const leaves = this.levels[depth]!;
+    let dirty = new Set<number>();
+    buckets.forEach((b, i) => {
+      if (!Number.isInteger(b) || b < 0 || b >= this.shape.buckets) throw new RangeError(`bucket ${b}`);
+      packed.copy(leaves, b * HASH_BYTES, i * HASH_BYTES, (i + 1) * HASH_BYTES);
+      dirty.add(Math.floor(b / fanout));
+    });
+    for (let d = depth - 1; d >= 0; d--) {
+      const below = this.levels[d + 1]!;
+      const level = this.levels[d]!;
+      const up = new Set<number>();
+      for (const node of dirty) {
+        hashNode(below, fanout, node).copy(level, node * HASH_BYTES);
+        up.add(Math.floor(node / fanout));
+      }
+      dirty = up;
+    }
+  }
+
+  /** The leaf digests of `buckets`, HASH_BYTES each, in that order. */
+  leaves(buckets: readonly number[]): Buffer {
+    const leaves = this.levels[this.shape.depth]!;
+    const out = Buffer.alloc(buckets.length * HASH_BYTES);
+    buckets.forEach((b, i) => leaves.copy(out, i * HASH_BYTES, b * HASH_BYTES, (b + 1) * HASH_BYTES));
+    return out;
   }
 
   root(): Buffer {
@@ -80,16 +122,21 @@ export class MerkleTree {
   }
 }
 
+const ZERO_NODE = Buffer.alloc(HASH_BYTES);
+
 function parentLevel(children: Buffer, fanout: number): Buffer {
   const width = children.length / HASH_BYTES / fanout;
   const out = Buffer.alloc(width * HASH_BYTES);
-  const span = fanout * HASH_BYTES;
-  for (let i = 0; i < width; i++) {
-    const slice = children.subarray(i * span, (i + 1) * span);
-    if (isZero(slice)) continue;
-    createHash('sha1').update(slice).digest().copy(out, i * HASH_BYTES, 0, HASH_BYTES);
-  }
+  for (let i = 0; i < width; i++) hashNode(children, fanout, i).copy(out, i * HASH_BYTES);
   return out;
+}
+
+/** Node `node` of the level above `children`: first HASH_BYTES of sha1 over its children, zero when they all are. */
+function hashNode(children: Buffer, fanout: number, node: number): Buffer {
+  const span = fanout * HASH_BYTES;
+  const slice = children.subarray(node * span, (node + 1) * span);
+  if (isZero(slice)) return ZERO_NODE;
+  return hash('sha1', slice, 'buffer').subarray(0, HASH_BYTES);
 }
 
 function isZero(b: Buffer): boolean {

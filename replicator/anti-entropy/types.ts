@@ -15,13 +15,16 @@ export interface TombstoneCandidate {
 
 /** What anti-entropy needs from the region's store (gateway/store/merkle-store.ts implements it). */
 export interface AeStore {
-  /** Bucket digests of one partition: bucket → 16 hex digits. */
-  digests(keyspace: string, partition: number): Promise<Record<string, string>>;
+  /** Every bucket digest of one partition, packed: 8 bytes per bucket in bucket order (missing = zero). */
+  leaves(keyspace: string, partition: number, buckets: number): Promise<Buffer>;
+  /** The digests of `buckets`, packed like `leaves`, in the order of `buckets`. */
+  leafDigests(keyspace: string, partition: number, buckets: readonly number[]): Promise<Buffer>;
   /** One HSCAN step over a bucket's members (key → version text). */
   scanMembers(keyspace: string, partition: number, bucket: number, cursor: string, count: number): Promise<{ cursor: string; keys: string[]; versions: string[] }>;
   /**
-   * Members (key → version text) of each bucket, or null for a bucket holding more than
-   * `entriesMax` keys (read it with `scanMembers` instead).
+   * Members (key → version text) of a prefix of `buckets` (at least one bucket; it stops
+   * before the bucket that would take the entries read past `entriesMax`), or null for a
+   * bucket holding more than `entriesMax` keys (read it with `scanMembers` instead).
    */
   bucketMembers(keyspace: string, partition: number, buckets: readonly number[], entriesMax: number): Promise<(Map<string, string> | null)[]>;
   /** Full records (null when absent), in the order of `keys`. */
