@@ -4,7 +4,11 @@
  * then the maximum rate the gateway takes (and Redis at that same rate). Lag is measured by
  * the same marker poller on the destination's Redis for both; applied/s from the
  * destination's own counters (geogate: the applied cursor of origin east at west; Redis: a
- * counter the write script bumps). Finally the idle link: frame bytes/s per direction.
+ * counter the write script bumps). Then the idle link: frame bytes/s per direction. Finally
+ * a backlog catch-up: west stopped, east's log pre-filled straight through east's store
+ * script (not over HTTP, which would measure the gateway's HTTP throughput instead), west
+ * started again; the applied/s while west works through the backlog is the replication
+ * throughput between the two regions.
  */
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
@@ -18,6 +22,7 @@ import { createPutter } from './http-client.js';
 import { driveAtRate, driveMax, type DriveResult, type WriteFn } from './drive.js';
 import { LagTracker, indexOfValue, type ReadIndexes } from './lag.js';
 import { BENCH_SECRET } from './gateway-bench.js';
+import { parseGatewayConfig, PartitionMap, RegionStore } from '../gateway/index.js';
 import { ratio, round } from './stats.js';
 
 export const REPL_KEYSPACE = 'carts';
@@ -27,6 +32,10 @@ export const CATCH_UP_TIMEOUT_MS = 30_000;
 export const LAG_DRAIN_MS = 10_000;
 export const MARKERS_PER_S = 200;
 export const IDLE_MEASURE_S = 10;
+export const BACKLOG_RECORDS = 100_000;
+export const BACKLOG_FILL_IN_FLIGHT_MAX = 256;
+export const BACKLOG_TIMEOUT_MS = 120_000;
+export const BACKLOG_POLL_MS = 2;
 
 export class ReplicationUnavailableError extends Error {
   override readonly name = 'ReplicationUnavailableError';
@@ -51,6 +60,20 @@ export interface ReplicationRun {
   loadavg1: number;
 }
 
+export interface BacklogRun {
+  /** Log entries east held for west when west came back. */
+  records: number;
+  /** Rate of the pre-fill (east's store script, pipelined; no replication running). */
+  fillPerS: number;
+  /** West process ready -> first records applied (reconnect backoff + handshake). */
+  reconnectMs: number;
+  /** First records applied -> every record applied (null: not within BACKLOG_TIMEOUT_MS). */
+  drainMs: number | null;
+  /** Records applied per second while draining the backlog. */
+  appliedPerS: number;
+  loadavg1: number;
+}
+
 export interface ReplicationBenchResult {
   settings: { durationS: number; ratePerS: number; maxWorkers: number; valueBytes: number; markersPerS: number; lagPollPauseMs: number };
   runs: ReplicationRun[];
@@ -62,6 +85,7 @@ export interface ReplicationBenchResult {
     eastToWestByType: Record<string, number>;
     redisReplicaBytesPerS: number | null;
   };
+  backlog?: BacklogRun;
 }
 
 /** Replication is in this build when the replicator exists and the gateway composes it. */
@@ -177,8 +201,12 @@ export async function runReplicationBench(opts: BenchOptions, progress: (line: s
     };
     const gwEast = await spawnServer({ script: 'gateway', name: 'east', env: { GEOGATE_BENCH_CONFIG: JSON.stringify(gwConfig('east', rEast.url)) } });
     stops.push(() => gwEast.stop());
-    const gwWest = await spawnServer({ script: 'gateway', name: 'west', env: { GEOGATE_BENCH_CONFIG: JSON.stringify(gwConfig('west', rWest.url)) } });
-    stops.push(() => gwWest.stop());
+    const startWest = async () => {
+      const gw = await spawnServer({ script: 'gateway', name: 'west', env: { GEOGATE_BENCH_CONFIG: JSON.stringify(gwConfig('west', rWest.url)) } });
+      stops.push(() => gw.stop());
+      return gw;
+    };
+    const gwWest = await startWest();
     await waitFor(async () => {
       const s = await (await fetch(`${gwEast.url}/v1/status`, { signal: AbortSignal.timeout(2000) })).json() as { peers?: { region: string; state: string }[] };
       return s.peers?.some((p) => p.region === 'west' && p.state === 'up') ?? false;
@@ -266,15 +294,86 @@ export async function runReplicationBench(opts: BenchOptions, progress: (line: s
       seconds: IDLE_MEASURE_S, eastToWestBytesPerS: round(ew.total, 1), westToEastBytesPerS: round(we.total, 1), eastToWestByType: ew.byType,
       redisReplicaBytesPerS: p0 === null || p1 === null ? null : round((p1 - p0) / IDLE_MEASURE_S, 1),
     };
+
+    const eastConfig = parseGatewayConfig(gwConfig('east', rEast.url), 'bench east');
+    const backlog = await measureBacklog({
+      stopWest: () => gwWest.stop(), startWest, appliedCount: geogate.destCount, sourceCount: geogate.sourceCount,
+      fill: backlogFiller(east, eastConfig, opts.valueBytes),
+    });
+    progress(`geogate backlog catch-up: ${backlog.records} records (filled at ${backlog.fillPerS}/s), reconnect ${backlog.reconnectMs} ms, ` +
+      `drained in ${backlog.drainMs ?? 'n/a'} ms = ${backlog.appliedPerS} applied/s, load ${backlog.loadavg1}`);
     return {
       settings: {
         durationS: opts.durationS, ratePerS: opts.replicationRatePerS, maxWorkers: opts.connections, valueBytes: opts.valueBytes,
         markersPerS: MARKERS_PER_S, lagPollPauseMs: 1,
       },
-      runs, comparisons, idle,
+      runs, comparisons, idle, backlog,
     };
   } finally {
     for (const stop of stops.reverse()) await Promise.resolve(stop()).catch(() => {});
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+/** Writes `count` records into east's log through east's own store script (keys `bl<i>`), pipelined. */
+function backlogFiller(redis: Redis, config: ReturnType<typeof parseGatewayConfig>, valueBytes: number) {
+  const ks = config.keyspaces.find((k) => k.name === REPL_KEYSPACE)!;
+  const map = new PartitionMap(ks, config.cluster.regions, config.merkle.buckets);
+  const store = new RegionStore(redis, {
+    region: config.region, prefix: config.redis.keyPrefix, logMaxEntries: config.log.maxEntries,
+    logMaxBytes: config.log.maxBytes, nowMs: () => Date.now(),
+  });
+  return async (count: number): Promise<void> => {
+    let next = 0;
+    const worker = async () => {
+      while (next < count) {
+        const i = next++;
+        const key = `bl${i}`;
+        const place = map.place(key);
+        await store.write({
+          keyspace: ks.name, key, partition: place.partition, bucket: place.bucket, value: valueOf(i, valueBytes),
+          contentType: 'application/octet-stream', tombstone: false, epoch: 0, fenced: false,
+        });
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(BACKLOG_FILL_IN_FLIGHT_MAX, count) }, worker));
+  };
+}
+
+/**
+ * West down, BACKLOG_RECORDS written at east, west up again: how fast west applies what it
+ * missed. The rate is taken from the first applied record (east's dialer may sit in its
+ * reconnect backoff for a while) to the last.
+ */
+async function measureBacklog(deps: {
+  stopWest: () => Promise<void>; startWest: () => Promise<unknown>;
+  appliedCount: () => Promise<number>; sourceCount: () => Promise<number>; fill: (count: number) => Promise<void>;
+}): Promise<BacklogRun> {
+  await deps.stopWest();
+  const applied0 = await deps.appliedCount();
+  const f0 = performance.now();
+  await deps.fill(BACKLOG_RECORDS);
+  const fillMs = performance.now() - f0;
+  const target = await deps.sourceCount();
+  await deps.startWest();
+  const ready = performance.now();
+  let first: { at: number; applied: number } | null = null;
+  let drainMs: number | null = null;
+  while (performance.now() - ready < BACKLOG_TIMEOUT_MS) {
+    const applied = await deps.appliedCount();
+    const now = performance.now();
+    if (first === null && applied > applied0) first = { at: now, applied };
+    if (first !== null && applied >= target) {
+      drainMs = now - first.at;
+      break;
+    }
+    await sleep(BACKLOG_POLL_MS);
+  }
+  const drained = first === null ? 0 : (drainMs === null ? await deps.appliedCount() : target) - first.applied;
+  const drainS = ((drainMs ?? (performance.now() - (first?.at ?? ready)))) / 1000;
+  return {
+    records: target - applied0, fillPerS: round(BACKLOG_RECORDS / (fillMs / 1000), 0),
+    reconnectMs: first === null ? -1 : round(first.at - ready, 1), drainMs: drainMs === null ? null : round(drainMs, 1),
+    appliedPerS: drainS > 0 ? round(drained / drainS, 0) : 0, loadavg1: round(loadavg()[0] ?? 0, 2),
+  };
 }
