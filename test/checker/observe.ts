@@ -120,5 +120,25 @@ export async function settle(regions: readonly RegionStoreAccess[], keys: readon
     await new Promise((r) => setTimeout(r, stepMs));
   }
   const journal = await readJournals(regions).catch(() => []);
-  return { finals, journal, settledMs: Date.now() - t0, unsettled: why };
+  return { finals, journal, settledMs: Date.now() - t0, unsettled: `${why}\n${await linkDiagnostics(regions)}` };
+}
+
+/** What each region says about its links and conflicts: printed when the regions do not settle. */
+async function linkDiagnostics(regions: readonly RegionStoreAccess[]): Promise<string> {
+  const lines: string[] = [];
+  for (const r of regions) {
+    try {
+      const status = await (await fetch(`${r.url}/v1/status`, { signal: AbortSignal.timeout(2000) })).json() as {
+        peers?: { region: string; state: string; linkState: string; lagEntries: number; ackedSeq: number | null; inflightBatches: number; needsRepair: boolean; lastCloseReason: string | null }[];
+        conflicts?: unknown; ownership?: unknown;
+      };
+      for (const p of status.peers ?? []) {
+        lines.push(`  ${r.region} -> ${p.region}: ${p.state}/${p.linkState} lag ${p.lagEntries} acked ${p.ackedSeq} inflight ${p.inflightBatches} repair ${p.needsRepair} last close: ${p.lastCloseReason}`);
+      }
+      lines.push(`  ${r.region}: conflicts ${JSON.stringify(status.conflicts)} ownership ${JSON.stringify(status.ownership).slice(0, 300)}`);
+    } catch (err) {
+      lines.push(`  ${r.region}: status unavailable (${(err as Error).message})`);
+    }
+  }
+  return lines.join('\n');
 }
