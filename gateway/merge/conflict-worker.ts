@@ -37,6 +37,7 @@ export class ConflictWorker {
   private running = false;
   private again = false;
   private stopped = true;
+  private cursor = '0';
 
   constructor(private readonly deps: ConflictWorkerDeps, private readonly sweepMs = DEFAULT_SWEEP_MS) {
     this.resolved = new Counter({
@@ -81,19 +82,23 @@ export class ConflictWorker {
     }
   }
 
-  /** One bounded pass over the pending index. Returns the number of conflicts resolved. */
+  /**
+   * One bounded pass over the pending index (at most KEYS_PER_ROUND_MAX keys). The scan
+   * cursor carries over to the next round, so keys this region may not resolve never starve
+   * the ones after them. Returns the number of conflicts resolved.
+   */
   async drainOnce(): Promise<number> {
-    let cursor = '0';
     let seen = 0;
     let resolvedCount = 0;
     do {
-      const [next, keys] = await this.deps.conflicts.scanPending(cursor);
-      cursor = next;
+      const [next, keys] = await this.deps.conflicts.scanPending(this.cursor);
+      this.cursor = next;
       for (const { keyspace, key } of keys) {
-        if (++seen > KEYS_PER_ROUND_MAX) { this.again = true; return resolvedCount; }
+        seen++;
         resolvedCount += await this.resolveKey(keyspace, key);
       }
-    } while (cursor !== '0');
+      if (seen >= KEYS_PER_ROUND_MAX && this.cursor !== '0') { this.again = true; return resolvedCount; }
+    } while (this.cursor !== '0');
     return resolvedCount;
   }
 
@@ -105,7 +110,11 @@ export class ConflictWorker {
     for (const p of pending) {
       if (!this.deps.authority.mayResolve(ks, p.partition)) continue;
       const current = await this.deps.store.get(keyspace, key);
-      if (!current) continue;
+      if (!current) {
+        // the record is gone (its tombstone was collected): the pending version simply applies
+        await this.deps.store.applyVersions([{ seq: 0, keyspace, key, partition: p.partition, bucket: p.bucket, record: p.record }]);
+        continue;
+      }
       if (await this.resolveOne(ks, key, current, p)) count++;
     }
     return count;
