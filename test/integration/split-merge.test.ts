@@ -22,10 +22,24 @@ describe('split → writes on both sides → heal → merge (witness, WAN relays
     let stop = false;
     let n = 0;
     const writer = async (region: string) => {
+      const url = c.byName(region).gateway.url;
       while (!stop) {
-        const key = keys[n++ % keys.length]!;
-        await fetch(`${c.byName(region).gateway.url}/v1/kv/carts/${key}`, { method: 'PUT', body: Buffer.from(`${region}-${n}`) }).then((r) => r.arrayBuffer()).catch(() => {});
-        await new Promise((r) => setTimeout(r, 5));
+        const i = n++;
+        const key = keys[i % keys.length]!;
+        const op = i % 5;
+        if (op === 3) {
+          await fetch(`${url}/v1/kv/carts/${key}`, { method: 'DELETE' }).then((r) => r.arrayBuffer()).catch(() => {});
+        } else if (op === 4) {
+          // CAS increment
+          const cur = await fetch(`${url}/v1/kv/carts/${key}`).catch(() => null);
+          const etag = cur?.headers.get('etag');
+          const body = cur && cur.status === 200 ? Number(await cur.text()) || 0 : (await cur?.arrayBuffer(), 0);
+          await fetch(`${url}/v1/kv/carts/${key}`, { method: 'PUT', body: Buffer.from(String(body + 1)), headers: etag ? { 'if-match': etag } : { 'if-none-match': '*' } })
+            .then((r) => r.arrayBuffer()).catch(() => {});
+        } else {
+          await fetch(`${url}/v1/kv/carts/${key}`, { method: 'PUT', body: Buffer.from(`${region}-${i}`) }).then((r) => r.arrayBuffer()).catch(() => {});
+        }
+        await new Promise((r) => setTimeout(r, 2));
       }
     };
     const writers = [writer('east'), writer('west')];
@@ -37,7 +51,8 @@ describe('split → writes on both sides → heal → merge (witness, WAN relays
     await new Promise((r) => setTimeout(r, 3000));
     stop = true;
     await Promise.all(writers);
-    const ok = await eventually(async () => (await differing(c, 'carts', keys)).length === 0, 20_000, 200);
+    const pendingNone = async () => (await Promise.all(c.regions.map((r) => r.gateway.conflicts.pendingCount()))).every((x) => x === 0);
+    const ok = await eventually(async () => (await differing(c, 'carts', keys)).length === 0 && (await pendingNone()), 20_000, 200);
     if (!ok) {
       console.log('differing:', await differing(c, 'carts', keys));
       for (const r of c.regions) console.log(r.region, JSON.stringify(r.gateway.replicator!.status()), 'pending', await r.gateway.conflicts.pendingCount());
