@@ -131,17 +131,24 @@ async function repairBuckets(ctx: AeContext, peer: string, ks: string, p: number
       push.push(...d.push);
     });
   }
-  if (pull.length > 0) addCounts(stats.pulled, await pullKeys(ctx, peer, ks, p, pull, acct));
-  if (mode === 'both') {
-    for (let i = 0; i < push.length; i += ctx.limits.keysPerNeedMax) {
-      const keys = push.slice(i, i + ctx.limits.keysPerNeedMax);
-      const timeoutScale = 2 + Math.ceil(keys.length / ctx.limits.keysPerGetMax);
-      const reply = await ctx.rpc.request(peer, { op: 'need', ks, p, sid, keys }, acct, timeoutScale);
-      addCounts(stats.pushed, reply);
-      stats.peerBytes += reply.bytes;
-    }
-  }
+  // Pull and push run at once: they write different regions, and a key in both lists is
+  // concurrent, so applying it here leaves the record the peer reads unchanged.
+  await Promise.all([
+    pull.length > 0 ? pullKeys(ctx, peer, ks, p, pull, acct).then((c) => addCounts(stats.pulled, c)) : undefined,
+    mode === 'both' ? pushKeys(ctx, peer, ks, p, push, sid, stats, acct) : undefined,
+  ]);
   return stats.pulled.applied + stats.pushed.applied + stats.pulled.conflict + stats.pushed.conflict > before;
+}
+
+/** Asks the peer to pull `keys` from this region (`need`, chunked). */
+async function pushKeys(ctx: AeContext, peer: string, ks: string, p: number, push: readonly string[], sid: string, stats: PartitionRepairStats, acct: ByteAccount): Promise<void> {
+  for (let i = 0; i < push.length; i += ctx.limits.keysPerNeedMax) {
+    const keys = push.slice(i, i + ctx.limits.keysPerNeedMax);
+    const timeoutScale = 2 + Math.ceil(keys.length / ctx.limits.keysPerGetMax);
+    const reply = await ctx.rpc.request(peer, { op: 'need', ks, p, sid, keys }, acct, timeoutScale);
+    addCounts(stats.pushed, reply);
+    stats.peerBytes += reply.bytes;
+  }
 }
 
 async function remoteMembers(ctx: AeContext, peer: string, ks: string, p: number, n: number, bs: number[], acct: ByteAccount): Promise<Map<number, Map<string, string>>> {
@@ -184,36 +191,53 @@ export async function localMembers(store: AeStore, ks: string, p: number, bucket
   }));
 }
 
-/** Fetches `keys` of partition `p` from `peer` and applies them here; bounded requests. */
+/**
+ * Fetches `keys` of partition `p` from `peer` and applies them here; bounded requests. The
+ * next `get` is in flight while a reply is applied (at most two replies held).
+ */
 export async function pullKeys(ctx: AeContext, peer: string, ks: string, p: number, keys: readonly string[], acct: ByteAccount): Promise<OutcomeCounts> {
   const counts = zeroCounts();
-  const map = ctx.placement(ks)!;
-  let at = 0;
-  while (at < keys.length) {
+  const ask = (at: number) => {
     const chunk = keys.slice(at, at + ctx.limits.keysPerGetMax);
-    const reply = await ctx.rpc.request(peer, { op: 'get', ks, p, keys: chunk }, acct);
+    return ctx.rpc.request(peer, { op: 'get', ks, p, keys: chunk }, acct).then((reply) => ({ chunk, reply }));
+  };
+  let at = 0;
+  let next = keys.length > 0 ? ask(0) : undefined;
+  while (next) {
+    const { chunk, reply } = await next;
     if (reply.n < 1 || reply.n > chunk.length) throw new AntiEntropyError(peer, 'bad_reply', `get reply covers ${reply.n} of ${chunk.length} keys`);
-    const wanted = new Set(chunk.slice(0, reply.n));
-    const records: ChangeRecord[] = [];
-    for (const wire of reply.recs) {
-      const rec = toChangeRecord(ks, wire);
-      const placed = rec && map.place(rec.key);
-      if (!rec || !wanted.has(rec.key) || !placed || placed.partition !== p || placed.bucket !== rec.bucket || rec.partition !== p) {
-        counts.rejected++;
-        continue;
-      }
-      wanted.delete(rec.key);
-      records.push(rec);
-    }
-    if (counts.rejected > 0) ctx.log.warn({ peer, keyspace: ks, partition: p, rejected: counts.rejected }, 'anti-entropy records refused (not requested or misplaced)');
+    at += reply.n;
+    next = at < keys.length ? ask(at) : undefined;
+    // An unanswered prefetch after a failed apply is still awaited by nobody: keep it quiet.
+    next?.catch(() => {});
+    const records = acceptRecords(ctx, peer, ks, p, chunk.slice(0, reply.n), reply.recs, counts);
     for (let i = 0; i < records.length; i += APPLY_CHUNK_RECORDS) {
       const outcomes = await ctx.store.applyVersions(records.slice(i, i + APPLY_CHUNK_RECORDS));
       for (const o of outcomes) counts[o]++;
     }
-    at += reply.n;
   }
   if (counts.conflict > 0) ctx.onConflicts();
   return counts;
+}
+
+/** The records of a `get` reply that were asked for and sit where this region places them; counts the rest as rejected. */
+function acceptRecords(ctx: AeContext, peer: string, ks: string, p: number, asked: readonly string[], recs: readonly WireRecord[], counts: OutcomeCounts): ChangeRecord[] {
+  const map = ctx.placement(ks)!;
+  const wanted = new Set(asked);
+  const records: ChangeRecord[] = [];
+  const rejectedBefore = counts.rejected;
+  for (const wire of recs) {
+    const rec = toChangeRecord(ks, wire);
+    const placed = rec && map.place(rec.key);
+    if (!rec || !wanted.has(rec.key) || !placed || placed.partition !== p || placed.bucket !== rec.bucket || rec.partition !== p) {
+      counts.rejected++;
+      continue;
+    }
+    wanted.delete(rec.key);
+    records.push(rec);
+  }
+  if (counts.rejected > rejectedBefore) ctx.log.warn({ peer, keyspace: ks, partition: p, rejected: counts.rejected - rejectedBefore }, 'anti-entropy records refused (not requested or misplaced)');
+  return records;
 }
 
 export function toChangeRecord(keyspace: string, w: WireRecord): ChangeRecord | null {

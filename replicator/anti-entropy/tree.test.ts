@@ -30,6 +30,24 @@ describe('merkle tree', () => {
     expect(MerkleTree.fromDigests(shape, { '7': '0000000000000000' }).root()).toEqual(MerkleTree.fromDigests(shape, {}).root());
   });
 
+  it('update re-reads some leaves and matches a tree built from scratch', () => {
+    const shape = treeShape(5000, 16);
+    const leaves = Buffer.alloc(5000 * 8);
+    for (let b = 0; b < 5000; b += 7) leaves.writeUInt32BE((b * 2654435761) >>> 0, b * 8);
+    const tree = MerkleTree.fromLeaves(shape, leaves);
+    const changed = [0, 7, 4999, 1234, 4096];
+    const fresh = Buffer.alloc(changed.length * 8);
+    changed.forEach((b, i) => { if (b !== 7) fresh.writeUInt32BE(b + 1, i * 8 + 4); });
+    tree.update(changed, fresh);
+    changed.forEach((b, i) => fresh.copy(leaves, b * 8, i * 8, i * 8 + 8));
+    const rebuilt = MerkleTree.fromLeaves(shape, leaves);
+    expect(tree.root()).toEqual(rebuilt.root());
+    expect(descend(tree, rebuilt, 's3')).toEqual([]);
+    expect(tree.leaves([7, 4999]).toString('hex')).toBe(`0000000000000000${fresh.subarray(16, 24).toString('hex')}`);
+    expect(() => tree.update([5000], Buffer.alloc(8))).toThrow(RangeError);
+    expect(() => MerkleTree.fromLeaves(shape, Buffer.alloc(8))).toThrow(RangeError);
+  });
+
   it('a single bucket is its own root', () => {
     const shape = treeShape(1);
     expect(shape.depth).toBe(0);

@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
-import { startCluster, eventually, type ClusterFixture } from '../helpers/cluster.js';
+import { startCluster, startRedis, eventually, type ClusterFixture } from '../helpers/cluster.js';
+import { RegionStore } from '../../gateway/index.js';
 import { AntiEntropy, type AeLinks, type AntiEntropyTunables } from '../../replicator/anti-entropy/index.js';
 import { MerkleStore } from '../../gateway/store/merkle-store.js';
 import { realClock } from '../../infra/clock.js';
@@ -256,6 +257,27 @@ describe('Merkle anti-entropy between regions (real redis-server)', () => {
     expect((await east.store.get('carts', 'q'))?.tombstone).toBe(true);
   });
 
+  it('a session that pushes converges in its next round: the responder re-reads only the buckets it applied', async () => {
+    cluster = await startCluster(['east', 'west'], { extra: OWN_ENGINE });
+    const c = cluster;
+    const east = c.byName('east').gateway;
+    const west = c.byName('west').gateway;
+    const aeEast = attach(east, { repairOnHeal: false });
+    attach(west, { repairOnHeal: false });
+    expect(await up(c)).toBe(true);
+    const p = east.context.maps.get('carts')!.place('k0').partition;
+    const keys = Array.from({ length: 400 }, (_, i) => `k${i}`).filter((k) => east.context.maps.get('carts')!.place(k).partition === p);
+    await east.store.applyVersions(keys.filter((_, i) => i % 2 === 0).map((k) => version(east, k, { east: 1 }, `e-${k}`)));
+    await west.store.applyVersions(keys.filter((_, i) => i % 2 === 1).map((k) => version(west, k, { west: 1 }, `w-${k}`)));
+    const stats = await aeEast.repairPartition('west', 'carts', p);
+    expect(stats.pulled.applied + stats.pushed.applied).toBe(keys.length);
+    expect(stats.rounds).toBe(1);
+    expect(stats.converged).toBe(true);
+    expect(await digestsEqual(c, 'carts')).toBe(true);
+    // a new session reads the trees again and finds nothing to do
+    expect((await aeEast.repairPartition('west', 'carts', p)).rounds).toBe(0);
+  });
+
   it('answers malformed anti-entropy messages with an error and keeps working', async () => {
     cluster = await startCluster(['east', 'west'], { extra: OWN_ENGINE });
     const c = cluster;
@@ -289,3 +311,47 @@ describe('Merkle anti-entropy between regions (real redis-server)', () => {
 function i2(c: ClusterFixture, key: string): string {
   return c.regions[Number(key.slice(1)) % 2]!.gateway.url;
 }
+
+describe('MerkleStore reads (real redis-server)', () => {
+  it('packed leaves and re-read digests match the digest hash; member and record reads are bounded', async () => {
+    const { redis } = await startRedis();
+    const client = new Redis(redis.url);
+    try {
+      const store = new RegionStore(client, { region: 'east', prefix: 'ms:', logMaxEntries: 100, logMaxBytes: 1 << 20, nowMs: () => 5000 });
+      const ms = new MerkleStore(store);
+      const rec = (key: string, bucket: number): ChangeRecord => ({ seq: 0, keyspace: 'carts', key, partition: 2, bucket,
+        record: { value: Buffer.from([0, 255, 1]), contentType: 'application/octet-stream', vv: { west: 1 }, hlc: [1000, 0], origin: 'west', epoch: 0, tombstone: false } });
+      // bucket 5: 20 keys, 6: 6 keys, 8: 6 keys, then one key per bucket 132..299
+      const recs = Array.from({ length: 300 }, (_, i) => rec(`k${i}`, i < 20 ? 5 : i < 26 ? 6 : i < 32 ? 8 : 100 + i));
+      await store.applyVersions(recs);
+      await client.hset('ms:mk:carts:2', '77777', 'ffffffffffffffff', '9', 'not-hex-at-all!!');
+      const hex = await store.digests('carts', 2);
+      const leaves = await ms.leaves('carts', 2, 1000);
+      expect(leaves.length).toBe(8000);
+      for (let b = 0; b < 1000; b++) {
+        const want = b === 9 ? '0000000000000000' : hex[String(b)] ?? '0000000000000000';
+        expect(leaves.subarray(b * 8, b * 8 + 8).toString('hex')).toBe(want);
+      }
+      const some = [5, 999, 0, 7, 14];
+      const again = await ms.leafDigests('carts', 2, some);
+      some.forEach((b, i) => expect(again.subarray(i * 8, i * 8 + 8)).toEqual(leaves.subarray(b * 8, b * 8 + 8)));
+
+      // larger than entriesMax → null; the read stops before the bucket that would pass entriesMax entries
+      const members = await ms.bucketMembers('carts', 2, [5, 6, 8, 140, 3], 10);
+      expect(members.length).toBe(2);
+      expect(members[0]).toBeNull();
+      expect([...members[1]!.keys()].sort()).toEqual(['k20', 'k21', 'k22', 'k23', 'k24', 'k25']);
+      expect((await ms.bucketMembers('carts', 2, [8, 140, 141, 3], 8192)).map((m) => m?.size)).toEqual([6, 1, 1, 0]);
+      expect((await ms.bucketMembers('carts', 2, [8, 6], 1)).map((m) => m?.size ?? null)).toEqual([null, null]);
+
+      const rows = await ms.readRecords('carts', ['k1', 'absent', 'k2']);
+      expect(rows[1]).toBeNull();
+      expect(rows[0]![0]).toBe('k1');
+      expect(Buffer.from(rows[0]![3])).toEqual(Buffer.from([0, 255, 1]));
+      expect(rows[2]!.slice(4, 9)).toEqual(['application/octet-stream', 'west:1', rows[2]![6], 'west', 0]);
+    } finally {
+      client.disconnect();
+      await redis.stop();
+    }
+  });
+});
