@@ -35,6 +35,9 @@ if fromLog then applied = tonumber(rcall("HGET", KEYS[1], appliedField) or "0") 
 local n = tonumber(ARGV[5])
 local out = {}
 local maxW, maxL = 0, 0
+local merkle = {}
+-- most batches meet no pending conflict at all: look for them only when some exist
+local anyPending = rcall("SCARD", KEYS[3]) > 0
 
 local function clearDominatedPending(ks, key, vv)
   local pendKey = prefix .. "pend:" .. ks .. ":" .. key
@@ -67,15 +70,16 @@ for i = 0, n - 1 do
     if order == "after" then
       rcall("HSET", recKey, "v", value, "ct", ct, "vv", vvText, "h", hlcText, "o", o, "e", e,
         "t", t, "p", p, "b", bucket)
-      merkleUpdate(prefix .. "mk:" .. ks .. ":" .. p, prefix .. "mb:" .. ks .. ":" .. p .. ":" .. bucket,
+      merkleAccumulate(merkle, prefix .. "mk:" .. ks .. ":" .. p, prefix .. "mb:" .. ks .. ":" .. p .. ":" .. bucket,
         bucket, key, curVv or nil, vvText)
-      clearDominatedPending(ks, key, vvParse(vvText))
+      if anyPending then clearDominatedPending(ks, key, vvParse(vvText)) end
       out[#out + 1] = 1
     elseif order == "concurrent" then
       rcall("HSET", prefix .. "pend:" .. ks .. ":" .. key,
         "m:" .. vvText, cjson.encode({ p = p, b = bucket, ct = ct, h = hlcText, o = o, e = e, t = t }),
         "v:" .. vvText, value)
       rcall("SADD", KEYS[3], ks .. "\0" .. key)
+      anyPending = true
       out[#out + 1] = 3
     else
       out[#out + 1] = 2
@@ -85,6 +89,7 @@ for i = 0, n - 1 do
   end
 end
 
+merkleFlush(merkle)
 if fromLog then rcall("HSET", KEYS[1], appliedField, applied) end
 -- HLC receive rule: the region's clock never falls behind a stamp it has seen.
 local lw, ll = hlcParse(rcall("GET", KEYS[2]))

@@ -18,3 +18,29 @@ local function merkleUpdate(digestKey, membersKey, bucket, key, oldVv, newVv)
   rcall("HSET", digestKey, bucket, bit.tohex(hi, 8) .. bit.tohex(lo, 8))
   rcall("HSET", membersKey, key, newVv)
 end
+
+-- Batched form for scripts that touch many keys: XOR contributions are accumulated per
+-- (digest key, bucket) in `acc` and written once each by merkleFlush.
+local function merkleAccumulate(acc, digestKey, membersKey, bucket, key, oldVv, newVv)
+  local slot = acc[digestKey .. "\0" .. bucket]
+  if not slot then
+    slot = { digestKey, bucket, 0, 0 }
+    acc[digestKey .. "\0" .. bucket] = slot
+  end
+  if oldVv then
+    local a, b = leafDigest(key, oldVv)
+    slot[3], slot[4] = bit.bxor(slot[3], a), bit.bxor(slot[4], b)
+  end
+  local a, b = leafDigest(key, newVv)
+  slot[3], slot[4] = bit.bxor(slot[3], a), bit.bxor(slot[4], b)
+  rcall("HSET", membersKey, key, newVv)
+end
+
+local function merkleFlush(acc)
+  for _, slot in pairs(acc) do
+    local cur = rcall("HGET", slot[1], slot[2])
+    local hi, lo = slot[3], slot[4]
+    if cur then hi, lo = bit.bxor(hi, tonumber(string.sub(cur, 1, 8), 16)), bit.bxor(lo, tonumber(string.sub(cur, 9, 16), 16)) end
+    rcall("HSET", slot[1], slot[2], bit.tohex(hi, 8) .. bit.tohex(lo, 8))
+  end
+end
