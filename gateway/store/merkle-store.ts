@@ -21,8 +21,6 @@ type AeScript = (typeof AE_SCRIPTS)[number];
 const RECORD_FIELDS = ['v', 'ct', 'vv', 'h', 'o', 'e', 't', 'p', 'b'] as const;
 /** SCAN steps `startedEmpty` takes before assuming the store holds data. */
 const EMPTY_CHECK_SCAN_STEPS = 64;
-/** HSCAN COUNT of the digest read: bounds how long one step holds Redis (a partition takes buckets / this steps). */
-export const DIGEST_SCAN_COUNT = 8192;
 /** Bucket names per HMGET when re-reading some digests. */
 const DIGEST_FIELDS_PER_READ = 4096;
 const DIGEST_BYTES = 8;
@@ -54,17 +52,19 @@ function bucketOf(field: Buffer): number {
   return b;
 }
 
-function nibble(c: number): number {
-  if (c >= 48 && c <= 57) return c - 48;
-  if (c >= 97 && c <= 102) return c - 87;
-  return -1;
-}
+/** Hex digit value by character code (lowercase only, as the Lua writes them); -1 otherwise. */
+const NIBBLE = new Int8Array(256).fill(-1);
+for (let i = 0; i < 16; i++) NIBBLE['0123456789abcdef'.charCodeAt(i)] = i;
 
 /** Writes a 16-hex-digit digest as 8 bytes at `at`; leaves zeros when it is malformed. */
 function decodeDigest(hex: Buffer, out: Buffer, at: number): void {
   if (hex.length !== DIGEST_HEX_CHARS) return;
-  for (let i = 0; i < DIGEST_HEX_CHARS; i++) if (nibble(hex[i]!) < 0) return;
-  for (let i = 0; i < DIGEST_BYTES; i++) out[at + i] = (nibble(hex[2 * i]!) << 4) | nibble(hex[2 * i + 1]!);
+  for (let i = 0; i < DIGEST_BYTES; i++) {
+    const hi = NIBBLE[hex[2 * i]!]!;
+    const lo = NIBBLE[hex[2 * i + 1]!]!;
+    if ((hi | lo) < 0) { out.fill(0, at, at + DIGEST_BYTES); return; }
+    out[at + i] = (hi << 4) | lo;
+  }
 }
 
 function globEscape(text: string): string {
@@ -108,24 +108,18 @@ export class MerkleStore implements AeStore {
 
   /**
    * Every bucket digest of a partition, packed: 8 bytes per bucket in bucket order (missing
-   * or malformed digests are zero). Read with bounded HSCAN steps and decoded straight from
-   * the reply buffers (no per-field strings or objects).
+   * or malformed digests are zero). One HGETALL (at most `merkle.buckets` ≤ 65 536 fields;
+   * HSCAN steps cost Redis about 2.5× the time for the same fields), decoded straight from
+   * the reply buffers: no per-field strings or objects.
    */
   async leaves(keyspace: string, partition: number, buckets: number): Promise<Buffer> {
     const out = Buffer.alloc(buckets * DIGEST_BYTES);
-    const key = this.store.keys.digest(keyspace, partition);
-    const stepsMax = 16 + 8 * Math.ceil(buckets / DIGEST_SCAN_COUNT);
-    let cursor = '0';
-    for (let step = 0; step < stepsMax; step++) {
-      const [next, flat] = (await this.redis.callBuffer('HSCAN', key, cursor, 'COUNT', DIGEST_SCAN_COUNT)) as [Buffer, Buffer[]];
-      for (let i = 0; i + 1 < flat.length; i += 2) {
-        const b = bucketOf(flat[i]!);
-        if (b >= 0 && b < buckets) decodeDigest(flat[i + 1]!, out, b * DIGEST_BYTES);
-      }
-      cursor = next.toString();
-      if (cursor === '0') return out;
+    const flat = (await this.redis.callBuffer('HGETALL', this.store.keys.digest(keyspace, partition))) as Buffer[];
+    for (let i = 0; i + 1 < flat.length; i += 2) {
+      const b = bucketOf(flat[i]!);
+      if (b >= 0 && b < buckets) decodeDigest(flat[i + 1]!, out, b * DIGEST_BYTES);
     }
-    throw new Error(`digest scan of ${key} did not finish in ${stepsMax} steps`);
+    return out;
   }
 
   /** The digests of `buckets` of a partition, packed like `leaves`, in the order of `buckets`. */

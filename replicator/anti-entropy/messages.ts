@@ -15,8 +15,6 @@ export const KEYS_PER_REQUEST_MAX = 8192;
 export const ENTRIES_PER_REPLY_MAX = 65_536;
 export const ITEMS_PER_TOMBSTONE_REQUEST_MAX = 4096;
 export const KEY_CHARS_MAX = 64 * 1024;
-/** Rounds of one session (`tree` request `rd`). */
-export const ROUNDS_MAX = 64;
 
 const uint = z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER);
 const id = uint;
@@ -34,15 +32,16 @@ export type WireRecord = z.infer<typeof wireRecord>;
 const requests = {
   /**
    * Children of `ps` at level `lv` (lv = -1: the root itself). `n`/`f` must match the
-   * responder's tree. `sid` names the session, `rd` its round: the responder keeps the tree
-   * for the session and, on a new round, re-reads only the buckets it applied `need` keys to.
+   * responder's tree. `sid` names the round (it salts the wire hashes); `ss` names the
+   * session: the responder keeps the tree across the session's rounds and, when `sid`
+   * changes, re-reads only the buckets it applied `need` keys to (without `ss`: one tree per `sid`).
    */
-  tree: z.object({ op: z.literal('tree'), id, sid, rd: z.number().int().min(0).max(ROUNDS_MAX).default(0), ks, p: uint, n: uint, f: uint, lv: z.number().int().min(-1).max(64), ps: z.array(uint).max(PARENTS_PER_REQUEST_MAX) }),
+  tree: z.object({ op: z.literal('tree'), id, sid, ss: sid.optional(), ks, p: uint, n: uint, f: uint, lv: z.number().int().min(-1).max(64), ps: z.array(uint).max(PARENTS_PER_REQUEST_MAX) }),
   /** (key, version) of buckets `bs`, from bs[i] at HSCAN cursor `c`. */
   keys: z.object({ op: z.literal('keys'), id, ks, p: uint, n: uint, bs: z.array(uint).min(1).max(BUCKETS_PER_REQUEST_MAX), i: uint, c: z.string().max(32) }),
   /** Full records of `keys` (all in partition `p`). */
   get: z.object({ op: z.literal('get'), id, ks, p: uint, keys: z.array(key).min(1).max(KEYS_PER_REQUEST_MAX) }),
-  /** "You lack or hold older versions of `keys`: pull them from me." */
+  /** "You lack or hold older versions of `keys`: pull them from me." `sid`: the session (`ss` of its `tree` requests). */
   need: z.object({ op: z.literal('need'), id, sid, ks, p: uint, keys: z.array(key).min(1).max(KEYS_PER_REQUEST_MAX) }),
   /** Does the responder hold each tombstone (key, version)? */
   tcheck: z.object({ op: z.literal('tcheck'), id, ks, items: z.array(z.tuple([key, vv])).min(1).max(ITEMS_PER_TOMBSTONE_REQUEST_MAX) }),

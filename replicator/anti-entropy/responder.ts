@@ -17,10 +17,10 @@ const MEMBERS_GROUP_BUCKETS = 256;
 const ENTRY_OVERHEAD_BYTES = 8;
 const RECORD_OVERHEAD_BYTES = 48;
 
-/** One session's tree of one partition; `changed`: buckets written by this session's `need` since `round`. */
+/** One session's tree of one partition, as of round `sid`; `changed`: buckets written by the session's `need` since. */
 interface CachedTree {
   tree: Promise<MerkleTree>;
-  round: number;
+  sid: string;
   readonly changed: Set<number>;
   usedMs: number;
   readonly bornMs: number;
@@ -95,16 +95,16 @@ export class AeResponder {
     const shape = treeShape(map.merkleBuckets, req.f);
     if (req.lv >= shape.depth) throw new AntiEntropyError(peer, 'bad_request', `level ${req.lv} has no children (depth ${shape.depth})`);
     if (req.lv >= 0 && req.ps.some((x) => x >= levelWidth(shape, req.lv))) throw new AntiEntropyError(peer, 'bad_request', `node outside level ${req.lv}`);
-    const tree = await this.cachedTree(treeKey(peer, req.sid, req.ks, req.p), req.rd, shape, req.ks, req.p);
-    return { h: req.lv < 0 ? tree.root() : toWire(tree.children(req.lv, req.ps), roundSalt(`${req.sid}.${req.rd}`)) };
+    const tree = await this.cachedTree(treeKey(peer, req.ss ?? req.sid, req.ks, req.p), req.sid, shape, req.ks, req.p);
+    return { h: req.lv < 0 ? tree.root() : toWire(tree.children(req.lv, req.ps), roundSalt(req.sid)) };
   }
 
   /**
-   * The session's tree for round `rd`: built on first use; on a later round, the buckets
+   * The session's tree for round `sid`: built on first use; on a later round, the buckets
    * changed by the session's `need` are re-read. An entry idle for `requestTimeoutMs`, older
    * than `treeCacheAgeMsMax` or past `treeCacheEntriesMax` (oldest first) is dropped.
    */
-  private cachedTree(cacheKey: string, rd: number, shape: TreeShape, ks: string, p: number): Promise<MerkleTree> {
+  private cachedTree(cacheKey: string, sid: string, shape: TreeShape, ks: string, p: number): Promise<MerkleTree> {
     const now = this.ctx.clock.monoMs();
     const { requestTimeoutMs, treeCacheAgeMsMax, treeCacheEntriesMax } = this.ctx.limits;
     let hit = this.trees.get(cacheKey);
@@ -113,16 +113,16 @@ export class AeResponder {
       hit = undefined;
     }
     if (!hit) {
-      hit = { tree: localTree(this.ctx.store, ks, p, shape, undefined, []), round: rd, changed: new Set(), usedMs: now, bornMs: now };
+      hit = { tree: localTree(this.ctx.store, ks, p, shape, undefined, []), sid, changed: new Set(), usedMs: now, bornMs: now };
       this.trees.set(cacheKey, hit);
       for (const k of this.trees.keys()) {
         if (this.trees.size <= treeCacheEntriesMax) break;
         this.trees.delete(k);
       }
-    } else if (rd > hit.round) {
+    } else if (sid !== hit.sid) {
       const changed = [...hit.changed];
       hit.changed.clear();
-      hit.round = rd;
+      hit.sid = sid;
       hit.tree = hit.tree.then((t) => localTree(this.ctx.store, ks, p, shape, t, changed));
     }
     hit.usedMs = now;

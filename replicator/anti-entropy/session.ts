@@ -91,10 +91,11 @@ export async function localTree(store: AeStore, ks: string, p: number, shape: Tr
  */
 async function differingBuckets(ctx: AeContext, peer: string, ks: string, p: number, shape: TreeShape, sid: string, rd: number, acct: ByteAccount,
   build: () => Promise<MerkleTree>): Promise<number[]> {
-  const base = { ks, p, n: shape.buckets, f: shape.fanout, sid, rd };
+  const roundSid = `${sid}.${rd}`;
+  const base = { ks, p, n: shape.buckets, f: shape.fanout, sid: roundSid, ss: sid };
   const [root, local] = await Promise.all([ctx.rpc.request(peer, { op: 'tree', ...base, lv: -1, ps: [] }, acct), build()]);
   if (Buffer.from(root.h).equals(local.root())) return [];
-  const salt = roundSalt(`${sid}.${rd}`);
+  const salt = roundSalt(roundSid);
   let frontier = [0];
   for (let level = 0; level < shape.depth; level++) {
     const next: number[] = [];
