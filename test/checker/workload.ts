@@ -7,6 +7,7 @@
  * the client's region can reach it. Everything goes into a History.
  */
 import { History, type Op, type OpStatus } from './history.js';
+import { seededRandom } from '../../infra/clock.js';
 
 export interface WorkloadTarget {
   readonly region: string;
@@ -44,17 +45,8 @@ export const DEFAULT_THINK_MS = 15;
 /** 503 codes answered before the store is touched: the write certainly did not happen. */
 export const DEFINITE_503_CODES: ReadonlySet<string> = new Set(['no_write_authority', 'fenced', 'overloaded', 'owner_unknown']);
 
-/** Seeded PRNG (mulberry32), so a run's choice of operations replays. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** Seeded PRNG, so a run's choice of operations replays. */
+export const prng = seededRandom;
 
 interface Answer {
   status: OpStatus;
