@@ -121,7 +121,11 @@ export class ConflictWorker {
   }
 
   private async resolveOne(ks: KeyspaceConfig, key: string, current: StoredRecord, p: PendingVersion): Promise<boolean> {
-    const fenceEpoch = ks.onSplit === 'fence' ? this.deps.authority.currentEpoch?.(ks, p.partition) : undefined;
+    // Fence keyspaces: of two concurrent writes, one made under an older ownership epoch comes
+    // from a superseded owner (the witness granted the newer epoch later). The pair's own
+    // newest epoch is the reference, not this region's view of the current epoch: after a
+    // failback the current epoch is newer than both, and the pair must still be told apart.
+    const fenceEpoch = ks.onSplit === 'fence' ? Math.max(current.epoch, p.record.epoch) : undefined;
     const c = classify(current, p.record, fenceEpoch === undefined ? {} : { fenceEpoch });
     if (c.action !== 'resolve') {
       // no longer concurrent: the record moved past it (it is in the record's history)

@@ -151,3 +151,35 @@ describe('failback', () => {
     expect(decisions.some((d) => d.owner === 'east' && d.previous === 'west')).toBe(true);
   });
 });
+
+describe('stale owner after a failover', () => {
+  it('a write the isolated old owner acknowledged under its old epoch is journaled as stale-epoch and loses to the new owner\'s', async () => {
+    cluster = await startCluster(['east', 'west'], { witness: true, wan: true });
+    const c = cluster;
+    expect(await eventually(() => allLeased(c), 15_000)).toBe(true);
+    const [key] = keysHomedAt(c, 'east', 1);
+    const east = c.byName('east').gateway.url;
+    const west = c.byName('west').gateway.url;
+    expect((await put(east, `orders/${key}`, 'before')).status).toBe(201);
+    expect(await eventually(async () => (await c.byName('west').gateway.store.get('orders', key!)) !== null, 5000)).toBe(true);
+    c.isolate('east');
+    // still inside its lease: the old owner acknowledges this write, which cannot replicate
+    expect((await put(east, `orders/${key}`, 'old-owner')).status).toBe(200);
+    expect(await eventually(async () => (await put(west, `orders/${key}`, 'new-owner')).status === 200, 10_000, 20)).toBe(true);
+    c.healAll();
+    const settled = async () => {
+      const recs = await Promise.all(c.regions.map((r) => r.gateway.store.get('orders', key!)));
+      const pending = await Promise.all(c.regions.map((r) => r.gateway.conflicts.pendingCount()));
+      return recs[0]?.version === recs[1]?.version && pending.every((n) => n === 0);
+    };
+    expect(await eventually(settled, 20_000, 100)).toBe(true);
+    const journal = (await Promise.all(c.regions.map(async (r) => (await (await fetch(`${r.gateway.url}/v1/conflicts?keyspace=orders`)).json()).conflicts))).flat()
+      .filter((e: { key: string }) => e.key === key);
+    expect(journal).toHaveLength(1);
+    expect(journal[0].type).toBe('stale-epoch');
+    const loser = journal[0].winner === 'current' ? journal[0].incomingValue : journal[0].currentValue;
+    expect(Buffer.from(loser, 'base64').toString()).toBe('old-owner');
+    const final = await c.byName('east').gateway.store.get('orders', key!);
+    expect(Buffer.from(final!.value).toString()).toBe('new-owner');
+  });
+});

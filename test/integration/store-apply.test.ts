@@ -87,3 +87,45 @@ describe('fence in the store (defence in depth)', () => {
     }
   });
 });
+
+describe('conflict worker on fence keyspaces', () => {
+  it('tells a stale owner\'s write by the pair\'s epochs even when the resolver already knows a newer epoch (after failback)', async () => {
+    const { redis } = await startRedis();
+    const client = new Redis(redis.url);
+    const { ConflictStore, parseGatewayConfig } = await import('../../gateway/index.js');
+    const { ConflictWorker } = await import('../../gateway/merge/conflict-worker.js');
+    const { Registry } = await import('prom-client');
+    const { silentLogger } = await import('../../infra/log.js');
+    const { realClock } = await import('../../infra/clock.js');
+    const store = new RegionStore(client, { region: 'west', prefix: 'cw:', logMaxEntries: 100, logMaxBytes: 1 << 20, nowMs: () => Date.now() });
+    const conflicts = new ConflictStore(client, store.keys, { region: 'west', logMaxEntries: 100, logMaxBytes: 1 << 20, journalMaxEntries: 100, nowMs: () => Date.now() });
+    const config = parseGatewayConfig({
+      region: 'west', listen: { port: 1 }, publicUrl: 'http://x:1', redis: { url: 'redis://x' },
+      cluster: { id: 'c', secret: 'a-secret-of-16-chars', regions: ['east', 'west'] },
+      keyspaces: [{ name: 'orders', partitions: 1, onSplit: 'fence' }],
+    }, 't');
+    const ks = config.keyspaces[0]!;
+    const worker = new ConflictWorker({
+      region: 'west', store, conflicts, keyspaces: new Map([['orders', ks]]), clock: realClock, log: silentLogger(), registry: new Registry(),
+      authority: {
+        check: () => ({ kind: 'local', epoch: 4, fenced: false }), activeRegion: () => 'west', partitionState: () => 'active',
+        mayResolve: () => true, currentEpoch: () => 4, // failback: west owns the partition again, at epoch 4
+      },
+      onLocalWrite: () => {},
+    });
+    try {
+      // west, the old owner, wrote at epoch 2 while isolated; east, owner at epoch 3, wrote concurrently
+      await store.write({ keyspace: 'orders', key: 'o', partition: 0, bucket: 0, value: Buffer.from('old-owner'), contentType: '', tombstone: false, epoch: 2, fenced: false });
+      const incoming = { seq: 1, keyspace: 'orders', key: 'o', partition: 0, bucket: 0,
+        record: { value: Buffer.from('new-owner'), contentType: '', vv: { east: 1 }, hlc: [1, 0] as const, origin: 'east', epoch: 3, tombstone: false } };
+      expect(await store.applyVersions([incoming])).toEqual(['conflict']);
+      expect(await worker.drainOnce()).toBe(1);
+      const [entry] = await conflicts.readJournal('', 10);
+      expect(entry!.fields.type).toBe('stale-epoch');
+      expect(Buffer.from((await store.get('orders', 'o'))!.value).toString()).toBe('new-owner');
+    } finally {
+      client.disconnect();
+      await redis.stop();
+    }
+  });
+});
