@@ -164,3 +164,21 @@ describe('single-master redirects', () => {
     for (let i = 0; i < 10; i++) expect((await fetch(`${east.gateway.url}/v1/kv/carts/k${i}`, { method: 'PUT', body: 'x' })).status).toBe(201);
   });
 });
+
+describe('bound on requests in flight', () => {
+  let r: Region;
+  beforeAll(async () => { r = await startRegion('east', ['east'], { limits: { requestsInFlightMax: 2 } }); });
+  afterAll(async () => { await r?.stop(); });
+
+  it('answers 503 overloaded with Retry-After beyond limits.requestsInFlightMax, and recovers', async () => {
+    const results = await Promise.all(Array.from({ length: 40 }, (_, i) =>
+      fetch(`${r.gateway.url}/v1/kv/orders/f${i}`, { method: 'PUT', body: Buffer.from('x') }).then(async (res) => ({
+        status: res.status, retry: res.headers.get('retry-after'), body: res.status === 503 ? await res.json() : await res.arrayBuffer(),
+      }))));
+    const overloaded = results.filter((x) => x.status === 503);
+    expect(overloaded.length).toBeGreaterThan(0);
+    expect(results.filter((x) => x.status === 201).length).toBeGreaterThanOrEqual(2);
+    expect(overloaded.every((x) => x.retry === '1' && (x.body as { error: { code: string } }).error.code === 'overloaded')).toBe(true);
+    expect((await fetch(`${r.gateway.url}/v1/kv/orders/after`, { method: 'PUT', body: Buffer.from('x') })).status).toBe(201);
+  });
+});
