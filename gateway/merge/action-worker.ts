@@ -8,7 +8,8 @@
  */
 import type { Logger } from 'pino';
 import { Counter, type Registry } from 'prom-client';
-import type { Clock, TimerHandle } from '../../infra/clock.js';
+import type { Clock } from '../../infra/clock.js';
+import { WorkerLoop } from './loop.js';
 import type { ConflictStore } from '../store/index.js';
 
 export const ACTION_ATTEMPTS_MAX = 5;
@@ -22,30 +23,23 @@ interface ParsedAction { id: string; kind: string; url: string; body: unknown }
 export class ActionWorker {
   private readonly attempts = new Map<string, { count: number; notBefore: number }>();
   private readonly delivered: Counter<'outcome'>;
-  private timer: TimerHandle | undefined;
-  private stopped = true;
+  private readonly loop: WorkerLoop;
 
   constructor(
     private readonly conflicts: ConflictStore,
     private readonly deps: { clock: Clock; log: Logger; registry: Registry; fetch?: typeof fetch },
-    private readonly pollMs = DEFAULT_ACTION_POLL_MS,
+    pollMs = DEFAULT_ACTION_POLL_MS,
   ) {
     this.delivered = new Counter({ name: 'geogate_compensation_actions_total', help: 'Compensating actions by outcome', labelNames: ['outcome'], registers: [deps.registry] });
+    this.loop = new WorkerLoop(deps.clock, pollMs, () => this.round());
   }
 
   start(): void {
-    this.stopped = false;
-    this.schedule(0);
+    this.loop.start();
   }
 
   stop(): void {
-    this.stopped = true;
-    this.timer?.cancel();
-  }
-
-  private schedule(ms: number): void {
-    if (this.stopped) return;
-    this.timer = this.deps.clock.setTimer(ms, () => void this.round().finally(() => this.schedule(this.pollMs)));
+    this.loop.stop();
   }
 
   private async round(): Promise<void> {
@@ -55,7 +49,11 @@ export class ActionWorker {
     } catch {
       return; // store down: the next round retries
     }
-    for (const [entryId, json] of rows) await this.deliver(entryId, json);
+    try {
+      for (const [entryId, json] of rows) await this.deliver(entryId, json);
+    } catch (err) {
+      this.deps.log.warn({ err: (err as Error).message }, 'compensating action round failed (store down?); retrying');
+    }
   }
 
   private async deliver(entryId: string, json: string): Promise<void> {

@@ -8,7 +8,8 @@
 import type { Logger } from 'pino';
 import { Counter, type Registry } from 'prom-client';
 import { classify, compareHlc, hlcToString, resolve, vvToString, type RecordVersion, type TriggerRegistry } from '../../conflict/index.js';
-import type { Clock, TimerHandle } from '../../infra/clock.js';
+import type { Clock } from '../../infra/clock.js';
+import { WorkerLoop } from './loop.js';
 import type { KeyspaceConfig } from '../config.js';
 import type { WriteAuthority } from '../authority.js';
 import type { ConflictStore, PendingVersion, RegionStore, StoredRecord } from '../store/index.js';
@@ -33,52 +34,35 @@ export interface ConflictWorkerDeps {
 
 export class ConflictWorker {
   private readonly resolved: Counter<'keyspace' | 'type' | 'resolver'>;
-  private timer: TimerHandle | undefined;
-  private running = false;
-  private again = false;
-  private stopped = true;
+  private readonly loop: WorkerLoop;
   private cursor = '0';
 
-  constructor(private readonly deps: ConflictWorkerDeps, private readonly sweepMs = DEFAULT_SWEEP_MS) {
+  constructor(private readonly deps: ConflictWorkerDeps, sweepMs = DEFAULT_SWEEP_MS) {
     this.resolved = new Counter({
       name: 'geogate_conflicts_resolved_total', help: 'Conflicts resolved here (the active region), by type and rule',
       labelNames: ['keyspace', 'type', 'resolver'], registers: [deps.registry],
     });
+    this.loop = new WorkerLoop(deps.clock, sweepMs, () => this.round());
   }
 
   start(): void {
-    this.stopped = false;
-    this.schedule(0);
+    this.loop.start();
   }
 
   stop(): void {
-    this.stopped = true;
-    this.timer?.cancel();
+    this.loop.stop();
   }
 
   /** Something was left pending: resolve soon. */
   kick(): void {
-    if (this.running) this.again = true;
-    else this.schedule(0);
-  }
-
-  private schedule(ms: number): void {
-    if (this.stopped) return;
-    this.timer?.cancel();
-    this.timer = this.deps.clock.setTimer(ms, () => void this.round());
+    this.loop.kick();
   }
 
   private async round(): Promise<void> {
-    if (this.running) return;
-    this.running = true;
     try {
       await this.drainOnce();
     } catch (err) {
       this.deps.log.warn({ err: (err as Error).message }, 'conflict resolution round failed; retrying');
-    } finally {
-      this.running = false;
-      this.schedule(this.again ? 0 : this.sweepMs);
-      this.again = false;
     }
   }
 
@@ -97,7 +81,7 @@ export class ConflictWorker {
         seen++;
         resolvedCount += await this.resolveKey(keyspace, key);
       }
-      if (seen >= KEYS_PER_ROUND_MAX && this.cursor !== '0') { this.again = true; return resolvedCount; }
+      if (seen >= KEYS_PER_ROUND_MAX && this.cursor !== '0') { this.loop.kick(); return resolvedCount; }
     } while (this.cursor !== '0');
     return resolvedCount;
   }
