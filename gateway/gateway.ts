@@ -151,7 +151,6 @@ export async function startGateway(config: GatewayConfig, opts: GatewayOptions =
       conflicts: { pending: await conflicts.pendingCount().catch(() => null), demotedSyncReplicas: sync.demotedReplicas() },
     }),
   };
-  warnNotInEffect(config, log);
   if (!(await waitReady(redis, REDIS_READY_WAIT_MS))) log.warn({ url: config.redis.url }, 'redis not reachable yet; answering 503 until it is');
   // must run before the replicator's handshake creates the log incarnation
   const merkleStore = new MerkleStore(store);
@@ -198,10 +197,4 @@ function listen(fetch: (req: Request) => Response | Promise<Response>, host: str
     const server = serve({ fetch, hostname: host, port }, (info) => resolve({ server: server as Server, port: info.port })) as Server;
     server.once('error', reject);
   });
-}
-
-/** Fields accepted by the schema whose behaviour lands later: said once at boot, never ignored silently. */
-function warnNotInEffect(config: GatewayConfig, log: Logger): void {
-  const notYet: string[] = [];
-  if (notYet.length > 0) log.warn({ fields: notYet }, 'config fields accepted but not yet in effect in this version');
 }

@@ -19,9 +19,9 @@ export interface KeyPlacement {
 }
 
 /** FNV-1a, 32 bit, over the UTF-8 bytes of `text`, with a seed for independent hashes. */
-export function hash32(text: string, seed = 0x811c9dc5): number {
+export function hash32(text: string | Uint8Array, seed = 0x811c9dc5): number {
   let h = seed >>> 0;
-  const bytes = Buffer.from(text, 'utf8');
+  const bytes = typeof text === 'string' ? Buffer.from(text, 'utf8') : text;
   for (let i = 0; i < bytes.length; i++) {
     h ^= bytes[i]!;
     h = Math.imul(h, 0x01000193) >>> 0;
@@ -53,8 +53,9 @@ export class PartitionMap {
   }
 
   place(key: string): KeyPlacement {
-    const slot = hash32(key) % this.slots.length;
-    return { partition: this.slots[slot]!, bucket: hash32(key, BUCKET_SEED) % this.merkleBuckets };
+    const bytes = Buffer.from(key, 'utf8'); // encoded once for both hashes
+    const slot = hash32(bytes) % this.slots.length;
+    return { partition: this.slots[slot]!, bucket: hash32(bytes, BUCKET_SEED) % this.merkleBuckets };
   }
 
   /** Regions in priority order for a partition; the first is its home (preferred active). */

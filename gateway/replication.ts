@@ -44,17 +44,25 @@ export function createReplicator(deps: {
  */
 export class SyncReplicas {
   private readonly demoted = new Set<string>();
+  /** keyspace → partition → its sync replicas other than this region (from the static node lists). */
+  private readonly syncReplicas = new Map<string, string[][]>();
 
   constructor(
-    private readonly region: string,
-    private readonly maps: ReadonlyMap<string, PartitionMap>,
+    region: string,
+    maps: ReadonlyMap<string, PartitionMap>,
     private readonly replicator: Replicator | undefined,
     private readonly log: Logger,
-  ) {}
+  ) {
+    for (const [name, map] of maps) {
+      this.syncReplicas.set(name, Array.from({ length: map.keyspace.partitions }, (_, p) =>
+        map.nodeList(p).filter((n) => n.replication === 'sync' && n.region !== region).map((n) => n.region)));
+    }
+  }
 
   async wait(ks: KeyspaceConfig, partition: number, seq: number): Promise<void> {
-    const replicas = this.maps.get(ks.name)!.nodeList(partition)
-      .filter((n) => n.replication === 'sync' && n.region !== this.region && !this.demoted.has(`${ks.name}/${n.region}`));
+    const all = this.syncReplicas.get(ks.name)?.[partition];
+    if (!all || all.length === 0) return; // the common case: nothing to wait for, nothing allocated
+    const replicas = all.filter((region) => !this.demoted.has(`${ks.name}/${region}`)).map((region) => ({ region }));
     if (replicas.length === 0) return;
     if (!this.replicator) throw new UnavailableError('sync replica configured but replication is off (no peers)', 'sync_replica_unavailable');
     const acks = await Promise.all(replicas.map((n) => this.replicator!.waitForAck(n.region, seq, ks.syncTimeoutMs).catch(() => false)));
