@@ -43,8 +43,9 @@ export function createApp(ctx: GatewayContext): Hono {
       inFlight.value--;
       const route = routeLabel(c.req.path);
       const seconds = (performance.now() - t0) / 1000;
-      count(route, c.req.method, c.res.status);
-      time(route, c.req.method, seconds);
+      const method = methodLabel(c.req.method);
+      count(route, method, c.res.status);
+      time(route, method, seconds);
       if (log.isLevelEnabled('debug')) log.debug({ method: c.req.method, path: c.req.path, status: c.res.status, ms: seconds * 1000 }, 'request');
     }
   });
@@ -91,11 +92,17 @@ function toGeogateError(err: Error): GeogateError {
   return new GeogateError(`internal error: ${err.message}`, 500, 'internal');
 }
 
+const ROUTES = new Set(['/v1/status', '/healthz', '/metrics', '/v1/decisions', '/v1/conflicts', '/v1/admin/restore']);
+const METHODS = new Set(['GET', 'PUT', 'POST', 'DELETE', 'HEAD', 'OPTIONS', 'PATCH']);
+
+/** Metric labels come from a fixed set: client-chosen paths and methods never grow the label space. */
 function routeLabel(path: string): string {
   if (path.startsWith('/v1/kv/')) return '/v1/kv/:keyspace/:key';
-  if (path === '/v1/status' || path === '/healthz' || path === '/metrics') return path;
-  if (path.startsWith('/v1/')) return path.split('/').slice(0, 3).join('/');
-  return 'other';
+  return ROUTES.has(path) ? path : 'other';
+}
+
+function methodLabel(method: string): string {
+  return METHODS.has(method) ? method : 'other';
 }
 
 async function status(ctx: GatewayContext): Promise<Record<string, unknown>> {

@@ -132,6 +132,12 @@ describe('KV API on a real redis-server', () => {
     const metrics = await (await fetch(`${r.gateway.url}/metrics`)).text();
     expect(metrics).toMatch(/geogate_http_requests_total\{[^}]*route="\/v1\/kv\/:keyspace\/:key"[^}]*status="201"/);
     expect(metrics).toContain('geogate_http_request_duration_seconds_bucket');
+    // client-chosen paths and methods do not become metric labels
+    await fetch(`${r.gateway.url}/v1/random-${Date.now()}`);
+    await fetch(`${r.gateway.url}/v1/kv/orders/x`, { method: 'PROPFIND' });
+    const after = await (await fetch(`${r.gateway.url}/metrics`)).text();
+    expect(after).not.toMatch(/random-\d+|PROPFIND/);
+    expect(after).toMatch(/route="other"/);
   });
 });
 
