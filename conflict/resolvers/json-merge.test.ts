@@ -30,6 +30,11 @@ describe('json-merge resolver', () => {
     expect(text(merge('{}', '{"k":2}', '{"k":1}').value)).toBe('{"k":2}');
   });
 
+  it('keeps a member whose value is null when only one side has it, in either argument order', () => {
+    expect(text(merge('{"p":{}}', '{"n":null}').value)).toBe('{"n":null,"p":{}}');
+    expect(text(merge('{"n":null}', '{"p":{}}').value)).toBe('{"n":null,"p":{}}');
+  });
+
   it('keeps __proto__ and constructor as ordinary members', () => {
     const r = merge('{"__proto__":{"p":1},"constructor":1}', '{"__proto__":{"q":2}}');
     expect(text(r.value)).toBe('{"__proto__":{"p":1,"q":2},"constructor":1}');

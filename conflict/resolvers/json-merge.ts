@@ -45,7 +45,8 @@ function mergeMember(a: Json | undefined, b: Json | undefined, base: { value: Js
     const sub = base === undefined ? undefined : isJsonObject(base.value) ? base.value : {};
     return mergeObjects(a, b, sub, aWins);
   }
-  if (!base && (a === undefined || b === undefined)) return a ?? b;
+  // `null` is a member's value, not its absence: `??` would drop it on one argument order.
+  if (!base && (a === undefined || b === undefined)) return a === undefined ? b : a;
   return aWins ? a : b;
 }
 
