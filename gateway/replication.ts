@@ -6,7 +6,8 @@
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import { Replicator } from '../replicator/index.js';
-import type { ApplyOutcome, ChangeRecord, ChangeSink } from '../replicator/types.js';
+import type { ApplyOutcome, ChangeSink } from '../replicator/types.js';
+import type { LogEntry } from '../replicator/packed.js';
 import type { Clock } from '../infra/clock.js';
 import type { GatewayConfig, KeyspaceConfig } from './config.js';
 import type { PartitionMap } from './partition-map.js';
@@ -19,7 +20,7 @@ export function createReplicator(deps: {
 }): Replicator {
   const { config, store } = deps;
   const sink: ChangeSink = {
-    async apply(origin: string, incarnation: string, batch: readonly ChangeRecord[]): Promise<ApplyOutcome[]> {
+    async apply(origin: string, incarnation: string, batch: readonly LogEntry[]): Promise<ApplyOutcome[]> {
       const outcomes = await store.apply(origin, incarnation, batch);
       if (outcomes.includes('conflict')) deps.onConflicts();
       return outcomes;

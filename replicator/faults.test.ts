@@ -5,6 +5,7 @@ import { listen, metricValue, startCluster, startRegion, stopCluster, SECRET, ty
 import { change, until, writeMany } from './testing/fixtures.js';
 import { nextFrame, openRaw, rawHandshake } from './testing/raw-peer.js';
 import { newNonce } from './auth.js';
+import { packEntry } from './packed.js';
 import { TcpRelay } from './testing/relay.js';
 
 let cleanup: (() => Promise<void>)[] = [];
@@ -114,7 +115,7 @@ describe('bad frames from an authenticated peer', () => {
     us.sink.applyDelay = new Promise<void>((resolve) => { release = resolve; });
     const raw = await openRaw(us.url);
     await rawHandshake(raw, hello);
-    for (let i = 1; i <= 6; i++) raw.send({ t: 'changes', v: PROTOCOL_VERSION, records: [{ ...change('eu', `k${i}`, i), seq: i }] });
+    for (let i = 1; i <= 6; i++) raw.send({ t: 'changes', v: PROTOCOL_VERSION, records: [packEntry({ ...change('eu', `k${i}`, i), seq: i })] });
     const closed = await raw.closed;
     expect(closed.reason).toMatch(/receive queue over 4 batches/);
     release();
@@ -149,7 +150,7 @@ describe('bad frames from an authenticated peer', () => {
     const us = await serving();
     const raw = await openRaw(us.url);
     await rawHandshake(raw, hello);
-    const batch = { t: 'changes' as const, v: PROTOCOL_VERSION, records: [1, 2, 3].map((i) => ({ ...change('eu', `k${i}`, i), seq: i })) };
+    const batch = { t: 'changes' as const, v: PROTOCOL_VERSION, records: [1, 2, 3].map((i) => packEntry({ ...change('eu', `k${i}`, i), seq: i })) };
     raw.send(batch);
     raw.send(batch);
     expect(await nextFrame(raw, 'ack')).toMatchObject({ seq: 3 });

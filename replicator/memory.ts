@@ -5,9 +5,10 @@
 import type { RecordVersion } from '../conflict/types.js';
 import { compareVv } from '../conflict/vv.js';
 import type { ApplyOutcome, ChangeRecord, ChangeSink, LogSource } from './types.js';
+import { type LogEntry, packEntry, unpackChange } from './packed.js';
 
 export class MemoryLog implements LogSource {
-  private entries: ChangeRecord[] = [];
+  private entries: LogEntry[] = [];
   private lastSeq = 0;
   /** Calls to `read` (tests assert wake-ups instead of busy polling). */
   reads = 0;
@@ -17,7 +18,7 @@ export class MemoryLog implements LogSource {
   append(change: Omit<ChangeRecord, 'seq'>): ChangeRecord {
     if (this.entries.length >= this.entriesMax) throw new Error(`log full at ${this.entriesMax} entries`);
     const entry: ChangeRecord = { ...change, seq: ++this.lastSeq };
-    this.entries.push(entry);
+    this.entries.push(packEntry(entry));
     return entry;
   }
 
@@ -28,13 +29,13 @@ export class MemoryLog implements LogSource {
     this.lastSeq = 0;
   }
 
-  async read(afterSeq: number, maxRecords: number, maxBytes: number): Promise<ChangeRecord[]> {
+  async read(afterSeq: number, maxRecords: number, maxBytes: number): Promise<LogEntry[]> {
     this.reads++;
-    const out: ChangeRecord[] = [];
+    const out: LogEntry[] = [];
     let bytes = 0;
     for (const entry of this.entries) {
       if (entry.seq <= afterSeq) continue;
-      bytes += entry.record.value.byteLength + 64;
+      bytes += entry.bytes.byteLength;
       if (out.length >= maxRecords || (out.length > 0 && bytes > maxBytes)) break;
       out.push(entry);
     }
@@ -63,11 +64,12 @@ export class MemorySink implements ChangeSink {
   /** When set, `apply` waits for it first (tests of the receive queue bound). */
   applyDelay: Promise<void> | null = null;
 
-  async apply(origin: string, incarnation: string, batch: readonly ChangeRecord[]): Promise<ApplyOutcome[]> {
+  async apply(origin: string, incarnation: string, batch: readonly LogEntry[]): Promise<ApplyOutcome[]> {
     if (this.applyDelay) await this.applyDelay;
     const cursorKey = `${origin}|${incarnation}`;
     let last = this.applied.get(cursorKey) ?? 0;
-    const outcomes = batch.map((change): ApplyOutcome => {
+    const outcomes = batch.map((entry): ApplyOutcome => {
+      const change = unpackChange(entry.bytes);
       if (change.seq <= last) return 'duplicate';
       last = change.seq;
       const key = `${change.keyspace}/${change.key}`;

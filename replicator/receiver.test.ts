@@ -5,16 +5,16 @@ import { PROTOCOL_VERSION, type ChangesFrame } from './codec.js';
 import { MemorySink } from './memory.js';
 import { APPLY_RECORDS_MAX, ChangeReceiver, takeApplyBatch } from './receiver.js';
 import { change, flush, RecordingTransport } from './testing/fixtures.js';
-import type { ChangeRecord } from './types.js';
+import { type LogEntry, packEntry } from './packed.js';
 
 const frame = (from: number, to: number): ChangesFrame => ({
   t: 'changes', v: PROTOCOL_VERSION,
-  records: Array.from({ length: to - from + 1 }, (_, i): ChangeRecord => ({ ...change('eu', `k${from + i}`, from + i), seq: from + i })),
+  records: Array.from({ length: to - from + 1 }, (_, i): LogEntry => packEntry({ ...change('eu', `k${from + i}`, from + i), seq: from + i })),
 });
 
 class CountingSink extends MemorySink {
   readonly calls: number[][] = [];
-  override async apply(origin: string, incarnation: string, batch: readonly ChangeRecord[]) {
+  override async apply(origin: string, incarnation: string, batch: readonly LogEntry[]) {
     this.calls.push(batch.map((r) => r.seq));
     return super.apply(origin, incarnation, batch);
   }

@@ -12,7 +12,8 @@ import type { Logger } from '../infra/log.js';
 import { PROTOCOL_VERSION, type ChangesFrame } from './codec.js';
 import type { Transport } from './link.js';
 import { recordBytesEstimate } from './sender.js';
-import type { ApplyOutcome, ChangeRecord, ChangeSink } from './types.js';
+import type { LogEntry } from './packed.js';
+import type { ApplyOutcome, ChangeSink } from './types.js';
 
 export const DEFAULT_RECEIVE_QUEUE_BATCHES_MAX = 64;
 /** Records of queued batches merged into one store call (the store takes at most 4096). */
@@ -85,7 +86,7 @@ export class ChangeReceiver {
  */
 export function takeApplyBatch(
   queue: readonly ChangesFrame[], recordsMax: number, bytesMax: number,
-): { records: readonly ChangeRecord[]; frames: number } {
+): { records: readonly LogEntry[]; frames: number } {
   const first = queue[0]!.records;
   let count = first.length;
   let bytes = batchBytes(first);
@@ -102,7 +103,7 @@ export function takeApplyBatch(
   return { records: queue.slice(0, frames).flatMap((f) => f.records), frames };
 }
 
-function batchBytes(records: readonly ChangeRecord[]): number {
+function batchBytes(records: readonly LogEntry[]): number {
   let bytes = 0;
   for (const record of records) bytes += recordBytesEstimate(record);
   return bytes;

@@ -9,7 +9,8 @@ import type { Clock, TimerHandle } from '../infra/clock.js';
 import type { Logger } from '../infra/log.js';
 import { PROTOCOL_VERSION } from './codec.js';
 import type { Transport } from './link.js';
-import type { ChangeRecord, LogSource } from './types.js';
+import type { LogEntry } from './packed.js';
+import type { LogSource } from './types.js';
 
 export const DEFAULT_BATCH_RECORDS_MAX = 512;
 export const DEFAULT_BATCH_BYTES_MAX = 1024 * 1024;
@@ -191,14 +192,13 @@ export class LogSender {
   }
 }
 
-/** Rough encoded size of one record (value, key, vector and fixed overhead). */
-export function recordBytesEstimate(record: ChangeRecord): number {
-  const r = record.record;
-  return 96 + record.key.length + record.keyspace.length + r.value.byteLength + r.contentType.length + 16 * Object.keys(r.vv).length;
+/** Encoded size of one log entry in a CHANGES frame (the packed bytes and their msgpack header). */
+export function recordBytesEstimate(entry: LogEntry): number {
+  return entry.bytes.byteLength + 5;
 }
 
 /** Prefix of `records` within both bounds; always at least one record. */
-export function boundBatch(records: readonly ChangeRecord[], recordsMax: number, bytesMax: number): readonly ChangeRecord[] {
+export function boundBatch(records: readonly LogEntry[], recordsMax: number, bytesMax: number): readonly LogEntry[] {
   let bytes = 0;
   let count = 0;
   for (const record of records) {

@@ -1,4 +1,5 @@
 import type { RecordVersion } from '../conflict/types.js';
+import type { LogEntry } from './packed.js';
 
 /**
  * One change in a region's replication log. `seq` is the entry's position in the origin
@@ -16,8 +17,8 @@ export interface ChangeRecord {
 
 /** What the sender needs from the local store: its own replication log. */
 export interface LogSource {
-  /** Up to `maxRecords` entries (and roughly `maxBytes`) with seq > `afterSeq`, in order. */
-  read(afterSeq: number, maxRecords: number, maxBytes: number): Promise<ChangeRecord[]>;
+  /** Up to `maxRecords` entries (and roughly `maxBytes`) with seq > `afterSeq`, in order, packed. */
+  read(afterSeq: number, maxRecords: number, maxBytes: number): Promise<LogEntry[]>;
   /** First and last seq currently held (firstSeq > afterSeq + 1 means entries were trimmed: a gap). */
   bounds(): Promise<{ firstSeq: number; lastSeq: number; length: number }>;
   /** Drops entries with seq <= `seq` (called with the minimum acked cursor of all peers). */
@@ -34,7 +35,7 @@ export interface ChangeSink {
    * Applies a batch from `origin` in ONE atomic store call; records with seq <= the last
    * applied seq for (origin, incarnation) are skipped. Returns one outcome per record.
    */
-  apply(origin: string, incarnation: string, batch: readonly ChangeRecord[]): Promise<ApplyOutcome[]>;
+  apply(origin: string, incarnation: string, batch: readonly LogEntry[]): Promise<ApplyOutcome[]>;
   /** Last applied seq per origin for the given incarnation (0 when none). */
   appliedSeq(origin: string, incarnation: string): Promise<number>;
 }

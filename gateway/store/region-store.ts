@@ -5,9 +5,10 @@
 import { randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import type { RecordVersion } from '../../conflict/types.js';
-import { vvFromString, vvToString } from '../../conflict/vv.js';
+import { vvFromString } from '../../conflict/vv.js';
 import { hlcFromString } from '../../conflict/hlc.js';
 import type { ApplyOutcome, ChangeRecord, ChangeSink, LogSource } from '../../replicator/types.js';
+import { type LogEntry, packEntry } from '../../replicator/packed.js';
 import { StoreKeys } from './keys.js';
 import { callScript, callScriptBuffer, defineScripts } from './scripts.js';
 import { StoreError, storeError } from './errors.js';
@@ -95,16 +96,20 @@ export class RegionStore implements ChangeSink {
     return decodeRecord(raw);
   }
 
-  /** LogSource.read: entries after `afterSeq`, bounded in count and (roughly) bytes. */
-  async readLog(afterSeq: number, maxRecords: number, maxBytes: number): Promise<ChangeRecord[]> {
+  /**
+   * LogSource.read: entries after `afterSeq`, bounded in count and (roughly) bytes. Each is
+   * the packed change exactly as the write script logged it: nothing is decoded here.
+   */
+  async readLog(afterSeq: number, maxRecords: number, maxBytes: number): Promise<LogEntry[]> {
     const entries = await this.redis.xrangeBuffer(this.keys.log, `${afterSeq + 1}-0`, '+', 'COUNT', maxRecords);
-    const out: ChangeRecord[] = [];
+    const out: LogEntry[] = [];
     let bytes = 0;
     for (const [id, fields] of entries) {
-      const change = decodeLogEntry(id.toString(), fields);
-      bytes += change.record.value.byteLength + change.key.length + 64;
+      const packed = fields[0]?.length === 1 && fields[0][0] === R_FIELD ? fields[1] : undefined;
+      if (!packed) throw new Error(`replication log entry ${id.toString()} has no packed change (field "r")`);
+      bytes += packed.byteLength;
       if (out.length > 0 && bytes > maxBytes) break;
-      out.push(change);
+      out.push({ seq: seqOf(id.toString()), bytes: packed });
     }
     return out;
   }
@@ -141,16 +146,12 @@ export class RegionStore implements ChangeSink {
     this.incarnationId = undefined;
   }
 
-  async apply(origin: string, incarnation: string, batch: readonly ChangeRecord[]): Promise<ApplyOutcome[]> {
+  async apply(origin: string, incarnation: string, batch: readonly LogEntry[]): Promise<ApplyOutcome[]> {
     if (batch.length === 0) return [];
     if (batch.length > APPLY_BATCH_RECORDS_MAX) throw new RangeError(`apply batch of ${batch.length} > ${APPLY_BATCH_RECORDS_MAX}`);
     const args: (string | number | Buffer)[] = [this.keys.applied, this.keys.hlc, this.keys.pendingIndex,
       this.opts.prefix, origin, incarnation, this.opts.nowMs(), batch.length];
-    for (const c of batch) {
-      const r = c.record;
-      args.push(c.seq, c.keyspace, c.key, c.partition, c.bucket, Buffer.from(r.value.buffer, r.value.byteOffset, r.value.byteLength),
-        r.contentType, vvToString(r.vv), `${r.hlc[0]}.${r.hlc[1]}`, r.origin, r.epoch, r.tombstone ? '1' : '0');
-    }
+    for (const { bytes } of batch) args.push(Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
     const codes = (await callScript(this.redis, 'applyChanges-3', args)) as number[];
     return codes.map((code) => APPLY_OUTCOMES[code] ?? 'conflict');
   }
@@ -161,7 +162,7 @@ export class RegionStore implements ChangeSink {
    * for the conflict worker. `seq` of the records is ignored.
    */
   async applyVersions(batch: readonly ChangeRecord[]): Promise<ApplyOutcome[]> {
-    return this.apply('', '', batch);
+    return this.apply('', '', batch.map(packEntry));
   }
 
   async appliedSeq(origin: string, incarnation: string): Promise<number> {
@@ -208,6 +209,8 @@ async function guard<T>(p: Promise<T>): Promise<T> {
   }
 }
 
+/** The one field name of a log entry's packed change ('r'). */
+const R_FIELD = 0x72;
 const APPLY_OUTCOMES: Record<number, ApplyOutcome> = { 0: 'duplicate', 1: 'applied', 2: 'dominated', 3: 'conflict' };
 
 
@@ -229,27 +232,5 @@ function decodeRecord(raw: (Buffer | null)[]): StoredRecord {
     tombstone: s(6) === '1',
     partition: Number(s(7) || 0),
     bucket: Number(s(8) || 0),
-  };
-}
-
-function decodeLogEntry(id: string, fields: Buffer[]): ChangeRecord {
-  const f: Record<string, Buffer> = {};
-  for (let i = 0; i + 1 < fields.length; i += 2) f[fields[i]!.toString()] = fields[i + 1]!;
-  const s = (name: string) => f[name]?.toString() ?? '';
-  return {
-    seq: seqOf(id),
-    keyspace: s('ks'),
-    key: s('k'),
-    partition: Number(s('p')),
-    bucket: Number(s('b')),
-    record: {
-      value: f.v ?? Buffer.alloc(0),
-      contentType: s('ct'),
-      vv: vvFromString(s('vv')) ?? {},
-      hlc: hlcFromString(s('h')) ?? [0, 0],
-      origin: s('o'),
-      epoch: Number(s('e') || 0),
-      tombstone: s('t') === '1',
-    },
   };
 }

@@ -4,6 +4,7 @@ import { encodeFrame, type Frame } from '../codec.js';
 import type { CloseKind, Transport } from '../link.js';
 import type { MemoryLog } from '../memory.js';
 import type { ChangeRecord } from '../types.js';
+import { unpackChange } from '../packed.js';
 
 export function change(origin: string, key: string, counter: number, valueBytes = 8): Omit<ChangeRecord, 'seq'> {
   return {
@@ -38,8 +39,9 @@ export class RecordingTransport implements Transport {
   bufferedBytes(): number {
     return 0;
   }
+  /** The CHANGES batches sent, unpacked. */
   changes(): readonly ChangeRecord[][] {
-    return this.frames.flatMap((f) => (f.t === 'changes' ? [[...f.records]] : []));
+    return this.frames.flatMap((f) => (f.t === 'changes' ? [f.records.map((r) => unpackChange(r.bytes))] : []));
   }
 }
 

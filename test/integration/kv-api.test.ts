@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { randomBytes } from 'node:crypto';
 import { startRegion, type RegionFixture } from '../helpers/cluster.js';
+import { unpackChange } from '../../replicator/packed.js';
 
 type Region = RegionFixture & { stop(): Promise<void> };
 
@@ -112,7 +113,10 @@ describe('KV API on a real redis-server', () => {
     expect(put.status).toBe(201);
     const after = await r.gateway.store.bounds();
     expect(after.lastSeq).toBe(before.lastSeq + 1);
-    const [entry] = await r.gateway.store.readLog(before.lastSeq, 10, 1 << 20);
+    const [packed] = await r.gateway.store.readLog(before.lastSeq, 10, 1 << 20);
+    expect(packed?.seq).toBe(after.lastSeq);
+    const entry = unpackChange(packed!.bytes);
+    expect(entry.seq).toBe(after.lastSeq);
     expect(entry?.key).toBe('logged');
     expect(entry?.record.vv).toEqual({ east: 1 });
     expect(Buffer.from(entry!.record.value).toString()).toBe('v1');

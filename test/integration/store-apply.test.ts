@@ -4,6 +4,7 @@ import { RegionStore } from '../../gateway/index.js';
 import { startRedis } from '../helpers/cluster.js';
 import type { RedisProcess } from '../../infra/local/redis-process.js';
 import type { ChangeRecord } from '../../replicator/types.js';
+import { packEntry } from '../../replicator/packed.js';
 
 const rec = (key: string, vv: Record<string, number>, value: string, seq = 0, origin = 'west'): ChangeRecord => ({
   seq, keyspace: 'carts', key, partition: 1, bucket: 3,
@@ -23,11 +24,11 @@ describe('store apply scripts (real redis-server)', () => {
 
   it('applies a log batch exactly once per (origin, incarnation) and advances the cursor', async () => {
     const batch = [rec('a', { west: 1 }, 'a1', 1), rec('b', { west: 1 }, 'b1', 2)];
-    expect(await store.apply('west', 'inc1', batch)).toEqual(['applied', 'applied']);
-    expect(await store.apply('west', 'inc1', batch)).toEqual(['duplicate', 'duplicate']);
+    expect(await store.apply('west', 'inc1', batch.map(packEntry))).toEqual(['applied', 'applied']);
+    expect(await store.apply('west', 'inc1', batch.map(packEntry))).toEqual(['duplicate', 'duplicate']);
     expect(await store.appliedSeq('west', 'inc1')).toBe(2);
     // a new incarnation of the origin's log starts its own cursor
-    expect(await store.apply('west', 'inc2', [rec('a', { west: 1 }, 'a1', 1)])).toEqual(['dominated']);
+    expect(await store.apply('west', 'inc2', [packEntry(rec('a', { west: 1 }, 'a1', 1))])).toEqual(['dominated']);
   });
 
   it('dominated versions are dropped, concurrent ones are kept pending, a dominating one clears them', async () => {
@@ -63,7 +64,11 @@ describe('store apply scripts (real redis-server)', () => {
     expect(b.firstSeq).toBeGreaterThan(1);
     await small.trimThrough(b.lastSeq - 2);
     expect((await small.bounds()).length).toBe(2);
-    expect(Number(await client.get('lb:logbytes'))).toBe(2 * (500 + 'k38'.length + 'east:1'.length + 64));
+    // each entry counts its packed change plus a fixed 32 bytes of stream overhead
+    const left = await small.readLog(0, 10, 1 << 20);
+    expect(left.map((e) => e.seq)).toEqual([39, 40]);
+    expect(Number(await client.get('lb:logbytes'))).toBe(left.reduce((n, e) => n + e.bytes.byteLength + 32, 0));
+    expect(left[0]!.bytes.byteLength).toBeGreaterThan(500);
   });
 });
 

@@ -17,8 +17,8 @@
     KEYS[2] region HLC
     KEYS[3] pending-conflict index (set of "ks\0key")
     ARGV[1] key prefix    ARGV[2] origin    ARGV[3] incarnation    ARGV[4] now (wall ms)
-    ARGV[5] record count N, then N groups of 12:
-      seq, keyspace, key, partition, bucket, value, content type, version, hlc, origin, epoch, tombstone
+    ARGV[5] record count N, then N packed changes (packed.lua: seq, keyspace, key, partition,
+      bucket, value, content type, version, hlc, origin, epoch, tombstone), one argument each
 
   Output: one code per record: 0 duplicate, 1 applied, 2 dominated/equal, 3 conflict (pending)
 ]]
@@ -26,6 +26,7 @@ local rcall = redis.call
 --- @include "vv"
 --- @include "hlc"
 --- @include "merkle"
+--- @include "packed"
 
 local prefix, origin = ARGV[1], ARGV[2]
 local appliedField = origin .. "|" .. ARGV[3]
@@ -54,11 +55,7 @@ local function clearDominatedPending(ks, key, vv)
 end
 
 for i = 0, n - 1 do
-  local b = 5 + i * 12
-  local seq = tonumber(ARGV[b + 1])
-  local ks, key, p, bucket = ARGV[b + 2], ARGV[b + 3], ARGV[b + 4], ARGV[b + 5]
-  local value, ct, vvText, hlcText = ARGV[b + 6], ARGV[b + 7], ARGV[b + 8], ARGV[b + 9]
-  local o, e, t = ARGV[b + 10], ARGV[b + 11], ARGV[b + 12]
+  local seq, ks, key, p, bucket, value, ct, vvText, hlcText, o, e, t = unpackChange(ARGV[6 + i])
   if fromLog and seq <= applied then
     out[#out + 1] = 0
   else

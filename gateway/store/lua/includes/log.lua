@@ -1,5 +1,6 @@
--- The region's replication log: a stream with entry ids "<seq>-0", bounded in entries and
--- bytes. Each entry carries its size ("sz") so the byte count stays exact under trimming.
+--- @include "packed"
+-- The region's replication log: a stream with entry ids "<seq>-0", field "r" = the packed
+-- change (see packed.lua), bounded in entries and bytes. Each entry carries its size ("sz") so the byte count stays exact under trimming.
 -- Entries past a bound are dropped oldest first; the sender sees the gap (first seq beyond
 -- a peer's cursor) and marks that peer for repair, so nothing is dropped silently.
 local function logTrimOldest(logKey, bytesKey, maxEntries, maxBytes)
@@ -20,9 +21,10 @@ end
 local function logAppend(logKey, seqKey, bytesKey, maxEntries, maxBytes, ks, key, partition, bucket,
                          value, ct, vvText, hlcText, origin, epoch, tomb)
   local seq = rcall("INCR", seqKey)
-  local sz = #value + #key + #ct + #vvText + 64
-  rcall("XADD", logKey, seq .. "-0", "ks", ks, "k", key, "p", partition, "b", bucket, "v", value,
-    "ct", ct, "vv", vvText, "h", hlcText, "o", origin, "e", epoch, "t", tomb, "sz", sz)
+  local packed = packChange(seq, ks, key, tostring(partition), tostring(bucket), value, ct, vvText, hlcText,
+    origin, tostring(epoch), tomb)
+  local sz = #packed + 32
+  rcall("XADD", logKey, string.format("%d", seq) .. "-0", "r", packed, "sz", sz)
   rcall("INCRBY", bytesKey, sz)
   logTrimOldest(logKey, bytesKey, maxEntries, maxBytes)
   return seq

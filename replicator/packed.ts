@@ -1,0 +1,176 @@
+/**
+ * The packed change: one replication-log entry as ONE binary string, the same bytes in the
+ * region's Redis log, on the wire and in the apply script's arguments. The store's Lua
+ * builds it when it appends to the log (`struct.pack`) and takes it apart when it applies a
+ * peer's batch (`struct.unpack`); the sender ships it without decoding it; the receiver
+ * only validates it. Nothing on the log-shipping path turns a change into objects and back.
+ *
+ * Layout: 12 fields, each a u32 big-endian byte length followed by the bytes, in this order
+ * (Lua format `PACKED_FORMAT` in lua/includes/log.lua):
+ *
+ *   1 seq (decimal)   2 keyspace   3 key   4 partition (decimal)   5 bucket (decimal)
+ *   6 value   7 content type   8 version vector (canonical text, `conflict/vv.ts`)
+ *   9 HLC ("wall.logical")   10 origin region   11 epoch (decimal)   12 tombstone ("1" | "0")
+ *
+ * A peer's bytes are untrusted: `checkPacked` applies the config's name rules and the
+ * channel's bounds (keys up to 64 Ki characters, canonical version vectors, …) before
+ * anything reaches Redis.
+ */
+import { isUtf8 } from 'node:buffer';
+import type { RecordVersion } from '../conflict/types.js';
+import { vvFromString, vvToString } from '../conflict/vv.js';
+import type { ChangeRecord } from './types.js';
+
+export const PACKED_FIELDS = 12;
+const LEN_BYTES = 4;
+/** The config's rules for names (gateway/config.ts): nothing else can be a region or keyspace. */
+const REGION_CHARS_MAX = 32;
+const KEYSPACE_CHARS_MAX = 64;
+const KEY_CHARS_MAX = 64 * 1024;
+const CONTENT_TYPE_CHARS_MAX = 256;
+const DECIMAL_DIGITS_MAX = 16;
+
+/** One log entry as it travels: its seq (also inside the bytes) and the packed change. */
+export interface LogEntry {
+  readonly seq: number;
+  readonly bytes: Uint8Array;
+}
+
+/** Packs a change (for the in-memory log, anti-entropy and tests; the store's Lua packs its own). */
+export function packChange(c: ChangeRecord): Buffer {
+  const r = c.record;
+  const fields: (string | Uint8Array)[] = [
+    String(c.seq), c.keyspace, c.key, String(c.partition), String(c.bucket), r.value, r.contentType,
+    vvToString(r.vv), `${r.hlc[0]}.${r.hlc[1]}`, r.origin, String(r.epoch), r.tombstone ? '1' : '0',
+  ];
+  const parts = fields.map((f) => (typeof f === 'string' ? Buffer.from(f, 'utf8') : Buffer.from(f.buffer, f.byteOffset, f.byteLength)));
+  const out = Buffer.allocUnsafe(parts.reduce((n, p) => n + LEN_BYTES + p.byteLength, 0));
+  let at = 0;
+  for (const p of parts) {
+    out.writeUInt32BE(p.byteLength, at);
+    p.copy(out, at + LEN_BYTES);
+    at += LEN_BYTES + p.byteLength;
+  }
+  return out;
+}
+
+export function packEntry(c: ChangeRecord): LogEntry {
+  return { seq: c.seq, bytes: packChange(c) };
+}
+
+/** Field boundaries of a packed change: [start, end) byte offsets, or a problem. */
+function split(bytes: Uint8Array): number[] | string {
+  const view = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const bounds: number[] = new Array(PACKED_FIELDS * 2);
+  let at = 0;
+  for (let i = 0; i < PACKED_FIELDS; i++) {
+    if (at + LEN_BYTES > view.byteLength) return `field ${i + 1}: truncated length`;
+    const len = view.readUInt32BE(at);
+    const start = at + LEN_BYTES;
+    if (start + len > view.byteLength) return `field ${i + 1}: ${len} bytes announced, ${view.byteLength - start} left`;
+    bounds[2 * i] = start;
+    bounds[2 * i + 1] = start + len;
+    at = start + len;
+  }
+  if (at !== view.byteLength) return `${view.byteLength - at} trailing bytes`;
+  return bounds;
+}
+
+function text(bytes: Uint8Array, b: number[], field: number): string {
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8', b[2 * field]!, b[2 * field + 1]!);
+}
+
+/*
+ * The checks below read bytes, not strings: they run for every record a peer sends.
+ */
+const C0 = 0x30, C9 = 0x39, CA = 0x61, CZ = 0x7a, DASH = 0x2d, UNDERSCORE = 0x5f, COLON = 0x3a, COMMA = 0x2c, DOT = 0x2e;
+
+/** A decimal without sign or leading zeros, at most 16 digits and safe: its value, else -1. */
+function decimalAt(v: Uint8Array, start: number, end: number): number {
+  const len = end - start;
+  if (len <= 0 || len > DECIMAL_DIGITS_MAX || (len > 1 && v[start] === C0)) return -1;
+  let n = 0;
+  for (let i = start; i < end; i++) {
+    const c = v[i]!;
+    if (c < C0 || c > C9) return -1;
+    n = n * 10 + (c - C0);
+  }
+  return Number.isSafeInteger(n) ? n : -1;
+}
+
+/** `[a-z][a-z0-9-]{0,max-1}` (region names) or, with `underscore`, `[a-z][a-z0-9_-]…` (keyspaces). */
+function nameAt(v: Uint8Array, start: number, end: number, max: number, underscore: boolean): boolean {
+  if (end <= start || end - start > max || v[start]! < CA || v[start]! > CZ) return false;
+  for (let i = start + 1; i < end; i++) {
+    const c = v[i]!;
+    if (!((c >= CA && c <= CZ) || (c >= C0 && c <= C9) || c === DASH || (underscore && c === UNDERSCORE))) return false;
+  }
+  return true;
+}
+
+/** Canonical version-vector text: `region:n` (n >= 1) joined by `,`, regions strictly ascending. */
+function canonicalVvAt(v: Uint8Array, start: number, end: number): boolean {
+  let prevStart = -1, prevEnd = -1;
+  let at = start;
+  if (at >= end) return false;
+  while (at < end) {
+    let colon = at;
+    while (colon < end && v[colon] !== COLON) colon++;
+    let stop = colon + 1;
+    while (stop < end && v[stop] !== COMMA) stop++;
+    if (colon >= end || !nameAt(v, at, colon, REGION_CHARS_MAX, false) || decimalAt(v, colon + 1, stop) < 1) return false;
+    if (prevStart >= 0 && Buffer.compare(v.subarray(prevStart, prevEnd), v.subarray(at, colon)) >= 0) return false;
+    prevStart = at;
+    prevEnd = colon;
+    at = stop + 1;
+    if (stop < end && at >= end) return false; // trailing comma
+  }
+  return true;
+}
+
+/**
+ * Validates an untrusted packed change; returns its seq, or the problem (field named).
+ * The version vector must be canonical (the store compares version texts for equality).
+ */
+export function checkPacked(bytes: Uint8Array): number | string {
+  const b = split(bytes);
+  if (typeof b === 'string') return b;
+  const v = bytes;
+  const seq = decimalAt(v, b[0]!, b[1]!);
+  if (seq < 1) return 'seq: not a positive integer';
+  if (!nameAt(v, b[2]!, b[3]!, KEYSPACE_CHARS_MAX, true)) return 'keyspace: not a keyspace name';
+  const keyBytes = b[5]! - b[4]!;
+  if (!isUtf8(v.subarray(b[4]!, b[5]!))) return 'key: not UTF-8';
+  if (keyBytes > KEY_CHARS_MAX && text(bytes, b, 2).length > KEY_CHARS_MAX) return 'key: over 64 Ki characters';
+  if (decimalAt(v, b[6]!, b[7]!) < 0) return 'partition: not a non-negative integer';
+  if (decimalAt(v, b[8]!, b[9]!) < 0) return 'bucket: not a non-negative integer';
+  if (!isUtf8(v.subarray(b[12]!, b[13]!))) return 'contentType: not UTF-8';
+  if (b[13]! - b[12]! > CONTENT_TYPE_CHARS_MAX && text(bytes, b, 6).length > CONTENT_TYPE_CHARS_MAX) return 'contentType: over 256 characters';
+  if (!canonicalVvAt(v, b[14]!, b[15]!)) return 'vv: not a canonical version vector';
+  let dot = b[16]!;
+  while (dot < b[17]! && v[dot] !== DOT) dot++;
+  if (dot >= b[17]! || decimalAt(v, b[16]!, dot) < 0 || decimalAt(v, dot + 1, b[17]!) < 0) return 'hlc: not wall.logical';
+  if (!nameAt(v, b[18]!, b[19]!, REGION_CHARS_MAX, false)) return 'origin: not a region name';
+  if (decimalAt(v, b[20]!, b[21]!) < 0) return 'epoch: not a non-negative integer';
+  if (b[23]! - b[22]! !== 1 || (v[b[22]!] !== C0 && v[b[22]!] !== C0 + 1)) return 'tombstone: not 0 or 1';
+  return seq;
+}
+
+/** Unpacks a change; throws on bytes that `checkPacked` rejects. */
+export function unpackChange(bytes: Uint8Array): ChangeRecord {
+  const problem = checkPacked(bytes);
+  if (typeof problem === 'string') throw new Error(`bad packed change: ${problem}`);
+  const b = split(bytes) as number[];
+  const s = (field: number) => text(bytes, b, field);
+  const [wall, logical] = s(8).split('.').map(Number) as [number, number];
+  const record: RecordVersion = {
+    value: Buffer.from(bytes.subarray(b[10]!, b[11]!)), // a copy: never aliases the frame
+    contentType: s(6),
+    vv: vvFromString(s(7)) ?? {},
+    hlc: [wall, logical],
+    origin: s(9),
+    epoch: Number(s(10)),
+    tombstone: s(11) === '1',
+  };
+  return { seq: problem, keyspace: s(1), key: s(2), partition: Number(s(3)), bucket: Number(s(4)), record };
+}
