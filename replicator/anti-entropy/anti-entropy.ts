@@ -34,6 +34,10 @@ export interface AntiEntropyDeps {
   readonly options?: AntiEntropyTunables;
 }
 
+/** Longest a heal repair waits for the replication logs to drain before it runs anyway. */
+export const HEAL_DRAIN_WAIT_MS_MAX = 120_000;
+const HEAL_DRAIN_POLL_MS_MIN = 100;
+
 export class AntiEntropy {
   readonly limits: AntiEntropyLimits;
   private readonly ctx: AeContext;
@@ -249,9 +253,27 @@ export class AntiEntropy {
       return;
     }
     if (!this.wentDown.delete(peer) || !this.limits.repairOnHeal || this.deps.region > peer) return;
-    this.later(this.limits.healDelayMs, () => {
-      void this.repairAll(peer).catch((err: unknown) => this.log.warn({ peer, err: (err as Error).message }, 'repair after heal failed'));
-    });
+    this.later(this.limits.healDelayMs, () => this.repairAfterDrain(peer, this.deps.clock.monoMs()));
+  }
+
+  /**
+   * The heal repair waits until the replication logs between us and `peer` drained in both
+   * directions: while a backlog is still shipping, the digests differ by exactly what the
+   * log is about to deliver, and repairing it would do the log's work twice. After
+   * HEAL_DRAIN_WAIT_MS_MAX it repairs anyway; a peer that is no longer up cancels it (its
+   * next return to `up` schedules a new one).
+   */
+  private repairAfterDrain(peer: string, since: number): void {
+    const s = this.deps.links.status().find((x) => x.region === peer);
+    if (!s || s.state !== 'up') return;
+    const waited = this.deps.clock.monoMs() - since;
+    const drained = s.lagEntries === 0 && s.remote !== null && s.remote.lagEntries === 0;
+    if (!drained && waited < HEAL_DRAIN_WAIT_MS_MAX) {
+      this.later(Math.max(HEAL_DRAIN_POLL_MS_MIN, this.limits.healDelayMs), () => this.repairAfterDrain(peer, since));
+      return;
+    }
+    if (!drained) this.log.warn({ peer, waitedMs: waited, lagEntries: s.lagEntries }, 'replication logs still not drained after heal; repairing anyway');
+    void this.repairAll(peer).catch((err: unknown) => this.log.warn({ peer, err: (err as Error).message }, 'repair after heal failed'));
   }
 
   private backgroundStep(): void {
