@@ -256,6 +256,14 @@ export async function runReplicationBench(opts: BenchOptions, progress: (line: s
       (r.drive.failed ? `, ${r.drive.failed} failed (${r.drive.firstError})` : '') + (r.drive.behind ? `, ${r.drive.behind} behind schedule` : '') + `, load ${r.loadavg1}`);
 
     const rateLabel = `${opts.replicationRatePerS}/s`;
+    // Unmeasured warm-up of both systems at the fixed rate (JIT, connection pools, the first
+    // anti-entropy pass after the link came up), as the gateway scenario does.
+    if (opts.warmupS > 0) {
+      for (const [sys, n] of [[geogate, next.geogate], [redisSys, next.redis]] as const) {
+        await measure(sys, 'warm-up', opts.replicationRatePerS, opts.warmupS * 1000, n);
+      }
+      progress(`warm-up: ${opts.warmupS} s of writes at ${rateLabel} on each system (not measured)`);
+    }
     for (const [sys, n] of [[geogate, next.geogate], [redisSys, next.redis]] as const) {
       const r = await measure(sys, rateLabel, opts.replicationRatePerS, durationMs, n);
       runs.push(r);
