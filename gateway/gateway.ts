@@ -142,7 +142,7 @@ export async function startGateway(config: GatewayConfig, opts: GatewayOptions =
 
   const context: GatewayContext = {
     config, keyspaces, maps, store, conflicts, authority, publicUrls, metrics, log,
-    onLocalWrite: (seq) => replicator?.notifyAppended(seq),
+    onLocalWrite: (seq, packed) => replicator?.notifyAppended(seq, packed),
     afterWrite: (ks, partition, seq) => sync.wait(ks, partition, seq),
     decisions: (limit) => ownership?.recentDecisions(limit) ?? [],
     statusExtras: async () => ({

@@ -12,6 +12,7 @@ export interface ReplicatorMetrics {
   readonly authFailures: Counter<'peer' | 'reason'>;
   readonly linkCloses: Counter<'peer' | 'kind'>;
   readonly logGaps: Counter<'peer'>;
+  readonly tailReads: Counter<'result'>;
   /** Removes every metric above from the registry (the replicator stopped). */
   readonly unregister: () => void;
 }
@@ -56,6 +57,7 @@ export function createMetrics(registry: Registry, status: () => readonly PeerSta
     authFailures: counter('geogate_replication_auth_failures_total', 'Handshakes refused, by reason', ['peer', 'reason']),
     linkCloses: counter('geogate_replication_link_closes_total', 'Links closed, by kind of reason', ['peer', 'kind']),
     logGaps: counter('geogate_replication_log_gaps_total', 'Times a peer cursor fell behind the trimmed log', ['peer']),
+    tailReads: counter('geogate_replication_tail_reads_total', 'Sender reads served from the in-memory tail of the log (hit) or from the log in Redis (miss)', ['result']),
     unregister: () => { for (const name of names) registry.removeSingleMetric(name); },
   };
 }

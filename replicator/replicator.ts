@@ -22,7 +22,8 @@ import { Peer } from './peer.js';
 import type { LogGap } from './sender.js';
 import { attachReplicationServer, type ReplicationServerHandle } from './server.js';
 import { PeerSession } from './session.js';
-import type { ApplyOutcome, PeerStatus } from './types.js';
+import { TailCache } from './tail-cache.js';
+import type { ApplyOutcome, LogSource, PeerStatus } from './types.js';
 
 export type PeerStateListener = (change: PeerStateChange) => void;
 export type NeedsRepairListener = (peer: string, gap: LogGap) => void;
@@ -38,6 +39,9 @@ export class Replicator {
   private readonly servers: ReplicationServerHandle[] = [];
   private readonly handshake: HandshakeContext;
   private headSeq = 0;
+  /** Fresh log entries from the write path; senders read it before the log (tail-cache.ts). */
+  private readonly tail = new TailCache();
+  private readonly shippingSource: LogSource;
   private trimmedSeq = 0;
   private lastTrimMs = -Infinity;
   private housekeeping: TimerHandle | null = null;
@@ -56,6 +60,16 @@ export class Replicator {
       isPeer: (region) => this.peers.has(region),
       incarnation: () => o.source.incarnation(),
       appliedSeq: (origin, incarnation) => o.sink.appliedSeq(origin, incarnation),
+    };
+    this.shippingSource = {
+      read: (afterSeq, maxRecords, maxBytes) => {
+        const cached = this.tail.read(afterSeq, maxRecords, maxBytes);
+        this.metrics.tailReads.inc({ result: cached ? 'hit' : 'miss' });
+        return cached ? Promise.resolve(cached) : o.source.read(afterSeq, maxRecords, maxBytes);
+      },
+      bounds: () => o.source.bounds(),
+      trimThrough: (seq) => o.source.trimThrough(seq),
+      incarnation: () => o.source.incarnation(),
     };
   }
 
@@ -88,8 +102,13 @@ export class Replicator {
     this.metrics.unregister();
   }
 
-  /** A local write was appended to our log (pass its seq when known): ship without waiting. */
-  notifyAppended(seq?: number): void {
+  /**
+   * A local write was appended to our log (pass its seq when known, and the packed entry
+   * when at hand: a sender that keeps up then ships it without reading the log): ship
+   * without waiting.
+   */
+  notifyAppended(seq?: number, packed?: Uint8Array): void {
+    if (seq !== undefined && packed !== undefined) this.tail.add({ seq, bytes: packed });
     if (seq !== undefined && seq > this.headSeq) this.headSeq = seq;
     for (const peer of this.peers.values()) {
       if (seq !== undefined) peer.updateBehind(this.headSeq);
@@ -217,7 +236,7 @@ export class Replicator {
     const log = this.log.child({ peer: peer.region });
     const o = this.options;
     const session = new PeerSession(link, hello, {
-      source: o.source, sink: o.sink, clock: o.clock, log, control: this.control, heartbeatMs: o.heartbeatMs,
+      source: this.shippingSource, sink: o.sink, clock: o.clock, log, control: this.control, heartbeatMs: o.heartbeatMs,
       receiveQueueBatchesMax: o.receiveQueueBatchesMax,
       sender: { batchRecordsMax: o.batchRecordsMax, batchBytesMax: o.batchBytesMax, windowBatchesMax: o.windowBatchesMax, pollMs: o.pollMs },
     }, {

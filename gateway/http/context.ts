@@ -20,8 +20,8 @@ export interface GatewayContext {
   readonly log: Logger;
   /** Merkle anti-entropy (absent without peers or when disabled). */
   antiEntropy?: AntiEntropy | undefined;
-  /** A local write was appended to the replication log at `seq` (wakes the senders). */
-  onLocalWrite(seq: number): void;
+  /** A local write was appended to the replication log at `seq`, as `packed` (wakes the senders). */
+  onLocalWrite(seq: number, packed: Buffer): void;
   /** Resolves when the write may be acknowledged (sync replicas acked); throws UnavailableError when not. */
   afterWrite(keyspace: KeyspaceConfig, partition: number, seq: number): Promise<void>;
   /** Recent ownership changes seen by this region (newest last). */

@@ -95,7 +95,7 @@ async function write(ctx: GatewayContext, c: Context, t: Target, body: { value: 
       value: body.value, contentType: body.contentType, tombstone: body.tombstone,
       ifMatch, ifNoneMatch: ifNoneMatch !== undefined, epoch: auth.epoch, fenced: auth.fenced,
     });
-    ctx.onLocalWrite(res.seq);
+    ctx.onLocalWrite(res.seq, res.packed);
     await ctx.afterWrite(t.ks, t.placement.partition, res.seq);
     setPlacementHeaders(ctx, c, t.ks, t.placement.partition);
     c.header('etag', `"${res.version}"`);

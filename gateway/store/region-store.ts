@@ -45,6 +45,8 @@ export interface WriteResult {
   readonly version: string;
   readonly seq: number;
   readonly hlc: string;
+  /** The log entry exactly as appended (replicator/packed.ts). */
+  readonly packed: Buffer;
 }
 
 export interface StoredRecord extends RecordVersion {
@@ -66,7 +68,7 @@ export class RegionStore implements ChangeSink {
 
   async write(req: WriteRequest): Promise<WriteResult> {
     const k = this.keys;
-    const res = await guard(callScript(this.redis, 'putRecord-8', [
+    const res = await guard(callScriptBuffer(this.redis, 'putRecord-8', [
       k.record(req.keyspace, req.key), k.log, k.seq, k.logBytes, k.hlc,
       k.digest(req.keyspace, req.partition), k.members(req.keyspace, req.partition, req.bucket),
       k.fence(req.keyspace, req.partition),
@@ -76,8 +78,8 @@ export class RegionStore implements ChangeSink {
       req.keyspace, req.key, req.partition, req.bucket,
     ]));
     if (typeof res === 'number') throw storeError(res, `${req.keyspace}/${req.key}`);
-    const [created, version, seq, hlc] = res as [number, string, number, string];
-    return { created: created === 1, version, seq, hlc };
+    const [created, version, seq, hlc, packed] = res as [number, Buffer, number, Buffer, Buffer];
+    return { created: created === 1, version: version.toString(), seq, hlc: hlc.toString(), packed };
   }
 
   /** The replication log as the sender sees it. */

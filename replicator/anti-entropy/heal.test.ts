@@ -1,7 +1,7 @@
 import { describe, expect, it, vi } from 'vitest';
 import { FakeClock } from '../../infra/clock.js';
 import { silentLogger } from '../../infra/log.js';
-import type { PeerStateListener } from '../detector.js';
+import type { PeerStateListener } from '../replicator.js';
 import type { PeerStatus } from '../types.js';
 import { AntiEntropy, HEAL_DRAIN_WAIT_MS_MAX } from './anti-entropy.js';
 import type { AeLinks, AeStore } from './types.js';

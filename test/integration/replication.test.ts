@@ -47,6 +47,10 @@ describe('replication between regions on real redis-server processes', () => {
     const status = await (await fetch(`${c.regions[0]!.gateway.url}/v1/status`)).json();
     expect(status.peers[0].region).toBe('west');
     expect(status.peers[0].state).toBe('up');
+    // a sender that keeps up ships fresh writes from the in-memory tail, not from Redis
+    const metrics = await (await fetch(`${c.regions[0]!.gateway.url}/metrics`)).text();
+    const hits = Number(/geogate_replication_tail_reads_total\{[^}]*result="hit"[^}]*\} (\d+)/.exec(metrics)?.[1] ?? 0);
+    expect(hits).toBeGreaterThan(0);
   });
 
   it('three regions fully meshed converge', async () => {

@@ -20,7 +20,7 @@
     ARGV[8] writer's epoch       ARGV[14] partition, ARGV[15] bucket
 
   Output:
-    { 1 = created | 0 = updated, version, seq, hlc }
+    { 1 = created | 0 = updated, version, seq, hlc, packed change as logged (for the senders' tail cache) }
     -1 If-Match mismatch, -2 If-None-Match failed, -3 fenced (no lease for this epoch),
     -4 delete of an absent key
 ]]
@@ -57,10 +57,10 @@ if tomb == "1" then value = "" end
 
 rcall("HSET", KEYS[1], "v", value, "ct", ARGV[4], "vv", vvText, "h", hlcText, "o", region,
   "e", epoch, "t", tomb, "p", ARGV[14], "b", ARGV[15])
-local seq = logAppend(KEYS[2], KEYS[3], KEYS[4], tonumber(ARGV[10]), tonumber(ARGV[11]),
+local seq, packed = logAppend(KEYS[2], KEYS[3], KEYS[4], tonumber(ARGV[10]), tonumber(ARGV[11]),
   ARGV[12], ARGV[13], ARGV[14], ARGV[15], value, ARGV[4], vvText, hlcText, region, epoch, tomb)
 merkleUpdate(KEYS[6], KEYS[7], ARGV[15], ARGV[13], curVv or nil, vvText)
 
 local created = 0
 if not live then created = 1 end
-return { created, vvText, seq, hlcText }
+return { created, vvText, seq, hlcText, packed }

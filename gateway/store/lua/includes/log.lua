@@ -27,5 +27,5 @@ local function logAppend(logKey, seqKey, bytesKey, maxEntries, maxBytes, ks, key
   rcall("XADD", logKey, string.format("%d", seq) .. "-0", "r", packed, "sz", sz)
   rcall("INCRBY", bytesKey, sz)
   logTrimOldest(logKey, bytesKey, maxEntries, maxBytes)
-  return seq
+  return seq, packed
 end
