@@ -234,18 +234,23 @@ export async function runReplicationBench(opts: BenchOptions, progress: (line: s
       sourceCount: async () => Number((await east.get(`${REPL_KEY_PREFIX}seq`)) ?? 0),
       destCount: async () => Number((await west.hget(`${REPL_KEY_PREFIX}applied`, appliedField)) ?? 0),
     };
-    primary.defineCommand('benchWrite', { numberOfKeys: 2, lua: 'redis.call("SET", KEYS[1], ARGV[1]) return redis.call("INCR", KEYS[2])' });
-    const benchWrite = (...a: unknown[]) => (primary as unknown as Record<string, (...b: unknown[]) => Promise<number>>).benchWrite!.apply(primary, a);
+    // Redis writes go through the baseline server (hono + ioredis, one Lua SET + XADD) in front
+    // of the primary: the bench process then does the same HTTP work for both systems, so its
+    // own event loop (which also runs the lag poller) weighs equally on both lag measurements.
+    const front = await spawnServer({ script: 'baseline', name: 'redis front', env: { BASELINE_REDIS_URL: rPrimary.url, BASELINE_PORT: '0' } });
+    stops.push(() => front.stop());
+    const frontPutter = createPutter(front.url, Math.max(opts.connections, 256));
+    stops.push(() => frontPutter.close());
     const redisSys: System = {
       name: 'redis-replicaof', workers: opts.connections,
-      write: async (gi) => { await benchWrite(keyOf(gi), 'n', valueOf(gi, opts.valueBytes)); },
+      write: (gi) => frontPutter.put(`/v1/kv/${REPL_KEYSPACE}/${keyOf(gi)}`, valueOf(gi, opts.valueBytes)),
       readIndexes: async (keys) => {
         const p = replica.pipeline();
-        for (const k of keys) p.getBuffer(k);
+        for (const k of keys) p.getBuffer(`b:r:${REPL_KEYSPACE}:${k}`);
         return ((await p.exec()) ?? []).map(([, v]) => indexOfValue(v as Buffer | null));
       },
-      sourceCount: async () => Number((await primary.get('n')) ?? 0),
-      destCount: async () => Number((await replica.get('n')) ?? 0),
+      sourceCount: () => primary.xlen('b:log'),
+      destCount: () => replica.xlen('b:log'),
     };
 
     const durationMs = opts.durationS * 1000;
