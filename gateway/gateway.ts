@@ -18,6 +18,7 @@ import { createReplicator, SyncReplicas } from './replication.js';
 import type { Replicator } from '../replicator/index.js';
 import { loadTriggers } from '../conflict/index.js';
 import { WitnessAuthority } from './ownership/witness-authority.js';
+import { FailbackGate } from './ownership/failback-gate.js';
 import { AntiEntropy } from '../replicator/anti-entropy/index.js';
 import { MerkleStore } from './store/merkle-store.js';
 import { StaticAuthority, type WriteAuthority } from './authority.js';
@@ -115,14 +116,23 @@ export async function startGateway(config: GatewayConfig, opts: GatewayOptions =
       onConflicts: () => conflictWorker?.kick(),
     });
   }
+  // Created below, once Redis answered; the failback gate reaches it through this binding
+  // (the agent's ticks, and so the gate, only start after it exists).
+  let antiEntropy: AntiEntropy | undefined;
   let ownership: WitnessAuthority | undefined;
   if (config.witness && replicator) {
     const r = replicator;
+    const failback = new FailbackGate({
+      clock, peers: () => r.status(), log: log.child({ component: 'failback' }),
+      compare: config.antiEntropy.enabled
+        ? (region, ks, p) => antiEntropy?.partitionInSync(region, ks, p) ?? Promise.resolve(false)
+        : null,
+    });
     ownership = await WitnessAuthority.create({
       config, maps, replicator: r, redis, ownersKey: `${config.redis.keyPrefix}owners`, clock,
       log: log.child({ component: 'ownership' }), registry: metrics.registry,
       setFence: (ks, p, epoch, ttlMs) => store.setFence(ks, p, epoch, ttlMs),
-      isCaughtUp: (_ks, _p, region) => r.status().some((s) => s.region === region && s.state === 'up' && s.lagEntries === 0),
+      isCaughtUp: (ks, p, region) => failback.isCaughtUp(ks, p, region),
       onHeal: (ks, p, owner) => {
         context.antiEntropy?.repairPartition(owner, ks, p).catch((err: Error) =>
           log.warn({ keyspace: ks, partition: p, owner, err: err.message }, 'merge of a diverged partition failed; background anti-entropy retries'));
@@ -155,7 +165,6 @@ export async function startGateway(config: GatewayConfig, opts: GatewayOptions =
   // must run before the replicator's handshake creates the log incarnation
   const merkleStore = new MerkleStore(store);
   const startedEmpty = await merkleStore.startedEmpty().catch(() => false);
-  let antiEntropy: AntiEntropy | undefined;
   if (replicator && config.antiEntropy.enabled) {
     const { enabled: _enabled, ...aeOptions } = config.antiEntropy;
     antiEntropy = new AntiEntropy({

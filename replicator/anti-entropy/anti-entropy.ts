@@ -14,7 +14,7 @@ import { AE_TOPIC, type AeRequest, type RequestOf } from './messages.js';
 import { parseAntiEntropyOptions, type AntiEntropyLimits, type AntiEntropyTunables } from './options.js';
 import { AeResponder } from './responder.js';
 import { AeRpc, type ByteAccount } from './rpc.js';
-import { pullKeys, runPartitionSession, type AeContext } from './session.js';
+import { partitionRootsEqual, pullKeys, runPartitionSession, type AeContext } from './session.js';
 import { TombstoneCollector } from './tombstones.js';
 import {
   AntiEntropyError, addCounts, zeroCounts,
@@ -117,6 +117,31 @@ export class AntiEntropy {
   /** Operator restore: merges one partition from `source` into this region (pull only, same conflict rules). */
   restorePartition(source: string, keyspace: string, partition: number): Promise<PartitionRepairStats> {
     return this.session(source, keyspace, partition, 'pull');
+  }
+
+  /**
+   * Whether this region's Merkle root of (keyspace, partition) equals `peer`'s now (one
+   * `tree` root request, nothing repaired). Takes a session slot of `peer` like any session
+   * (waits behind running repairs). Never throws: stopped, a peer that is not up, a partition
+   * not shared with it, a full queue or a failed request all answer false.
+   */
+  async partitionInSync(peer: string, keyspace: string, partition: number): Promise<boolean> {
+    const map = this.deps.maps.get(keyspace);
+    if (!this.started || !map || partition < 0 || partition >= map.keyspace.partitions || !this.shared(map, partition, peer)) return false;
+    if (this.deps.links.status().find((s) => s.region === peer)?.state !== 'up') return false;
+    try {
+      await this.slot(peer);
+    } catch {
+      return false;
+    }
+    try {
+      return await partitionRootsEqual(this.ctx, peer, keyspace, partition, `${this.deps.region}-${++this.sessionSeq}`);
+    } catch (err) {
+      this.log.debug({ peer, keyspace, partition, err: (err as Error).message }, 'partition root comparison failed');
+      return false;
+    } finally {
+      this.release(peer);
+    }
   }
 
   /** One bounded batch of tombstone collection (see tombstones.ts for the rule). */

@@ -43,16 +43,13 @@ export interface AeContext {
 }
 
 export async function runPartitionSession(ctx: AeContext, peer: string, keyspace: string, partition: number, mode: 'both' | 'pull', sid: string): Promise<PartitionRepairStats> {
-  const map = ctx.placement(keyspace);
-  if (!map) throw new AntiEntropyError(peer, 'unknown_keyspace', `unknown keyspace ${keyspace}`);
-  if (partition < 0 || partition >= map.keyspace.partitions) throw new RangeError(`partition ${partition} out of range for ${keyspace}`);
+  const shape = partitionShape(ctx, peer, keyspace, partition);
   const t0 = ctx.clock.monoMs();
   const stats: PartitionRepairStats = {
     peer, keyspace, partition, mode, rounds: 0, differingBuckets: 0, keysCompared: 0,
     pulled: zeroCounts(), pushed: zeroCounts(), bytesSent: 0, bytesReceived: 0, peerBytes: 0, converged: false, durationMs: 0,
   };
   const acct: ByteAccount = { sent: 0, received: 0 };
-  const shape = treeShape(map.merkleBuckets, ctx.limits.fanout);
   try {
     let local: MerkleTree | undefined;
     let changed: number[] = [];
@@ -75,6 +72,14 @@ export async function runPartitionSession(ctx: AeContext, peer: string, keyspace
   return stats;
 }
 
+/** The tree shape of (keyspace, partition); throws for an unknown keyspace or partition. */
+function partitionShape(ctx: AeContext, peer: string, keyspace: string, partition: number): TreeShape {
+  const map = ctx.placement(keyspace);
+  if (!map) throw new AntiEntropyError(peer, 'unknown_keyspace', `unknown keyspace ${keyspace}`);
+  if (partition < 0 || partition >= map.keyspace.partitions) throw new RangeError(`partition ${partition} out of range for ${keyspace}`);
+  return treeShape(map.merkleBuckets, ctx.limits.fanout);
+}
+
 /**
  * This side's tree for a round: the whole partition read and built the first time (or when
  * `changed` is a large part of it), else `previous` with the digests of `changed` re-read.
@@ -86,15 +91,41 @@ export async function localTree(store: AeStore, ks: string, p: number, shape: Tr
 }
 
 /**
+ * One `tree` request for the peer's root of (ks, p), round `sid` of session `ss`, while
+ * `build` produces this side's tree (both sides read their trees at once). Returns whether
+ * the roots are equal and this side's tree (the descent continues from it).
+ */
+async function compareRoots(ctx: AeContext, peer: string, ks: string, p: number, shape: TreeShape, sid: string, ss: string, acct: ByteAccount,
+  build: () => Promise<MerkleTree>): Promise<{ equal: boolean; local: MerkleTree }> {
+  const [root, local] = await Promise.all([
+    ctx.rpc.request(peer, { op: 'tree', ks, p, n: shape.buckets, f: shape.fanout, sid, ss, lv: -1, ps: [] }, acct),
+    build(),
+  ]);
+  return { equal: Buffer.from(root.h).equals(local.root()), local };
+}
+
+/**
+ * Whether this region's Merkle root of (keyspace, partition) equals `peer`'s right now: one
+ * `tree` request (`lv = -1`) and one read of the local digests, nothing repaired. Throws like
+ * any session request (unknown keyspace, peer unreachable after the retries, bad reply).
+ */
+export async function partitionRootsEqual(ctx: AeContext, peer: string, keyspace: string, partition: number, sid: string, acct: ByteAccount = { sent: 0, received: 0 }): Promise<boolean> {
+  const shape = partitionShape(ctx, peer, keyspace, partition);
+  const { equal } = await compareRoots(ctx, peer, keyspace, partition, shape, `${sid}.0`, sid, acct,
+    () => localTree(ctx.store, keyspace, partition, shape, undefined, []));
+  return equal;
+}
+
+/**
  * Descends from the root into differing subtrees only; returns the differing buckets. The
  * peer's root is asked before `build` (this side's tree) runs, so both sides build at once.
  */
 async function differingBuckets(ctx: AeContext, peer: string, ks: string, p: number, shape: TreeShape, sid: string, rd: number, acct: ByteAccount,
   build: () => Promise<MerkleTree>): Promise<number[]> {
   const roundSid = `${sid}.${rd}`;
+  const { equal, local } = await compareRoots(ctx, peer, ks, p, shape, roundSid, sid, acct, build);
+  if (equal) return [];
   const base = { ks, p, n: shape.buckets, f: shape.fanout, sid: roundSid, ss: sid };
-  const [root, local] = await Promise.all([ctx.rpc.request(peer, { op: 'tree', ...base, lv: -1, ps: [] }, acct), build()]);
-  if (Buffer.from(root.h).equals(local.root())) return [];
   const salt = roundSalt(roundSid);
   let frontier = [0];
   for (let level = 0; level < shape.depth; level++) {

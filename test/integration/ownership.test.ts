@@ -1,4 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
+import { Redis } from 'ioredis';
 import { startCluster, eventually } from '../helpers/cluster.js';
 import { PartitionMap } from '../../gateway/index.js';
 
@@ -149,6 +150,88 @@ describe('failback', () => {
     expect(await eventually(async () => (await put(east, `orders/${keys[1]}`, 'after-failback')).status < 300, 10_000)).toBe(true);
     const decisions = (await (await fetch(`${east}/v1/decisions`)).json()).decisions as { owner: string; previous: string | null }[];
     expect(decisions.some((d) => d.owner === 'east' && d.previous === 'west')).toBe(true);
+  });
+});
+
+/** West's view of the ownership changes: `${keyspace}/${partition}` of every decision from → to. */
+async function movedPartitions(c: Cluster, from: string, to: string): Promise<Set<string>> {
+  const res = await fetch(`${c.byName('west').gateway.url}/v1/decisions`);
+  const decisions = (await res.json()).decisions as { keyspace: string; partition: number; owner: string; previous: string | null }[];
+  return new Set(decisions.filter((d) => d.previous === from && d.owner === to).map((d) => `${d.keyspace}/${d.partition}`));
+}
+
+/**
+ * Flips the lowest bit of one bucket digest (16 hex digits) in one Lua call: applying it twice
+ * restores the value, also when replicated writes XORed into the bucket in between.
+ */
+const FLIP_DIGEST_BIT = `
+local v = redis.call('HGET', KEYS[1], ARGV[1])
+if not v then return false end
+local flipped = string.sub(v, 1, 15) .. bit.tohex(bit.bxor(tonumber(string.sub(v, 16, 16), 16), 1), 1)
+redis.call('HSET', KEYS[1], ARGV[1], flipped)
+return flipped`;
+
+describe('failback digest gate', () => {
+  it('a partition whose digests differ in the caught-up preferred region stays put until they are equal again', async () => {
+    cluster = await startCluster(['east', 'west'], { witness: true });
+    const c = cluster;
+    expect(await eventually(() => allLeased(c), 15_000)).toBe(true);
+    const cfg = c.regions[0]!.config;
+    const map = new PartitionMap(cfg.keyspaces.find((k) => k.name === 'orders')!, cfg.cluster.regions, cfg.merkle.buckets);
+    const eastHomed = Array.from({ length: 8 }, (_, p) => p).filter((p) => map.nodeList(p)[0]!.region === 'east').map((p) => `orders/${p}`);
+    const [key] = keysHomedAt(c, 'east', 1);
+    const { partition, bucket } = map.place(key!);
+    const gated = `orders/${partition}`;
+    const east = c.byName('east');
+    const west = c.byName('west');
+    expect((await put(east.gateway.url, `orders/${key}`, 'before')).status).toBe(201);
+    expect(await eventually(async () => (await west.gateway.store.get('orders', key!)) !== null, 5000)).toBe(true);
+
+    await c.stopGateway('east');
+    expect(await eventually(async () => { const moved = await movedPartitions(c, 'east', 'west'); return eastHomed.every((p) => moved.has(p)); }, 10_000)).toBe(true);
+    expect(await eventually(async () => (await put(west.gateway.url, `orders/${key}`, 'during')).status < 300, 5000)).toBe(true);
+    // a down peer is "not in sync", never an error
+    expect(await west.gateway.antiEntropy!.partitionInSync('east', 'orders', partition)).toBe(false);
+
+    // East's gateway is down, its Redis runs: one bucket digest of `gated` goes wrong there.
+    const digestKey = east.gateway.store.keys.digest('orders', partition);
+    const eastRedis = new Redis(east.redis.url, { lazyConnect: false, maxRetriesPerRequest: 1 });
+    const westRedis = new Redis(west.redis.url, { lazyConnect: false, maxRetriesPerRequest: 1 });
+    try {
+      expect(await eastRedis.eval(FLIP_DIGEST_BIT, 1, digestKey, String(bucket))).toMatch(/^[0-9a-f]{16}$/);
+
+      await c.restartGateway('east');
+      const t0 = Date.now();
+      const others = eastHomed.filter((p) => p !== gated);
+      expect(await eventually(async () => { const back = await movedPartitions(c, 'west', 'east'); return others.every((p) => back.has(p)); }, 15_000)).toBe(true);
+      const normalMs = Date.now() - t0;
+      // caught up by the lag rule (the write made during the outage arrived), digests still differ
+      expect(await eventually(async () => Buffer.from((await east.gateway.store.get('orders', key!))?.value ?? []).toString() === 'during', 5000)).toBe(true);
+      expect(await eventually(() => west.gateway.replicator!.status().some((s) => s.region === 'east' && s.state === 'up' && s.lagEntries === 0), 5000)).toBe(true);
+      expect(await eastRedis.hget(digestKey, String(bucket))).not.toBe(await westRedis.hget(digestKey, String(bucket)));
+      const holdMs = Math.max(3 * normalMs, 3000);
+      await new Promise((r) => setTimeout(r, Math.max(0, holdMs - (Date.now() - t0))));
+      console.log(`failback digest gate: other partitions back ${normalMs} ms after the restart; ${gated} still at west after ${Date.now() - t0} ms`);
+      expect((await movedPartitions(c, 'west', 'east')).has(gated)).toBe(false);
+      const [otherKey] = keysHomedAt(c, 'east', 8).filter((k) => map.place(k).partition !== partition);
+      expect(await west.gateway.antiEntropy!.partitionInSync('east', 'orders', partition)).toBe(false);
+      expect(await west.gateway.antiEntropy!.partitionInSync('east', 'orders', map.place(otherKey!).partition)).toBe(true);
+      expect((await put(west.gateway.url, `orders/${key}`, 'still-west')).status).toBe(200);
+
+      // restored: the digests agree again and the partition goes home
+      expect(await eastRedis.eval(FLIP_DIGEST_BIT, 1, digestKey, String(bucket))).toMatch(/^[0-9a-f]{16}$/);
+      expect(await eventually(async () => (await eastRedis.hget(digestKey, String(bucket))) === (await westRedis.hget(digestKey, String(bucket))), 5000)).toBe(true);
+      const t1 = Date.now();
+      expect(await eventually(async () => (await movedPartitions(c, 'west', 'east')).has(gated), 10_000)).toBe(true);
+      console.log(`failback digest gate: ${gated} back ${Date.now() - t1} ms after the digest was restored`);
+      expect(await west.gateway.antiEntropy!.partitionInSync('east', 'orders', partition)).toBe(true);
+      expect((await put(west.gateway.url, `orders/${key}`, 'probe')).status).toBe(307);
+      const rec = await east.gateway.store.get('orders', key!);
+      expect(Buffer.from(rec!.value).toString()).toBe('still-west');
+    } finally {
+      eastRedis.disconnect();
+      westRedis.disconnect();
+    }
   });
 });
 
