@@ -3,9 +3,9 @@
  * write asks the write authority first, then makes one store call.
  */
 import { Hono, type Context } from 'hono';
-import { bodyLimit } from 'hono/body-limit';
 import type { GatewayContext } from './context.js';
-import { BadRequestError, FencedError, NotFoundError, PayloadTooLargeError, PreconditionFailedError, RedirectError, UnavailableError } from '../errors.js';
+import { readBody } from './body.js';
+import { BadRequestError, FencedError, NotFoundError, PreconditionFailedError, RedirectError, UnavailableError } from '../errors.js';
 import { StoreError, StoreErrorCode } from '../store/index.js';
 import type { KeyspaceConfig } from '../config.js';
 
@@ -15,10 +15,6 @@ const CONTENT_TYPE_BYTES_MAX = 256;
 export function kvRoutes(ctx: GatewayContext): Hono {
   const app = new Hono();
   const { config } = ctx;
-  const limit = bodyLimit({
-    maxSize: config.limits.valueBytesMax,
-    onError: () => { throw new PayloadTooLargeError(`value larger than ${config.limits.valueBytesMax} bytes (limits.valueBytesMax)`); },
-  });
 
   app.get('/:keyspace/:key{.+}', async (c) => {
     const { ks, key, placement } = locate(ctx, c);
@@ -30,12 +26,11 @@ export function kvRoutes(ctx: GatewayContext): Hono {
     return c.body(new Uint8Array(rec.value.buffer, rec.value.byteOffset, rec.value.byteLength) as unknown as ArrayBuffer, 200);
   });
 
-  app.put('/:keyspace/:key{.+}', limit, async (c) => {
+  app.put('/:keyspace/:key{.+}', async (c) => {
     const target = locate(ctx, c);
     const contentType = c.req.header('content-type') ?? DEFAULT_CONTENT_TYPE;
     if (contentType.length > CONTENT_TYPE_BYTES_MAX) throw new BadRequestError(`content-type longer than ${CONTENT_TYPE_BYTES_MAX} bytes`);
-    const value = new Uint8Array(await c.req.arrayBuffer());
-    if (value.byteLength > config.limits.valueBytesMax) throw new PayloadTooLargeError(`value larger than ${config.limits.valueBytesMax} bytes (limits.valueBytesMax)`);
+    const value = await readBody(c, config.limits.valueBytesMax);
     return write(ctx, c, target, { value, contentType, tombstone: false });
   });
 

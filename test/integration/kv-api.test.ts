@@ -95,6 +95,17 @@ describe('KV API on a real redis-server', () => {
     expect((await big.json()).error.code).toBe('payload_too_large');
     const exact = await fetch(`${base}/orders/exact`, { method: 'PUT', body: Buffer.alloc(4096) });
     expect(exact.status).toBe(201);
+    // chunked (no Content-Length): refused once the stream passes the bound, exact size accepted
+    const chunked = (size: number) => fetch(`${base}/orders/chunked${size}`, {
+      method: 'PUT', duplex: 'half',
+      body: new ReadableStream({ start(ctl) { for (let i = 0; i < size; i += 1000) ctl.enqueue(new Uint8Array(Math.min(1000, size - i))); ctl.close(); } }),
+    } as RequestInit);
+    const bigStream = await chunked(10_000);
+    expect(bigStream.status).toBe(413);
+    expect((await bigStream.json()).error.code).toBe('payload_too_large');
+    const okStream = await chunked(4096);
+    expect(okStream.status).toBe(201);
+    expect((await r.gateway.store.get('orders', 'chunked4096'))?.value.byteLength).toBe(4096);
     const long = await fetch(`${base}/orders/${'k'.repeat(65)}`, { method: 'PUT', body: 'x' });
     expect(long.status).toBe(400);
     expect((await long.json()).error.code).toBe('key_too_long');
