@@ -37,6 +37,8 @@ export interface AntiEntropyDeps {
 /** Longest a heal repair waits for the replication logs to drain before it runs anyway. */
 export const HEAL_DRAIN_WAIT_MS_MAX = 120_000;
 const HEAL_DRAIN_POLL_MS_MIN = 100;
+/** Pause before another needs-repair pass when one did not complete. */
+export const NEEDS_REPAIR_RETRY_MS = 2_000;
 
 export class AntiEntropy {
   readonly limits: AntiEntropyLimits;
@@ -257,12 +259,27 @@ export class AntiEntropy {
     return null;
   }
 
+  /**
+   * Repairs every partition shared with a peer marked needs-repair, then clears the mark. A
+   * pass that does not complete (the peer busy or gone, e.g. while it bootstraps itself) is
+   * tried again every NEEDS_REPAIR_RETRY_MS for as long as the mark stands and the peer is
+   * up: the mark never stays set with nobody working on it.
+   */
   private onNeedsRepair(peer: string): void {
     if (!this.started) return;
+    const retry = () => this.later(NEEDS_REPAIR_RETRY_MS, () => {
+      const s = this.deps.links.status().find((x) => x.region === peer);
+      if (s?.needsRepair && s.state === 'up') this.onNeedsRepair(peer);
+      else if (s?.needsRepair) retry();
+    });
     void this.repairAll(peer).then((stats) => {
-      if (stats.failed === 0) this.deps.links.clearNeedsRepair(peer);
-      else this.log.warn({ peer, failed: stats.failed, errors: stats.errors }, 'needs-repair pass incomplete; flag kept');
-    }, (err: unknown) => this.log.warn({ peer, err: (err as Error).message }, 'needs-repair pass failed'));
+      if (stats.failed === 0) return this.deps.links.clearNeedsRepair(peer);
+      this.log.warn({ peer, failed: stats.failed, errors: stats.errors, retryMs: NEEDS_REPAIR_RETRY_MS }, 'needs-repair pass incomplete; flag kept, retrying');
+      retry();
+    }, (err: unknown) => {
+      this.log.warn({ peer, err: (err as Error).message, retryMs: NEEDS_REPAIR_RETRY_MS }, 'needs-repair pass failed; retrying');
+      retry();
+    });
   }
 
   private onPeerState(change: PeerStateChange): void {
