@@ -8,7 +8,7 @@ import { serve } from '@hono/node-server';
 import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { realClock, realRandom, type Clock } from '../infra/clock.js';
-import { createLogger } from '../infra/log.js';
+import { childLogger, createLogger } from '../infra/log.js';
 import type { GatewayConfig, KeyspaceConfig } from './config.js';
 import { PartitionMap } from './partition-map.js';
 import { ConflictStore, RegionStore } from './store/index.js';
@@ -85,8 +85,11 @@ export function createRedis(config: GatewayConfig, log: Logger): Redis {
 
 export async function startGateway(config: GatewayConfig, opts: GatewayOptions = {}): Promise<RunningGateway> {
   const clock = opts.clock ?? realClock;
-  const log = opts.log ?? createLogger({ region: config.region, component: 'gateway' });
-  const redis = createRedis(config, log.child({ component: 'store' }));
+  // The region's root logger: each component binds its own `component` (pino appends child
+  // bindings, so the root carries none); the gateway's own lines say `component: gateway`.
+  const root = opts.log ?? createLogger({ region: config.region });
+  const log = childLogger(root, { component: 'gateway' });
+  const redis = createRedis(config, childLogger(root, { component: 'store' }));
   const storeOptions = {
     region: config.region, prefix: config.redis.keyPrefix,
     logMaxEntries: config.log.maxEntries, logMaxBytes: config.log.maxBytes, nowMs: () => clock.nowMs(),
@@ -94,7 +97,7 @@ export async function startGateway(config: GatewayConfig, opts: GatewayOptions =
   const store = new RegionStore(redis, storeOptions);
   // Replication reads the log and applies batches on a connection of its own, so its commands
   // do not queue behind the client writes pipelined on the main one (lag under load).
-  const replicationRedis = config.peers.length > 0 ? createRedis(config, log.child({ component: 'store', connection: 'replication' })) : undefined;
+  const replicationRedis = config.peers.length > 0 ? createRedis(config, childLogger(root, { component: 'store', connection: 'replication' })) : undefined;
   const replicationStore = replicationRedis ? new RegionStore(replicationRedis, storeOptions) : store;
   const keyspaces = new Map<string, KeyspaceConfig>(config.keyspaces.map((ks) => [ks.name, ks]));
   const maps = new Map(config.keyspaces.map((ks) => [ks.name, new PartitionMap(ks, config.cluster.regions, config.merkle.buckets)]));
@@ -112,7 +115,7 @@ export async function startGateway(config: GatewayConfig, opts: GatewayOptions =
   let conflictWorker: ConflictWorker | undefined;
   if (config.peers.length > 0) {
     replicator = createReplicator({
-      config, store: replicationStore, clock, random: opts.random ?? realRandom, log, registry: metrics.registry,
+      config, store: replicationStore, clock, random: opts.random ?? realRandom, log: root, registry: metrics.registry,
       onConflicts: () => conflictWorker?.kick(),
     });
   }
@@ -123,14 +126,14 @@ export async function startGateway(config: GatewayConfig, opts: GatewayOptions =
   if (config.witness && replicator) {
     const r = replicator;
     const failback = new FailbackGate({
-      clock, peers: () => r.status(), log: log.child({ component: 'failback' }),
+      clock, peers: () => r.status(), log: childLogger(root, { component: 'failback' }),
       compare: config.antiEntropy.enabled
         ? (region, ks, p) => antiEntropy?.partitionInSync(region, ks, p) ?? Promise.resolve(false)
         : null,
     });
     ownership = await WitnessAuthority.create({
       config, maps, replicator: r, redis, ownersKey: `${config.redis.keyPrefix}owners`, clock,
-      log: log.child({ component: 'ownership' }), registry: metrics.registry,
+      log: childLogger(root, { component: 'ownership' }), registry: metrics.registry,
       setFence: (ks, p, epoch, ttlMs) => store.setFence(ks, p, epoch, ttlMs),
       isCaughtUp: (ks, p, region) => failback.isCaughtUp(ks, p, region),
       onHeal: (ks, p, owner) => {
@@ -145,10 +148,10 @@ export async function startGateway(config: GatewayConfig, opts: GatewayOptions =
   const triggers = await loadTriggers(config.triggers, opts.configDir ?? process.cwd());
   conflictWorker = new ConflictWorker({
     region: config.region, store, conflicts, keyspaces, authority, triggers, clock, registry: metrics.registry,
-    log: log.child({ component: 'conflicts' }), onLocalWrite: (seq) => replicator?.notifyAppended(seq),
+    log: childLogger(root, { component: 'conflicts' }), onLocalWrite: (seq) => replicator?.notifyAppended(seq),
   });
-  const actionWorker = new ActionWorker(conflicts, { clock, log: log.child({ component: 'actions' }), registry: metrics.registry });
-  const sync = new SyncReplicas(config.region, maps, replicator, log.child({ component: 'sync' }));
+  const actionWorker = new ActionWorker(conflicts, { clock, log: childLogger(root, { component: 'actions' }), registry: metrics.registry });
+  const sync = new SyncReplicas(config.region, maps, replicator, childLogger(root, { component: 'sync' }));
 
   const context: GatewayContext = {
     config, keyspaces, maps, store, conflicts, authority, publicUrls, metrics, log,
@@ -168,7 +171,7 @@ export async function startGateway(config: GatewayConfig, opts: GatewayOptions =
   if (replicator && config.antiEntropy.enabled) {
     const { enabled: _enabled, ...aeOptions } = config.antiEntropy;
     antiEntropy = new AntiEntropy({
-      region: config.region, store: merkleStore, links: replicator, maps, clock, log: log.child({ component: 'anti-entropy' }),
+      region: config.region, store: merkleStore, links: replicator, maps, clock, log: root,
       onConflicts: () => conflictWorker?.kick(),
       options: { ...aeOptions, frameBytesMax: config.replication.frameBytesMax, messageBytesMax: Math.min(1 << 20, Math.floor(config.replication.frameBytesMax / 4)) },
     });

@@ -8,7 +8,7 @@
 import type { Server } from 'node:http';
 import type { WebSocket } from 'ws';
 import type { TimerHandle } from '../infra/clock.js';
-import type { Logger } from '../infra/log.js';
+import { childLogger, type Logger } from '../infra/log.js';
 import { PROTOCOL_VERSION, type HeartbeatFrame } from './codec.js';
 import { ControlRegistry, type ControlHandler } from './control.js';
 import type { PeerStateChange } from './detector.js';
@@ -50,7 +50,7 @@ export class Replicator {
   constructor(options: ReplicatorOptions) {
     this.options = parseReplicatorOptions(options);
     const o = this.options;
-    this.log = o.log.child({ component: 'replicator', region: o.region });
+    this.log = childLogger(o.log, { component: 'replicator', region: o.region });
     this.metrics = createMetrics(o.registry, () => this.status());
     const suspectMs = o.heartbeatMs * o.missedMax;
     const limits = { suspectMs, downMs: Math.round(suspectMs * o.downFactor), ackWaitersMax: o.ackWaitersMax };

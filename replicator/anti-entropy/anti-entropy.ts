@@ -8,7 +8,7 @@
  * rest wait in a bounded queue.
  */
 import type { Clock, TimerHandle } from '../../infra/clock.js';
-import type { Logger } from '../../infra/log.js';
+import { childLogger, type Logger } from '../../infra/log.js';
 import type { PeerStateChange } from '../detector.js';
 import { AE_TOPIC, type AeRequest, type RequestOf } from './messages.js';
 import { parseAntiEntropyOptions, type AntiEntropyLimits, type AntiEntropyTunables } from './options.js';
@@ -62,7 +62,7 @@ export class AntiEntropy {
 
   constructor(private readonly deps: AntiEntropyDeps) {
     this.limits = parseAntiEntropyOptions(deps.options);
-    this.log = deps.log.child({ component: 'anti-entropy', region: deps.region });
+    this.log = childLogger(deps.log, { component: 'anti-entropy', region: deps.region });
     this.rpc = new AeRpc(deps.links, deps.clock, this.limits, this.log, (peer, req) => this.responder.handle(peer, req));
     this.ctx = {
       region: deps.region, store: deps.store, rpc: this.rpc, limits: this.limits, clock: deps.clock, log: this.log,
