@@ -207,10 +207,14 @@ export async function runReplicationBench(opts: BenchOptions, progress: (line: s
       return gw;
     };
     const gwWest = await startWest();
+    type Status = { peers?: { region: string; state: string }[]; bootstrap?: { writesOpen?: boolean } };
+    const status = async (url: string) => (await fetch(`${url}/v1/status`, { signal: AbortSignal.timeout(2000) })).json() as Promise<Status>;
     await waitFor(async () => {
-      const s = await (await fetch(`${gwEast.url}/v1/status`, { signal: AbortSignal.timeout(2000) })).json() as { peers?: { region: string; state: string }[] };
-      return s.peers?.some((p) => p.region === 'west' && p.state === 'up') ?? false;
-    }, LINK_UP_TIMEOUT_MS, 'east -> west replication link up').catch((err: Error) => {
+      const [s, w] = await Promise.all([status(gwEast.url), status(gwWest.url)]);
+      // both stores start empty: each takes writes once it bootstrapped from the other
+      return (s.peers?.some((p) => p.region === 'west' && p.state === 'up') ?? false)
+        && s.bootstrap?.writesOpen !== false && w.bootstrap?.writesOpen !== false;
+    }, LINK_UP_TIMEOUT_MS, 'east -> west replication link up, both regions writable').catch((err: Error) => {
       throw new ReplicationUnavailableError(`replication not available in this build: ${err.message}`);
     });
     progress(`regions up: east ${gwEast.url}, west ${gwWest.url}; redis primary ${rPrimary.port} -> replica ${rReplica.port}`);

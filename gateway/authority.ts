@@ -11,7 +11,7 @@ import type { PartitionMap } from './partition-map.js';
 export type Authority =
   | { readonly kind: 'local'; readonly epoch: number; readonly fenced: boolean }
   | { readonly kind: 'redirect'; readonly region: string }
-  | { readonly kind: 'unavailable'; readonly retryAfterMs: number; readonly reason: string };
+  | { readonly kind: 'unavailable'; readonly retryAfterMs: number; readonly reason: string; readonly code?: string };
 
 export interface WriteAuthority {
   check(keyspace: KeyspaceConfig, partition: number): Authority;

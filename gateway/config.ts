@@ -13,6 +13,8 @@ export const DEFAULT_PARTITIONS = 16;
 export const DEFAULT_RING_SLOTS = 4096;
 export const DEFAULT_MERKLE_BUCKETS = 1024;
 export const DEFAULT_LOG_MAX_ENTRIES = 1_000_000;
+/** How long a region whose store started empty refuses writes while it bootstraps from its peers. */
+export const DEFAULT_BOOTSTRAP_WRITE_WAIT_MS = 30_000;
 export const DEFAULT_LOG_MAX_BYTES = 512 * 1024 * 1024;
 export const DEFAULT_REDIS_COMMAND_TIMEOUT_MS = 2000;
 export const DEFAULT_HEARTBEAT_MS = 100;
@@ -97,6 +99,7 @@ export const gatewayConfigSchema = z.strictObject({
     tombstoneGraceMs: z.number().int().min(0).default(60 * 60 * 1000),
     tombstoneIntervalMs: z.number().int().min(0).default(DEFAULT_TOMBSTONE_INTERVAL_MS),
     sessionsPerPeerMax: z.number().int().min(1).max(64).default(2),
+    bootstrapWriteWaitMs: z.number().int().min(0).max(3_600_000).default(DEFAULT_BOOTSTRAP_WRITE_WAIT_MS),
   }).prefault({}),
   admin: z.strictObject({ token: z.string().min(16, 'at least 16 characters').optional() }).prefault({}),
   triggers: z.array(z.strictObject({ name: z.string().regex(/^[A-Za-z0-9_-]+$/), module: z.string().min(1) })).default([]),

@@ -18,6 +18,7 @@ import { createReplicator, SyncReplicas } from './replication.js';
 import type { Replicator } from '../replicator/index.js';
 import { loadTriggers } from '../conflict/index.js';
 import { WitnessAuthority } from './ownership/witness-authority.js';
+import { BootstrapGate } from './bootstrap-gate.js';
 import { FailbackGate } from './ownership/failback-gate.js';
 import { AntiEntropy } from '../replicator/anti-entropy/index.js';
 import { MerkleStore } from './store/merkle-store.js';
@@ -45,6 +46,8 @@ export interface RunningGateway {
   readonly conflictWorker: ConflictWorker;
   readonly replicator: Replicator | undefined;
   readonly antiEntropy: AntiEntropy | undefined;
+  /** False while a store that started empty waits for its bootstrap (writes answer 503 bootstrapping). */
+  writesOpen(): boolean;
   close(): Promise<void>;
 }
 
@@ -105,6 +108,7 @@ export async function startGateway(config: GatewayConfig, opts: GatewayOptions =
   metrics.storeUp.set(0);
   redis.on('ready', () => metrics.storeUp.set(1));
   redis.on('close', () => metrics.storeUp.set(0));
+  redis.on('ready', () => { store.loadCounterFloor().catch(() => {}); });
   const publicUrls = new Map<string, string>([[config.region, config.publicUrl], ...config.peers.map((p) => [p.region, p.publicUrl ?? p.url] as const)]);
 
   const conflicts = new ConflictStore(redis, store.keys, {
@@ -144,7 +148,19 @@ export async function startGateway(config: GatewayConfig, opts: GatewayOptions =
   } else if (config.witness) {
     log.warn('witness configured without peers: ownership is static (a one-region cluster needs no leases)');
   }
-  const authority: WriteAuthority = ownership ?? new StaticAuthority(config.region, maps);
+  // A store that started empty takes no writes until anti-entropy rebuilt it from the peers
+  // (bounded by antiEntropy.bootstrapWriteWaitMs); `bootstrapping` is set once Redis answered.
+  let bootstrapping = false;
+  const gate = new BootstrapGate(ownership ?? new StaticAuthority(config.region, maps), {
+    clock, waitMs: config.antiEntropy.bootstrapWriteWaitMs, log, registry: metrics.registry,
+    state: () => (bootstrapping ? antiEntropy?.bootstrapStatus().state ?? 'none' : 'none'),
+    onOpenedUnbootstrapped: () => {
+      const floor = clock.nowMs();
+      store.raiseCounterFloor(floor).catch((err: Error) =>
+        log.error({ floor, err: err.message }, 'counter floor not persisted (in effect until this process stops)'));
+    },
+  });
+  const authority: WriteAuthority = gate;
   const triggers = await loadTriggers(config.triggers, opts.configDir ?? process.cwd());
   conflictWorker = new ConflictWorker({
     region: config.region, store, conflicts, keyspaces, authority, triggers, clock, registry: metrics.registry,
@@ -161,6 +177,7 @@ export async function startGateway(config: GatewayConfig, opts: GatewayOptions =
     statusExtras: async () => ({
       peers: replicator?.status() ?? [],
       ownership: ownership?.status() ?? { mode: 'static (no witness)' },
+      bootstrap: { ...gate.status(), from: antiEntropy?.bootstrapStatus().from ?? [] },
       conflicts: { pending: await conflicts.pendingCount().catch(() => null), demotedSyncReplicas: sync.demotedReplicas() },
     }),
   };
@@ -168,14 +185,18 @@ export async function startGateway(config: GatewayConfig, opts: GatewayOptions =
   // must run before the replicator's handshake creates the log incarnation
   const merkleStore = new MerkleStore(store);
   const startedEmpty = await merkleStore.startedEmpty().catch(() => false);
+  await store.loadCounterFloor().catch((err: Error) => log.warn({ err: err.message }, 'counter floor not loaded yet'));
   if (replicator && config.antiEntropy.enabled) {
-    const { enabled: _enabled, ...aeOptions } = config.antiEntropy;
+    const { enabled: _enabled, bootstrapWriteWaitMs: _wait, ...aeOptions } = config.antiEntropy;
     antiEntropy = new AntiEntropy({
       region: config.region, store: merkleStore, links: replicator, maps, clock, log: root,
       onConflicts: () => conflictWorker?.kick(),
       options: { ...aeOptions, frameBytesMax: config.replication.frameBytesMax, messageBytesMax: Math.min(1 << 20, Math.floor(config.replication.frameBytesMax / 4)) },
     });
-    if (startedEmpty) log.warn('region store started empty: bootstrapping every partition from peers');
+    if (startedEmpty) {
+      bootstrapping = true;
+      log.warn({ bootstrapWriteWaitMs: config.antiEntropy.bootstrapWriteWaitMs }, 'region store started empty: bootstrapping every partition from peers; writes wait until that is done');
+    }
   }
   context.antiEntropy = antiEntropy;
   const app = createApp(context);
@@ -190,6 +211,7 @@ export async function startGateway(config: GatewayConfig, opts: GatewayOptions =
 
   return {
     url: `http://${config.listen.host}:${port}`, port, config, store, server, context, conflicts, conflictWorker, replicator, antiEntropy,
+    writesOpen: () => gate.isOpen(),
     async close() {
       antiEntropy?.stop();
       conflictWorker?.stop();

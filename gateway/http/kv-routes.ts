@@ -80,7 +80,7 @@ async function write(ctx: GatewayContext, c: Context, t: Target, body: { value: 
     if (!url) throw new UnavailableError(`partition is written at region ${auth.region}, whose URL is unknown here`, 'owner_unknown');
     throw new RedirectError(auth.region, url + new URL(c.req.url).pathname);
   }
-  if (auth.kind === 'unavailable') throw new UnavailableError(auth.reason, 'no_write_authority', Math.max(1, Math.ceil(auth.retryAfterMs / 1000)));
+  if (auth.kind === 'unavailable') throw new UnavailableError(auth.reason, auth.code ?? 'no_write_authority', Math.max(1, Math.ceil(auth.retryAfterMs / 1000)));
   const ifMatch = parseEtag(c.req.header('if-match'));
   const ifNoneMatch = c.req.header('if-none-match');
   if (ifNoneMatch !== undefined && ifNoneMatch.trim() !== '*') throw new BadRequestError('only If-None-Match: * is supported');

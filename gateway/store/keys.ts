@@ -14,5 +14,7 @@ export class StoreKeys {
   get pendingIndex(): string { return `${this.prefix}pendidx`; }
   get journal(): string { return `${this.prefix}conflicts`; }
   get incarnation(): string { return `${this.prefix}incarnation`; }
+  /** This region's version-vector counter floor (see RegionStore.raiseCounterFloor). */
+  get counterFloor(): string { return `${this.prefix}vvfloor`; }
   get outbox(): string { return `${this.prefix}outbox`; }
 }

@@ -66,6 +66,28 @@ export class RegionStore implements ChangeSink {
     defineScripts(redis);
   }
 
+  /**
+   * The lowest value this region's own version-vector counter takes in a write (0: none).
+   * A region whose store was wiped restarts every key's counter at 1, below what its peers
+   * may hold from before; a write that is then dominated by an older version would be lost
+   * without a conflict. The bootstrap gate (gateway/bootstrap-gate.ts) prevents that by
+   * pulling the peers first; when writes open without a finished bootstrap, the floor (the
+   * wall clock in ms, above any counter issued before) makes every new version dominate or
+   * conflict, never lose. Persisted; loaded at start.
+   */
+  private counterFloor = 0;
+
+  async loadCounterFloor(): Promise<number> {
+    this.counterFloor = Math.max(this.counterFloor, Number(await this.redis.get(this.keys.counterFloor)) || 0);
+    return this.counterFloor;
+  }
+
+  /** Raises the floor at once for this process and persists it (never lowers it). */
+  async raiseCounterFloor(floor: number): Promise<void> {
+    this.counterFloor = Math.max(this.counterFloor, Math.floor(floor));
+    await this.redis.set(this.keys.counterFloor, String(this.counterFloor));
+  }
+
   async write(req: WriteRequest): Promise<WriteResult> {
     const k = this.keys;
     const res = await guard(callScriptBuffer(this.redis, 'putRecord-8', [
@@ -75,7 +97,7 @@ export class RegionStore implements ChangeSink {
       this.opts.region, this.opts.nowMs(), Buffer.from(req.value.buffer, req.value.byteOffset, req.value.byteLength),
       req.contentType, req.tombstone ? '1' : '0', req.ifMatch ?? '', req.ifNoneMatch ? '1' : '0',
       req.epoch, req.fenced ? '1' : '0', this.opts.logMaxEntries, this.opts.logMaxBytes,
-      req.keyspace, req.key, req.partition, req.bucket,
+      req.keyspace, req.key, req.partition, req.bucket, this.counterFloor,
     ]));
     if (typeof res === 'number') throw storeError(res, `${req.keyspace}/${req.key}`);
     const [created, version, seq, hlc, packed] = res as [number, Buffer, number, Buffer, Buffer];

@@ -15,6 +15,8 @@ import { RedisProcess } from './redis-process.js';
 import { freePort } from './ports.js';
 
 export const REGION_NAMES = ['east', 'west', 'north', 'south', 'central', 'pacific', 'atlantic', 'arctic'];
+/** How long `up` waits for the regions' first bootstrap before it prints the banner anyway. */
+export const UP_BOOTSTRAP_WAIT_MS = 15_000;
 
 export interface UpOptions {
   regions: number;
@@ -89,6 +91,9 @@ export async function runUp(opts: UpOptions): Promise<LocalCluster> {
       }, `geogate up (${region})`);
       gateways.push(await startGateway(config));
     }
+    // Fresh stores bootstrap from each other before they take writes (a moment on loopback).
+    const t0 = Date.now();
+    while (!gateways.every((g) => g.writesOpen()) && Date.now() - t0 < UP_BOOTSTRAP_WAIT_MS) await new Promise((r) => setTimeout(r, 50));
   } catch (err) {
     await close();
     throw err;

@@ -53,6 +53,10 @@ export class AntiEntropy {
   private readonly seenUp = new Set<string>();
   private readonly wentDown = new Set<string>();
   private readonly bootstrapPending = new Set<string>();
+  private readonly bootstrappedFrom = new Set<string>();
+  private readonly bootstrapListeners = new Set<() => void>();
+  private bootstrapRunning = 0;
+  private bootstrap: 'none' | 'pending' | 'done' = 'none';
   private readonly unsubscribe: (() => void)[] = [];
   private readonly timers = new Set<TimerHandle>();
   private applying = 0;
@@ -83,7 +87,10 @@ export class AntiEntropy {
     this.unsubscribe.push(links.registerTopic(AE_TOPIC, (peer, body) => this.rpc.handle(peer, body)));
     this.unsubscribe.push(links.onNeedsRepair((peer) => this.onNeedsRepair(peer)));
     this.unsubscribe.push(links.onPeerState((change) => this.onPeerState(change)));
-    if (opts.bootstrap) for (const s of links.status()) this.bootstrapPending.add(s.region);
+    if (opts.bootstrap) {
+      this.bootstrap = 'pending';
+      for (const s of links.status()) this.bootstrapPending.add(s.region);
+    }
     for (const s of links.status()) {
       if (s.state === 'up') this.onPeerState({ peer: s.region, from: 'down', to: 'up', reason: 'already up at start', silenceMs: 0 });
       if (s.needsRepair) this.onNeedsRepair(s.region);
@@ -114,6 +121,53 @@ export class AntiEntropy {
   /** Pulls every partition from `peer` (a region whose store started empty). */
   bootstrapFrom(peer: string): Promise<RepairAllStats> {
     return this.once(`pull|${peer}`, () => this.allPartitions(peer, 'pull'));
+  }
+
+  /**
+   * Bootstrap of a store that started empty: `none` (it did not), `pending`, or `done` once
+   * every partition was pulled from at least one peer and no peer that is up is still
+   * waiting for (or in) its pull. Latched: once done, it stays done.
+   */
+  bootstrapStatus(): { state: 'none' | 'pending' | 'done'; from: string[] } {
+    return { state: this.bootstrap, from: [...this.bootstrappedFrom].sort() };
+  }
+
+  /** Called once when the bootstrap is done. */
+  onBootstrapped(listener: () => void): () => void {
+    this.bootstrapListeners.add(listener);
+    return () => this.bootstrapListeners.delete(listener);
+  }
+
+  private checkBootstrapped(): void {
+    if (this.bootstrap !== 'pending' || this.bootstrappedFrom.size === 0 || this.bootstrapRunning > 0) return;
+    const up = new Set(this.deps.links.status().filter((s) => s.state === 'up').map((s) => s.region));
+    if ([...this.bootstrapPending].some((peer) => up.has(peer))) return;
+    this.bootstrap = 'done';
+    this.log.info({ from: [...this.bootstrappedFrom].sort(), waitingFor: [...this.bootstrapPending].sort() }, 'bootstrap done: every partition pulled from the peers that are up');
+    for (const l of this.bootstrapListeners) l();
+  }
+
+  private startBootstrap(peer: string): void {
+    this.bootstrapRunning++;
+    // an incomplete pull is tried again while the peer stays up (its next `up` also retries)
+    const retry = () => {
+      this.bootstrapPending.add(peer);
+      this.later(NEEDS_REPAIR_RETRY_MS, () => {
+        const up = this.deps.links.status().find((x) => x.region === peer)?.state === 'up';
+        if (up && this.bootstrapPending.delete(peer)) this.startBootstrap(peer);
+      });
+    };
+    void this.bootstrapFrom(peer).then(
+      (stats) => {
+        if (stats.failed === 0) return void this.bootstrappedFrom.add(peer);
+        this.log.warn({ peer, failed: stats.failed, errors: stats.errors, retryMs: NEEDS_REPAIR_RETRY_MS }, 'bootstrap incomplete; retrying');
+        retry();
+      },
+      (err: unknown) => { this.log.warn({ peer, err: (err as Error).message, retryMs: NEEDS_REPAIR_RETRY_MS }, 'bootstrap failed; retrying'); retry(); },
+    ).finally(() => {
+      this.bootstrapRunning--;
+      this.checkBootstrapped();
+    });
   }
 
   /** Operator restore: merges one partition from `source` into this region (pull only, same conflict rules). */
@@ -285,13 +339,15 @@ export class AntiEntropy {
   private onPeerState(change: PeerStateChange): void {
     if (!this.started) return;
     const peer = change.peer;
-    if (change.to === 'down') { if (this.seenUp.has(peer)) this.wentDown.add(peer); return; }
+    if (change.to === 'down') {
+      if (this.seenUp.has(peer)) this.wentDown.add(peer);
+      this.checkBootstrapped(); // a peer still waiting for its pull no longer holds the bootstrap
+      return;
+    }
     if (change.to !== 'up') return;
     this.seenUp.add(peer);
     if (this.bootstrapPending.delete(peer)) {
-      void this.bootstrapFrom(peer).then(
-        (stats) => { if (stats.failed > 0) this.bootstrapPending.add(peer); },
-        (err: unknown) => { this.bootstrapPending.add(peer); this.log.warn({ peer, err: (err as Error).message }, 'bootstrap failed'); });
+      this.startBootstrap(peer);
       return;
     }
     if (!this.wentDown.delete(peer) || !this.limits.repairOnHeal || this.deps.region > peer) return;

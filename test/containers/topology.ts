@@ -213,7 +213,7 @@ export class GeoTopology {
     }
   }
 
-  /** Waits (bounded) until every gateway answers and sees every peer `up`. Returns ms waited, or throws with the last status. */
+  /** Waits (bounded) until every gateway answers, sees every peer `up` and takes writes (bootstrap done). Returns ms waited, or throws with the last status. */
   async waitAllUp(timeoutMs = DEFAULT_READY_TIMEOUT_MS): Promise<number> {
     const t0 = Date.now();
     let last = '';
@@ -221,10 +221,11 @@ export class GeoTopology {
       try {
         const states = await Promise.all(this.regions.map(async (r) => {
           const s = await this.status(r);
-          return { r, peers: s.peers };
+          // a region whose Redis started empty takes writes only once it bootstrapped
+          return { r, peers: s.peers, writesOpen: (s.bootstrap as { writesOpen?: boolean } | undefined)?.writesOpen !== false };
         }));
-        last = states.map((s) => `${s.r}: ${s.peers.map((p) => `${p.region}=${p.state}`).join(',')}`).join('; ');
-        if (states.every((s) => s.peers.length === this.regions.length - 1 && s.peers.every((p) => p.state === 'up'))) return Date.now() - t0;
+        last = states.map((s) => `${s.r}: ${s.peers.map((p) => `${p.region}=${p.state}`).join(',')}${s.writesOpen ? '' : ' (bootstrapping)'}`).join('; ');
+        if (states.every((s) => s.writesOpen && s.peers.length === this.regions.length - 1 && s.peers.every((p) => p.state === 'up'))) return Date.now() - t0;
       } catch (err) {
         last = (err as Error).message;
       }

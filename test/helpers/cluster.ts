@@ -10,6 +10,8 @@ import { freePort } from '../../infra/local/ports.js';
 import { parseGatewayConfig, startGateway, type GatewayConfig, type RunningGateway } from '../../gateway/index.js';
 import { silentLogger } from '../../infra/log.js';
 
+/** How long startCluster waits for the regions' first bootstrap. */
+export const BOOTSTRAP_WAIT_MS = 15_000;
 export const TEST_SECRET = 'test-secret-0123456789abcdef';
 
 export interface RegionFixture {
@@ -71,6 +73,8 @@ export interface ClusterOptions {
   witness?: boolean;
   extra?: Record<string, unknown>;
   perRegion?: (region: string) => Record<string, unknown>;
+  /** Return only once every region takes writes (its first bootstrap done); default true. */
+  waitWritable?: boolean;
 }
 
 /**
@@ -143,6 +147,11 @@ export async function startCluster(names: string[], opts: ClusterOptions = {}): 
     const config = configFor(name, redis.url);
     const gateway = await startGateway(config, { log: silentLogger() });
     regions.push({ region: name, redis, gateway, config, port: ports.get(name)!, dir });
+  }
+  // Every region starts with an empty Redis, so each bootstraps from its peers before it
+  // takes writes (gateway/bootstrap-gate.ts); tests start from a writable cluster.
+  if (opts.waitWritable !== false && !(await eventually(() => regions.every((r) => r.gateway.writesOpen()), BOOTSTRAP_WAIT_MS))) {
+    throw new Error(`cluster not writable within ${BOOTSTRAP_WAIT_MS} ms: regions still bootstrapping: ${regions.filter((r) => !r.gateway.writesOpen()).map((r) => r.region).join(', ')}`);
   }
   const byName = (n: string) => {
     const r = regions.find((x) => x.region === n);

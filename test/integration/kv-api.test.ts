@@ -159,7 +159,10 @@ describe('KV API on a real redis-server', () => {
 describe('single-master redirects', () => {
   let east: Region;
   beforeAll(async () => {
-    east = await startRegion('east', ['east', 'west'], { peers: [{ region: 'west', url: 'http://127.0.0.1:1', publicUrl: 'http://west.example:7102' }] });
+    // the peer never exists: no bootstrap to wait for (gateway/bootstrap-gate.ts)
+    east = await startRegion('east', ['east', 'west'], {
+      peers: [{ region: 'west', url: 'http://127.0.0.1:1', publicUrl: 'http://west.example:7102' }], antiEntropy: { bootstrapWriteWaitMs: 0 },
+    });
   });
   afterAll(async () => { await east?.stop(); });
 

@@ -126,6 +126,7 @@ describe('replication between regions on real redis-server processes', () => {
   it('a wrong cluster secret keeps the link down with a reason', async () => {
     cluster = await startCluster(['east', 'west'], {
       perRegion: (r) => (r === 'west' ? { cluster: { id: 'test', secret: 'another-secret-0123456789', regions: ['east', 'west'] } } : {}),
+      waitWritable: false, // no link ever comes up, so neither region bootstraps
     });
     const c = cluster;
     await new Promise((r) => setTimeout(r, 1500));

@@ -18,6 +18,7 @@
     ARGV[6] If-Match version ('' = none, * = any live version)
     ARGV[7] If-None-Match * (1 | 0)
     ARGV[8] writer's epoch       ARGV[14] partition, ARGV[15] bucket
+                                 ARGV[16] this region's counter floor (0 = none)
 
   Output:
     { 1 = created | 0 = updated, version, seq, hlc, packed change as logged (for the senders' tail cache) }
@@ -47,7 +48,7 @@ if ARGV[7] == "1" and live then return -2 end
 if tomb == "1" and not live then return -4 end
 
 local vv = vvParse(curVv or "")
-vv[region] = (vv[region] or 0) + 1
+vv[region] = math.max((vv[region] or 0) + 1, tonumber(ARGV[16]) or 0)
 local vvText = vvFormat(vv)
 local cw, cl = hlcParse(curHlc or nil)
 local w, l = hlcTick(KEYS[5], cw, cl, now)

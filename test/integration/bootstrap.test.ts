@@ -1,0 +1,84 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { Redis } from 'ioredis';
+import { startCluster, eventually } from '../helpers/cluster.js';
+import { startGateway } from '../../gateway/index.js';
+import { silentLogger } from '../../infra/log.js';
+
+type Cluster = Awaited<ReturnType<typeof startCluster>>;
+let cluster: Cluster | undefined;
+afterEach(async () => {
+  await cluster?.stop();
+  cluster = undefined;
+});
+
+const put = (url: string, path: string, body: string) => fetch(`${url}/v1/kv/${path}`, { method: 'PUT', body: Buffer.from(body) });
+const keys = Array.from({ length: 40 }, (_, i) => `k${i}`);
+
+/** Writes the keys at west, waits until east has them, then stops both gateways and wipes east's Redis. */
+async function wipeEastWithData(c: Cluster): Promise<void> {
+  for (const k of keys) expect((await put(c.byName('west').gateway.url, `carts/${k}`, `v-${k}`)).status).toBe(201);
+  // a key east itself wrote three times before the wipe: west holds it at {east:3}
+  for (let i = 0; i < 3; i++) expect((await put(c.byName('east').gateway.url, 'carts/mine', `before-${i}`)).status).toBeLessThan(300);
+  expect(await eventually(async () => (await c.byName('east').gateway.store.get('carts', 'k39')) !== null, 10_000)).toBe(true);
+  await c.stopGateway('west');
+  await c.stopGateway('east');
+  const raw = new Redis(c.byName('east').redis.url);
+  await raw.flushall();
+  raw.disconnect();
+}
+
+const start = async (c: Cluster, region: string) => {
+  const r = c.byName(region);
+  r.gateway = await startGateway(r.config, { log: silentLogger() });
+  return r.gateway;
+};
+
+describe('a region whose store started empty (real redis-server)', () => {
+  it('refuses writes with 503 bootstrapping until it pulled its peer, then has the peer\'s data and takes writes', async () => {
+    cluster = await startCluster(['east', 'west']);
+    const c = cluster;
+    await wipeEastWithData(c);
+
+    const east = await start(c, 'east'); // its peer is down: nothing to bootstrap from yet
+    const refused = await put(east.url, 'carts/new', 'x');
+    expect(refused.status).toBe(503);
+    expect(refused.headers.get('retry-after')).toBe('1');
+    expect((await refused.json() as { error: { code: string } }).error.code).toBe('bootstrapping');
+    const status = await (await fetch(`${east.url}/v1/status`)).json() as { bootstrap: { state: string; writesOpen: boolean } };
+    expect(status.bootstrap).toMatchObject({ state: 'pending', writesOpen: false });
+    expect((await fetch(`${east.url}/v1/kv/carts/k1`)).status).toBe(404); // reads stay local
+
+    await start(c, 'west');
+    expect(await eventually(() => east.writesOpen(), 15_000)).toBe(true);
+    for (const k of keys) expect(Buffer.from((await east.store.get('carts', k))?.value ?? []).toString()).toBe(`v-${k}`);
+    expect((await put(east.url, 'carts/new', 'x')).status).toBe(201);
+    const after = await (await fetch(`${east.url}/v1/status`)).json() as { bootstrap: { state: string; from: string[] } };
+    expect(after.bootstrap).toMatchObject({ state: 'done', from: ['west'] });
+  });
+
+  it('opens writes after antiEntropy.bootstrapWriteWaitMs when no peer comes back', async () => {
+    cluster = await startCluster(['east', 'west'], { perRegion: (r) => (r === 'east' ? { antiEntropy: { bootstrapWriteWaitMs: 1500 } } : {}) });
+    const c = cluster;
+    await wipeEastWithData(c);
+    const east = await start(c, 'east');
+    const t0 = Date.now();
+    expect((await put(east.url, 'carts/alone', 'x')).status).toBe(503);
+    expect(await eventually(async () => (await put(east.url, 'carts/alone', 'x')).status === 201, 10_000, 100)).toBe(true);
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(1400);
+    // Its counters restarted with the wipe; the floor keeps this write from being dominated
+    // by the {east:3} version west still holds (it would be lost without a conflict).
+    expect((await put(east.url, 'carts/mine', 'after-wipe')).status).toBe(201);
+    // the peer's data merges in when it returns, and the write made while alone survives everywhere
+    const west = await start(c, 'west');
+    expect(await eventually(async () => (await east.store.get('carts', 'k39')) !== null, 15_000)).toBe(true);
+    const value = async (g: typeof east) => Buffer.from((await g.store.get('carts', 'mine'))?.value ?? []).toString();
+    expect(await eventually(async () => (await value(west)) === 'after-wipe', 15_000)).toBe(true);
+    expect(await value(east)).toBe('after-wipe');
+    // the floor is persisted (loaded again at start)
+    const raw = new Redis(c.byName('east').redis.url);
+    const floor = Number(await raw.get(`${c.byName('east').config.redis.keyPrefix}vvfloor`));
+    raw.disconnect();
+    expect(floor).toBeGreaterThan(Date.now() - 60_000);
+    expect((await east.store.get('carts', 'mine'))?.version).toMatch(/^east:\d{13}$/);
+  });
+});
