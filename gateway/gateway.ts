@@ -6,6 +6,7 @@
 import type { Server } from 'node:http';
 import { serve } from '@hono/node-server';
 import { Redis } from 'ioredis';
+import { Counter } from 'prom-client';
 import type { Logger } from 'pino';
 import { realClock, realRandom, type Clock } from '../infra/clock.js';
 import { childLogger, createLogger } from '../infra/log.js';
@@ -55,6 +56,8 @@ export const REDIS_RETRY_DELAY_MS_MAX = 1000;
 export const JOURNAL_MAX_ENTRIES = 100_000;
 /** How long boot waits for Redis before listening anyway. */
 export const REDIS_READY_WAIT_MS = 3000;
+/** How often the gateway checks that its Redis still holds its identity (has not lost its data). */
+export const STORE_IDENTITY_CHECK_MS = 1000;
 
 function waitReady(redis: Redis, timeoutMs: number): Promise<boolean> {
   if (redis.status === 'ready') return Promise.resolve(true);
@@ -108,7 +111,10 @@ export async function startGateway(config: GatewayConfig, opts: GatewayOptions =
   metrics.storeUp.set(0);
   redis.on('ready', () => metrics.storeUp.set(1));
   redis.on('close', () => metrics.storeUp.set(0));
-  redis.on('ready', () => { store.loadCounterFloor().catch(() => {}); });
+  redis.on('ready', () => {
+    store.loadCounterFloor().catch(() => {});
+    store.checkIdentity().catch(() => {});
+  });
   const publicUrls = new Map<string, string>([[config.region, config.publicUrl], ...config.peers.map((p) => [p.region, p.publicUrl ?? p.url] as const)]);
 
   const conflicts = new ConflictStore(redis, store.keys, {
@@ -186,6 +192,22 @@ export async function startGateway(config: GatewayConfig, opts: GatewayOptions =
   const merkleStore = new MerkleStore(store);
   const startedEmpty = await merkleStore.startedEmpty().catch(() => false);
   await store.loadCounterFloor().catch((err: Error) => log.warn({ err: err.message }, 'counter floor not loaded yet'));
+  await store.claimIdentity().catch((err: Error) => log.warn({ err: err.message }, 'store identity not claimed yet (claimed when Redis answers)'));
+  // Redis that lost its data under the running gateway (restarted without persistence,
+  // flushed): the region's own counters and log seqs restart at zero, while the peers hold
+  // versions and cursors from before. Noticed by the write script (no write lands or is
+  // acknowledged there: 503 store_reset) and by a check every STORE_IDENTITY_CHECK_MS.
+  const storeResets = new Counter({ name: 'geogate_store_data_lost_total', help: 'Times the region\'s Redis was found to have lost its data under the running gateway', registers: [metrics.registry] });
+  store.onIdentityLost(() => {
+    storeResets.inc();
+    void store.raiseCounterFloor(clock.nowMs()).catch(() => {}); // in effect at once; persisted when Redis answers
+    store.resetIncarnation();
+    replicationStore.resetIncarnation(); // the senders see a new log incarnation and restart their links from seq 0
+    antiEntropy?.rebuildFromPeers();
+    log.error({ peers: config.peers.map((p) => p.region) }, 'the region\'s Redis lost its data (restarted empty or flushed): own counters raised past everything issued before, replication restarted under a new log incarnation, every partition pulled again from the peers');
+  });
+  const identityTimer = setInterval(() => { store.checkIdentity().catch(() => {}); }, STORE_IDENTITY_CHECK_MS);
+  identityTimer.unref();
   if (replicator && config.antiEntropy.enabled) {
     const { enabled: _enabled, bootstrapWriteWaitMs: _wait, ...aeOptions } = config.antiEntropy;
     antiEntropy = new AntiEntropy({
@@ -213,6 +235,7 @@ export async function startGateway(config: GatewayConfig, opts: GatewayOptions =
     url: `http://${config.listen.host}:${port}`, port, config, store, server, context, conflicts, conflictWorker, replicator, antiEntropy,
     writesOpen: () => gate.isOpen(),
     async close() {
+      clearInterval(identityTimer);
       antiEntropy?.stop();
       conflictWorker?.stop();
       actionWorker.stop();

@@ -108,6 +108,7 @@ function mapStoreError(err: StoreError, t: Target): Error {
     case StoreErrorCode.IfNoneMatchFailed: return new PreconditionFailedError(`"${t.key}" exists (If-None-Match: *)`);
     case StoreErrorCode.NotFound: return new NotFoundError(`no key "${t.key}" in ${t.ks.name}`);
     case StoreErrorCode.Fenced: return new FencedError(t.ks.name, t.placement.partition);
+    case StoreErrorCode.StoreReset: return new UnavailableError(err.message, 'store_reset', 1);
     default: return err;
   }
 }

@@ -16,5 +16,7 @@ export class StoreKeys {
   get incarnation(): string { return `${this.prefix}incarnation`; }
   /** This region's version-vector counter floor (see RegionStore.raiseCounterFloor). */
   get counterFloor(): string { return `${this.prefix}vvfloor`; }
+  /** A random id the gateway claims in its Redis, to notice when Redis lost its data. */
+  get identity(): string { return `${this.prefix}store-id`; }
   get outbox(): string { return `${this.prefix}outbox`; }
 }

@@ -11,7 +11,7 @@ import type { ApplyOutcome, ChangeRecord, ChangeSink, LogSource } from '../../re
 import { type LogEntry, packEntry } from '../../replicator/packed.js';
 import { StoreKeys } from './keys.js';
 import { callScript, callScriptBuffer, defineScripts } from './scripts.js';
-import { StoreError, storeError } from './errors.js';
+import { StoreError, StoreErrorCode, storeError } from './errors.js';
 import { StoreUnavailableError } from '../errors.js';
 
 export const TRIM_BATCH_MAX = 4096;
@@ -88,17 +88,63 @@ export class RegionStore implements ChangeSink {
     await this.redis.set(this.keys.counterFloor, String(this.counterFloor));
   }
 
+  /**
+   * The store's identity: a random id kept in Redis. Once claimed, every write checks it in
+   * its script, so a write never lands (nor is acknowledged) in a Redis that lost its data
+   * under the running gateway — it fails with StoreReset, and `checkIdentity` tells the
+   * listeners before claiming a new id.
+   */
+  private storeId: string | undefined;
+  private identityCheck: Promise<boolean> | undefined;
+  private readonly identityListeners = new Set<() => void>();
+
+  async claimIdentity(): Promise<string> {
+    await this.redis.set(this.keys.identity, randomBytes(8).toString('hex'), 'NX');
+    const id = await this.redis.get(this.keys.identity);
+    if (!id) throw new Error('store identity vanished right after SET NX');
+    this.storeId = id;
+    return id;
+  }
+
+  /** Runs `listener` (synchronously, before a new identity is claimed) whenever the store lost its data. */
+  onIdentityLost(listener: () => void): () => void {
+    this.identityListeners.add(listener);
+    return () => this.identityListeners.delete(listener);
+  }
+
+  /**
+   * True when the claimed identity is still there. When it is gone or replaced, the store
+   * lost its data: the listeners run, then a new identity is claimed; false. Without a
+   * claim yet, it claims one (true). Concurrent calls share one check.
+   */
+  checkIdentity(): Promise<boolean> {
+    this.identityCheck ??= (async () => {
+      try {
+        if (this.storeId === undefined) { await this.claimIdentity(); return true; }
+        if ((await this.redis.get(this.keys.identity)) === this.storeId) return true;
+        this.storeId = undefined;
+        for (const l of this.identityListeners) l();
+        await this.claimIdentity();
+        return false;
+      } finally {
+        this.identityCheck = undefined;
+      }
+    })();
+    return this.identityCheck;
+  }
+
   async write(req: WriteRequest): Promise<WriteResult> {
     const k = this.keys;
-    const res = await guard(callScriptBuffer(this.redis, 'putRecord-8', [
+    const res = await guard(callScriptBuffer(this.redis, 'putRecord-9', [
       k.record(req.keyspace, req.key), k.log, k.seq, k.logBytes, k.hlc,
       k.digest(req.keyspace, req.partition), k.members(req.keyspace, req.partition, req.bucket),
-      k.fence(req.keyspace, req.partition),
+      k.fence(req.keyspace, req.partition), k.identity,
       this.opts.region, this.opts.nowMs(), Buffer.from(req.value.buffer, req.value.byteOffset, req.value.byteLength),
       req.contentType, req.tombstone ? '1' : '0', req.ifMatch ?? '', req.ifNoneMatch ? '1' : '0',
       req.epoch, req.fenced ? '1' : '0', this.opts.logMaxEntries, this.opts.logMaxBytes,
-      req.keyspace, req.key, req.partition, req.bucket, this.counterFloor,
+      req.keyspace, req.key, req.partition, req.bucket, this.counterFloor, this.storeId ?? '',
     ]));
+    if (res === StoreErrorCode.StoreReset) void this.checkIdentity().catch(() => {});
     if (typeof res === 'number') throw storeError(res, `${req.keyspace}/${req.key}`);
     const [created, version, seq, hlc, packed] = res as [number, Buffer, number, Buffer, Buffer];
     return { created: created === 1, version: version.toString(), seq, hlc: hlc.toString(), packed };

@@ -132,6 +132,20 @@ export class AntiEntropy {
     return { state: this.bootstrap, from: [...this.bootstrappedFrom].sort() };
   }
 
+  /**
+   * The store lost its data while running (Redis restarted empty): pull every partition from
+   * every peer again — now from those that are up, from the others when they come up. The
+   * bootstrap state (the write gate's) is not reopened: the gateway keeps writes safe with
+   * the counter floor instead.
+   */
+  rebuildFromPeers(): void {
+    if (!this.started) return;
+    for (const s of this.deps.links.status()) {
+      if (s.state === 'up') this.startBootstrap(s.region);
+      else this.bootstrapPending.add(s.region);
+    }
+  }
+
   /** Called once when the bootstrap is done. */
   onBootstrapped(listener: () => void): () => void {
     this.bootstrapListeners.add(listener);

@@ -82,3 +82,41 @@ describe('a region whose store started empty (real redis-server)', () => {
     expect((await east.store.get('carts', 'mine'))?.version).toMatch(/^east:\d{13}$/);
   });
 });
+
+describe('a Redis that loses its data under the running gateway (real redis-server)', () => {
+  it('no write lands unnoticed: counters jump past the old ones, replication restarts, the peer\'s data comes back', async () => {
+    cluster = await startCluster(['east', 'west']);
+    const c = cluster;
+    const east = c.byName('east').gateway;
+    const west = c.byName('west').gateway;
+    for (const k of keys) expect((await put(west.url, `carts/${k}`, `v-${k}`)).status).toBe(201);
+    for (let i = 0; i < 3; i++) expect((await put(east.url, 'carts/mine', `before-${i}`)).status).toBeLessThan(300);
+    const value = async (g: typeof east, key: string) => Buffer.from((await g.store.get('carts', key))?.value ?? []).toString();
+    expect(await eventually(async () => (await value(west, 'mine')) === 'before-2' && (await value(east, 'k39')) === 'v-k39', 10_000)).toBe(true);
+
+    const raw = new Redis(c.byName('east').redis.url);
+    await raw.flushall();
+    raw.disconnect();
+    // the first write may meet the script's identity check (503 store_reset, not acknowledged)
+    const statuses: number[] = [];
+    expect(await eventually(async () => {
+      const res = await put(east.url, 'carts/mine', 'after-loss');
+      statuses.push(res.status);
+      if (res.status === 503) expect((await res.json() as { error: { code: string } }).error.code).toBe('store_reset');
+      return res.status < 300; // 200 when west's copy came back first
+    }, 10_000, 100)).toBe(true);
+    expect(statuses.every((s) => s === 200 || s === 201 || s === 503), `statuses ${statuses.join(',')}`).toBe(true);
+    expect((await put(east.url, 'carts/fresh', 'new')).status).toBe(201);
+
+    // the write after the loss is not dominated by west's {east:3}; the new log reaches west
+    expect(await eventually(async () => (await value(west, 'mine')) === 'after-loss' && (await value(west, 'fresh')) === 'new', 15_000)).toBe(true);
+    expect(await value(east, 'mine')).toBe('after-loss');
+    // east's data comes back from west
+    expect(await eventually(async () => {
+      for (const k of keys) if ((await value(east, k)) !== `v-${k}`) return false;
+      return true;
+    }, 20_000)).toBe(true);
+    const metrics = await (await fetch(`${east.url}/metrics`)).text();
+    expect(metrics).toMatch(/geogate_store_data_lost_total\{[^}]*\} 1|geogate_store_data_lost_total 1/);
+  });
+});

@@ -9,6 +9,7 @@
     KEYS[2] replication log      KEYS[6] partition bucket digests
     KEYS[3] log seq counter      KEYS[7] bucket members (key -> version)
     KEYS[4] log byte count       KEYS[8] partition fence (epoch, PX = lease left)
+                                 KEYS[9] the store's identity (RegionStore.claimIdentity)
 
     ARGV[1] region               ARGV[9]  fence required (1 | 0)
     ARGV[2] now (wall ms)        ARGV[10] log max entries
@@ -19,11 +20,12 @@
     ARGV[7] If-None-Match * (1 | 0)
     ARGV[8] writer's epoch       ARGV[14] partition, ARGV[15] bucket
                                  ARGV[16] this region's counter floor (0 = none)
+                                 ARGV[17] the store identity the writer claimed ('' = no check)
 
   Output:
     { 1 = created | 0 = updated, version, seq, hlc, packed change as logged (for the senders' tail cache) }
     -1 If-Match mismatch, -2 If-None-Match failed, -3 fenced (no lease for this epoch),
-    -4 delete of an absent key
+    -4 delete of an absent key, -7 the store's identity is not the writer's (Redis lost its data)
 ]]
 local rcall = redis.call
 --- @include "vv"
@@ -33,6 +35,8 @@ local rcall = redis.call
 
 local region, now, tomb = ARGV[1], tonumber(ARGV[2]), ARGV[5]
 local epoch = ARGV[8]
+
+if ARGV[17] ~= "" and rcall("GET", KEYS[9]) ~= ARGV[17] then return -7 end
 
 if ARGV[9] == "1" then
   local fence = rcall("GET", KEYS[8])
