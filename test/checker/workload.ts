@@ -43,7 +43,7 @@ export const DEFAULT_OPS_MAX = 20_000;
 export const DEFAULT_REQUEST_TIMEOUT_MS = 4000;
 export const DEFAULT_THINK_MS = 15;
 /** 503 codes answered before the store is touched: the write certainly did not happen. */
-export const DEFINITE_503_CODES: ReadonlySet<string> = new Set(['no_write_authority', 'fenced', 'overloaded', 'owner_unknown', 'bootstrapping']);
+export const DEFINITE_503_CODES: ReadonlySet<string> = new Set(['no_write_authority', 'fenced', 'overloaded', 'owner_unknown', 'bootstrapping', 'store_reset']);
 
 /** Seeded PRNG, so a run's choice of operations replays. */
 export const prng = seededRandom;
