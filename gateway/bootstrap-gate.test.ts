@@ -19,8 +19,13 @@ function setup(waitMs: number, initial: BootstrapState = 'pending') {
   const clock = new FakeClock();
   const registry = new Registry();
   let state: BootstrapState = initial;
-  const gate = new BootstrapGate(new StaticAuthority('east', maps), { clock, waitMs, log: silentLogger(), registry, state: () => state });
-  return { clock, registry, gate, set: (s: BootstrapState) => { state = s; } };
+  let complete = true;
+  const floorRaises: number[] = [];
+  const gate = new BootstrapGate(new StaticAuthority('east', maps), {
+    clock, waitMs, log: silentLogger(), registry, state: () => state, complete: () => complete,
+    onOpenedIncomplete: () => floorRaises.push(clock.monoMs()),
+  });
+  return { clock, registry, gate, floorRaises, set: (s: BootstrapState) => { state = s; }, setComplete: (c: boolean) => { complete = c; } };
 }
 
 const homeOf = (region: string) => [0, 1, 2, 3].find((p) => maps.get('orders')!.nodeList(p)[0]!.region === region)!;
@@ -37,7 +42,7 @@ describe('BootstrapGate', () => {
   });
 
   it('opens when the bootstrap is done and stays open', async () => {
-    const { gate, set, registry } = setup(30_000);
+    const { gate, set, registry, floorRaises } = setup(30_000);
     expect(gate.isOpen()).toBe(false);
     set('done');
     expect(gate.check(carts, 1)).toEqual({ kind: 'local', epoch: 0, fenced: false });
@@ -45,6 +50,27 @@ describe('BootstrapGate', () => {
     expect(gate.isOpen()).toBe(true);
     expect(gate.partitionState(orders, homeOf('east'))).toBe('active');
     expect(await registry.getSingleMetricAsString('geogate_bootstrap_gated')).toContain('geogate_bootstrap_gated 0');
+    expect(floorRaises).toEqual([]); // pulled from every peer: counters need no floor
+  });
+
+  it('asks for the counter floor, once and before the first write passes, whenever writes open without a pull from every peer', () => {
+    const done = setup(30_000);
+    done.setComplete(false);
+    done.set('done');
+    expect(done.gate.check(carts, 0).kind).toBe('local');
+    expect(done.gate.check(carts, 1).kind).toBe('local');
+    expect(done.floorRaises).toHaveLength(1);
+
+    const expired = setup(5_000);
+    expired.clock.advance(5_000);
+    expect(expired.floorRaises).toEqual([]);
+    expect(expired.gate.check(carts, 0).kind).toBe('local');
+    expect(expired.floorRaises).toEqual([5_000]);
+
+    const ungated = setup(0, 'pending');
+    expect(ungated.gate.isOpen()).toBe(true);
+    expect(ungated.floorRaises).toHaveLength(1);
+    expect(setup(0, 'none').floorRaises).toEqual([]);
   });
 
   it('opens after waitMs even when the bootstrap is not done', () => {
@@ -56,7 +82,9 @@ describe('BootstrapGate', () => {
   });
 
   it('never gates a store that did not start empty, nor with waitMs 0', () => {
-    expect(setup(30_000, 'none').gate.isOpen()).toBe(true);
+    const none = setup(30_000, 'none');
+    expect(none.gate.isOpen()).toBe(true);
+    expect(none.floorRaises).toEqual([]);
     expect(setup(0, 'pending').gate.isOpen()).toBe(true);
   });
 });

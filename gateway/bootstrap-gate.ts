@@ -31,11 +31,14 @@ export interface BootstrapGateOptions {
   readonly registry: Registry;
   /** The bootstrap's state now ('none' when the store did not start empty or nothing bootstraps). */
   readonly state: () => BootstrapState;
+  /** Whether the bootstrap pulled from every peer (default: true once done). */
+  readonly complete?: () => boolean;
   /**
    * Called synchronously, before the first write goes through, when the writes open without
-   * a finished bootstrap (the gateway raises the store's counter floor there).
+   * a bootstrap from every peer — the wait ran out, `waitMs` is 0, or a peer was not up when
+   * it was done (the gateway raises the store's counter floor there).
    */
-  readonly onOpenedUnbootstrapped?: () => void;
+  readonly onOpenedIncomplete?: () => void;
 }
 
 export class BootstrapGate implements WriteAuthority {
@@ -55,14 +58,17 @@ export class BootstrapGate implements WriteAuthority {
   isOpen(): boolean {
     if (this.opened) return true;
     const state = this.o.state();
-    if (state !== 'pending' || this.o.waitMs === 0) {
+    if (state === 'none') return (this.opened = true);
+    if (state === 'done') {
       this.opened = true;
-      if (state === 'done') this.o.log.info({ afterMs: Math.round(this.o.clock.monoMs() - this.since) }, 'bootstrap done: writes open');
+      const complete = this.o.complete?.() ?? true;
+      if (!complete) this.o.onOpenedIncomplete?.();
+      this.o.log.info({ afterMs: Math.round(this.o.clock.monoMs() - this.since), complete }, 'bootstrap done: writes open');
       return true;
     }
-    if (this.o.clock.monoMs() - this.since >= this.o.waitMs) {
+    if (this.o.waitMs === 0 || this.o.clock.monoMs() - this.since >= this.o.waitMs) {
       this.opened = true;
-      this.o.onOpenedUnbootstrapped?.();
+      this.o.onOpenedIncomplete?.();
       this.o.log.warn({ waitMs: this.o.waitMs }, 'bootstrap not done within antiEntropy.bootstrapWriteWaitMs: writes open; what differs from the peers merges through the conflict path when they return');
       return true;
     }

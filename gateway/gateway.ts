@@ -155,16 +155,23 @@ export async function startGateway(config: GatewayConfig, opts: GatewayOptions =
     log.warn('witness configured without peers: ownership is static (a one-region cluster needs no leases)');
   }
   // A store that started empty takes no writes until anti-entropy rebuilt it from the peers
-  // (bounded by antiEntropy.bootstrapWriteWaitMs); `bootstrapping` is set once Redis answered.
+  // (bounded by antiEntropy.bootstrapWriteWaitMs); `bootstrapping` is set once Redis answered,
+  // `bootUnknown` while it has not answered yet (writes wait for that too).
   let bootstrapping = false;
+  let bootUnknown = false;
+  // The region's own counters restart with an empty store; when it may hold fewer versions
+  // than its peers and takes writes anyway, they must start above everything issued before.
+  const raiseFloor = (why: string) => {
+    if (config.peers.length === 0) return; // nobody holds older versions of ours
+    store.raiseCounterFloor(clock.nowMs()).catch((err: Error) =>
+      log.error({ err: err.message }, 'counter floor not persisted yet (in effect now; persisted when Redis answers)'));
+    log.warn({ why }, 'own version-vector counters raised past everything issued before');
+  };
   const gate = new BootstrapGate(ownership ?? new StaticAuthority(config.region, maps), {
     clock, waitMs: config.antiEntropy.bootstrapWriteWaitMs, log, registry: metrics.registry,
-    state: () => (bootstrapping ? antiEntropy?.bootstrapStatus().state ?? 'none' : 'none'),
-    onOpenedUnbootstrapped: () => {
-      const floor = clock.nowMs();
-      store.raiseCounterFloor(floor).catch((err: Error) =>
-        log.error({ floor, err: err.message }, 'counter floor not persisted (in effect until this process stops)'));
-    },
+    state: () => (bootUnknown ? 'pending' : bootstrapping ? antiEntropy?.bootstrapStatus().state ?? 'none' : 'none'),
+    complete: () => antiEntropy?.bootstrapStatus().complete ?? false,
+    onOpenedIncomplete: () => raiseFloor('writes open before every peer was pulled'),
   });
   const authority: WriteAuthority = gate;
   const triggers = await loadTriggers(config.triggers, opts.configDir ?? process.cwd());
@@ -190,7 +197,7 @@ export async function startGateway(config: GatewayConfig, opts: GatewayOptions =
   if (!(await waitReady(redis, REDIS_READY_WAIT_MS))) log.warn({ url: config.redis.url }, 'redis not reachable yet; answering 503 until it is');
   // must run before the replicator's handshake creates the log incarnation
   const merkleStore = new MerkleStore(store);
-  const startedEmpty = await merkleStore.startedEmpty().catch(() => false);
+  const startedEmpty = await merkleStore.startedEmpty().catch(() => { bootUnknown = true; return false; });
   await store.loadCounterFloor().catch((err: Error) => log.warn({ err: err.message }, 'counter floor not loaded yet'));
   await store.claimIdentity().catch((err: Error) => log.warn({ err: err.message }, 'store identity not claimed yet (claimed when Redis answers)'));
   // Redis that lost its data under the running gateway (restarted without persistence,
@@ -200,9 +207,10 @@ export async function startGateway(config: GatewayConfig, opts: GatewayOptions =
   const storeResets = new Counter({ name: 'geogate_store_data_lost_total', help: 'Times the region\'s Redis was found to have lost its data under the running gateway', registers: [metrics.registry] });
   store.onIdentityLost(() => {
     storeResets.inc();
-    void store.raiseCounterFloor(clock.nowMs()).catch(() => {}); // in effect at once; persisted when Redis answers
+    raiseFloor('the store lost its data');
     store.resetIncarnation();
-    replicationStore.resetIncarnation(); // the senders see a new log incarnation and restart their links from seq 0
+    replicationStore.resetIncarnation(); // the links come back under a new log incarnation: the peers start it from seq 0
+    replicator?.resetLog('the region\'s Redis lost its data');
     antiEntropy?.rebuildFromPeers();
     log.error({ peers: config.peers.map((p) => p.region) }, 'the region\'s Redis lost its data (restarted empty or flushed): own counters raised past everything issued before, replication restarted under a new log incarnation, every partition pulled again from the peers');
   });
@@ -216,10 +224,28 @@ export async function startGateway(config: GatewayConfig, opts: GatewayOptions =
       options: { ...aeOptions, frameBytesMax: config.replication.frameBytesMax, messageBytesMax: Math.min(1 << 20, Math.floor(config.replication.frameBytesMax / 4)) },
     });
     if (startedEmpty) {
-      bootstrapping = true;
       log.warn({ bootstrapWriteWaitMs: config.antiEntropy.bootstrapWriteWaitMs }, 'region store started empty: bootstrapping every partition from peers; writes wait until that is done');
     }
   }
+  // (with antiEntropy.enabled false nothing bootstraps an empty store, and nothing gates it:
+  // docs/config.md says what that costs)
+  if (startedEmpty && config.peers.length > 0) bootstrapping = true;
+  // Redis did not answer at boot: once it does, find out whether it is empty (then bootstrap
+  // as at boot); writes wait until then.
+  const recheckBoot = () => {
+    if (!bootUnknown) return;
+    merkleStore.startedEmpty().then((empty) => {
+      if (!bootUnknown) return;
+      if (empty && config.peers.length > 0) {
+        bootstrapping = true;
+        antiEntropy?.beginBootstrap();
+        log.warn('region store found empty once Redis answered: bootstrapping every partition from peers; writes wait until that is done');
+      }
+      bootUnknown = false;
+    }, () => {});
+  };
+  redis.on('ready', recheckBoot);
+  recheckBoot(); // Redis may have come up during the awaits above
   context.antiEntropy = antiEntropy;
   const app = createApp(context);
   const { server, port } = await listen(app.fetch, config.listen.host, config.listen.port);

@@ -120,4 +120,22 @@ describe('replication mesh over loopback WebSockets', () => {
     expect(() => us!.replicator.registerTopic('vote', () => {})).toThrow();
     expect(() => eu!.replicator.sendControl('mars', 'vote', 1)).toThrow(/unknown peer/);
   });
+
+  it('resetLog forgets the old log (head, cursors, trim point), fails sync waits and restarts the links', async () => {
+    const [eu, us] = await cluster(['eu', 'us']);
+    await until(() => allUp([eu!, us!]), 5_000, 'links up');
+    writeMany(eu!.log, 'eu', 50);
+    eu!.replicator.notifyAppended(50);
+    await until(() => eu!.replicator.status()[0]!.ackedSeq === 50, 5_000, 'acked');
+    const closesBefore = eu!.replicator.status()[0]!.lastCloseReason;
+    eu!.replicator.resetLog('store lost its data');
+    const s = eu!.replicator.status()[0]!;
+    expect(s).toMatchObject({ ackedSeq: null, lagEntries: 0 });
+    expect(eu!.replicator.minAckedSeq()).toBeNull(); // nothing may be trimmed on an old cursor
+    // an ack of the old log (seq 50) must not satisfy a sync wait for seq 1 of the new one
+    expect(await eu!.replicator.waitForAck('us', 1, 50)).toBe(false);
+    await until(() => eu!.replicator.status()[0]!.lastCloseReason !== closesBefore, 5_000, 'link closed');
+    expect(eu!.replicator.status()[0]!.lastCloseReason).toMatch(/our log restarted/);
+    await until(() => allUp([eu!, us!]), 5_000, 'links back');
+  });
 });

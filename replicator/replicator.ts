@@ -116,6 +116,25 @@ export class Replicator {
     }
   }
 
+  /**
+   * Our log restarted from seq 1 (the store lost its data; the caller already made the
+   * store answer a new incarnation): forget what we knew of the old log — head, trim point,
+   * tail, every peer's cursor — fail pending sync waits, and close every link now. The links
+   * come back under the new incarnation, the peers' cursors start from 0, and no ack of the
+   * old log can satisfy a wait for the new one, nor a trim cut through new entries.
+   */
+  resetLog(reason: string): void {
+    this.headSeq = 0;
+    this.trimmedSeq = 0;
+    this.tail.clear();
+    for (const peer of this.peers.values()) {
+      peer.ackedSeq = null;
+      peer.waiters.failAll();
+      peer.updateBehind(0);
+      peer.session?.channel.close(`our log restarted: ${reason}`, 'restart');
+    }
+  }
+
   /** Resolves true once `peer` acked our log through `seq`; false on timeout or link down. */
   waitForAck(peerRegion: string, seq: number, timeoutMs: number): Promise<boolean> {
     const peer = this.peer(peerRegion);

@@ -15,6 +15,10 @@ import { StoreError, StoreErrorCode, storeError } from './errors.js';
 import { StoreUnavailableError } from '../errors.js';
 
 export const TRIM_BATCH_MAX = 4096;
+/** Passed as the store identity while a lost one is being replaced: matches no store, so writes wait. */
+const UNCLAIMED = '-';
+/** A raised counter floor is at least this far above the previous one (more than any key's writes between two losses). */
+export const COUNTER_FLOOR_STEP = 2 ** 32;
 export const APPLY_BATCH_RECORDS_MAX = 4096;
 
 export interface RegionStoreOptions {
@@ -77,14 +81,22 @@ export class RegionStore implements ChangeSink {
    */
   private counterFloor = 0;
 
+  /** Loads the persisted floor; a higher floor held in memory (raised while Redis was away) is persisted. */
   async loadCounterFloor(): Promise<number> {
-    this.counterFloor = Math.max(this.counterFloor, Number(await this.redis.get(this.keys.counterFloor)) || 0);
+    const stored = Number(await this.redis.get(this.keys.counterFloor)) || 0;
+    if (this.counterFloor > stored) await this.redis.set(this.keys.counterFloor, String(this.counterFloor));
+    this.counterFloor = Math.max(this.counterFloor, stored);
     return this.counterFloor;
   }
 
-  /** Raises the floor at once for this process and persists it (never lowers it). */
-  async raiseCounterFloor(floor: number): Promise<void> {
-    this.counterFloor = Math.max(this.counterFloor, Math.floor(floor));
+  /**
+   * Raises the floor at once for this process — to `atLeast` (the wall clock in ms: above
+   * any counter a region issues by plain increments) and at least COUNTER_FLOOR_STEP above
+   * the previous floor — then persists it.
+   */
+  async raiseCounterFloor(atLeast: number): Promise<void> {
+    const prev = this.counterFloor;
+    this.counterFloor = Math.max(Math.floor(atLeast), prev === 0 ? 0 : prev + COUNTER_FLOOR_STEP);
     await this.redis.set(this.keys.counterFloor, String(this.counterFloor));
   }
 
@@ -95,14 +107,22 @@ export class RegionStore implements ChangeSink {
    * listeners before claiming a new id.
    */
   private storeId: string | undefined;
+  /** This process held an identity before (a later claim that creates one means a loss). */
+  private claimedOnce = false;
   private identityCheck: Promise<boolean> | undefined;
   private readonly identityListeners = new Set<() => void>();
 
-  async claimIdentity(): Promise<string> {
-    await this.redis.set(this.keys.identity, randomBytes(8).toString('hex'), 'NX');
+  private async claim(): Promise<{ id: string; created: boolean }> {
+    const created = (await this.redis.set(this.keys.identity, randomBytes(8).toString('hex'), 'NX')) === 'OK';
     const id = await this.redis.get(this.keys.identity);
     if (!id) throw new Error('store identity vanished right after SET NX');
+    return { id, created };
+  }
+
+  async claimIdentity(): Promise<string> {
+    const { id } = await this.claim();
     this.storeId = id;
+    this.claimedOnce = true;
     return id;
   }
 
@@ -114,16 +134,25 @@ export class RegionStore implements ChangeSink {
 
   /**
    * True when the claimed identity is still there. When it is gone or replaced, the store
-   * lost its data: the listeners run, then a new identity is claimed; false. Without a
-   * claim yet, it claims one (true). Concurrent calls share one check.
+   * lost its data: the listeners run, then a new identity is claimed; false. Until that
+   * claim succeeds, writes are refused (they carry an id no store holds). A claim that has
+   * to create the identity after this process held one is a loss too. Concurrent calls
+   * share one check.
    */
   checkIdentity(): Promise<boolean> {
     this.identityCheck ??= (async () => {
       try {
-        if (this.storeId === undefined) { await this.claimIdentity(); return true; }
+        if (this.storeId === undefined) {
+          const { id, created } = await this.claim();
+          const lost = created && this.claimedOnce;
+          if (lost) this.identityLost();
+          this.storeId = id;
+          this.claimedOnce = true;
+          return !lost;
+        }
         if ((await this.redis.get(this.keys.identity)) === this.storeId) return true;
         this.storeId = undefined;
-        for (const l of this.identityListeners) l();
+        this.identityLost();
         await this.claimIdentity();
         return false;
       } finally {
@@ -131,6 +160,10 @@ export class RegionStore implements ChangeSink {
       }
     })();
     return this.identityCheck;
+  }
+
+  private identityLost(): void {
+    for (const l of this.identityListeners) l();
   }
 
   async write(req: WriteRequest): Promise<WriteResult> {
@@ -142,7 +175,7 @@ export class RegionStore implements ChangeSink {
       this.opts.region, this.opts.nowMs(), Buffer.from(req.value.buffer, req.value.byteOffset, req.value.byteLength),
       req.contentType, req.tombstone ? '1' : '0', req.ifMatch ?? '', req.ifNoneMatch ? '1' : '0',
       req.epoch, req.fenced ? '1' : '0', this.opts.logMaxEntries, this.opts.logMaxBytes,
-      req.keyspace, req.key, req.partition, req.bucket, this.counterFloor, this.storeId ?? '',
+      req.keyspace, req.key, req.partition, req.bucket, this.counterFloor, this.storeId ?? (this.claimedOnce ? UNCLAIMED : ''),
     ]));
     if (res === StoreErrorCode.StoreReset) void this.checkIdentity().catch(() => {});
     if (typeof res === 'number') throw storeError(res, `${req.keyspace}/${req.key}`);
@@ -197,7 +230,8 @@ export class RegionStore implements ChangeSink {
 
   async trimThrough(seq: number): Promise<void> {
     for (let round = 0; round < 64; round++) {
-      const dropped = (await callScript(this.redis, 'trimLog-2', [this.keys.log, this.keys.logBytes, seq, TRIM_BATCH_MAX])) as number;
+      const dropped = (await callScript(this.redis, 'trimLog-3', [this.keys.log, this.keys.logBytes, this.keys.incarnation, seq, TRIM_BATCH_MAX, this.incarnationId ?? ''])) as number;
+      if (dropped === StoreErrorCode.StoreReset) throw storeError(dropped, 'trim of the replication log');
       if (dropped < TRIM_BATCH_MAX) return;
     }
   }

@@ -56,6 +56,8 @@ export class AntiEntropy {
   private readonly bootstrappedFrom = new Set<string>();
   private readonly bootstrapListeners = new Set<() => void>();
   private bootstrapRunning = 0;
+  /** Bumped by rebuildFromPeers: pulls started before it are not reused. */
+  private rebuildGeneration = 0;
   private bootstrap: 'none' | 'pending' | 'done' = 'none';
   private readonly unsubscribe: (() => void)[] = [];
   private readonly timers = new Set<TimerHandle>();
@@ -128,8 +130,19 @@ export class AntiEntropy {
    * every partition was pulled from at least one peer and no peer that is up is still
    * waiting for (or in) its pull. Latched: once done, it stays done.
    */
-  bootstrapStatus(): { state: 'none' | 'pending' | 'done'; from: string[] } {
-    return { state: this.bootstrap, from: [...this.bootstrappedFrom].sort() };
+  bootstrapStatus(): { state: 'none' | 'pending' | 'done'; from: string[]; complete: boolean } {
+    const peers = this.deps.links.status().map((s) => s.region);
+    return { state: this.bootstrap, from: [...this.bootstrappedFrom].sort(), complete: peers.every((p) => this.bootstrappedFrom.has(p)) };
+  }
+
+  /**
+   * Starts a bootstrap after start() (the store turned out empty once Redis first answered):
+   * the same as start({ bootstrap: true }) from here on.
+   */
+  beginBootstrap(): void {
+    if (!this.started || this.bootstrap !== 'none') return;
+    this.bootstrap = 'pending';
+    this.rebuildFromPeers();
   }
 
   /**
@@ -140,7 +153,9 @@ export class AntiEntropy {
    */
   rebuildFromPeers(): void {
     if (!this.started) return;
+    this.rebuildGeneration++;
     for (const s of this.deps.links.status()) {
+      this.bootstrappedFrom.delete(s.region);
       if (s.state === 'up') this.startBootstrap(s.region);
       else this.bootstrapPending.add(s.region);
     }
@@ -171,7 +186,9 @@ export class AntiEntropy {
         if (up && this.bootstrapPending.delete(peer)) this.startBootstrap(peer);
       });
     };
-    void this.bootstrapFrom(peer).then(
+    const gen = this.rebuildGeneration;
+    const pull = gen === 0 ? this.bootstrapFrom(peer) : this.once(`pull|${peer}|${gen}`, () => this.allPartitions(peer, 'pull'));
+    void pull.then(
       (stats) => {
         if (stats.failed === 0) return void this.bootstrappedFrom.add(peer);
         this.log.warn({ peer, failed: stats.failed, errors: stats.errors, retryMs: NEEDS_REPAIR_RETRY_MS }, 'bootstrap incomplete; retrying');

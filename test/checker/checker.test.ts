@@ -123,6 +123,23 @@ describe('checker catches broken histories', () => {
     expect(invariants(i)).toContain('resurrected-delete');
   });
 
+  it('a delete carried on by a later tombstone that lost a journaled delete-vs-update to a write is accounted for; without the entry it is not', () => {
+    // west deletes (east:106,west:96) concurrently with east's delete (east:108,west:95); the
+    // tombstones merge into a resolution (east:108,west:97) which then loses to east's later
+    // write (east:109,west:95): the key ends live, and no journal entry names west's delete itself
+    const ops = [
+      op({ kind: 'delete', region: 'east', version: 'east:108,west:95' }),
+      op({ kind: 'delete', region: 'west', version: 'east:106,west:96' }),
+      op({ kind: 'write', region: 'east', value: 'w', version: 'east:109,west:95' }),
+    ];
+    const final = both(live('east:109,west:98', 'w'));
+    const j: JournalEntry = { keyspace: 'carts', key: 'k', type: 'delete-vs-update', winner: 'incoming', currentVersion: 'east:108,west:97', incomingVersion: 'east:109,west:95' };
+    expect(invariants(input(ops, final, [j]))).toEqual([]);
+    expect(invariants(input(ops, final))).toContain('resurrected-delete');
+    // a tombstone that won its conflict does not account for a delete that came back
+    expect(invariants(input(ops, final, [{ ...j, winner: 'current' }]))).toContain('resurrected-delete');
+  });
+
   it('two concurrent deletes merged into one tombstone (not journaled by design)', () => {
     const ops = [
       op({ kind: 'delete', region: 'east', version: 'east:2,west:1' }),

@@ -10,7 +10,8 @@
  *    version, the final value being its own (a resolution kept it), or a write of unknown
  *    outcome still open after it began (it may have overwritten it);
  *  - no resurrected delete: when a key ends live, every acked delete of it is accounted for
- *    the same way (an acked write that saw the tombstone, a journaled delete-vs-update, or a
+ *    the same way (an acked write that saw the tombstone, a journaled delete-vs-update, a
+ *    later tombstone dominating it that lost a journaled delete-vs-update, or a
  *    possibly-later write of unknown outcome);
  *  - fence single writer: on a `fence` keyspace no two acknowledged writes of a key have
  *    concurrent versions (two regions took writes without seeing each other);
@@ -141,6 +142,17 @@ function journaled(journal: JournalEntry[], version: string): JournalEntry | und
   return journal.find((j) => j.currentVersion === version || j.incomingVersion === version);
 }
 
+/**
+ * The delete's effect was carried on by a later tombstone that dominates it — a resolution
+ * that kept the delete, or another delete — and that tombstone is the recorded loser of a
+ * journaled delete-vs-update conflict: the delete lost to a write through that conflict.
+ */
+function lostAsLaterTombstone(key: string, journal: JournalEntry[], version: string): boolean {
+  return journal.some((j) => `${j.keyspace}/${j.key}` === key && j.type === 'delete-vs-update'
+    && (j.winner === 'current' || j.winner === 'incoming')
+    && dominatesOrEqual(j.winner === 'current' ? j.incomingVersion : j.currentVersion, version));
+}
+
 function checkLostWrites(key: string, ops: Op[], final: FinalRecord | null, journal: JournalEntry[], out: Violation[]): void {
   for (const w of ops) {
     if (!isMutation(w) || w.status !== 'ok' || w.version === undefined) continue;
@@ -176,7 +188,7 @@ function checkResurrection(key: string, ops: Op[], final: FinalRecord | null, jo
   for (const d of ops) {
     if (d.kind !== 'delete' || d.status !== 'ok' || d.version === undefined) continue;
     const successor = ops.find((x) => writes.has(x.kind) && x.status === 'ok' && x.version !== undefined && strictlyDominates(x.version, d.version!));
-    if (successor || journaled(journal, d.version) || possiblyLaterUnknown(ops, d, writes)) continue;
+    if (successor || journaled(journal, d.version) || lostAsLaterTombstone(key, journal, d.version) || possiblyLaterUnknown(ops, d, writes)) continue;
     out.push({ invariant: 'resurrected-delete', key,
       message: `acked delete v=${d.version} is not dominated by any acked write, yet the key ends live (${showRecord(final)})`,
       ops: [d, ...lastMutations(ops, 4)] });

@@ -2,12 +2,18 @@
   Drops replication-log entries every peer has acknowledged (seq <= ARGV[1]), keeping the
   log's byte count exact. Bounded work per call: at most ARGV[2] entries.
 
+  The cursors come from the log the caller knows (its incarnation): when the store lost its
+  data, the log restarted from seq 1 under no or another incarnation, and trimming through
+  an old cursor would drop new entries before they were shipped — refused (-7).
+
   Input:
-    KEYS[1] replication log    KEYS[2] log byte count
+    KEYS[1] replication log    KEYS[2] log byte count    KEYS[3] log incarnation
     ARGV[1] acknowledged-through seq    ARGV[2] max entries to drop in this call
-  Output: number of entries dropped
+    ARGV[3] the caller's log incarnation ('' = no check)
+  Output: number of entries dropped | -7 the log is not the caller's
 ]]
 local rcall = redis.call
+if ARGV[3] ~= "" and rcall("GET", KEYS[3]) ~= ARGV[3] then return -7 end
 local entries = rcall("XRANGE", KEYS[1], "-", ARGV[1] .. "-0", "COUNT", tonumber(ARGV[2]))
 local bytes = 0
 for _, entry in ipairs(entries) do
