@@ -148,17 +148,12 @@ export async function startCluster(names: string[], opts: ClusterOptions = {}): 
     const gateway = await startGateway(config, { log: silentLogger() });
     regions.push({ region: name, redis, gateway, config, port: ports.get(name)!, dir });
   }
-  // Every region starts with an empty Redis, so each bootstraps from its peers before it
-  // takes writes (gateway/bootstrap-gate.ts); tests start from a writable cluster.
-  if (opts.waitWritable !== false && !(await eventually(() => regions.every((r) => r.gateway.writesOpen()), BOOTSTRAP_WAIT_MS))) {
-    throw new Error(`cluster not writable within ${BOOTSTRAP_WAIT_MS} ms: regions still bootstrapping: ${regions.filter((r) => !r.gateway.writesOpen()).map((r) => r.region).join(', ')}`);
-  }
   const byName = (n: string) => {
     const r = regions.find((x) => x.region === n);
     if (!r) throw new Error(`no region ${n}`);
     return r;
   };
-  return {
+  const cluster: ClusterFixture & ClusterControls = {
     regions,
     relays: [...relays.values()],
     byName,
@@ -200,6 +195,14 @@ export async function startCluster(names: string[], opts: ClusterOptions = {}): 
       }
     },
   };
+  // Every region starts with an empty Redis, so each bootstraps from its peers before it
+  // takes writes (gateway/bootstrap-gate.ts); tests start from a writable cluster.
+  if (opts.waitWritable !== false && !(await eventually(() => regions.every((r) => r.gateway.writesOpen()), BOOTSTRAP_WAIT_MS))) {
+    const stuck = regions.filter((r) => !r.gateway.writesOpen()).map((r) => r.region).join(', ');
+    await cluster.stop(); // nothing of a failed start outlives it
+    throw new Error(`cluster not writable within ${BOOTSTRAP_WAIT_MS} ms: regions still bootstrapping: ${stuck}`);
+  }
+  return cluster;
 }
 
 /** Polls `check` until it returns true or `timeoutMs` passes; returns the last result. */
