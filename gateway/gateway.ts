@@ -93,6 +93,7 @@ export async function startGateway(config: GatewayConfig, opts: GatewayOptions =
   const clock = opts.clock ?? realClock;
   // The region's root logger: each component binds its own `component` (pino appends child
   // bindings, so the root carries none); the gateway's own lines say `component: gateway`.
+  let closed = false;
   const root = opts.log ?? createLogger({ region: config.region });
   const log = childLogger(root, { component: 'gateway' });
   const redis = createRedis(config, childLogger(root, { component: 'store' }));
@@ -207,12 +208,19 @@ export async function startGateway(config: GatewayConfig, opts: GatewayOptions =
   const storeResets = new Counter({ name: 'geogate_store_data_lost_total', help: 'Times the region\'s Redis was found to have lost its data under the running gateway', registers: [metrics.registry] });
   store.onIdentityLost(() => {
     storeResets.inc();
-    raiseFloor('the store lost its data');
-    store.resetIncarnation();
-    replicationStore.resetIncarnation(); // the links come back under a new log incarnation: the peers start it from seq 0
-    replicator?.resetLog('the region\'s Redis lost its data');
+    raiseFloor('the store lost or rolled back its data');
+    replicator?.resetLog('the region\'s Redis lost or rolled back its data'); // no old cursor acks or trims the new log
+    // a new log incarnation: the peers start it from seq 0 (the senders notice it within pollMs
+    // and restart their links again if one came back under the old id meanwhile)
+    const renew = (): void => {
+      store.renewIncarnation().then(() => replicationStore.resetIncarnation(), (err: Error) => {
+        log.error({ err: err.message }, 'new log incarnation not written yet; retrying in 1 s');
+        if (!closed) setTimeout(renew, 1000).unref();
+      });
+    };
+    renew();
     antiEntropy?.rebuildFromPeers();
-    log.error({ peers: config.peers.map((p) => p.region) }, 'the region\'s Redis lost its data (restarted empty or flushed): own counters raised past everything issued before, replication restarted under a new log incarnation, every partition pulled again from the peers');
+    log.error({ peers: config.peers.map((p) => p.region) }, 'the region\'s Redis lost its data (restarted empty, flushed) or came back from an older snapshot: own counters raised past everything issued before, replication restarted under a new log incarnation, every partition pulled again from the peers');
   });
   const identityTimer = setInterval(() => { store.checkIdentity().catch(() => {}); }, STORE_IDENTITY_CHECK_MS);
   identityTimer.unref();
@@ -261,6 +269,7 @@ export async function startGateway(config: GatewayConfig, opts: GatewayOptions =
     url: `http://${config.listen.host}:${port}`, port, config, store, server, context, conflicts, conflictWorker, replicator, antiEntropy,
     writesOpen: () => gate.isOpen(),
     async close() {
+      closed = true;
       clearInterval(identityTimer);
       antiEntropy?.stop();
       conflictWorker?.stop();

@@ -110,6 +110,8 @@ export class RegionStore implements ChangeSink {
   /** This process held an identity before (a later claim that creates one means a loss). */
   private claimedOnce = false;
   private identityCheck: Promise<boolean> | undefined;
+  /** Highest log seq of a write this process saw acknowledged (a lower seq in Redis = rollback). */
+  private maxSeqSeen = 0;
   private readonly identityListeners = new Set<() => void>();
 
   private async claim(): Promise<{ id: string; created: boolean }> {
@@ -150,7 +152,17 @@ export class RegionStore implements ChangeSink {
           this.claimedOnce = true;
           return !lost;
         }
-        if ((await this.redis.get(this.keys.identity)) === this.storeId) return true;
+        // one round trip, on the connection the writes use: a write acknowledged before
+        // this check was processed before it, so the log seq cannot be below its seq
+        const [id, seq] = await this.redis.mget(this.keys.identity, this.keys.seq);
+        if (id === this.storeId) {
+          if ((Number(seq) || 0) >= this.maxSeqSeen) return true;
+          // same identity, older data: Redis came back from an older snapshot (the last
+          // second of an appendfsync-everysec file, an old RDB); as unsafe as a loss
+          this.maxSeqSeen = Number(seq) || 0;
+          this.identityLost();
+          return false;
+        }
         this.storeId = undefined;
         this.identityLost();
         await this.claimIdentity();
@@ -180,6 +192,7 @@ export class RegionStore implements ChangeSink {
     if (res === StoreErrorCode.StoreReset) void this.checkIdentity().catch(() => {});
     if (typeof res === 'number') throw storeError(res, `${req.keyspace}/${req.key}`);
     const [created, version, seq, hlc, packed] = res as [number, Buffer, number, Buffer, Buffer];
+    if (seq > this.maxSeqSeen) this.maxSeqSeen = seq;
     return { created: created === 1, version: version.toString(), seq, hlc: hlc.toString(), packed };
   }
 
@@ -241,6 +254,17 @@ export class RegionStore implements ChangeSink {
     await this.redis.set(this.keys.incarnation, randomBytes(8).toString('hex'), 'NX');
     const id = await this.redis.get(this.keys.incarnation);
     if (!id) throw new Error('incarnation id vanished right after SET NX');
+    this.incarnationId = id;
+    return id;
+  }
+
+  /**
+   * Starts a new log incarnation (after Redis lost or rolled back its data): the peers'
+   * cursors of the old one must not apply to the restarted or rewound seqs.
+   */
+  async renewIncarnation(): Promise<string> {
+    const id = randomBytes(8).toString('hex');
+    await this.redis.set(this.keys.incarnation, id);
     this.incarnationId = id;
     return id;
   }

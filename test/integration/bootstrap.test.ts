@@ -119,4 +119,25 @@ describe('a Redis that loses its data under the running gateway (real redis-serv
     const metrics = await (await fetch(`${east.url}/metrics`)).text();
     expect(metrics).toMatch(/geogate_store_data_lost_total\{[^}]*\} 1|geogate_store_data_lost_total 1/);
   });
+
+  it('a Redis that comes back from an older snapshot (log seq below what was acknowledged) is treated the same way', async () => {
+    cluster = await startCluster(['east', 'west']);
+    const c = cluster;
+    const east = c.byName('east').gateway;
+    const west = c.byName('west').gateway;
+    for (let i = 0; i < 10; i++) expect((await put(east.url, `carts/r${i}`, `v${i}`)).status).toBe(201);
+    const value = async (g: typeof east, key: string) => Buffer.from((await g.store.get('carts', key))?.value ?? []).toString();
+    expect(await eventually(async () => (await value(west, 'r9')) === 'v9', 10_000)).toBe(true);
+    // rewind east's log seq (what a restart from an older AOF/RDB does to it); west's cursor
+    // for east's log stays at 10
+    const raw = new Redis(c.byName('east').redis.url);
+    const prefix = c.byName('east').config.redis.keyPrefix;
+    await raw.multi().set(`${prefix}seq`, '2').del(`${prefix}log`, `${prefix}logbytes`).exec(); // the log as of seq 2: gone by then (trimmed)
+    raw.disconnect();
+    const lost = async () => /geogate_store_data_lost_total(\{[^}]*\})? 1/.test(await (await fetch(`${east.url}/metrics`)).text());
+    expect(await eventually(lost, 5_000)).toBe(true);
+    // the next writes get seqs 3.. again: only a new log incarnation makes west take them
+    expect((await put(east.url, 'carts/after-rewind', 'x')).status).toBe(201);
+    expect(await eventually(async () => (await value(west, 'after-rewind')) === 'x', 15_000)).toBe(true);
+  });
 });
