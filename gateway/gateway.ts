@@ -93,7 +93,6 @@ export async function startGateway(config: GatewayConfig, opts: GatewayOptions =
   const clock = opts.clock ?? realClock;
   // The region's root logger: each component binds its own `component` (pino appends child
   // bindings, so the root carries none); the gateway's own lines say `component: gateway`.
-  let closed = false;
   const root = opts.log ?? createLogger({ region: config.region });
   const log = childLogger(root, { component: 'gateway' });
   const redis = createRedis(config, childLogger(root, { component: 'store' }));
@@ -112,10 +111,6 @@ export async function startGateway(config: GatewayConfig, opts: GatewayOptions =
   metrics.storeUp.set(0);
   redis.on('ready', () => metrics.storeUp.set(1));
   redis.on('close', () => metrics.storeUp.set(0));
-  redis.on('ready', () => {
-    store.loadCounterFloor().catch(() => {});
-    store.checkIdentity().catch(() => {});
-  });
   const publicUrls = new Map<string, string>([[config.region, config.publicUrl], ...config.peers.map((p) => [p.region, p.publicUrl ?? p.url] as const)]);
 
   const conflicts = new ConflictStore(redis, store.keys, {
@@ -156,9 +151,8 @@ export async function startGateway(config: GatewayConfig, opts: GatewayOptions =
     log.warn('witness configured without peers: ownership is static (a one-region cluster needs no leases)');
   }
   // A store that started empty takes no writes until anti-entropy rebuilt it from the peers
-  // (bounded by antiEntropy.bootstrapWriteWaitMs); `bootstrapping` is set once Redis answered,
-  // `bootUnknown` while it has not answered yet (writes wait for that too).
-  let bootstrapping = false;
+  // (bounded by antiEntropy.bootstrapWriteWaitMs: the gate follows the bootstrap's state);
+  // `bootUnknown` while Redis has not answered yet (writes wait for that too).
   let bootUnknown = false;
   // The region's own counters restart with an empty store; when it may hold fewer versions
   // than its peers and takes writes anyway, they must start above everything issued before.
@@ -170,7 +164,7 @@ export async function startGateway(config: GatewayConfig, opts: GatewayOptions =
   };
   const gate = new BootstrapGate(ownership ?? new StaticAuthority(config.region, maps), {
     clock, waitMs: config.antiEntropy.bootstrapWriteWaitMs, log, registry: metrics.registry,
-    state: () => (bootUnknown ? 'pending' : bootstrapping ? antiEntropy?.bootstrapStatus().state ?? 'none' : 'none'),
+    state: () => (bootUnknown ? 'pending' : antiEntropy?.bootstrapStatus().state ?? 'none'),
     complete: () => antiEntropy?.bootstrapStatus().complete ?? false,
     onOpenedIncomplete: () => raiseFloor('writes open before every peer was pulled'),
   });
@@ -199,8 +193,6 @@ export async function startGateway(config: GatewayConfig, opts: GatewayOptions =
   // must run before the replicator's handshake creates the log incarnation
   const merkleStore = new MerkleStore(store);
   const startedEmpty = await merkleStore.startedEmpty().catch(() => { bootUnknown = true; return false; });
-  await store.loadCounterFloor().catch((err: Error) => log.warn({ err: err.message }, 'counter floor not loaded yet'));
-  await store.claimIdentity().catch((err: Error) => log.warn({ err: err.message }, 'store identity not claimed yet (claimed when Redis answers)'));
   // Redis that lost its data under the running gateway (restarted without persistence,
   // flushed): the region's own counters and log seqs restart at zero, while the peers hold
   // versions and cursors from before. Noticed by the write script (no write lands or is
@@ -209,21 +201,13 @@ export async function startGateway(config: GatewayConfig, opts: GatewayOptions =
   store.onIdentityLost(() => {
     storeResets.inc();
     raiseFloor('the store lost or rolled back its data');
+    // a new log incarnation, written by the next read of it (the links' handshakes, the
+    // senders' poll): the peers start it from seq 0
+    replicationStore.renewIncarnation();
     replicator?.resetLog('the region\'s Redis lost or rolled back its data'); // no old cursor acks or trims the new log
-    // a new log incarnation: the peers start it from seq 0 (the senders notice it within pollMs
-    // and restart their links again if one came back under the old id meanwhile)
-    const renew = (): void => {
-      store.renewIncarnation().then(() => replicationStore.resetIncarnation(), (err: Error) => {
-        log.error({ err: err.message }, 'new log incarnation not written yet; retrying in 1 s');
-        if (!closed) setTimeout(renew, 1000).unref();
-      });
-    };
-    renew();
     antiEntropy?.rebuildFromPeers();
     log.error({ peers: config.peers.map((p) => p.region) }, 'the region\'s Redis lost its data (restarted empty, flushed) or came back from an older snapshot: own counters raised past everything issued before, replication restarted under a new log incarnation, every partition pulled again from the peers');
   });
-  const identityTimer = setInterval(() => { store.checkIdentity().catch(() => {}); }, STORE_IDENTITY_CHECK_MS);
-  identityTimer.unref();
   if (replicator && config.antiEntropy.enabled) {
     const { enabled: _enabled, bootstrapWriteWaitMs: _wait, ...aeOptions } = config.antiEntropy;
     antiEntropy = new AntiEntropy({
@@ -237,23 +221,30 @@ export async function startGateway(config: GatewayConfig, opts: GatewayOptions =
   }
   // (with antiEntropy.enabled false nothing bootstraps an empty store, and nothing gates it:
   // docs/config.md says what that costs)
-  if (startedEmpty && config.peers.length > 0) bootstrapping = true;
   // Redis did not answer at boot: once it does, find out whether it is empty (then bootstrap
   // as at boot); writes wait until then.
   const recheckBoot = () => {
     if (!bootUnknown) return;
     merkleStore.startedEmpty().then((empty) => {
       if (!bootUnknown) return;
-      if (empty && config.peers.length > 0) {
-        bootstrapping = true;
-        antiEntropy?.beginBootstrap();
+      if (empty && antiEntropy) {
+        antiEntropy.beginBootstrap();
         log.warn('region store found empty once Redis answered: bootstrapping every partition from peers; writes wait until that is done');
       }
       bootUnknown = false;
     }, () => {});
   };
-  redis.on('ready', recheckBoot);
-  recheckBoot(); // Redis may have come up during the awaits above
+  // At boot and on every (re)connect: the persisted counter floor, the store's identity
+  // (claimed the first time; a loss or rollback noticed afterwards), the boot-time check.
+  const onRedisReady = async (): Promise<void> => {
+    const [floor, identity] = await Promise.allSettled([store.loadCounterFloor(), store.checkIdentity()]);
+    for (const r of [floor, identity]) if (r.status === 'rejected') log.warn({ err: (r.reason as Error).message }, 'store not ready yet: counter floor or identity checked again when Redis answers');
+    recheckBoot();
+  };
+  redis.on('ready', () => void onRedisReady());
+  await onRedisReady();
+  const identityTimer = setInterval(() => { store.checkIdentity().catch(() => {}); }, STORE_IDENTITY_CHECK_MS);
+  identityTimer.unref();
   context.antiEntropy = antiEntropy;
   const app = createApp(context);
   const { server, port } = await listen(app.fetch, config.listen.host, config.listen.port);
@@ -269,7 +260,6 @@ export async function startGateway(config: GatewayConfig, opts: GatewayOptions =
     url: `http://${config.listen.host}:${port}`, port, config, store, server, context, conflicts, conflictWorker, replicator, antiEntropy,
     writesOpen: () => gate.isOpen(),
     async close() {
-      closed = true;
       clearInterval(identityTimer);
       antiEntropy?.stop();
       conflictWorker?.stop();

@@ -5,7 +5,7 @@
 import type { RecordVersion } from '../conflict/types.js';
 import { compareVv } from '../conflict/vv.js';
 import type { ApplyOutcome, ChangeRecord, ChangeSink, LogSource } from './types.js';
-import { type LogEntry, packEntry, unpackChange } from './packed.js';
+import { type LogEntry, packEntry, takeWithin, unpackChange } from './packed.js';
 
 export class MemoryLog implements LogSource {
   private entries: LogEntry[] = [];
@@ -31,15 +31,7 @@ export class MemoryLog implements LogSource {
 
   async read(afterSeq: number, maxRecords: number, maxBytes: number): Promise<LogEntry[]> {
     this.reads++;
-    const out: LogEntry[] = [];
-    let bytes = 0;
-    for (const entry of this.entries) {
-      if (entry.seq <= afterSeq) continue;
-      bytes += entry.bytes.byteLength;
-      if (out.length >= maxRecords || (out.length > 0 && bytes > maxBytes)) break;
-      out.push(entry);
-    }
-    return out;
+    return takeWithin(this.entries.filter((e) => e.seq > afterSeq), maxRecords, maxBytes);
   }
 
   async bounds(): Promise<{ firstSeq: number; lastSeq: number; length: number }> {

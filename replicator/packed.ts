@@ -58,6 +58,22 @@ export function packEntry(c: ChangeRecord): LogEntry {
   return { seq: c.seq, bytes: packChange(c) };
 }
 
+/**
+ * The bound of `LogSource.read`: the first of `entries`, at most `maxRecords` of them and
+ * `maxBytes` packed bytes — always at least one when any is there. Takes `entries` lazily.
+ */
+export function takeWithin(entries: Iterable<LogEntry>, maxRecords: number, maxBytes: number): LogEntry[] {
+  const out: LogEntry[] = [];
+  let bytes = 0;
+  for (const entry of entries) {
+    if (out.length >= maxRecords) break;
+    bytes += entry.bytes.byteLength;
+    if (out.length > 0 && bytes > maxBytes) break;
+    out.push(entry);
+  }
+  return out;
+}
+
 /** Field boundaries of a packed change: [start, end) byte offsets, or a problem. */
 function split(bytes: Uint8Array): number[] | string {
   const view = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);

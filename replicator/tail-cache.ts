@@ -6,7 +6,7 @@
  * a new log incarnation) is a miss, and the sender reads the log as before. Bounded in
  * entries and bytes; the oldest entries go first.
  */
-import type { LogEntry } from './packed.js';
+import { takeWithin, type LogEntry } from './packed.js';
 
 export const DEFAULT_TAIL_ENTRIES_MAX = 4096;
 export const DEFAULT_TAIL_BYTES_MAX = 4 * 1024 * 1024;
@@ -54,14 +54,10 @@ export class TailCache {
     if (!first || afterSeq + 1 < first.seq || afterSeq >= this.entries[this.entries.length - 1]!.seq) {
       return null;
     }
-    const out: LogEntry[] = [];
-    let bytes = 0;
-    for (let i = this.head + (afterSeq + 1 - first.seq); i < this.entries.length && out.length < maxRecords; i++) {
-      const entry = this.entries[i]!;
-      bytes += entry.bytes.byteLength;
-      if (out.length > 0 && bytes > maxBytes) break;
-      out.push(entry);
-    }
-    return out;
+    return takeWithin(this.from(this.head + (afterSeq + 1 - first.seq)), maxRecords, maxBytes);
+  }
+
+  private *from(index: number): Generator<LogEntry> {
+    for (let i = index; i < this.entries.length; i++) yield this.entries[i]!;
   }
 }

@@ -8,7 +8,7 @@ import type { RecordVersion } from '../../conflict/types.js';
 import { vvFromString } from '../../conflict/vv.js';
 import { hlcFromString } from '../../conflict/hlc.js';
 import type { ApplyOutcome, ChangeRecord, ChangeSink, LogSource } from '../../replicator/types.js';
-import { type LogEntry, packEntry } from '../../replicator/packed.js';
+import { type LogEntry, packEntry, takeWithin } from '../../replicator/packed.js';
 import { StoreKeys } from './keys.js';
 import { callScript, callScriptBuffer, defineScripts } from './scripts.js';
 import { StoreError, StoreErrorCode, storeError } from './errors.js';
@@ -64,6 +64,9 @@ const RECORD_FIELDS = ['v', 'ct', 'vv', 'h', 'o', 'e', 't', 'p', 'b'] as const;
 export class RegionStore implements ChangeSink {
   readonly keys: StoreKeys;
   private incarnationId: string | undefined;
+  /** Renewals asked for (renewIncarnation) and the last one written. */
+  private renewals = 0;
+  private renewed = 0;
 
   constructor(readonly redis: Redis, private readonly opts: RegionStoreOptions) {
     this.keys = new StoreKeys(opts.prefix);
@@ -121,13 +124,6 @@ export class RegionStore implements ChangeSink {
     return { id, created };
   }
 
-  async claimIdentity(): Promise<string> {
-    const { id } = await this.claim();
-    this.storeId = id;
-    this.claimedOnce = true;
-    return id;
-  }
-
   /** Runs `listener` (synchronously, before a new identity is claimed) whenever the store lost its data. */
   onIdentityLost(listener: () => void): () => void {
     this.identityListeners.add(listener);
@@ -135,11 +131,12 @@ export class RegionStore implements ChangeSink {
   }
 
   /**
-   * True when the claimed identity is still there. When it is gone or replaced, the store
-   * lost its data: the listeners run, then a new identity is claimed; false. Until that
-   * claim succeeds, writes are refused (they carry an id no store holds). A claim that has
-   * to create the identity after this process held one is a loss too. Concurrent calls
-   * share one check.
+   * True when the claimed identity is still there (the first call claims one). When it is
+   * gone or replaced, the store lost its data: the listeners run, then a new identity is
+   * claimed; false. The same when the log seq went below one a write was acknowledged
+   * with (Redis came back from an older snapshot). Until a lost identity is claimed anew,
+   * writes are refused (they carry an id no store holds). A claim that has to create the
+   * identity after this process held one is a loss too. Concurrent calls share one check.
    */
   checkIdentity(): Promise<boolean> {
     this.identityCheck ??= (async () => {
@@ -165,7 +162,7 @@ export class RegionStore implements ChangeSink {
         }
         this.storeId = undefined;
         this.identityLost();
-        await this.claimIdentity();
+        this.storeId = (await this.claim()).id;
         return false;
       } finally {
         this.identityCheck = undefined;
@@ -218,16 +215,7 @@ export class RegionStore implements ChangeSink {
    */
   async readLog(afterSeq: number, maxRecords: number, maxBytes: number): Promise<LogEntry[]> {
     const entries = await this.redis.xrangeBuffer(this.keys.log, `${afterSeq + 1}-0`, '+', 'COUNT', maxRecords);
-    const out: LogEntry[] = [];
-    let bytes = 0;
-    for (const [id, fields] of entries) {
-      const packed = fields[0]?.length === 1 && fields[0][0] === R_FIELD ? fields[1] : undefined;
-      if (!packed) throw new Error(`replication log entry ${id.toString()} has no packed change (field "r")`);
-      bytes += packed.byteLength;
-      if (out.length > 0 && bytes > maxBytes) break;
-      out.push({ seq: seqOf(id.toString()), bytes: packed });
-    }
-    return out;
+    return takeWithin(logEntries(entries), maxRecords, maxBytes);
   }
 
   async bounds(): Promise<{ firstSeq: number; lastSeq: number; length: number }> {
@@ -249,29 +237,33 @@ export class RegionStore implements ChangeSink {
     }
   }
 
+  /**
+   * The log's incarnation: the stored one (created when there is none), or — after
+   * `renewIncarnation` — a new one written over it. A call that fails leaves the renewal
+   * pending, so the next call (the senders poll it) tries again.
+   */
   async incarnation(): Promise<string> {
     if (this.incarnationId) return this.incarnationId;
-    await this.redis.set(this.keys.incarnation, randomBytes(8).toString('hex'), 'NX');
+    const renewal = this.renewals;
+    const fresh = randomBytes(8).toString('hex');
+    if (renewal !== this.renewed) await this.redis.set(this.keys.incarnation, fresh);
+    else await this.redis.set(this.keys.incarnation, fresh, 'NX');
     const id = await this.redis.get(this.keys.incarnation);
-    if (!id) throw new Error('incarnation id vanished right after SET NX');
-    this.incarnationId = id;
+    if (!id) throw new Error('incarnation id vanished right after SET');
+    if (renewal === this.renewals) {
+      this.incarnationId = id;
+      this.renewed = renewal;
+    }
     return id;
   }
 
   /**
-   * Starts a new log incarnation (after Redis lost or rolled back its data): the peers'
-   * cursors of the old one must not apply to the restarted or rewound seqs.
+   * The next `incarnation()` writes a new one (Redis lost or rolled back its data): the
+   * peers' cursors of the old one must not apply to the restarted or rewound seqs.
    */
-  async renewIncarnation(): Promise<string> {
-    const id = randomBytes(8).toString('hex');
-    await this.redis.set(this.keys.incarnation, id);
-    this.incarnationId = id;
-    return id;
-  }
-
-  /** Forgets the cached incarnation (after Redis lost its data). */
-  resetIncarnation(): void {
+  renewIncarnation(): void {
     this.incarnationId = undefined;
+    this.renewals++;
   }
 
   async apply(origin: string, incarnation: string, batch: readonly LogEntry[]): Promise<ApplyOutcome[]> {
@@ -339,6 +331,15 @@ async function guard<T>(p: Promise<T>): Promise<T> {
 
 /** The one field name of a log entry's packed change ('r'). */
 const R_FIELD = 0x72;
+
+/** Stream entries as log entries, decoded one at a time as they are taken. */
+function* logEntries(entries: [Buffer, Buffer[]][]): Generator<LogEntry> {
+  for (const [id, fields] of entries) {
+    const packed = fields[0]?.length === 1 && fields[0][0] === R_FIELD ? fields[1] : undefined;
+    if (!packed) throw new Error(`replication log entry ${id.toString()} has no packed change (field "r")`);
+    yield { seq: seqOf(id.toString()), bytes: packed };
+  }
+}
 const APPLY_OUTCOMES: Record<number, ApplyOutcome> = { 0: 'duplicate', 1: 'applied', 2: 'dominated', 3: 'conflict' };
 
 

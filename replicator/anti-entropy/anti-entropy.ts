@@ -10,6 +10,7 @@
 import type { Clock, TimerHandle } from '../../infra/clock.js';
 import { childLogger, type Logger } from '../../infra/log.js';
 import type { PeerStateChange } from '../detector.js';
+import type { PeerStatus } from '../types.js';
 import { AE_TOPIC, type AeRequest, type RequestOf } from './messages.js';
 import { parseAntiEntropyOptions, type AntiEntropyLimits, type AntiEntropyTunables } from './options.js';
 import { AeResponder } from './responder.js';
@@ -54,7 +55,6 @@ export class AntiEntropy {
   private readonly wentDown = new Set<string>();
   private readonly bootstrapPending = new Set<string>();
   private readonly bootstrappedFrom = new Set<string>();
-  private readonly bootstrapListeners = new Set<() => void>();
   private bootstrapRunning = 0;
   /** Bumped by rebuildFromPeers: pulls started before it are not reused. */
   private rebuildGeneration = 0;
@@ -84,18 +84,14 @@ export class AntiEntropy {
    */
   start(opts: { bootstrap?: boolean } = {}): void {
     if (this.started) return;
+    if (opts.bootstrap) this.beginBootstrap(); // not started yet: every peer waits for its pull
     this.started = true;
     const links = this.deps.links;
     this.unsubscribe.push(links.registerTopic(AE_TOPIC, (peer, body) => this.rpc.handle(peer, body)));
     this.unsubscribe.push(links.onNeedsRepair((peer) => this.onNeedsRepair(peer)));
     this.unsubscribe.push(links.onPeerState((change) => this.onPeerState(change)));
-    if (opts.bootstrap) {
-      this.bootstrap = 'pending';
-      for (const s of links.status()) this.bootstrapPending.add(s.region);
-    }
     for (const s of links.status()) {
       if (s.state === 'up') this.onPeerState({ peer: s.region, from: 'down', to: 'up', reason: 'already up at start', silenceMs: 0 });
-      if (s.needsRepair) this.onNeedsRepair(s.region);
     }
     if (this.limits.backgroundIntervalMs > 0) this.every(this.limits.backgroundIntervalMs, () => this.backgroundStep());
     if (this.limits.tombstoneIntervalMs > 0) this.every(this.limits.tombstoneIntervalMs, () => this.collectTombstones().then(() => undefined));
@@ -120,9 +116,12 @@ export class AntiEntropy {
     return this.once(`both|${peer}`, () => this.allPartitions(peer, 'both'));
   }
 
-  /** Pulls every partition from `peer` (a region whose store started empty). */
+  /**
+   * Pulls every partition from `peer` (a region whose store started empty). Callers share a
+   * running pull, except one begun before the last rebuildFromPeers.
+   */
   bootstrapFrom(peer: string): Promise<RepairAllStats> {
-    return this.once(`pull|${peer}`, () => this.allPartitions(peer, 'pull'));
+    return this.once(`pull|${peer}|${this.rebuildGeneration}`, () => this.allPartitions(peer, 'pull'));
   }
 
   /**
@@ -136,13 +135,14 @@ export class AntiEntropy {
   }
 
   /**
-   * Starts a bootstrap after start() (the store turned out empty once Redis first answered):
-   * the same as start({ bootstrap: true }) from here on.
+   * A bootstrap of this region's store (it is empty): what start({ bootstrap: true }) does,
+   * also callable before or after start() (the store turned out empty once Redis answered).
    */
   beginBootstrap(): void {
-    if (!this.started || this.bootstrap !== 'none') return;
+    if (this.bootstrap !== 'none') return;
     this.bootstrap = 'pending';
-    this.rebuildFromPeers();
+    if (this.started) this.rebuildFromPeers();
+    else for (const s of this.deps.links.status()) this.bootstrapPending.add(s.region);
   }
 
   /**
@@ -161,34 +161,22 @@ export class AntiEntropy {
     }
   }
 
-  /** Called once when the bootstrap is done. */
-  onBootstrapped(listener: () => void): () => void {
-    this.bootstrapListeners.add(listener);
-    return () => this.bootstrapListeners.delete(listener);
-  }
-
   private checkBootstrapped(): void {
     if (this.bootstrap !== 'pending' || this.bootstrappedFrom.size === 0 || this.bootstrapRunning > 0) return;
     const up = new Set(this.deps.links.status().filter((s) => s.state === 'up').map((s) => s.region));
     if ([...this.bootstrapPending].some((peer) => up.has(peer))) return;
     this.bootstrap = 'done';
     this.log.info({ from: [...this.bootstrappedFrom].sort(), waitingFor: [...this.bootstrapPending].sort() }, 'bootstrap done: every partition pulled from the peers that are up');
-    for (const l of this.bootstrapListeners) l();
   }
 
   private startBootstrap(peer: string): void {
     this.bootstrapRunning++;
-    // an incomplete pull is tried again while the peer stays up (its next `up` also retries)
+    // an incomplete pull waits as pending: retried while the peer is up, or at its next `up`
     const retry = () => {
       this.bootstrapPending.add(peer);
-      this.later(NEEDS_REPAIR_RETRY_MS, () => {
-        const up = this.deps.links.status().find((x) => x.region === peer)?.state === 'up';
-        if (up && this.bootstrapPending.delete(peer)) this.startBootstrap(peer);
-      });
+      this.retryWhileUp(peer, () => { if (this.bootstrapPending.delete(peer)) this.startBootstrap(peer); });
     };
-    const gen = this.rebuildGeneration;
-    const pull = gen === 0 ? this.bootstrapFrom(peer) : this.once(`pull|${peer}|${gen}`, () => this.allPartitions(peer, 'pull'));
-    void pull.then(
+    void this.bootstrapFrom(peer).then(
       (stats) => {
         if (stats.failed === 0) return void this.bootstrappedFrom.add(peer);
         this.log.warn({ peer, failed: stats.failed, errors: stats.errors, retryMs: NEEDS_REPAIR_RETRY_MS }, 'bootstrap incomplete; retrying');
@@ -215,7 +203,7 @@ export class AntiEntropy {
   async partitionInSync(peer: string, keyspace: string, partition: number): Promise<boolean> {
     const map = this.deps.maps.get(keyspace);
     if (!this.started || !map || partition < 0 || partition >= map.keyspace.partitions || !this.shared(map, partition, peer)) return false;
-    if (this.deps.links.status().find((s) => s.region === peer)?.state !== 'up') return false;
+    if (this.peerStatus(peer)?.state !== 'up') return false;
     try {
       await this.slot(peer);
     } catch {
@@ -347,16 +335,12 @@ export class AntiEntropy {
   /**
    * Repairs every partition shared with a peer marked needs-repair, then clears the mark. A
    * pass that does not complete (the peer busy or gone, e.g. while it bootstraps itself) is
-   * tried again every NEEDS_REPAIR_RETRY_MS for as long as the mark stands and the peer is
-   * up: the mark never stays set with nobody working on it.
+   * tried again after NEEDS_REPAIR_RETRY_MS while the peer is up, else when it is up again
+   * (onPeerState): the mark never stays set with nobody working on it.
    */
   private onNeedsRepair(peer: string): void {
     if (!this.started) return;
-    const retry = () => this.later(NEEDS_REPAIR_RETRY_MS, () => {
-      const s = this.deps.links.status().find((x) => x.region === peer);
-      if (s?.needsRepair && s.state === 'up') this.onNeedsRepair(peer);
-      else if (s?.needsRepair) retry();
-    });
+    const retry = () => this.retryWhileUp(peer, () => { if (this.peerStatus(peer)?.needsRepair) this.onNeedsRepair(peer); });
     void this.repairAll(peer).then((stats) => {
       if (stats.failed === 0) return this.deps.links.clearNeedsRepair(peer);
       this.log.warn({ peer, failed: stats.failed, errors: stats.errors, retryMs: NEEDS_REPAIR_RETRY_MS }, 'needs-repair pass incomplete; flag kept, retrying');
@@ -377,6 +361,7 @@ export class AntiEntropy {
     }
     if (change.to !== 'up') return;
     this.seenUp.add(peer);
+    if (this.peerStatus(peer)?.needsRepair) this.onNeedsRepair(peer);
     if (this.bootstrapPending.delete(peer)) {
       this.startBootstrap(peer);
       return;
@@ -393,7 +378,7 @@ export class AntiEntropy {
    * next return to `up` schedules a new one).
    */
   private repairAfterDrain(peer: string, since: number): void {
-    const s = this.deps.links.status().find((x) => x.region === peer);
+    const s = this.peerStatus(peer);
     if (!s || s.state !== 'up') return;
     const waited = this.deps.clock.monoMs() - since;
     const drained = s.lagEntries === 0 && s.remote !== null && s.remote.lagEntries === 0;
@@ -415,6 +400,18 @@ export class AntiEntropy {
     const peer = up[Math.floor(i / all.length) % up.length]!;
     if ((this.running.get(peer) ?? 0) > 0 || !this.shared(this.deps.maps.get(ks)!, p, peer)) return;
     void this.session(peer, ks, p, 'both').catch((err: unknown) => this.log.debug({ peer, err: (err as Error).message }, 'background anti-entropy failed'));
+  }
+
+  private peerStatus(peer: string): PeerStatus | undefined {
+    return this.deps.links.status().find((s) => s.region === peer);
+  }
+
+  /**
+   * Runs `fn` after NEEDS_REPAIR_RETRY_MS when `peer` is up then; a peer that is not has its
+   * work picked up by onPeerState when it is up again, so no timer runs while it is away.
+   */
+  private retryWhileUp(peer: string, fn: () => void): void {
+    this.later(NEEDS_REPAIR_RETRY_MS, () => { if (this.peerStatus(peer)?.state === 'up') fn(); });
   }
 
   private later(ms: number, fn: () => void): void {

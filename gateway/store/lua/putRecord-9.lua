@@ -9,7 +9,7 @@
     KEYS[2] replication log      KEYS[6] partition bucket digests
     KEYS[3] log seq counter      KEYS[7] bucket members (key -> version)
     KEYS[4] log byte count       KEYS[8] partition fence (epoch, PX = lease left)
-                                 KEYS[9] the store's identity (RegionStore.claimIdentity)
+                                 KEYS[9] the store's identity (RegionStore.checkIdentity)
 
     ARGV[1] region               ARGV[9]  fence required (1 | 0)
     ARGV[2] now (wall ms)        ARGV[10] log max entries
