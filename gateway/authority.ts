@@ -9,7 +9,11 @@ import type { KeyspaceConfig } from './config.js';
 import type { PartitionMap } from './partition-map.js';
 
 export type Authority =
-  | { readonly kind: 'local'; readonly epoch: number; readonly fenced: boolean }
+  | {
+    readonly kind: 'local'; readonly epoch: number; readonly fenced: boolean;
+    /** With `fenced`: the lease's end (monotonic ms); no write is acknowledged at or after it. */
+    readonly leaseEndMonoMs?: number;
+  }
   | { readonly kind: 'redirect'; readonly region: string }
   | { readonly kind: 'unavailable'; readonly retryAfterMs: number; readonly reason: string; readonly code?: string };
 

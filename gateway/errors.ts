@@ -65,6 +65,18 @@ export class StoreUnavailableError extends UnavailableError {
   }
 }
 
+/**
+ * A write that may or may not have happened: Redis did not answer in time or the connection
+ * closed under it, or the lease ended before the answer came. Never a success, never a
+ * clean failure: the client must read before retrying (or retry idempotently).
+ */
+export class WriteOutcomeUnknownError extends UnavailableError {
+  override name = 'WriteOutcomeUnknownError';
+  constructor(cause: string) {
+    super(`write outcome unknown (it may have happened): ${cause}`, 'write_outcome_unknown', 1);
+  }
+}
+
 export class FencedError extends UnavailableError {
   override name = 'FencedError';
   constructor(keyspace: string, partition: number) {

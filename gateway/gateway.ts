@@ -71,6 +71,9 @@ function waitReady(redis: Redis, timeoutMs: number): Promise<boolean> {
 export function createRedis(config: GatewayConfig, log: Logger): Redis {
   const redis = new Redis(config.redis.url, {
     enableOfflineQueue: false,
+    // never replay a command after a reconnect: a write sent once may have run (its outcome
+    // is answered as unknown), and a replayed one could land after its lease ended
+    autoResendUnfulfilledCommands: false,
     maxRetriesPerRequest: 1,
     commandTimeout: config.redis.commandTimeoutMs,
     connectTimeout: config.redis.commandTimeoutMs,
@@ -98,7 +101,7 @@ export async function startGateway(config: GatewayConfig, opts: GatewayOptions =
   const redis = createRedis(config, childLogger(root, { component: 'store' }));
   const storeOptions = {
     region: config.region, prefix: config.redis.keyPrefix,
-    logMaxEntries: config.log.maxEntries, logMaxBytes: config.log.maxBytes, nowMs: () => clock.nowMs(),
+    logMaxEntries: config.log.maxEntries, logMaxBytes: config.log.maxBytes, nowMs: () => clock.nowMs(), monoMs: () => clock.monoMs(),
   };
   const store = new RegionStore(redis, storeOptions);
   // Replication reads the log and applies batches on a connection of its own, so its commands
@@ -140,7 +143,8 @@ export async function startGateway(config: GatewayConfig, opts: GatewayOptions =
     ownership = await WitnessAuthority.create({
       config, maps, replicator: r, redis, ownersKey: `${config.redis.keyPrefix}owners`, clock,
       log: childLogger(root, { component: 'ownership' }), registry: metrics.registry,
-      setFence: (ks, p, epoch, ttlMs) => store.setFence(ks, p, epoch, ttlMs),
+      setFence: (ks, p, epoch, endMs) => store.setFence(ks, p, epoch, endMs),
+      dropFence: (ks, p) => store.dropFence(ks, p),
       isCaughtUp: (ks, p, region) => failback.isCaughtUp(ks, p, region),
       onHeal: (ks, p, owner) => {
         context.antiEntropy?.repairPartition(owner, ks, p).catch((err: Error) =>
@@ -178,7 +182,7 @@ export async function startGateway(config: GatewayConfig, opts: GatewayOptions =
   const sync = new SyncReplicas(config.region, maps, replicator, childLogger(root, { component: 'sync' }));
 
   const context: GatewayContext = {
-    config, keyspaces, maps, store, conflicts, authority, publicUrls, metrics, log,
+    config, keyspaces, maps, store, conflicts, authority, publicUrls, metrics, log, monoMs: () => clock.monoMs(),
     onLocalWrite: (seq, packed) => replicator?.notifyAppended(seq, packed),
     afterWrite: (ks, partition, seq) => sync.wait(ks, partition, seq),
     decisions: (limit) => ownership?.recentDecisions(limit) ?? [],

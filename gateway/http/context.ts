@@ -18,6 +18,8 @@ export interface GatewayContext {
   readonly publicUrls: ReadonlyMap<string, string>;
   readonly metrics: GatewayMetrics;
   readonly log: Logger;
+  /** Monotonic ms (the clock leases are measured on). */
+  monoMs(): number;
   /** Merkle anti-entropy (absent without peers or when disabled). */
   antiEntropy?: AntiEntropy | undefined;
   /** A local write was appended to the replication log at `seq`, as `packed` (wakes the senders). */

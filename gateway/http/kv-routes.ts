@@ -5,7 +5,7 @@
 import { Hono, type Context } from 'hono';
 import type { GatewayContext } from './context.js';
 import { readBody } from './body.js';
-import { BadRequestError, FencedError, NotFoundError, PreconditionFailedError, RedirectError, UnavailableError } from '../errors.js';
+import { BadRequestError, FencedError, NotFoundError, PreconditionFailedError, RedirectError, UnavailableError, WriteOutcomeUnknownError } from '../errors.js';
 import { StoreError, StoreErrorCode } from '../store/index.js';
 import type { KeyspaceConfig } from '../config.js';
 
@@ -89,7 +89,12 @@ async function write(ctx: GatewayContext, c: Context, t: Target, body: { value: 
       keyspace: t.ks.name, key: t.key, partition: t.placement.partition, bucket: t.placement.bucket,
       value: body.value, contentType: body.contentType, tombstone: body.tombstone,
       ifMatch, ifNoneMatch: ifNoneMatch !== undefined, epoch: auth.epoch, fenced: auth.fenced,
+      leaseEndMonoMs: auth.leaseEndMonoMs,
     });
+    // the lease may have ended while Redis ran the script: acknowledge only inside it
+    if (auth.fenced && auth.leaseEndMonoMs !== undefined && ctx.monoMs() >= auth.leaseEndMonoMs) {
+      throw new WriteOutcomeUnknownError(`the write lease of ${t.ks.name}/${t.placement.partition} ended before Redis answered`);
+    }
     ctx.onLocalWrite(res.seq, res.packed);
     await ctx.afterWrite(t.ks, t.placement.partition, res.seq);
     setPlacementHeaders(ctx, c, t.ks, t.placement.partition);

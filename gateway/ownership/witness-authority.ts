@@ -43,7 +43,10 @@ export interface WitnessAuthorityDeps {
   readonly clock: Clock;
   readonly log: Logger;
   readonly registry: Registry;
-  setFence(keyspace: string, partition: number, epoch: number, ttlMs: number): Promise<void>;
+  /** Sets the partition's fence until the lease's end (monotonic ms, absolute). */
+  setFence(keyspace: string, partition: number, epoch: number, leaseEndMonoMs: number): Promise<void>;
+  /** Ownership moved away from this region: remove the partition's fence. */
+  dropFence(keyspace: string, partition: number): Promise<void>;
   /** Failback predicate: the region has caught up with this partition. */
   isCaughtUp(keyspace: string, partition: number, region: string): boolean;
   /** A diverged partition's owner is reachable again: merge it. */
@@ -85,7 +88,7 @@ export class WitnessAuthority implements WriteAuthority {
       bootMonoMs: clock.monoMs(), incarnation: randomInt(0, 2 ** 32 - 1), initialOwners,
       isCaughtUp: (ks, p, region) => deps.isCaughtUp(ks, p, region),
       onLeaseRenewed: (ks, p, epoch, remainingMs) => {
-        deps.setFence(ks, p, epoch, remainingMs).catch((err: Error) => deps.log.warn({ keyspace: ks, partition: p, err: err.message }, 'cannot set fence'));
+        deps.setFence(ks, p, epoch, clock.monoMs() + remainingMs).catch((err: Error) => deps.log.warn({ keyspace: ks, partition: p, err: err.message }, 'cannot set fence'));
       },
       onOwnerChanged: (ks, p, owner, epoch) => this.ownerChanged(ks, p, owner, epoch),
     });
@@ -125,7 +128,7 @@ export class WitnessAuthority implements WriteAuthority {
     const a = this.agent.authority(ks.name, partition, this.deps.clock.monoMs());
     if (ks.writes === 'multi-master') return this.multiMaster(ks, partition, a);
     switch (a.kind) {
-      case 'owner': return { kind: 'local', epoch: a.epoch, fenced: ks.onSplit === 'fence' };
+      case 'owner': return { kind: 'local', epoch: a.epoch, fenced: ks.onSplit === 'fence', leaseEndMonoMs: this.deps.clock.monoMs() + a.leaseRemainingMs };
       case 'redirect': return { kind: 'redirect', region: a.region };
       case 'diverged': this.markDiverged(ks.name, partition, a.owner); return { kind: 'local', epoch: a.epoch, fenced: false };
       case 'unavailable': return { kind: 'unavailable', retryAfterMs: a.retryAfterMs, reason: `no write lease for ${ks.name}/${partition}: ${a.reason}` };
@@ -203,6 +206,10 @@ export class WitnessAuthority implements WriteAuthority {
     const key = `${keyspace}/${partition}`;
     const previous = this.owners.get(key)?.owner ?? null;
     this.owners.set(key, { owner, epoch });
+    if (owner !== this.deps.config.region) {
+      this.deps.dropFence(keyspace, partition).catch((err: Error) =>
+        this.deps.log.warn({ keyspace, partition, err: err.message }, 'cannot drop fence (it ends by itself at the old lease end)'));
+    }
     this.decisions.push({ at: this.deps.clock.nowMs(), keyspace, partition, owner, epoch, previous });
     if (this.decisions.length > DECISIONS_KEPT_MAX) this.decisions.shift();
     this.deps.log.info({ keyspace, partition, owner, epoch, previous }, 'ownership changed');

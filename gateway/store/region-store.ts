@@ -10,11 +10,14 @@ import { hlcFromString } from '../../conflict/hlc.js';
 import type { ApplyOutcome, ChangeRecord, ChangeSink, LogSource } from '../../replicator/types.js';
 import { type LogEntry, packEntry, takeWithin } from '../../replicator/packed.js';
 import { StoreKeys } from './keys.js';
+import { RedisClock, redisTimeMs } from './redis-clock.js';
 import { callScript, callScriptBuffer, defineScripts } from './scripts.js';
 import { StoreError, StoreErrorCode, storeError } from './errors.js';
-import { StoreUnavailableError } from '../errors.js';
+import { StoreUnavailableError, WriteOutcomeUnknownError } from '../errors.js';
 
 export const TRIM_BATCH_MAX = 4096;
+/** The Redis clock mapping takes a fresh TIME sample when its newest is older than this. */
+export const REDIS_CLOCK_RESAMPLE_MS = 1000;
 /** Passed as the store identity while a lost one is being replaced: matches no store, so writes wait. */
 const UNCLAIMED = '-';
 /** A raised counter floor is at least this far above the previous one (more than any key's writes between two losses). */
@@ -27,6 +30,8 @@ export interface RegionStoreOptions {
   readonly logMaxEntries: number;
   readonly logMaxBytes: number;
   readonly nowMs: () => number;
+  /** Monotonic ms (lease ends are on this clock); default performance.now. */
+  readonly monoMs?: () => number;
 }
 
 export interface WriteRequest {
@@ -42,6 +47,11 @@ export interface WriteRequest {
   readonly epoch: number;
   /** Require the partition's fence key to carry `epoch` (a live lease). */
   readonly fenced: boolean;
+  /**
+   * With `fenced`: the writer's lease end (monotonic ms). The script refuses the write when
+   * Redis runs it at or after that instant (a command delayed behind a stall or replayed).
+   */
+  readonly leaseEndMonoMs?: number | undefined;
 }
 
 export interface WriteResult {
@@ -63,6 +73,9 @@ const RECORD_FIELDS = ['v', 'ct', 'vv', 'h', 'o', 'e', 't', 'p', 'b'] as const;
 
 export class RegionStore implements ChangeSink {
   readonly keys: StoreKeys;
+  /** Maps lease ends onto Redis's clock (fences and fenced writes carry absolute ends). */
+  readonly redisClock = new RedisClock();
+  private readonly monoMs: () => number;
   private incarnationId: string | undefined;
   /** Renewals asked for (renewIncarnation) and the last one written. */
   private renewals = 0;
@@ -70,6 +83,7 @@ export class RegionStore implements ChangeSink {
 
   constructor(readonly redis: Redis, private readonly opts: RegionStoreOptions) {
     this.keys = new StoreKeys(opts.prefix);
+    this.monoMs = opts.monoMs ?? (() => performance.now());
     defineScripts(redis);
   }
 
@@ -177,7 +191,8 @@ export class RegionStore implements ChangeSink {
 
   async write(req: WriteRequest): Promise<WriteResult> {
     const k = this.keys;
-    const res = await guard(callScriptBuffer(this.redis, 'putRecord-9', [
+    const writerEnd = req.fenced && req.leaseEndMonoMs !== undefined ? await this.toRedisDeadline(req.leaseEndMonoMs) : undefined;
+    const res = await guardWrite(callScriptBuffer(this.redis, 'putRecord-9', [
       k.record(req.keyspace, req.key), k.log, k.seq, k.logBytes, k.hlc,
       k.digest(req.keyspace, req.partition), k.members(req.keyspace, req.partition, req.bucket),
       k.fence(req.keyspace, req.partition), k.identity,
@@ -185,6 +200,7 @@ export class RegionStore implements ChangeSink {
       req.contentType, req.tombstone ? '1' : '0', req.ifMatch ?? '', req.ifNoneMatch ? '1' : '0',
       req.epoch, req.fenced ? '1' : '0', this.opts.logMaxEntries, this.opts.logMaxBytes,
       req.keyspace, req.key, req.partition, req.bucket, this.counterFloor, this.storeId ?? (this.claimedOnce ? UNCLAIMED : ''),
+      writerEnd ?? '',
     ]));
     if (res === StoreErrorCode.StoreReset) void this.checkIdentity().catch(() => {});
     if (typeof res === 'number') throw storeError(res, `${req.keyspace}/${req.key}`);
@@ -295,10 +311,38 @@ export class RegionStore implements ChangeSink {
     return Object.fromEntries(Object.entries(all).map(([k, v]) => [k, Number(v)]));
   }
 
-  /** Sets the partition's fence: writes with `fenced` need this epoch until it expires. */
-  async setFence(keyspace: string, partition: number, epoch: number, ttlMs: number): Promise<void> {
-    if (ttlMs <= 0) await this.redis.del(this.keys.fence(keyspace, partition));
-    else await this.redis.set(this.keys.fence(keyspace, partition), String(epoch), 'PX', Math.ceil(ttlMs));
+  /** One TIME round trip: a sample for the Redis clock mapping. */
+  async sampleClock(): Promise<void> {
+    const t0 = this.monoMs();
+    this.clockSampledAtMs = t0;
+    const reply = (await guard(this.redis.time())) as unknown as [string, string];
+    this.redisClock.record(t0, redisTimeMs(reply), this.monoMs());
+  }
+
+  private clockSampledAtMs = Number.NEGATIVE_INFINITY;
+
+  private async toRedisDeadline(monoMs: number): Promise<number> {
+    if (this.redisClock.offsetMs() === undefined) await this.sampleClock();
+    else if (this.monoMs() - this.clockSampledAtMs > REDIS_CLOCK_RESAMPLE_MS) this.sampleClock().catch(() => {});
+    return this.redisClock.toRedisMs(monoMs) as number;
+  }
+
+  /**
+   * Sets the partition's fence: writes with `fenced` need this epoch until the lease's end
+   * (`leaseEndMonoMs`, monotonic), stored as an absolute end on Redis's clock (`"epoch:endMs"`,
+   * expiring at that end: PXAT). A SET delayed behind a stall or replayed carries the same
+   * end, so it cannot revive a lease that ended meanwhile.
+   */
+  async setFence(keyspace: string, partition: number, epoch: number, leaseEndMonoMs: number): Promise<void> {
+    const key = this.keys.fence(keyspace, partition);
+    if (leaseEndMonoMs <= this.monoMs()) { await this.redis.del(key); return; }
+    const endMs = await this.toRedisDeadline(leaseEndMonoMs);
+    await this.redis.set(key, `${epoch}:${endMs}`, 'PXAT', endMs);
+  }
+
+  /** Removes the partition's fence (ownership moved away): no write of ours lands there any more. */
+  async dropFence(keyspace: string, partition: number): Promise<void> {
+    await this.redis.del(this.keys.fence(keyspace, partition));
   }
 
   /** Bucket digests of one partition (bucket → 16 hex digits). */
@@ -325,6 +369,22 @@ async function guard<T>(p: Promise<T>): Promise<T> {
     const e = err as Error;
     const transient = e.name !== 'ReplyError' || /^(LOADING|BUSY|MASTERDOWN|READONLY|TRYAGAIN|OOM|NOSCRIPT)/.test(e.message);
     if (transient) throw new StoreUnavailableError(e.message);
+    throw err;
+  }
+}
+
+/**
+ * Like `guard`, for a write: a command that was sent and then failed without a reply (a
+ * timeout, the connection closed under it) may have run, so it is WriteOutcomeUnknownError,
+ * never a clean failure. A command never sent (connection not ready) is StoreUnavailable.
+ */
+async function guardWrite<T>(p: Promise<T>): Promise<T> {
+  try {
+    return await guard(p);
+  } catch (err) {
+    if (err instanceof StoreUnavailableError && !/enableOfflineQueue|isn't writeable|LOADING|BUSY|MASTERDOWN|READONLY|TRYAGAIN|OOM|NOSCRIPT/.test(err.message)) {
+      throw new WriteOutcomeUnknownError(err.message);
+    }
     throw err;
   }
 }

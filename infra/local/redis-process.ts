@@ -59,6 +59,16 @@ export class RedisProcess {
   }
 
   /** A crash: SIGKILL, no shutdown work. */
+  /** Freezes the process (SIGSTOP): it keeps its sockets but answers nothing until `thaw`. */
+  freeze(): void {
+    this.child?.kill('SIGSTOP');
+  }
+
+  /** Resumes a frozen process (SIGCONT). */
+  thaw(): void {
+    this.child?.kill('SIGCONT');
+  }
+
   async kill(): Promise<void> {
     await this.signal('SIGKILL');
   }

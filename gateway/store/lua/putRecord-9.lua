@@ -8,7 +8,7 @@
     KEYS[1] record hash          KEYS[5] region HLC
     KEYS[2] replication log      KEYS[6] partition bucket digests
     KEYS[3] log seq counter      KEYS[7] bucket members (key -> version)
-    KEYS[4] log byte count       KEYS[8] partition fence (epoch, PX = lease left)
+    KEYS[4] log byte count       KEYS[8] partition fence ("epoch:endMs", includes/fence.lua)
                                  KEYS[9] the store's identity (RegionStore.checkIdentity)
 
     ARGV[1] region               ARGV[9]  fence required (1 | 0)
@@ -21,10 +21,11 @@
     ARGV[8] writer's epoch       ARGV[14] partition, ARGV[15] bucket
                                  ARGV[16] this region's counter floor (0 = none)
                                  ARGV[17] the store identity the writer claimed ('' = no check)
+                                 ARGV[18] the writer's own lease end on Redis's clock, ms ('' = none)
 
   Output:
     { 1 = created | 0 = updated, version, seq, hlc, packed change as logged (for the senders' tail cache) }
-    -1 If-Match mismatch, -2 If-None-Match failed, -3 fenced (no lease for this epoch),
+    -1 If-Match mismatch, -2 If-None-Match failed, -3 fenced (no fence for this epoch, or its end or the writer's has passed on Redis's clock),
     -4 delete of an absent key, -7 the store's identity is not the writer's (Redis lost its data)
 ]]
 local rcall = redis.call
@@ -32,16 +33,14 @@ local rcall = redis.call
 --- @include "hlc"
 --- @include "merkle"
 --- @include "log"
+--- @include "fence"
 
 local region, now, tomb = ARGV[1], tonumber(ARGV[2]), ARGV[5]
 local epoch = ARGV[8]
 
 if ARGV[17] ~= "" and rcall("GET", KEYS[9]) ~= ARGV[17] then return -7 end
 
-if ARGV[9] == "1" then
-  local fence = rcall("GET", KEYS[8])
-  if fence ~= epoch then return -3 end
-end
+if ARGV[9] == "1" and not fenceHolds(KEYS[8], epoch, tonumber(ARGV[18])) then return -3 end
 
 local cur = rcall("HMGET", KEYS[1], "vv", "h", "t")
 local curVv, curHlc, curTomb = cur[1], cur[2], cur[3]
