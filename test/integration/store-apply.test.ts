@@ -80,7 +80,7 @@ describe('fence in the store (defence in depth)', () => {
     const write = (epoch: number) => store.write({ keyspace: 'orders', key: 'k', partition: 2, bucket: 0, value: Buffer.from('v'), contentType: '', tombstone: false, epoch, fenced: true });
     try {
       await expect(write(3)).rejects.toMatchObject({ name: 'StoreError', code: -3 });
-      await store.setFence('orders', 2, 3, 150);
+      await store.setFence('orders', 2, 3, performance.now() + 150);
       await expect(write(3)).resolves.toMatchObject({ created: true });
       await expect(write(2)).rejects.toMatchObject({ code: -3 });
       await new Promise((r) => setTimeout(r, 200));
