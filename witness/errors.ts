@@ -14,6 +14,14 @@ export class StateFileCorruptError extends Error {
   }
 }
 
+/** The state file is absent: a new cluster must say so (`--init`); a silent fresh start could hand out an epoch twice. */
+export class StateFileMissingError extends Error {
+  override readonly name = 'StateFileMissingError';
+  constructor(readonly file: string) {
+    super(`witness state file ${file} does not exist: pass --init to start a new cluster, or restore the state file (starting an existing cluster without it could hand out an epoch twice)`);
+  }
+}
+
 export class UnknownPartitionError extends Error {
   override readonly name = 'UnknownPartitionError';
   constructor(readonly keyspace: string, readonly partition: number) {

@@ -7,5 +7,5 @@ export * from './config.js';
 export * from './errors.js';
 export * from './protocol.js';
 export { buildTopology, defaultNodeList, partitionKey, WITNESS_VOTER, type KeyspaceSpec, type Topology } from './topology.js';
-export { createWitness, createWitnessApp, runWitness } from './server.js';
+export { createWitness, createWitnessApp, runWitness, type WitnessStartOptions } from './server.js';
 export { WitnessCore, type DurableState } from './witness-core.js';

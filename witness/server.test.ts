@@ -1,4 +1,4 @@
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { access, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -6,8 +6,9 @@ import { FakeClock } from '../infra/clock.js';
 import { silentLogger } from '../infra/log.js';
 import { signRequest } from './auth.js';
 import { loadWitnessConfig, parseWitnessConfig } from './config.js';
-import { WitnessConfigError } from './errors.js';
+import { StateFileMissingError, WitnessConfigError } from './errors.js';
 import { PROTOCOL_VERSION } from './protocol.js';
+import { main } from '../infra/cli/main.js';
 import { createWitness } from './server.js';
 
 const SECRET = 'a-cluster-secret-of-some-length';
@@ -30,7 +31,7 @@ function config(extra: Record<string, unknown> = {}) {
 
 async function setup(extra: Record<string, unknown> = {}) {
   const clock = new FakeClock();
-  const w = await createWitness(config(extra), clock, silentLogger());
+  const w = await createWitness(config(extra), clock, silentLogger(), { init: true });
   const call = (method: string, path: string, payload?: unknown, secret = SECRET) => {
     const body = payload === undefined ? '' : typeof payload === 'string' ? payload : JSON.stringify(payload);
     const headers = { ...signRequest(secret, method, path, body, clock.nowMs()), 'content-type': 'application/json' };
@@ -81,6 +82,47 @@ describe('witness HTTP API', () => {
     expect(again.core.ownerOf('ks/0')).toEqual({ owner: 'b', epoch: 1 });
     const metrics = await (await w.app.request('/metrics')).text();
     expect(metrics).toMatch(/geogate_witness_decisions_total\{reason="owner-unreachable"\} 1/);
+  });
+});
+
+describe('witness state file at start', () => {
+  it('refuses to start without the state file unless told init, naming the file', async () => {
+    const path = join(dir, 'state.json');
+    const err = await createWitness(config(), new FakeClock(), silentLogger()).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(StateFileMissingError);
+    expect((err as Error).message).toContain(path);
+    expect((err as Error).message).toMatch(/--init/);
+    await expect(access(path)).rejects.toThrow();
+  });
+
+  it('with init creates the state file before serving; a restart without init restores it', async () => {
+    const path = join(dir, 'state.json');
+    await createWitness(config(), new FakeClock(), silentLogger(), { init: true });
+    await access(path);
+    const again = await createWitness(config(), new FakeClock(), silentLogger());
+    expect(again.core.ownerOf('ks/0')).toEqual({ owner: 'a', epoch: 0 });
+    // init with the file present is ignored: the state is restored, not reset
+    const { clock, call } = await setup();
+    clock.advance(400);
+    await call('POST', '/v1/heartbeat', { v: PROTOCOL_VERSION, from: 'b', peersUp: [] });
+    await call('POST', '/v1/grant', { v: PROTOCOL_VERSION, from: 'b', keyspace: 'ks', partition: 0, knownEpoch: 0, reason: 'owner-unreachable' });
+    const restored = await createWitness(config(), new FakeClock(), silentLogger(), { init: true });
+    expect(restored.core.ownerOf('ks/0')).toEqual({ owner: 'b', epoch: 1 });
+  });
+
+  it('`geogate witness` exits non-zero naming the missing file and --init', async () => {
+    const file = join(dir, 'witness.json');
+    await writeFile(file, JSON.stringify({ listen: { port: 0 }, cluster: { id: 'c1', secret: SECRET, regions: ['a'] }, keyspaces: [{ name: 'k', partitions: 1 }], stateFile: 'missing.json', logLevel: 'silent' }));
+    let stderr = '';
+    const write = process.stderr.write.bind(process.stderr);
+    process.stderr.write = ((chunk: string | Uint8Array) => { stderr += String(chunk); return true; }) as typeof process.stderr.write;
+    try {
+      expect(await main(['witness', '--config', file])).toBe(1);
+    } finally {
+      process.stderr.write = write;
+    }
+    expect(stderr).toContain(join(dir, 'missing.json'));
+    expect(stderr).toMatch(/pass --init/);
   });
 });
 

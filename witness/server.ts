@@ -6,7 +6,7 @@ import { realClock, type Clock } from '../infra/clock.js';
 import { createLogger, type Logger } from '../infra/log.js';
 import { RequestVerifier } from './auth.js';
 import { loadWitnessConfig, type WitnessConfig } from './config.js';
-import { AuthError, BadRequestError, OverloadedError } from './errors.js';
+import { AuthError, BadRequestError, OverloadedError, StateFileMissingError } from './errors.js';
 import { createWitnessMetrics, type WitnessMetrics } from './metrics.js';
 import { confirmRequestSchema, grantRequestSchema, heartbeatRequestSchema } from './protocol.js';
 import { WitnessService } from './service.js';
@@ -88,11 +88,22 @@ function parse<T>(schema: z.ZodType<T>, body: string): T {
   return r.data;
 }
 
+export interface WitnessStartOptions {
+  /**
+   * A new cluster: when the state file is missing, create it (durably) before serving.
+   * Without it a missing state file is an error (`StateFileMissingError`). Ignored (with a
+   * log line) when the state file exists.
+   */
+  readonly init?: boolean;
+}
+
 /** Builds the witness from a parsed config: loads durable state, starts quiet. */
-export async function createWitness(config: WitnessConfig, clock: Clock = realClock, log?: Logger) {
+export async function createWitness(config: WitnessConfig, clock: Clock = realClock, log?: Logger, opts: WitnessStartOptions = {}) {
   const logger = log ?? createLogger({ component: 'witness', cluster: config.cluster.id }, config.logLevel);
   const stateFile = new StateFile(config.stateFile, config.cluster.id);
   const durable = await stateFile.load();
+  if (!durable && !opts.init) throw new StateFileMissingError(config.stateFile);
+  if (durable && opts.init) logger.info({ stateFile: config.stateFile }, 'init ignored: the state file exists, restoring it');
   const topology = buildTopology({ regions: config.cluster.regions, keyspaces: config.keyspaces, ...(config.weights ? { weights: config.weights } : {}) });
   const core = new WitnessCore(
     {
@@ -101,6 +112,10 @@ export async function createWitness(config: WitnessConfig, clock: Clock = realCl
     },
     durable,
   );
+  if (!durable) {
+    await stateFile.save(core.snapshot());
+    logger.warn({ stateFile: config.stateFile }, 'new cluster: witness state file created (init)');
+  }
   const metrics = createWitnessMetrics();
   const service = new WitnessService(core, stateFile, clock, metrics, logger, config.grantQueueMax);
   const app = createWitnessApp({ config, service, metrics, clock, log: logger });
@@ -108,10 +123,10 @@ export async function createWitness(config: WitnessConfig, clock: Clock = realCl
   return { app, core, service, metrics, log: logger };
 }
 
-/** `geogate witness --config F`: serves the witness until `close()`. */
-export async function runWitness(configPath: string): Promise<{ url: string; close(): Promise<void> }> {
+/** `geogate witness --config F [--init]`: serves the witness until `close()`. */
+export async function runWitness(configPath: string, opts: WitnessStartOptions = {}): Promise<{ url: string; close(): Promise<void> }> {
   const config = loadWitnessConfig(configPath);
-  const w = await createWitness(config);
+  const w = await createWitness(config, realClock, undefined, opts);
   const server = await new Promise<ReturnType<typeof serve>>((resolve, reject) => {
     const s = serve({ fetch: w.app.fetch, hostname: config.listen.host, port: config.listen.port }, () => resolve(s));
     s.once('error', reject);

@@ -21,7 +21,8 @@ function sha256(text: string): string {
 
 /**
  * The witness's durable owners, epochs and decisions. Writes are atomic (temp file, fsync,
- * rename, fsync of the directory); a missing file is a fresh cluster, a corrupt one is an
+ * rename, fsync of the directory). `load()` answers undefined for a missing file (the
+ * witness then refuses to start unless told `--init`, see server.ts); a corrupt one is an
  * error (a silent reset could hand out an epoch twice).
  */
 export class StateFile {

@@ -10,7 +10,9 @@ const USAGE = `usage: geogate <command> [options]
 
 commands:
   gateway --config FILE        run one region's gateway
-  witness --config FILE        run the witness service
+  witness --config FILE [--init]
+                               run the witness service (--init: new cluster, create
+                               the missing state file; refused without it)
   wan --listen H:P --target H:P [--control H:P] [--delay-ms N]
                                run the WAN emulator (TCP relay)
   up [--regions N] [--base-port P] [--dir D] [--wan-delay-ms N]
@@ -29,10 +31,10 @@ const commands: Record<string, Command> = {
     await gw.close();
   },
   async witness(args) {
-    const { values } = parseArgs({ args, options: { config: { type: 'string', short: 'c' } } });
+    const { values } = parseArgs({ args, options: { config: { type: 'string', short: 'c' }, init: { type: 'boolean', default: false } } });
     if (!values.config) throw new UsageError('witness needs --config FILE');
     const { runWitness } = await import('../../witness/index.js');
-    const w = await runWitness(values.config);
+    const w = await runWitness(values.config, { init: values.init });
     await untilSignal();
     await w.close();
   },
@@ -104,6 +106,10 @@ export async function main(argv: string[]): Promise<number> {
     if (e instanceof UsageError || e.name === 'ConfigError' || (e as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
       process.stderr.write(`geogate ${name}: ${e.message}\n`);
       return 2;
+    }
+    if (e.name === 'StateFileMissingError') {
+      process.stderr.write(`geogate ${name}: ${e.message}\n`);
+      return 1;
     }
     throw err;
   }

@@ -3,7 +3,7 @@
  * child process (append-only, in its own data dir) and its own gateway, fully meshed as
  * peers. Prints the URLs; `close()` stops everything it started.
  */
-import { mkdirSync, mkdtempSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -58,12 +58,16 @@ export async function runUp(opts: UpOptions): Promise<LocalCluster> {
     for (const region of regions) redis.push(await RedisProcess.start({ dir: join(dir, region) }));
     const port = (i: number) => opts.basePort + 1 + i;
     const witnessFile = join(dir, 'witness.json');
+    // A dir without a witness config is a new cluster: the witness creates its state file
+    // (--init). A reused --dir keeps its state; if that state file was lost, the witness
+    // refuses to start rather than reset epochs.
+    const newCluster = !existsSync(witnessFile);
     writeFileSync(witnessFile, JSON.stringify({
       listen: { host: '127.0.0.1', port: opts.basePort }, cluster: { id: 'local', secret, regions },
       keyspaces: KEYSPACES.map((k) => ({ name: k.name, partitions: k.partitions, onSplit: k.onSplit })),
       stateFile: join(dir, 'witness-state.json'),
     }, null, 2));
-    witness = await runWitness(witnessFile);
+    witness = await runWitness(witnessFile, { init: newCluster });
     // with --wan-delay-ms every link between regions goes through the WAN emulator
     const peerUrl = async (from: number, to: number): Promise<string> => {
       if (opts.wanDelayMs <= 0) return `http://127.0.0.1:${port(to)}`;

@@ -8,7 +8,8 @@
  *
  * Configs travel in an environment variable that the container writes to a file before it
  * starts the process, so a restarted container runs with the same config (and the witness
- * keeps its state file in the container's /data).
+ * keeps its state file in the container's /data). The witness runs with `--init` (a new
+ * cluster at first boot); a restart finds its state file and the flag is ignored.
  */
 import { WanClient } from '../../infra/wan/index.js';
 import { Lab, WAN_CONTROL_PORT, WAN_PORT, wanNode, type LabNode, type NodeSpec } from './harness/index.js';
@@ -92,7 +93,7 @@ export class GeoTopology {
     };
     await lab.start({
       name: 'witness', networks: { [this.net(WITNESS_SITE)]: [] },
-      command: shell('GEOGATE_CONFIG', '/data/witness.json', 'node /app/bin/geogate.js witness'),
+      command: shell('GEOGATE_CONFIG', '/data/witness.json', 'node /app/bin/geogate.js witness --init'),
       env: { GEOGATE_CONFIG: JSON.stringify(witnessConfig) }, waitForLog: 'witness listening',
     });
     const relaySpecs: [string, NodeSpec][] = [];

@@ -109,9 +109,12 @@ export async function startCluster(names: string[], opts: ClusterOptions = {}): 
   const witnessPort = await freePort();
   const witnessConfigFile = join(witnessDir, 'witness.json');
   let witness: { url: string; close(): Promise<void> } | undefined;
+  // init only on the first start (a new cluster); a restart must find the state file
+  let witnessStarted = false;
   const startWitness = async () => {
     const { runWitness } = await import('../../witness/index.js');
-    witness = await runWitness(witnessConfigFile);
+    witness = await runWitness(witnessConfigFile, { init: !witnessStarted });
+    witnessStarted = true;
   };
   if (opts.witness) {
     const keyspaces = (opts.extra?.keyspaces as { name: string; partitions: number; onSplit?: string }[] | undefined)
