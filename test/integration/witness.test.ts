@@ -16,7 +16,7 @@ afterEach(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-async function start(port: number) {
+async function start(port: number, init = false) {
   const file = join(dir, 'witness.json');
   await writeFile(file, JSON.stringify({
     listen: { host: '127.0.0.1', port },
@@ -29,7 +29,7 @@ async function start(port: number) {
     regionSilenceMs: 200,
     logLevel: 'silent',
   }));
-  const w = await runWitness(file);
+  const w = await runWitness(file, { init });
   closeFn = w.close;
   return { ...w, client: new WitnessClient({ url: w.url, secret: SECRET, timeoutMs: 1000, nowMs: () => Date.now() }) };
 }
@@ -40,7 +40,7 @@ const confirmItem = (c: WitnessClient, from: string, epoch: number) =>
 
 describe('witness service (real process pieces, loopback)', () => {
   it('grants, survives a restart with epochs intact, and stays quiet for leaseMs after boot', async () => {
-    let w = await start(0);
+    let w = await start(0, true);
     const port = Number(new URL(w.url).port);
     expect(await confirmItem(w.client, 'a', 0)).toMatchObject({ ok: false, reason: 'quiet' });
     await sleep(LEASE_MS + 50);
