@@ -33,8 +33,13 @@ if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.j
   }
 fi
 
-newest_src=$(find gateway witness replicator conflict infra -name '*.ts' -o -name '*.lua' | xargs ls -t 2>/dev/null | head -1)
-if [ ! -f dist/infra/cli/main.js ] || [ "$newest_src" -nt dist/infra/cli/main.js ]; then
+# One find, no pipeline: under pipefail a `... | head -1` fails when head closes the pipe
+# early (the writer dies of SIGPIPE), which grew likelier as the tree grew.
+stale_src() {
+  [ -n "$(find gateway witness replicator conflict infra \( -name '*.ts' -o -name '*.lua' \) \
+    -newer dist/infra/cli/main.js -print -quit)" ]
+}
+if [ ! -f dist/infra/cli/main.js ] || stale_src; then
   log "building (tsc)"
   npm run build --silent
 fi
