@@ -37,6 +37,8 @@ export interface AntiEntropyDeps {
 
 /** Longest a heal repair waits for the replication logs to drain before it runs anyway. */
 export const HEAL_DRAIN_WAIT_MS_MAX = 120_000;
+/** Root comparisons (partitionInSync) running at once, over all peers. */
+export const ROOT_COMPARISONS_IN_FLIGHT_MAX = 64;
 const HEAL_DRAIN_POLL_MS_MIN = 100;
 /** Pause before another needs-repair pass when one did not complete. */
 export const NEEDS_REPAIR_RETRY_MS = 2_000;
@@ -49,6 +51,7 @@ export class AntiEntropy {
   private readonly tombstones: TombstoneCollector;
   private readonly log: Logger;
   private readonly running = new Map<string, number>();
+  private comparing = 0;
   private readonly queues = new Map<string, (() => void)[]>();
   private readonly repairing = new Map<string, Promise<RepairAllStats>>();
   private readonly seenUp = new Set<string>();
@@ -196,26 +199,25 @@ export class AntiEntropy {
 
   /**
    * Whether this region's Merkle root of (keyspace, partition) equals `peer`'s now (one
-   * `tree` root request, nothing repaired). Takes a session slot of `peer` like any session
-   * (waits behind running repairs). Never throws: stopped, a peer that is not up, a partition
-   * not shared with it, a full queue or a failed request all answer false.
+   * `tree` root request, nothing repaired). It does not wait for a session slot: a handover
+   * pauses writes of the partition while it asks, so it must not queue behind repairs;
+   * at most ROOT_COMPARISONS_IN_FLIGHT_MAX run at once (over it: false). Never throws:
+   * stopped, a peer that is not up, a partition not shared with it, too many comparisons or
+   * a failed request all answer false.
    */
   async partitionInSync(peer: string, keyspace: string, partition: number): Promise<boolean> {
     const map = this.deps.maps.get(keyspace);
     if (!this.started || !map || partition < 0 || partition >= map.keyspace.partitions || !this.shared(map, partition, peer)) return false;
     if (this.peerStatus(peer)?.state !== 'up') return false;
-    try {
-      await this.slot(peer);
-    } catch {
-      return false;
-    }
+    if (this.comparing >= ROOT_COMPARISONS_IN_FLIGHT_MAX) return false;
+    this.comparing++;
     try {
       return await partitionRootsEqual(this.ctx, peer, keyspace, partition, `${this.deps.region}-${++this.sessionSeq}`);
     } catch (err) {
       this.log.debug({ peer, keyspace, partition, err: (err as Error).message }, 'partition root comparison failed');
       return false;
     } finally {
-      this.release(peer);
+      this.comparing--;
     }
   }
 
