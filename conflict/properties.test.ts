@@ -83,15 +83,23 @@ describe('resolve: properties', () => {
     );
   });
 
-  it('writes a version that dominates both inputs, with an HLC above both', () => {
+  it('writes a version that dominates both inputs, stamped like one of them; resolved above both', () => {
     fc.assert(
       fc.property(caseArb, ({ pair: [a, b], base, resolver, ctx }) => {
         const r = resolve({ current: a, incoming: b, resolver, ctx, triggers, ...(base && { base }) });
         expect(compareVv(r.version.vv, a.vv)).toBe('after');
         expect(compareVv(r.version.vv, b.vv)).toBe('after');
-        expect(compareHlc(r.version.hlc, a.hlc)).toBeGreaterThan(0);
-        expect(compareHlc(r.version.hlc, b.hlc)).toBeGreaterThan(0);
-        expect(r.version.origin).toBe(ctx.region);
+        expect(compareHlc(r.resolvedHlc, a.hlc)).toBeGreaterThan(0);
+        expect(compareHlc(r.resolvedHlc, b.hlc)).toBeGreaterThan(0);
+        // the write stamp of the kept content: lww against any later version goes by it
+        const stampedLike = [a, b].filter((s) => compareHlc(s.hlc, r.version.hlc) === 0 && s.origin === r.version.origin);
+        expect(stampedLike.length).toBeGreaterThan(0);
+        if (r.winner !== 'merged' && !(a.tombstone && b.tombstone)) {
+          const kept = r.winner === 'current' ? a : b;
+          const other = r.winner === 'current' ? b : a;
+          const keptAlsoOther = other.tombstone === kept.tombstone && other.contentType === kept.contentType && Buffer.compare(other.value, kept.value) === 0;
+          if (!keptAlsoOther) expect([r.version.hlc, r.version.origin]).toEqual([kept.hlc, kept.origin]);
+        }
         if (r.tombstone) expect(r.value.length).toBe(0);
         if (r.winner !== 'merged') expect(r.loser).toBe(r.winner === 'current' ? b : a);
       }),

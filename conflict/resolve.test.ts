@@ -23,20 +23,30 @@ describe('parseResolver', () => {
 });
 
 describe('resolve: the new version', () => {
-  it('dominates both inputs, bumps the resolving region, stamps an HLC above both', () => {
+  it('dominates both inputs, bumps the resolving region, carries the winner\'s write stamp', () => {
     const r = run(east, west, 'lww', { ctx: { ...ctx, region: 'north' } });
     expect(r.version.vv).toEqual({ east: 2, west: 2, north: 1 });
     expect(compareVv(r.version.vv, east.vv)).toBe('after');
     expect(compareVv(r.version.vv, west.vv)).toBe('after');
-    expect(r.version.hlc).toEqual([2000, 1]);
-    expect(r.version.origin).toBe('north');
+    expect(r.version.hlc).toEqual([2000, 0]); // east's write, not the time of resolution
+    expect(r.version.origin).toBe('east');
+    expect(r.resolvedHlc).toEqual([2000, 1]);
     expect(r.version.epoch).toBe(1);
   });
 
-  it('never stamps below the resolving region clock, and carries the given epoch', () => {
+  it('the time of resolution never stamps below the resolving region clock; the given epoch is carried', () => {
     const r = run(east, west, 'lww', { ctx: { ...ctx, hlcFloor: [3000, 4], epoch: 9 } });
-    expect(r.version.hlc).toEqual([3000, 5]);
+    expect(r.resolvedHlc).toEqual([3000, 5]);
+    expect(r.version.hlc).toEqual([2000, 0]);
     expect(r.version.epoch).toBe(9);
+  });
+
+  it('a merged value carries the lww winner\'s stamp', () => {
+    const a = version({ east: 1 }, { origin: 'east', hlc: [10, 0], value: '["a"]' });
+    const b = version({ west: 1 }, { origin: 'west', hlc: [20, 0], value: '["b"]' });
+    const r = run(a, b, 'set', { ctx: { ...ctx, hlcFloor: [99, 0] } });
+    expect(text(r.value)).toBe('["a","b"]');
+    expect([r.version.hlc, r.version.origin]).toEqual([[20, 0], 'west']);
   });
 
   it('names the conflict the same way for both argument orders', () => {

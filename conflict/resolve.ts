@@ -4,7 +4,7 @@ import { ResolverSpecError } from './errors.js';
 import { compareHlc } from './hlc.js';
 import { conflictId } from './ids.js';
 import { counterResolver } from './resolvers/counter.js';
-import { type Decision, type PairInput, type TriggerFailure, lww } from './resolvers/decision.js';
+import { type Decision, type PairInput, type TriggerFailure, lww, lwwSide } from './resolvers/decision.js';
 import { jsonMergeResolver } from './resolvers/json-merge.js';
 import { epochFence, sourceWins, updateWins } from './resolvers/pick.js';
 import { setResolver } from './resolvers/set.js';
@@ -43,7 +43,7 @@ export interface MergeContext {
   readonly fenceEpoch?: number;
   /** Epoch stamped on the resolution; default: the higher of the two inputs'. */
   readonly epoch?: number;
-  /** The resolving region's latest HLC, so the resolution never stamps below it. */
+  /** The resolving region's latest HLC: `resolvedHlc` is above it (the version's own stamp is its winner's). */
   readonly hlcFloor?: Hlc;
 }
 
@@ -58,8 +58,14 @@ export interface ResolveInput {
 
 /** The outcome of a conflict: a new version to store and ship, and what to journal. */
 export interface Resolution {
-  /** The new version: vv = bump(merge(current.vv, incoming.vv), region), hlc above both. */
+  /**
+   * The new version: vv = bump(merge(current.vv, incoming.vv), region); hlc and origin are
+   * the winner's write stamp (for a merged value, the lww winner's), so lww between this
+   * version and any later one is decided by when the writes were made.
+   */
   readonly version: RecordVersion;
+  /** When it was resolved: one tick above both inputs and `ctx.hlcFloor` (journal, the region's clock). */
+  readonly resolvedHlc: Hlc;
   readonly value: Uint8Array;
   readonly contentType: string;
   readonly tombstone: boolean;
@@ -98,10 +104,11 @@ export function resolve(input: ResolveInput): Resolution {
   const decision = decide(spec, pair, input);
   const content = decision.merged ?? (decision.winner === 'current' ? current : incoming);
   const tombstone = content.tombstone;
+  const stamp = stampOf(pair, content);
   const version: RecordVersion = {
     vv: bumpVv(mergeVv(current.vv, incoming.vv), ctx.region),
-    hlc: nextHlc(current.hlc, incoming.hlc, ctx.hlcFloor),
-    origin: ctx.region,
+    hlc: stamp.hlc,
+    origin: stamp.origin,
     epoch: ctx.epoch ?? Math.max(current.epoch, incoming.epoch),
     tombstone,
     value: tombstone ? new Uint8Array(0) : content.value,
@@ -110,6 +117,7 @@ export function resolve(input: ResolveInput): Resolution {
   const loser = decision.winner === 'current' ? incoming : decision.winner === 'incoming' ? current : undefined;
   return {
     version,
+    resolvedHlc: nextHlc(current.hlc, incoming.hlc, ctx.hlcFloor),
     value: version.value,
     contentType: version.contentType,
     tombstone,
@@ -139,6 +147,21 @@ function decide(spec: ResolverSpec, pair: PairInput, input: ResolveInput): Decis
   if (pair.type === 'delete-vs-update') return updateWins(pair, spec.kind);
   if (spec.kind === 'counter') return counterResolver(pair);
   return spec.kind === 'set' ? setResolver(pair) : jsonMergeResolver(pair);
+}
+
+/**
+ * The write stamp a resolution carries for later comparisons: that of the side whose content
+ * it kept (when the content equals exactly one side's), else the lww winner's of the pair.
+ * Never the time of resolution: a resolution stamped "now" would beat every version resolved
+ * after it, however much later that version was written. Symmetric in the pair.
+ */
+function stampOf(pair: PairInput, content: { value: Uint8Array; contentType: string; tombstone: boolean }): RecordVersion {
+  const same = (v: RecordVersion) => v.tombstone === content.tombstone && v.contentType === content.contentType
+    && (v.tombstone || Buffer.compare(v.value, content.value) === 0);
+  const c = same(pair.current);
+  const i = same(pair.incoming);
+  if (c !== i) return c ? pair.current : pair.incoming;
+  return lwwSide(pair);
 }
 
 function specText(spec: ResolverSpec): string {

@@ -33,3 +33,13 @@ export function createGatewayMetrics(region: string, withDefaults = true): Gatew
     storeUp: new Gauge({ name: 'geogate_store_up', help: '1 when the region store answers', registers: [registry] }),
   };
 }
+
+/**
+ * Entries a bound dropped before anyone acknowledged them, by stream (`journal`, `outbox`,
+ * `dead-letter`): one counter per registry, shared by the workers that trim.
+ */
+export function evictionsCounter(registry: Registry): Counter<'stream'> {
+  const name = 'geogate_evicted_total';
+  const existing = registry.getSingleMetric(name) as Counter<'stream'> | undefined;
+  return existing ?? new Counter({ name, help: 'Entries dropped by a size bound before a consumer acknowledged them, by stream', labelNames: ['stream'], registers: [registry] });
+}

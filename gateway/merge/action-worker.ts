@@ -4,12 +4,14 @@
  * action is never lost to a crash; this worker delivers each at least once with the action's
  * deterministic id as `Idempotency-Key` (exactly-once effect at a receiver that honours it),
  * with bounded attempts and backoff, then removes it. After the last attempt it is moved to a
- * dead-letter stream and logged — never dropped silently.
+ * dead-letter stream (bounded; an operator reads and acknowledges it) and logged — never
+ * dropped silently: what a bound drops is counted (geogate_evicted_total) and logged.
  */
 import type { Logger } from 'pino';
 import { Counter, type Registry } from 'prom-client';
 import type { Clock } from '../../infra/clock.js';
 import { WorkerLoop } from './loop.js';
+import { evictionsCounter } from '../metrics.js';
 import type { ConflictStore } from '../store/index.js';
 
 export const ACTION_ATTEMPTS_MAX = 5;
@@ -23,6 +25,7 @@ interface ParsedAction { id: string; kind: string; url: string; body: unknown }
 export class ActionWorker {
   private readonly attempts = new Map<string, { count: number; notBefore: number }>();
   private readonly delivered: Counter<'outcome'>;
+  private readonly evicted: Counter<'stream'>;
   private readonly loop: WorkerLoop;
 
   constructor(
@@ -31,6 +34,7 @@ export class ActionWorker {
     pollMs = DEFAULT_ACTION_POLL_MS,
   ) {
     this.delivered = new Counter({ name: 'geogate_compensation_actions_total', help: 'Compensating actions by outcome', labelNames: ['outcome'], registers: [deps.registry] });
+    this.evicted = evictionsCounter(deps.registry);
     this.loop = new WorkerLoop(deps.clock, pollMs, () => this.round());
   }
 
@@ -103,8 +107,12 @@ export class ActionWorker {
   }
 
   private async deadLetter(entryId: string, json: string, reason: string): Promise<void> {
-    await this.conflicts.deadLetterOutbox(entryId, json, reason);
+    const dropped = await this.conflicts.deadLetterOutbox(entryId, json, reason);
     this.attempts.delete(entryId);
+    if (dropped > 0) {
+      this.evicted.inc({ stream: 'dead-letter' }, dropped);
+      this.deps.log.error({ dropped }, 'dead-letter stream full: oldest dead letters dropped (read and acknowledge them: GET/POST /v1/conflicts/dead-letters)');
+    }
     this.delivered.inc({ outcome: 'dead-letter' });
     this.deps.log.error({ entryId, action: json.slice(0, 500), reason }, 'compensating action given up after bounded attempts; kept in the dead-letter stream');
   }

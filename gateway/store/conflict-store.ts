@@ -1,6 +1,8 @@
 /**
  * The store side of conflicts: versions kept pending by the apply script, the one-call
- * resolution write (CAS + log + journal + action outbox), and reading the journal.
+ * resolution write (fence + CAS + log + journal + action outbox), reading and acknowledging
+ * the journal, the outbox and its dead letters. Every stream here is bounded; what a bound
+ * drops is reported to the caller (counted and logged there), never dropped silently.
  */
 import type { Redis } from 'ioredis';
 import type { RecordVersion } from '../../conflict/types.js';
@@ -8,10 +10,19 @@ import { vvFromString, vvToString } from '../../conflict/vv.js';
 import { hlcFromString } from '../../conflict/hlc.js';
 import type { StoreKeys } from './keys.js';
 import { callScript } from './scripts.js';
-import { storeError } from './errors.js';
+import { StoreErrorCode, storeError } from './errors.js';
 
 export const PENDING_SCAN_COUNT = 256;
+/** Dead letters kept (exact bound; each one dropped past it is counted). */
 export const DEAD_LETTER_MAX = 10_000;
+/** Undelivered compensation actions kept (exact bound; each one dropped past it is counted). */
+export const OUTBOX_MAX_ENTRIES = 100_000;
+/** Bytes the conflict journal may hold (both sides' values in full, plus metadata). */
+export const JOURNAL_MAX_BYTES = 256 * 1024 * 1024;
+/** Journal fields holding raw value bytes (served base64). */
+export const JOURNAL_VALUE_FIELDS = ['currentValue', 'incomingValue'] as const;
+/** Marks an entry whose values are raw bytes (older entries hold base64 text). */
+export const JOURNAL_VALUE_ENCODING = 'raw';
 
 export interface PendingVersion {
   readonly version: string;
@@ -29,33 +40,52 @@ export interface ResolutionWrite {
   readonly expectedVersion: string;
   /** The pending incoming version this resolves. */
   readonly incomingVersion: string;
+  /** The new version: its hlc and origin are the winner's write stamp. */
   readonly resolved: RecordVersion;
-  /** Highest HLC of both sides, as "wall.logical". */
+  /** Highest HLC of both sides, as "wall.logical" (the time of resolution is above it). */
   readonly hlcFloor: string;
+  /** The fence to check, as a write on this partition would: the resolver's epoch and lease end on Redis's clock. */
+  readonly fence?: { readonly epoch: number; readonly leaseEndRedisMs?: number | undefined } | undefined;
   /** Journal entry (field → value); empty: nothing to journal. */
   readonly journal: Record<string, string | Buffer>;
   readonly actions: readonly string[];
 }
+
+export type ResolutionResult =
+  | { readonly written: true; readonly seq: number; readonly resolvedHlc: string; readonly journalEvicted: number; readonly outboxEvicted: number }
+  | { readonly written: false; readonly reason: 'changed' | 'gone' | 'fenced' };
 
 export interface JournalEntry {
   readonly id: string;
   readonly fields: Record<string, string>;
 }
 
-export class ConflictStore {
-  constructor(
-    private readonly redis: Redis,
-    private readonly keys: StoreKeys,
-    private readonly opts: { region: string; logMaxEntries: number; logMaxBytes: number; journalMaxEntries: number; nowMs: () => number },
-  ) {}
+export interface ConflictStoreOptions {
+  readonly region: string;
+  readonly logMaxEntries: number;
+  readonly logMaxBytes: number;
+  readonly journalMaxEntries: number;
+  readonly journalMaxBytes?: number;
+  readonly outboxMaxEntries?: number;
+  readonly deadLetterMaxEntries?: number;
+  readonly nowMs: () => number;
+}
 
-  /** One page of keys with pending conflicts: `[cursor, [{keyspace, key}]]`. */
-  async scanPending(cursor: string): Promise<[string, { keyspace: string; key: string }[]]> {
-    const [next, members] = await this.redis.sscan(this.keys.pendingIndex, cursor, 'COUNT', PENDING_SCAN_COUNT);
-    return [next, members.map((m) => {
-      const i = m.indexOf('\0');
-      return { keyspace: m.slice(0, i), key: m.slice(i + 1) };
-    })];
+export class ConflictStore {
+  constructor(private readonly redis: Redis, private readonly keys: StoreKeys, private readonly opts: ConflictStoreOptions) {}
+
+  /** Keys of one partition with pending conflicts (its own index): `[cursor, keys]`. */
+  async scanPendingPartition(keyspace: string, partition: number, cursor: string): Promise<[string, string[]]> {
+    return this.redis.sscan(this.partitionIndex(keyspace, partition), cursor, 'COUNT', PENDING_SCAN_COUNT);
+  }
+
+  /** How many keys have pending conflicts, per partition (one round trip). */
+  async pendingPerPartition(parts: readonly { keyspace: string; partition: number }[]): Promise<number[]> {
+    if (parts.length === 0) return [];
+    const pipe = this.redis.pipeline();
+    for (const p of parts) pipe.scard(this.partitionIndex(p.keyspace, p.partition));
+    const res = (await pipe.exec()) ?? [];
+    return res.map(([err, n]) => { if (err) throw err; return Number(n); });
   }
 
   async pendingCount(): Promise<number> {
@@ -80,44 +110,110 @@ export class ConflictStore {
     return out;
   }
 
-  /** Forgets a pending version the current record already dominates. */
-  async dropPending(keyspace: string, key: string, version: string): Promise<void> {
-    const pend = this.keys.pending(keyspace, key);
-    await this.redis.hdel(pend, `m:${version}`, `v:${version}`);
-    if ((await this.redis.exists(pend)) === 0) await this.redis.srem(this.keys.pendingIndex, `${keyspace}\0${key}`);
+  /**
+   * Pending versions written by a gateway that kept only the global index: lists each such
+   * key in its partition's index (reads the metadata of one version per key, never values).
+   * Bounded by the global index; run once at start. Returns how many keys it indexed.
+   */
+  async indexPendingByPartition(): Promise<number> {
+    let cursor = '0';
+    let indexed = 0;
+    do {
+      const [next, members] = await this.redis.sscan(this.keys.pendingIndex, cursor, 'COUNT', PENDING_SCAN_COUNT);
+      cursor = next;
+      for (const m of members) {
+        const i = m.indexOf('\0');
+        const keyspace = m.slice(0, i);
+        const key = m.slice(i + 1);
+        const fields = await this.redis.hkeys(this.keys.pending(keyspace, key));
+        const metaField = fields.find((f) => f.startsWith('m:'));
+        if (!metaField) continue;
+        const meta = await this.redis.hget(this.keys.pending(keyspace, key), metaField);
+        const partition = Number((JSON.parse(meta ?? '{}') as { p?: string }).p);
+        if (!Number.isInteger(partition)) continue;
+        indexed += await this.redis.sadd(this.partitionIndex(keyspace, partition), key);
+      }
+    } while (cursor !== '0');
+    return indexed;
   }
 
-  /** Writes a resolution; false when the record or the pending entry changed meanwhile (retry later). */
-  async writeResolution(w: ResolutionWrite): Promise<{ written: boolean; seq?: number }> {
+  /** Forgets a pending version the current record already dominates. */
+  async dropPending(keyspace: string, key: string, partition: number, version: string): Promise<void> {
+    const pend = this.keys.pending(keyspace, key);
+    await this.redis.hdel(pend, `m:${version}`, `v:${version}`);
+    if ((await this.redis.exists(pend)) === 0) {
+      await this.redis.srem(this.keys.pendingIndex, `${keyspace}\0${key}`);
+      await this.redis.srem(this.partitionIndex(keyspace, partition), key);
+    }
+  }
+
+  /** Writes a resolution; `written: false` when the record or the pending entry changed, or the fence does not hold (retry later). */
+  async writeResolution(w: ResolutionWrite): Promise<ResolutionResult> {
     const k = this.keys;
     const r = w.resolved;
     const journal = Object.entries(w.journal).flat();
-    const res = await callScript(this.redis, 'resolveConflict-11', [
+    const res = await callScript(this.redis, 'resolveConflict-15', [
       k.record(w.keyspace, w.key), k.log, k.seq, k.logBytes, k.hlc, k.digest(w.keyspace, w.partition),
       k.members(w.keyspace, w.partition, w.bucket), k.pending(w.keyspace, w.key), k.pendingIndex, k.journal, k.outbox,
+      this.partitionIndex(w.keyspace, w.partition), k.fence(w.keyspace, w.partition), this.journalBytesKey, this.journalAckedKey,
       this.opts.region, this.opts.nowMs(), Buffer.from(r.value.buffer, r.value.byteOffset, r.value.byteLength), r.contentType,
-      r.tombstone ? '1' : '0', w.expectedVersion, w.incomingVersion, vvToString(r.vv), w.hlcFloor, r.epoch,
-      this.opts.logMaxEntries, this.opts.logMaxBytes, w.keyspace, w.key, w.partition, w.bucket, this.opts.journalMaxEntries,
+      r.tombstone ? '1' : '0', w.expectedVersion, w.incomingVersion, vvToString(r.vv), `${r.hlc[0]}.${r.hlc[1]}`, r.epoch,
+      this.opts.logMaxEntries, this.opts.logMaxBytes, w.keyspace, w.key, w.partition, w.bucket,
+      this.opts.journalMaxEntries, this.opts.journalMaxBytes ?? JOURNAL_MAX_BYTES, this.opts.outboxMaxEntries ?? OUTBOX_MAX_ENTRIES,
+      r.origin, w.fence ? '1' : '0', w.fence?.epoch ?? '', w.fence?.leaseEndRedisMs ?? '', w.hlcFloor,
       journal.length, ...journal, ...w.actions,
     ]);
-    if (res === -5 || res === -6) return { written: false };
+    if (res === StoreErrorCode.VersionChanged) return { written: false, reason: 'changed' };
+    if (res === StoreErrorCode.PendingGone) return { written: false, reason: 'gone' };
+    if (res === StoreErrorCode.Fenced) return { written: false, reason: 'fenced' };
     if (typeof res === 'number') throw storeError(res, `${w.keyspace}/${w.key}`);
-    return { written: true, seq: Number((res as unknown[])[1]) };
+    const [, seq, resolvedHlc, journalEvicted, outboxEvicted] = res as [string, number, string, number, number];
+    return { written: true, seq: Number(seq), resolvedHlc: String(resolvedHlc), journalEvicted: Number(journalEvicted), outboxEvicted: Number(outboxEvicted) };
   }
 
-  /** Journal entries after `sinceId` (exclusive), oldest first, at most `count`. */
+  /**
+   * Journal entries after `sinceId` (exclusive), oldest first, at most `count`. Values come
+   * back base64 (raw in Redis, base64 text in entries written before values were kept raw).
+   */
   async readJournal(sinceId: string, count: number): Promise<JournalEntry[]> {
     const start = sinceId === '' ? '-' : `(${sinceId}`;
-    const rows = await this.redis.xrange(this.keys.journal, start, '+', 'COUNT', count);
+    const rows = await this.redis.xrangeBuffer(this.keys.journal, start, '+', 'COUNT', count);
     return rows.map(([id, flat]) => {
+      const raw = new Map<string, Buffer>();
+      for (let i = 0; i + 1 < flat.length; i += 2) raw.set(flat[i]!.toString(), flat[i + 1]!);
+      const isRaw = raw.get('valueEncoding')?.toString() === JOURNAL_VALUE_ENCODING;
       const fields: Record<string, string> = {};
-      for (let i = 0; i + 1 < flat.length; i += 2) fields[flat[i]!] = flat[i + 1]!;
-      return { id, fields };
+      for (const [name, bytes] of raw) {
+        if (name === 'sz' || name === 'valueEncoding') continue;
+        fields[name] = isRaw && (JOURNAL_VALUE_FIELDS as readonly string[]).includes(name) ? bytes.toString('base64') : bytes.toString();
+      }
+      return { id: id.toString(), fields };
     });
   }
 
   async journalLength(): Promise<number> {
     return this.redis.xlen(this.keys.journal);
+  }
+
+  /** Bytes the journal holds now (as counted against its bound). */
+  async journalBytes(): Promise<number> {
+    return Number((await this.redis.get(this.journalBytesKey)) ?? 0);
+  }
+
+  /** The consumer's acknowledged journal id ('' = none). */
+  async journalAcked(): Promise<string> {
+    return (await this.redis.get(this.journalAckedKey)) ?? '';
+  }
+
+  /**
+   * Acknowledges every journal entry up to `id`: a bound that drops them later is not an
+   * eviction. The cursor never moves back (an older id leaves it); returns the cursor.
+   */
+  async ackJournal(id: string): Promise<string> {
+    const cur = await this.journalAcked();
+    if (cur !== '' && !streamIdAfter(id, cur)) return cur;
+    await this.redis.set(this.journalAckedKey, id);
+    return id;
   }
 
   /** Oldest pending compensation actions: `[id, json]`. */
@@ -130,12 +226,54 @@ export class ConflictStore {
     await this.redis.xdel(this.keys.outbox, id);
   }
 
-  /** Moves an undeliverable action to the (bounded) dead-letter stream. */
-  async deadLetterOutbox(id: string, json: string, reason: string): Promise<void> {
-    await this.redis.multi()
-      .xadd(`${this.keys.outbox}:dead`, 'MAXLEN', '~', DEAD_LETTER_MAX, '*', 'action', json, 'reason', reason)
+  /**
+   * Moves an undeliverable action to the dead-letter stream, bounded exactly at
+   * `deadLetterMaxEntries`; returns how many older dead letters the bound dropped.
+   */
+  async deadLetterOutbox(id: string, json: string, reason: string): Promise<number> {
+    const res = await this.redis.multi()
+      .xadd(this.deadLetterKey, '*', 'action', json, 'reason', reason)
+      .xtrim(this.deadLetterKey, 'MAXLEN', this.opts.deadLetterMaxEntries ?? DEAD_LETTER_MAX)
       .xdel(this.keys.outbox, id)
       .exec();
+    return Number(res?.[1]?.[1] ?? 0);
   }
+
+  /** Dead letters after `sinceId` (exclusive), oldest first: `{ id, action, reason }`. */
+  async readDeadLetters(sinceId: string, count: number): Promise<{ id: string; action: string; reason: string }[]> {
+    const rows = await this.redis.xrange(this.deadLetterKey, sinceId === '' ? '-' : `(${sinceId}`, '+', 'COUNT', count);
+    return rows.map(([rid, flat]) => {
+      const f: Record<string, string> = {};
+      for (let i = 0; i + 1 < flat.length; i += 2) f[flat[i]!] = flat[i + 1]!;
+      return { id: rid, action: f.action ?? '', reason: f.reason ?? '' };
+    });
+  }
+
+  /** Removes the dead letters up to `id` (inclusive), read and handled by an operator; returns how many. */
+  async ackDeadLetters(id: string): Promise<number> {
+    const ids = (await this.redis.xrange(this.deadLetterKey, '-', id, 'COUNT', DEAD_LETTER_ACK_MAX)).map(([rid]) => rid);
+    return ids.length === 0 ? 0 : this.redis.xdel(this.deadLetterKey, ...ids);
+  }
+
+  async deadLetterLength(): Promise<number> {
+    return this.redis.xlen(this.deadLetterKey);
+  }
+
+  private partitionIndex(keyspace: string, partition: number): string {
+    return `${this.keys.prefix}pendp:${keyspace}:${partition}`;
+  }
+
+  private get journalBytesKey(): string { return `${this.keys.journal}:bytes`; }
+  private get journalAckedKey(): string { return `${this.keys.journal}:acked`; }
+  private get deadLetterKey(): string { return `${this.keys.outbox}:dead`; }
 }
 
+/** Dead letters removed by one acknowledgement at most (ack again for more). */
+export const DEAD_LETTER_ACK_MAX = 10_000;
+
+/** True when stream id `a` ("ms-seq") is after `b`. */
+export function streamIdAfter(a: string, b: string): boolean {
+  const [am, as] = a.split('-').map(Number) as [number, number];
+  const [bm, bs] = b.split('-').map(Number) as [number, number];
+  return am > bm || (am === bm && (as ?? 0) > (bs ?? 0));
+}

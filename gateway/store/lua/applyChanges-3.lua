@@ -5,7 +5,11 @@
   Per record the version vectors decide: apply (incoming dominates, or key absent), drop
   (dominated or equal), or conflict (concurrent): the incoming version is kept durably in the
   key's pending-conflict hash for the resolver (fields "m:<version>" = JSON metadata and
-  "v:<version>" = value bytes); nothing is lost and nothing is overwritten.
+  "v:<version>" = value bytes), listed in the pending index and in its partition's pending
+  index (set of keys, "<prefix>pendp:<ks>:<partition>": the resolver reads only partitions
+  it may resolve). A concurrent version that a pending one dominates or equals is dropped
+  (2); one that dominates pending versions supersedes them (they are in its history): the
+  pending versions of a key stay an antichain, so lww is decided by the newest writes only.
 
   With an empty origin (ARGV[2] = '') the batch comes from anti-entropy or a restore, not
   from a log: no seq bookkeeping, every record goes through the version comparison.
@@ -20,7 +24,8 @@
     ARGV[5] record count N, then N packed changes (packed.lua: seq, keyspace, key, partition,
       bucket, value, content type, version, hlc, origin, epoch, tombstone), one argument each
 
-  Output: one code per record: 0 duplicate, 1 applied, 2 dominated/equal, 3 conflict (pending)
+  Output: one code per record: 0 duplicate, 1 applied, 2 dominated/equal (by the record or
+    by a pending version), 3 conflict (pending)
 ]]
 local rcall = redis.call
 --- @include "vv"
@@ -40,10 +45,15 @@ local merkle = {}
 -- most batches meet no pending conflict at all: look for them only when some exist
 local anyPending = rcall("SCARD", KEYS[3]) > 0
 
-local function clearDominatedPending(ks, key, vv)
-  local pendKey = prefix .. "pend:" .. ks .. ":" .. key
+local function pendingKeys(ks, key, p)
+  return prefix .. "pend:" .. ks .. ":" .. key, prefix .. "pendp:" .. ks .. ":" .. p
+end
+
+-- Drops the pending versions `vv` dominates or equals; true when the key has none left.
+local function clearDominatedPending(ks, key, p, vv)
+  local pendKey, partKey = pendingKeys(ks, key, p)
   local fields = rcall("HKEYS", pendKey)
-  if #fields == 0 then return end
+  if #fields == 0 then return true end
   for _, f in ipairs(fields) do
     if string.sub(f, 1, 2) == "m:" then
       local pv = string.sub(f, 3)
@@ -51,7 +61,24 @@ local function clearDominatedPending(ks, key, vv)
       if c == "after" or c == "equal" then rcall("HDEL", pendKey, f, "v:" .. pv) end
     end
   end
-  if rcall("EXISTS", pendKey) == 0 then rcall("SREM", KEYS[3], ks .. "\0" .. key) end
+  if rcall("EXISTS", pendKey) == 0 then
+    rcall("SREM", KEYS[3], ks .. "\0" .. key)
+    rcall("SREM", partKey, key)
+    return true
+  end
+  return false
+end
+
+-- True when a pending version of the key dominates or equals `vv` (it carries more).
+local function pendingCovers(ks, key, vv)
+  local pendKey = pendingKeys(ks, key, "")
+  for _, f in ipairs(rcall("HKEYS", pendKey)) do
+    if string.sub(f, 1, 2) == "m:" then
+      local c = vvCompare(vv, vvParse(string.sub(f, 3)))
+      if c == "before" or c == "equal" then return true end
+    end
+  end
+  return false
 end
 
 for i = 0, n - 1 do
@@ -69,13 +96,18 @@ for i = 0, n - 1 do
         "t", t, "p", p, "b", bucket)
       merkleAccumulate(merkle, prefix .. "mk:" .. ks .. ":" .. p, prefix .. "mb:" .. ks .. ":" .. p .. ":" .. bucket,
         bucket, key, curVv or nil, vvText)
-      if anyPending then clearDominatedPending(ks, key, vvParse(vvText)) end
+      if anyPending then clearDominatedPending(ks, key, p, vvParse(vvText)) end
       out[#out + 1] = 1
+    elseif order == "concurrent" and anyPending and pendingCovers(ks, key, vvParse(vvText)) then
+      out[#out + 1] = 2
     elseif order == "concurrent" then
-      rcall("HSET", prefix .. "pend:" .. ks .. ":" .. key,
+      if anyPending then clearDominatedPending(ks, key, p, vvParse(vvText)) end
+      local pendKey, partKey = pendingKeys(ks, key, p)
+      rcall("HSET", pendKey,
         "m:" .. vvText, cjson.encode({ p = p, b = bucket, ct = ct, h = hlcText, o = o, e = e, t = t }),
         "v:" .. vvText, value)
       rcall("SADD", KEYS[3], ks .. "\0" .. key)
+      rcall("SADD", partKey, key)
       anyPending = true
       out[#out + 1] = 3
     else
