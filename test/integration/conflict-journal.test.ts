@@ -1,0 +1,189 @@
+/**
+ * The conflict store and worker on a real redis-server: losers kept in full, bounded
+ * journal / outbox / dead letters whose evictions are counted, the consumer's ack cursor,
+ * the fence checked by the resolve script, and pending versions read only where this region
+ * may resolve them.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Redis } from 'ioredis';
+import { Registry } from 'prom-client';
+import { ConflictStore, RegionStore, parseGatewayConfig, type KeyspaceConfig } from '../../gateway/index.js';
+import { ConflictWorker } from '../../gateway/merge/conflict-worker.js';
+import { conflictRoutes } from '../../gateway/http/conflict-routes.js';
+import type { WriteAuthority } from '../../gateway/authority.js';
+import { silentLogger } from '../../infra/log.js';
+import { realClock } from '../../infra/clock.js';
+import { startRedis } from '../helpers/cluster.js';
+import type { RedisProcess } from '../../infra/local/redis-process.js';
+
+let redis: RedisProcess;
+let client: Redis;
+let n = 0;
+beforeAll(async () => { ({ redis } = await startRedis()); client = new Redis(redis.url); });
+afterAll(async () => { client.disconnect(); await redis.stop(); });
+
+function keyspace(name: string, onSplit: 'fence' | 'diverge', partitions = 2): KeyspaceConfig {
+  return parseGatewayConfig({
+    region: 'east', listen: { port: 1 }, publicUrl: 'http://x:1', redis: { url: 'redis://x' },
+    cluster: { id: 'c', secret: 'a-secret-of-16-chars', regions: ['east', 'west'] },
+    keyspaces: [{ name, partitions, onSplit }],
+  }, 't').keyspaces[0]!;
+}
+
+const allowAll: WriteAuthority = {
+  check: () => ({ kind: 'local', epoch: 0, fenced: false }), activeRegion: () => 'east', partitionState: () => 'active', mayResolve: () => true,
+};
+
+function setup(opts: { ks?: KeyspaceConfig; authority?: WriteAuthority; journalMaxEntries?: number; journalMaxBytes?: number; outboxMaxEntries?: number; deadLetterMaxEntries?: number } = {}) {
+  const prefix = `cj${++n}:`;
+  const store = new RegionStore(client, { region: 'east', prefix, logMaxEntries: 10_000, logMaxBytes: 1 << 26, nowMs: () => Date.now() });
+  const conflicts = new ConflictStore(client, store.keys, {
+    region: 'east', logMaxEntries: 10_000, logMaxBytes: 1 << 26, journalMaxEntries: opts.journalMaxEntries ?? 1000, nowMs: () => Date.now(),
+    ...(opts.journalMaxBytes !== undefined && { journalMaxBytes: opts.journalMaxBytes }),
+    ...(opts.outboxMaxEntries !== undefined && { outboxMaxEntries: opts.outboxMaxEntries }),
+    ...(opts.deadLetterMaxEntries !== undefined && { deadLetterMaxEntries: opts.deadLetterMaxEntries }),
+  });
+  const ks = opts.ks ?? keyspace('carts', 'diverge');
+  const registry = new Registry();
+  const worker = new ConflictWorker({
+    region: 'east', store, conflicts, keyspaces: new Map([[ks.name, ks]]), clock: realClock, log: silentLogger(), registry,
+    authority: opts.authority ?? allowAll, onLocalWrite: () => {},
+  });
+  /** east wrote `mine`, west's concurrent `theirs` arrives (west's write is later: it wins lww). */
+  const conflict = async (key: string, mine: Buffer, theirs: Buffer, partition = 0) => {
+    await store.write({ keyspace: ks.name, key, partition, bucket: 0, value: mine, contentType: 'application/octet-stream', tombstone: false, epoch: 4, fenced: false });
+    const incoming = { seq: 0, keyspace: ks.name, key, partition, bucket: 0,
+      record: { value: theirs, contentType: 'application/octet-stream', vv: { west: 1 }, hlc: [Date.now() + 60_000, 0] as const, origin: 'west', epoch: 4, tombstone: false } };
+    expect(await store.applyVersions([incoming])).toEqual(['conflict']);
+  };
+  const evicted = async (stream: string) => {
+    const m = (await registry.getMetricsAsJSON()).find((x) => x.name === 'geogate_evicted_total');
+    return (m?.values as { labels: { stream?: string }; value: number }[] | undefined)?.find((v) => v.labels.stream === stream)?.value ?? 0;
+  };
+  return { store, conflicts, worker, ks, conflict, evicted };
+}
+
+const bytes = (size: number, seed: number) => Buffer.from(Array.from({ length: size }, (_, i) => (i * 31 + seed) & 0xff));
+
+describe('conflict journal: losers in full, bounded, evictions counted, ack cursor', () => {
+  it('keeps both sides of a 200 KiB conflict byte for byte (served base64 by GET /v1/conflicts)', async () => {
+    const { conflicts, worker, conflict } = setup();
+    const mine = bytes(200 * 1024, 1);
+    const theirs = bytes(200 * 1024, 2);
+    await conflict('big', mine, theirs);
+    expect(await worker.drainOnce()).toBe(1);
+    const res = await conflictRoutes(conflicts).request('/?limit=10');
+    const body = (await res.json()) as { conflicts: Record<string, string>[] };
+    const [e] = body.conflicts;
+    expect(e!.winner).toBe('incoming');
+    expect(Buffer.from(e!.currentValue!, 'base64').equals(mine)).toBe(true); // the loser
+    expect(Buffer.from(e!.incomingValue!, 'base64').equals(theirs)).toBe(true);
+    expect(e!.currentValueBytes).toBe(String(200 * 1024));
+  });
+
+  it('bounded in entries: the oldest unacknowledged entries dropped are counted; acknowledged ones are not', async () => {
+    const { conflicts, worker, conflict, evicted } = setup({ journalMaxEntries: 3 });
+    for (let i = 0; i < 5; i++) await conflict(`k${i}`, Buffer.from(`e${i}`), Buffer.from(`w${i}`));
+    expect(await worker.drainOnce()).toBe(5);
+    expect(await conflicts.journalLength()).toBe(3);
+    expect(await evicted('journal')).toBe(2);
+    // a consumer reads everything and acknowledges it: later trims of those are no evictions
+    const app = conflictRoutes(conflicts);
+    const page = (await (await app.request('/?limit=10')).json()) as { conflicts: { id: string }[]; next: string };
+    expect(page.conflicts).toHaveLength(3);
+    const ack = await app.request('/ack', { method: 'POST', body: JSON.stringify({ id: page.next }) });
+    expect(await ack.json()).toEqual({ acked: page.next });
+    for (let i = 5; i < 8; i++) await conflict(`k${i}`, Buffer.from(`e${i}`), Buffer.from(`w${i}`));
+    expect(await worker.drainOnce()).toBe(3);
+    expect(await conflicts.journalLength()).toBe(3);
+    expect(await evicted('journal')).toBe(2);
+    const after = (await (await app.request(`/?after=${page.next}`)).json()) as { conflicts: { key: string }[]; acked: string };
+    expect(after.conflicts.map((c) => c.key).sort()).toEqual(['k5', 'k6', 'k7']);
+    expect(after.acked).toBe(page.next);
+    // the cursor never moves back
+    expect(await (await app.request('/ack', { method: 'POST', body: JSON.stringify({ id: '1-0' }) })).json()).toEqual({ acked: page.next });
+  });
+
+  it('bounded in bytes: with 200 KiB values a 1 MiB journal keeps the newest entries, and counts what it dropped', async () => {
+    const { conflicts, worker, conflict, evicted } = setup({ journalMaxBytes: 1024 * 1024 });
+    for (let i = 0; i < 6; i++) await conflict(`b${i}`, bytes(200 * 1024, i), bytes(200 * 1024, i + 100));
+    expect(await worker.drainOnce()).toBe(6);
+    expect(await conflicts.journalBytes()).toBeLessThanOrEqual(1024 * 1024);
+    const kept = await conflicts.journalLength();
+    expect(kept).toBe(2); // two entries of ~400 KiB each
+    expect(await evicted('journal')).toBe(6 - kept);
+    const entries = await conflicts.readJournal('', 10);
+    for (const e of entries) {
+      const i = Number(e.fields.key!.slice(1));
+      expect(Buffer.from(e.fields.currentValue!, 'base64').equals(bytes(200 * 1024, i))).toBe(true);
+    }
+  });
+
+  it('the outbox and the dead letters are bounded exactly, and report what the bound dropped', async () => {
+    const { store, conflicts, conflict } = setup({ outboxMaxEntries: 2, deadLetterMaxEntries: 2 });
+    await conflict('o', Buffer.from('a'), Buffer.from('b'));
+    const [p] = await conflicts.pendingFor('carts', 'o');
+    const cur = (await store.get('carts', 'o'))!;
+    const res = await conflicts.writeResolution({
+      keyspace: 'carts', key: 'o', partition: 0, bucket: 0, expectedVersion: cur.version, incomingVersion: p!.version,
+      resolved: { ...p!.record, vv: { east: 2, west: 1 } }, hlcFloor: '1.0', journal: {}, actions: ['{"n":1}', '{"n":2}', '{"n":3}'],
+    });
+    expect(res).toMatchObject({ written: true, outboxEvicted: 1 });
+    const outbox = await conflicts.readOutbox(10);
+    expect(outbox.map(([, json]) => json)).toEqual(['{"n":2}', '{"n":3}']);
+    expect(await conflicts.deadLetterOutbox(outbox[0]![0], outbox[0]![1], 'HTTP 500')).toBe(0);
+    expect(await conflicts.deadLetterOutbox(outbox[1]![0], outbox[1]![1], 'HTTP 500')).toBe(0);
+    expect(await conflicts.deadLetterOutbox('0-1', '{"n":4}', 'HTTP 500')).toBe(1);
+    const dead = await conflicts.readDeadLetters('', 10);
+    expect(dead.map((d) => d.action)).toEqual(['{"n":3}', '{"n":4}']);
+    // an operator handles them and acknowledges: they are gone
+    const app = conflictRoutes(conflicts);
+    expect(await (await app.request('/dead-letters/ack', { method: 'POST', body: JSON.stringify({ id: dead[0]!.id }) })).json()).toEqual({ removed: 1 });
+    expect(((await (await app.request('/dead-letters')).json()) as { total: number }).total).toBe(1);
+  });
+});
+
+describe('conflict worker: authority and fence', () => {
+  it('reads pending versions only of partitions it may resolve', async () => {
+    const { conflicts, worker, conflict } = setup({
+      authority: { ...allowAll, mayResolve: (_ks, p) => p === 0 },
+    });
+    await conflict('mine', Buffer.from('a'), Buffer.from('b'), 0);
+    await conflict('theirs', Buffer.from('c'), Buffer.from('d'), 1);
+    const read: string[] = [];
+    const pendingFor = conflicts.pendingFor.bind(conflicts);
+    conflicts.pendingFor = async (ks, key) => { read.push(key); return pendingFor(ks, key); };
+    expect(await worker.drainOnce()).toBe(1);
+    expect(await worker.drainOnce()).toBe(0);
+    expect(read).toEqual(['mine']);
+    expect(await conflicts.pendingCount()).toBe(1); // partition 1's conflict waits for its active region
+  });
+
+  it('on a fence keyspace, a resolution without a valid fence for the resolver\'s epoch is refused and retried later', async () => {
+    const ks = keyspace('orders', 'fence');
+    const leaseEnd = () => performance.now() + 10_000;
+    const { store, conflicts, worker, conflict } = setup({
+      ks, authority: { ...allowAll, check: () => ({ kind: 'local', epoch: 4, fenced: true, leaseEndMonoMs: leaseEnd() }) },
+    });
+    await conflict('o', Buffer.from('owner'), Buffer.from('other'));
+    expect(await worker.drainOnce()).toBe(0); // no fence in the store: refused
+    expect(Buffer.from((await store.get('orders', 'o'))!.value).toString()).toBe('owner');
+    expect(await conflicts.pendingCount()).toBe(1);
+    await store.setFence('orders', 0, 3, leaseEnd()); // a fence of another epoch does not hold either
+    expect(await worker.drainOnce()).toBe(0);
+    await store.setFence('orders', 0, 4, leaseEnd());
+    expect(await worker.drainOnce()).toBe(1);
+    expect(Buffer.from((await store.get('orders', 'o'))!.value).toString()).toBe('other');
+    expect(await conflicts.pendingCount()).toBe(0);
+  });
+
+  it('on a fence keyspace, no resolution while this region has no write authority', async () => {
+    const ks = keyspace('orders', 'fence');
+    const { conflicts, worker, conflict } = setup({
+      ks, authority: { ...allowAll, check: () => ({ kind: 'unavailable', retryAfterMs: 100, reason: 'no lease' }) },
+    });
+    await conflict('o', Buffer.from('owner'), Buffer.from('other'));
+    expect(await worker.drainOnce()).toBe(0);
+    expect(await conflicts.pendingCount()).toBe(1);
+  });
+});
