@@ -20,7 +20,6 @@ import type { Replicator } from '../replicator/index.js';
 import { loadTriggers } from '../conflict/index.js';
 import { WitnessAuthority } from './ownership/witness-authority.js';
 import { BootstrapGate } from './bootstrap-gate.js';
-import { FailbackGate } from './ownership/failback-gate.js';
 import { AntiEntropy } from '../replicator/anti-entropy/index.js';
 import { MerkleStore } from './store/merkle-store.js';
 import { StaticAuthority, type WriteAuthority } from './authority.js';
@@ -134,18 +133,14 @@ export async function startGateway(config: GatewayConfig, opts: GatewayOptions =
   let ownership: WitnessAuthority | undefined;
   if (config.witness && replicator) {
     const r = replicator;
-    const failback = new FailbackGate({
-      clock, peers: () => r.status(), log: childLogger(root, { component: 'failback' }),
-      compare: config.antiEntropy.enabled
-        ? (region, ks, p) => antiEntropy?.partitionInSync(region, ks, p) ?? Promise.resolve(false)
-        : null,
-    });
     ownership = await WitnessAuthority.create({
       config, maps, replicator: r, redis, ownersKey: `${config.redis.keyPrefix}owners`, clock,
       log: childLogger(root, { component: 'ownership' }), registry: metrics.registry,
       setFence: (ks, p, epoch, endMs) => store.setFence(ks, p, epoch, endMs),
       dropFence: (ks, p) => store.dropFence(ks, p),
-      isCaughtUp: (ks, p, region) => failback.isCaughtUp(ks, p, region),
+      compareRoots: config.antiEntropy.enabled
+        ? (region, ks, p) => antiEntropy?.partitionInSync(region, ks, p) ?? Promise.resolve(false)
+        : null,
       onHeal: (ks, p, owner) => {
         context.antiEntropy?.repairPartition(owner, ks, p).catch((err: Error) =>
           log.warn({ keyspace: ks, partition: p, owner, err: err.message }, 'merge of a diverged partition failed; background anti-entropy retries'));
@@ -182,7 +177,7 @@ export async function startGateway(config: GatewayConfig, opts: GatewayOptions =
   const sync = new SyncReplicas(config.region, maps, replicator, childLogger(root, { component: 'sync' }));
 
   const context: GatewayContext = {
-    config, keyspaces, maps, store, conflicts, authority, publicUrls, metrics, log, monoMs: () => clock.monoMs(),
+    config, keyspaces, maps, store, conflicts, authority, writeGuard: ownership?.writeGuard, publicUrls, metrics, log, monoMs: () => clock.monoMs(),
     onLocalWrite: (seq, packed) => replicator?.notifyAppended(seq, packed),
     afterWrite: (ks, partition, seq) => sync.wait(ks, partition, seq),
     decisions: (limit) => ownership?.recentDecisions(limit) ?? [],

@@ -26,8 +26,19 @@ export interface Outbox {
 }
 
 export interface AgentHooks {
-  /** Failback predicate the gateway implements: replication lag ≈ 0 and equal partition digests. */
+  /**
+   * Failback pre-check the gateway implements (cheap, synchronous): `region` is close enough
+   * behind that a handover with a short write pause can start. The exact check happens during
+   * the pause (see `onReleaseBegun`).
+   */
   isCaughtUp?(keyspace: string, partition: number, region: string): boolean;
+  /**
+   * A handover of (keyspace, partition) to `target` began: the agent stopped writes and
+   * renewals of it. The gateway drains it (in-flight writes done, `target` acked the log
+   * through them, digests equal) and calls `releaseDrained`, or `abortRelease` on failure.
+   * Without this hook a release counts as drained at once (nothing to drain: simulations).
+   */
+  onReleaseBegun?(keyspace: string, partition: number, target: string, epoch: number): void;
   /** Lease extended: set the partition's fence key with PX = leaseRemainingMs. */
   onLeaseRenewed?(keyspace: string, partition: number, epoch: number, leaseRemainingMs: number): void;
   /** Owner or epoch learnt (persist it to seed `initialOwners` after a restart). */

@@ -6,6 +6,13 @@ import { WITNESS_VOTER, getPartition, isMajority, partitionKey, weightOf, type P
 
 export const DEFAULT_ROUNDS_PENDING_MAX = 4;
 const ROUND_SEQ_SPAN = 2 ** 20;
+/** A write refused during a handover is worth retrying this soon. */
+export const HANDOVER_RETRY_MS = 100;
+/** A region owns a partition this long before it hands it back (the witness's default hysteresis). */
+export const DEFAULT_HANDOVER_MIN_OWNED_MS = 2000;
+/** Wait after a handover that did not complete, doubling up to the max. */
+export const HANDOVER_BACKOFF_MS_MIN = 1000;
+export const HANDOVER_BACKOFF_MS_MAX = 30_000;
 
 export interface AgentOptions extends AgentHooks {
   readonly region: string;
@@ -32,6 +39,19 @@ export interface AgentOptions extends AgentHooks {
   readonly roundsPendingMax?: number;
   /** Owners/epochs the gateway persisted before a restart. */
   readonly initialOwners?: readonly OwnerEntry[];
+  /** No handover of a partition owned for less than this (default DEFAULT_HANDOVER_MIN_OWNED_MS). */
+  readonly handoverMinOwnedMs?: number;
+}
+
+/**
+ * A handover in progress (failback): writes and renewals of the partition stopped;
+ * `draining` until the gateway confirmed the target has everything, `drained` until the
+ * released grant request is sent, `requested` until the witness answered.
+ */
+export interface Release {
+  readonly target: string;
+  phase: 'draining' | 'drained' | 'requested';
+  readonly sinceMs: number;
 }
 
 interface PartitionState {
@@ -39,12 +59,27 @@ interface PartitionState {
   known: KnownOwner;
   leaseUntilMs: number;
   nextGrantAtMs: number;
+  release: Release | null;
+  /** When this region learnt it owns the partition (NaN: set at the next tick). */
+  ownedSinceMs: number;
+  nextHandoverAtMs: number;
+  handoverBackoffMs: number;
+}
+
+interface Asked {
+  epoch: number;
+  voters: Set<string>;
+  /**
+   * Our own vote waits for this region: we promised it (an older owner) the partition; its
+   * confirmation of us at the newer epoch shows it gave that lease up, freeing the promise.
+   */
+  waitingFor?: string;
 }
 
 interface Round {
   readonly sentAtMs: number;
   /** partition key → epoch asked and the voters that confirmed it. */
-  readonly items: Map<string, { epoch: number; voters: Set<string> }>;
+  readonly items: Map<string, Asked>;
 }
 
 /**
@@ -70,6 +105,7 @@ export class OwnershipAgent {
   private readonly heartbeatMs: number;
   private readonly witnessSilenceMs: number;
   private readonly roundsMax: number;
+  private readonly handoverMinOwnedMs: number;
 
   constructor(private readonly o: AgentOptions) {
     if (!(o.driftMarginMs >= 0 && o.driftMarginMs < o.leaseMs)) throw new Error('driftMarginMs must be in [0, leaseMs)');
@@ -82,9 +118,13 @@ export class OwnershipAgent {
     this.heartbeatMs = o.witnessHeartbeatMs ?? o.leaseMs / 3;
     this.witnessSilenceMs = o.witnessSilenceMs ?? o.leaseMs;
     this.roundsMax = o.roundsPendingMax ?? DEFAULT_ROUNDS_PENDING_MAX;
+    this.handoverMinOwnedMs = o.handoverMinOwnedMs ?? DEFAULT_HANDOVER_MIN_OWNED_MS;
     this.promises = new PromiseTable(o.leaseMs, o.bootMonoMs, o.bootQuietMs ?? o.leaseMs);
     for (const spec of this.t.partitions.values()) {
-      this.parts.set(spec.key, { spec, known: { owner: spec.nodes[0] as string, epoch: 0 }, leaseUntilMs: Number.NEGATIVE_INFINITY, nextGrantAtMs: 0 });
+      this.parts.set(spec.key, {
+        spec, known: { owner: spec.nodes[0] as string, epoch: 0 }, leaseUntilMs: Number.NEGATIVE_INFINITY, nextGrantAtMs: 0,
+        release: null, ownedSinceMs: Number.NaN, nextHandoverAtMs: 0, handoverBackoffMs: HANDOVER_BACKOFF_MS_MIN,
+      });
     }
     for (const r of this.t.regions) if (r !== o.region) this.links.set(r, 'down');
     for (const e of o.initialOwners ?? []) this.learn(e.keyspace, e.partition, e.owner, e.epoch);
@@ -126,6 +166,7 @@ export class OwnershipAgent {
       const asked = round?.items.get(key);
       if (!round || !asked || !voterKnown || v.epoch !== asked.epoch) continue;
       asked.voters.add(reply.voter);
+      if (asked.waitingFor === reply.voter) this.selfVoteFreedBy(st, asked, reply.voter, nowMs);
       this.maybeExtend(st, round.sentAtMs, asked, nowMs);
     }
   }
@@ -134,7 +175,45 @@ export class OwnershipAgent {
     const st = this.parts.get(partitionKey(reply.keyspace, reply.partition));
     if (!st) return;
     if (reply.epoch > st.known.epoch) this.setKnown(st, reply.owner, reply.epoch);
+    else if (st.release?.phase === 'requested' && reply.outcome !== 'granted') this.releaseRefused(st, nowMs, reply.retryAfterMs);
     if (reply.retryAfterMs !== undefined) st.nextGrantAtMs = nowMs + Math.max(reply.retryAfterMs, this.acquireMs);
+  }
+
+  /**
+   * The previous owner tells us the witness granted us the partition (a handover): taken
+   * only from the owner we know, for exactly the next epoch; the lease still needs a majority.
+   */
+  learnFromPreviousOwner(keyspace: string, partition: number, owner: string, epoch: number, from: string): boolean {
+    const st = this.parts.get(partitionKey(keyspace, partition));
+    if (!st || owner !== this.region || from !== st.known.owner || epoch !== st.known.epoch + 1) return false;
+    this.setKnown(st, owner, epoch);
+    return true;
+  }
+
+  /** The handover's drain is complete: the released grant request goes out at the next tick. */
+  releaseDrained(keyspace: string, partition: number): boolean {
+    const st = this.parts.get(partitionKey(keyspace, partition));
+    if (st?.release?.phase !== 'draining') return false;
+    st.release.phase = 'drained';
+    return true;
+  }
+
+  /**
+   * The handover cannot complete (the target fell behind, digests differ, a timeout): writes
+   * resume under the lease we still hold. Refused once the released request went out: then
+   * only the witness's answer (or a newer epoch) ends the release.
+   */
+  abortRelease(keyspace: string, partition: number, nowMs: number): boolean {
+    const st = this.parts.get(partitionKey(keyspace, partition));
+    if (!st?.release || st.release.phase === 'requested') return false;
+    st.release = null;
+    this.backOffHandover(st, nowMs);
+    this.nextRoundAtMs = Number.NEGATIVE_INFINITY;
+    return true;
+  }
+
+  release(keyspace: string, partition: number): Readonly<Release> | null {
+    return this.parts.get(partitionKey(keyspace, partition))?.release ?? null;
   }
 
   onHeartbeatReply(reply: HeartbeatReply, nowMs: number): void {
@@ -156,6 +235,7 @@ export class OwnershipAgent {
     const st = this.state(keyspace, partition);
     const { owner, epoch } = st.known;
     if (owner === this.region) {
+      if (st.release) return { kind: 'unavailable', retryAfterMs: HANDOVER_RETRY_MS, reason: `handover to ${st.release.target}` };
       if (st.leaseUntilMs > nowMs) return { kind: 'owner', epoch, leaseRemainingMs: st.leaseUntilMs - nowMs };
       if (st.spec.onSplit === 'diverge' && !this.hasMajorityContact(nowMs)) return { kind: 'diverged', owner, epoch };
       return { kind: 'unavailable', retryAfterMs: this.acquireMs, reason: 'lease-pending' };
@@ -199,10 +279,53 @@ export class OwnershipAgent {
   }
 
   private setKnown(st: PartitionState, owner: string, epoch: number): void {
+    const wasMine = st.known.owner === this.region;
     st.known = { owner, epoch };
     st.leaseUntilMs = Number.NEGATIVE_INFINITY;
-    if (owner === this.region) this.nextRoundAtMs = Number.NEGATIVE_INFINITY;
+    if (st.release && owner !== this.region) st.handoverBackoffMs = HANDOVER_BACKOFF_MS_MIN;
+    st.release = null;
+    // Our lease is void from here on (the gateway acknowledges nothing after this point, see
+    // WitnessAuthority.stillHolds): the promise we made ourselves protects nothing any more.
+    if (wasMine && owner !== this.region) this.promises.release(st.spec.key, this.region);
+    if (owner === this.region) {
+      this.nextRoundAtMs = Number.NEGATIVE_INFINITY;
+      st.ownedSinceMs = Number.NaN;
+    }
     this.o.onOwnerChanged?.(st.spec.keyspace, st.spec.partition, owner, epoch);
+  }
+
+  /** `voter` (whom we promised the partition at an older epoch) confirmed us: that promise is void. */
+  private selfVoteFreedBy(st: PartitionState, asked: Asked, voter: string, nowMs: number): void {
+    const held = this.promises.get(st.spec.key);
+    if (held && held.owner === voter && held.epoch < asked.epoch) this.promises.release(st.spec.key, voter);
+    const item = { keyspace: st.spec.keyspace, partition: st.spec.partition, epoch: asked.epoch };
+    if (!this.promises.vote(this.region, item, st.known, nowMs).ok) return;
+    asked.voters.add(this.region);
+    delete asked.waitingFor;
+  }
+
+  private beginRelease(st: PartitionState, target: string, nowMs: number): void {
+    st.release = { target, phase: this.o.onReleaseBegun ? 'draining' : 'drained', sinceMs: nowMs };
+    // no renewal of it from now on, not even one already on its way
+    for (const round of this.rounds.values()) round.items.delete(st.spec.key);
+    this.o.onReleaseBegun?.(st.spec.keyspace, st.spec.partition, target, st.known.epoch);
+  }
+
+  /**
+   * The witness refused a released request. It did not grant, yet a reply to another copy
+   * of the request might still say it did; so the old lease is not trusted again: writes
+   * resume only under a lease confirmed anew (voters that learnt the newer epoch refuse).
+   */
+  private releaseRefused(st: PartitionState, nowMs: number, retryAfterMs?: number): void {
+    st.release = null;
+    st.leaseUntilMs = Number.NEGATIVE_INFINITY;
+    this.backOffHandover(st, nowMs, retryAfterMs);
+    this.nextRoundAtMs = Number.NEGATIVE_INFINITY;
+  }
+
+  private backOffHandover(st: PartitionState, nowMs: number, atLeastMs = 0): void {
+    st.nextHandoverAtMs = nowMs + Math.max(st.handoverBackoffMs, atLeastMs);
+    st.handoverBackoffMs = Math.min(st.handoverBackoffMs * 2, HANDOVER_BACKOFF_MS_MAX);
   }
 
   private heartbeatDue(nowMs: number) {
@@ -212,16 +335,24 @@ export class OwnershipAgent {
   }
 
   private startRound(nowMs: number): Array<{ voter: string; request: ConfirmRequest }> {
-    const owned = [...this.parts.values()].filter((st) => st.known.owner === this.region);
+    const owned = [...this.parts.values()].filter((st) => st.known.owner === this.region && !st.release);
     const allLeased = owned.every((st) => st.leaseUntilMs - nowMs > this.renewMs);
     this.nextRoundAtMs = nowMs + (allLeased ? this.renewMs : this.acquireMs);
     const round: Round = { sentAtMs: nowMs, items: new Map() };
     const items: ConfirmItem[] = [];
     for (const st of owned) {
       const item = { keyspace: st.spec.keyspace, partition: st.spec.partition, epoch: st.known.epoch };
-      if (!this.promises.vote(this.region, item, st.known, nowMs).ok) continue;
+      const self = this.promises.vote(this.region, item, st.known, nowMs);
+      if (self.ok) {
+        items.push(item);
+        round.items.set(st.spec.key, { epoch: item.epoch, voters: new Set([this.region]) });
+        continue;
+      }
+      // Promised to an older owner (a handover to us): ask anyway; its confirmation frees us.
+      const held = this.promises.blockingFor(st.spec.key, this.region, nowMs);
+      if (self.reason !== 'promised-other' || !held || held.epoch >= item.epoch || !this.links.has(held.owner)) continue;
       items.push(item);
-      round.items.set(st.spec.key, { epoch: item.epoch, voters: new Set([this.region]) });
+      round.items.set(st.spec.key, { epoch: item.epoch, voters: new Set(), waitingFor: held.owner });
     }
     if (items.length === 0) return [];
     this.roundSeq = (this.roundSeq + 1) % ROUND_SEQ_SPAN;
@@ -246,8 +377,10 @@ export class OwnershipAgent {
     const out: GrantRequest[] = [];
     if (!this.witnessReachable(nowMs)) return out;
     for (const st of this.parts.values()) {
+      if (Number.isNaN(st.ownedSinceMs)) st.ownedSinceMs = nowMs;
       if (nowMs < st.nextGrantAtMs || !st.spec.nodes.includes(this.region)) continue;
-      const req = st.known.owner === this.region ? this.failbackRequest(st, nowMs) : this.takeoverRequest(st, nowMs);
+      const mine = st.known.owner === this.region;
+      const req = !mine ? this.takeoverRequest(st, nowMs) : st.release ? this.releasedRequest(st) : this.failbackRequest(st, nowMs);
       if (!req) continue;
       st.nextGrantAtMs = nowMs + this.heartbeatMs;
       out.push(req);
@@ -260,12 +393,29 @@ export class OwnershipAgent {
     return { v: PROTOCOL_VERSION, from: this.region, keyspace: st.spec.keyspace, partition: st.spec.partition, knownEpoch: st.known.epoch, reason: 'owner-unreachable' };
   }
 
+  /**
+   * Failback is a handover: when a preferred region is up, viable and close behind, stop
+   * the partition (beginRelease) and ask the witness only once it is drained.
+   */
   private failbackRequest(st: PartitionState, nowMs: number): GrantRequest | null {
-    if (!this.o.isCaughtUp || st.leaseUntilMs <= nowMs) return null;
+    if (!this.o.isCaughtUp || st.leaseUntilMs <= nowMs || nowMs < st.nextHandoverAtMs) return null;
+    if (nowMs - st.ownedSinceMs < this.handoverMinOwnedMs) return null;
     const mine = st.spec.nodes.indexOf(this.region);
     const target = st.spec.nodes.slice(0, mine).find((r) => this.links.get(r) === 'up' && this.witnessViable.has(r) && this.o.isCaughtUp?.(st.spec.keyspace, st.spec.partition, r));
     if (!target) return null;
-    return { v: PROTOCOL_VERSION, from: this.region, keyspace: st.spec.keyspace, partition: st.spec.partition, knownEpoch: st.known.epoch, reason: 'failback', target };
+    this.beginRelease(st, target, nowMs);
+    return this.releasedRequest(st);
+  }
+
+  /** The released grant request, once the drain is done (re-sent until the witness answers). */
+  private releasedRequest(st: PartitionState): GrantRequest | null {
+    const release = st.release;
+    if (!release || release.phase === 'draining') return null;
+    release.phase = 'requested';
+    return {
+      v: PROTOCOL_VERSION, from: this.region, keyspace: st.spec.keyspace, partition: st.spec.partition,
+      knownEpoch: st.known.epoch, reason: 'failback', target: release.target, released: true,
+    };
   }
 
   /** The witness (reachable) says the owner cannot hold a lease any more. */

@@ -68,6 +68,15 @@ export class PromiseTable {
     return { keyspace: item.keyspace, partition: item.partition, ok: true, owner: from, epoch: item.epoch };
   }
 
+  /**
+   * Forgets the promise made to `owner` for `key`, if that is the one held. Only for an owner
+   * that gave up that lease itself (a voluntary release, or it confirmed a newer owner): the
+   * promise protected a lease that no longer exists.
+   */
+  release(key: string, owner: string): void {
+    if (this.promises.get(key)?.owner === owner) this.promises.delete(key);
+  }
+
   entries(): IterableIterator<[string, VoterPromise]> {
     return this.promises.entries();
   }

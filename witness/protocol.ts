@@ -47,6 +47,11 @@ export const grantRequestSchema = z
     knownEpoch: epoch,
     reason: z.enum(GrantReasons),
     target: name.optional(),
+    /**
+     * With `failback`: the owner already stopped writing the partition at `knownEpoch`,
+     * drained it to `target` and gave up its lease; the witness may forget its promise to it.
+     */
+    released: z.boolean().optional(),
   })
   .strict();
 export const grantReplySchema = z

@@ -4,15 +4,31 @@ import { OverloadedError } from './errors.js';
 import type { WitnessMetrics } from './metrics.js';
 import type { ConfirmReply, ConfirmRequest, GrantReply, GrantRequest, HeartbeatReply, HeartbeatRequest } from './protocol.js';
 import type { StateFile } from './state-file.js';
-import type { WitnessCore } from './witness-core.js';
+import { partitionKey } from './topology.js';
+import type { OwnershipChange, WitnessCore } from './witness-core.js';
+
+/** Grant requests planned together and made durable with one state-file write. */
+export const GRANT_BATCH_MAX = 256;
+
+interface QueuedGrant {
+  readonly req: GrantRequest;
+  resolve(reply: GrantReply): void;
+  reject(err: Error): void;
+}
 
 /**
  * The witness core with I/O around it: grants are serialised (one answer for concurrent
- * askers), persisted before they are answered, and bounded by `grantQueueMax`.
+ * askers), persisted before they are answered, and bounded by `grantQueueMax`. Grants
+ * arriving while a state-file write runs are group-committed: planned one after the other
+ * against the core, written with one save (one fsync pair), then answered; a request for a
+ * partition already moving in the batch waits for the next batch, so every answer sees the
+ * epoch its predecessor made. Confirms and heartbeats never wait for a save.
  */
 export class WitnessService {
-  private chain: Promise<unknown> = Promise.resolve();
+  private readonly pending: QueuedGrant[] = [];
+  private flushing = false;
   private queued = 0;
+  batches = 0;
 
   constructor(
     readonly core: WitnessCore,
@@ -41,20 +57,54 @@ export class WitnessService {
   grant(req: GrantRequest): Promise<GrantReply> {
     if (this.queued >= this.grantQueueMax) throw new OverloadedError(`grant queue full (${this.grantQueueMax})`, 100);
     this.queued++;
-    const run = this.chain.then(() => this.grantNow(req));
-    this.chain = run.catch(() => undefined).finally(() => { this.queued--; });
-    return run;
+    return new Promise<GrantReply>((resolve, reject) => {
+      this.pending.push({ req, resolve, reject });
+      void this.flush();
+    }).finally(() => { this.queued--; });
   }
 
-  private async grantNow(req: GrantRequest): Promise<GrantReply> {
-    const plan = this.core.planGrant(req, this.clock.monoMs(), this.clock.nowMs());
-    this.metrics.grants.inc({ outcome: plan.reply.outcome, reason: plan.reply.reason.split(':')[0]?.slice(0, 40) ?? '' });
-    if (!plan.change) return plan.reply;
-    await this.stateFile.save(this.core.snapshot(plan.change));
-    this.core.commit(plan.change, this.clock.monoMs());
-    this.metrics.decisions.inc({ reason: plan.change.decision.reason });
-    const d = plan.change.decision;
+  private async flush(): Promise<void> {
+    if (this.flushing) return;
+    this.flushing = true;
+    try {
+      while (this.pending.length > 0) await this.flushBatch();
+    } finally {
+      this.flushing = false;
+    }
+  }
+
+  private async flushBatch(): Promise<void> {
+    const batch: Array<{ q: QueuedGrant; reply: GrantReply; change?: OwnershipChange }> = [];
+    const moving = new Set<string>();
+    const later: QueuedGrant[] = [];
+    while (this.pending.length > 0 && batch.length < GRANT_BATCH_MAX) {
+      const q = this.pending.shift() as QueuedGrant;
+      const key = partitionKey(q.req.keyspace, q.req.partition);
+      if (moving.has(key)) { later.push(q); continue; }
+      const plan = this.core.planGrant(q.req, this.clock.monoMs(), this.clock.nowMs());
+      this.metrics.grants.inc({ outcome: plan.reply.outcome, reason: plan.reply.reason.split(':')[0]?.slice(0, 40) ?? '' });
+      if (plan.change) moving.add(key);
+      batch.push(plan.change ? { q, reply: plan.reply, change: plan.change } : { q, reply: plan.reply });
+    }
+    this.pending.unshift(...later);
+    const changes = batch.flatMap((b) => (b.change ? [b.change] : []));
+    if (changes.length > 0) {
+      try {
+        await this.stateFile.save(this.core.snapshot(changes));
+      } catch (err) {
+        for (const b of batch) b.q.reject(err as Error);
+        return;
+      }
+      this.batches++;
+      for (const c of changes) this.committed(c);
+    }
+    for (const b of batch) b.q.resolve(b.reply);
+  }
+
+  private committed(change: OwnershipChange): void {
+    this.core.commit(change, this.clock.monoMs());
+    this.metrics.decisions.inc({ reason: change.decision.reason });
+    const d = change.decision;
     this.log.warn({ partition: `${d.keyspace}/${d.partition}`, from: d.fromOwner, to: d.toOwner, epoch: d.epoch, reason: d.reason, requester: d.requester }, `ownership moved: ${d.detail}`);
-    return plan.reply;
   }
 }

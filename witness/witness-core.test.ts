@@ -17,6 +17,21 @@ function grantNow(w: WitnessCore, req: GrantRequest, t: number) {
 }
 
 describe('WitnessCore', () => {
+  it('a released failback forgets the promise to the old owner: the new owner is confirmed at once', () => {
+    for (const released of [true, false]) {
+      const w = new WitnessCore(opts);
+      hb(w, 'b', 2000);
+      grantNow(w, grantReq('b', 0), 2000);
+      expect(confirm(w, 'b', 1, 4000)).toMatchObject({ ok: true }); // promise to b until 5000
+      hb(w, 'a', 4100);
+      const back: GrantRequest = { ...grantReq('b', 1), reason: 'failback', target: 'a', ...(released ? { released } : {}) };
+      expect(grantNow(w, back, 4100)).toMatchObject({ outcome: 'granted', owner: 'a', epoch: 2 });
+      const verdict = confirm(w, 'a', 2, 4200);
+      if (released) expect(verdict).toMatchObject({ ok: true });
+      else expect(verdict).toMatchObject({ ok: false, reason: 'promised-other' });
+    }
+  });
+
   it('confirms and grants nothing during the boot quiet period', () => {
     const w = new WitnessCore(opts);
     hb(w, 'a', 10);

@@ -36,6 +36,8 @@ export interface OwnershipChange {
   readonly key: string;
   readonly entry: OwnerEntry;
   readonly decision: Decision;
+  /** A released failback: the previous owner gave its lease up; its promise is forgotten at commit. */
+  readonly releasedBy?: string;
 }
 
 export interface GrantPlan {
@@ -120,14 +122,20 @@ export class WitnessCore {
       atMs: wallMs, keyspace: req.keyspace, partition: req.partition, fromOwner: known.owner, toOwner: pick.to,
       epoch: entry.epoch, reason: req.reason, requester: req.from, detail: pick.detail,
     };
-    return { reply: this.answer(req, 'granted', entry, pick.detail), change: { key, entry, decision } };
+    const releasedBy = req.reason === 'failback' && req.released === true ? req.from : undefined;
+    const change: OwnershipChange = releasedBy === undefined ? { key, entry, decision } : { key, entry, decision, releasedBy };
+    return { reply: this.answer(req, 'granted', entry, pick.detail), change };
   }
 
   /** The durable state with `change` applied (what must be on disk before answering). */
-  snapshot(change?: OwnershipChange): DurableState {
+  snapshot(change?: OwnershipChange | readonly OwnershipChange[]): DurableState {
+    const changes = change === undefined ? [] : Array.isArray(change) ? change as readonly OwnershipChange[] : [change as OwnershipChange];
+    const moved = new Set(changes.map((c) => c.key));
+    if (moved.size !== changes.length) throw new Error('one change per partition in a snapshot');
     const owners = this.ownerEntries().filter((e) => e.epoch > 0 || e.owner !== this.defaultOwner(e));
-    const merged = change ? [...owners.filter((e) => partitionKey(e.keyspace, e.partition) !== change.key), change.entry] : owners;
-    const decisions = change ? [...this.decisions.recent(this.opts.decisionsMax - 1), change.decision] : this.decisions.recent();
+    const merged = [...owners.filter((e) => !moved.has(partitionKey(e.keyspace, e.partition))), ...changes.map((c) => c.entry)];
+    const kept = Math.max(0, this.opts.decisionsMax - changes.length);
+    const decisions = [...this.decisions.recent(kept), ...changes.map((c) => c.decision)].slice(-this.opts.decisionsMax);
     return { owners: merged, decisions };
   }
 
@@ -137,6 +145,9 @@ export class WitnessCore {
     this.owners.set(change.key, { owner: change.entry.owner, epoch: change.entry.epoch });
     this.lastChangeMs.set(change.key, nowMs);
     this.decisions.push(change.decision);
+    // the released owner stopped and drained before asking: the new owner need not wait
+    // for the promise that protected the old lease to run out
+    if (change.releasedBy !== undefined) this.promises.release(change.key, change.releasedBy);
   }
 
   ownerEntries(): OwnerEntry[] {
@@ -163,6 +174,7 @@ export class WitnessCore {
     if (!target || !spec.nodes.includes(target)) return { refusal: 'failback-target-not-in-node-list' };
     if (spec.nodes.indexOf(target) >= spec.nodes.indexOf(known.owner)) return { refusal: 'failback-target-not-preferred' };
     if (!this.isViable(target, nowMs)) return { refusal: 'failback-target-not-viable' };
+    if (req.released === true) return { to: target, detail: `failback to ${target}: ${known.owner} stopped, drained the partition to it and released its lease` };
     return { to: target, detail: `failback to ${target}: caught up, preferred in node list` };
   }
 

@@ -6,6 +6,14 @@ import type { WriteAuthority } from '../authority.js';
 import type { GatewayMetrics } from '../metrics.js';
 import type { AntiEntropy } from '../../replicator/anti-entropy/index.js';
 
+/** The write path's link to the lease holder (present with a witness). */
+export interface WriteGuard {
+  /** A write of the partition starts (right after its authority check); call the result when it answered. */
+  begin(keyspace: string, partition: number): () => void;
+  /** The lease the write was checked under still holds: still ours, same epoch, not ended. */
+  stillHolds(keyspace: string, partition: number, epoch: number): boolean;
+}
+
 /** What the HTTP layer needs from the region process; built once by the gateway. */
 export interface GatewayContext {
   readonly config: GatewayConfig;
@@ -14,6 +22,7 @@ export interface GatewayContext {
   readonly store: RegionStore;
   readonly conflicts: ConflictStore;
   readonly authority: WriteAuthority;
+  readonly writeGuard?: WriteGuard | undefined;
   /** Region → public base URL, for 307 redirects. */
   readonly publicUrls: ReadonlyMap<string, string>;
   readonly metrics: GatewayMetrics;

@@ -84,6 +84,8 @@ async function write(ctx: GatewayContext, c: Context, t: Target, body: { value: 
   const ifMatch = parseEtag(c.req.header('if-match'));
   const ifNoneMatch = c.req.header('if-none-match');
   if (ifNoneMatch !== undefined && ifNoneMatch.trim() !== '*') throw new BadRequestError('only If-None-Match: * is supported');
+  // no await since check(): a handover that stops the partition now waits for this write
+  const ended = ctx.writeGuard?.begin(t.ks.name, t.placement.partition);
   try {
     const res = await ctx.store.write({
       keyspace: t.ks.name, key: t.key, partition: t.placement.partition, bucket: t.placement.bucket,
@@ -95,6 +97,10 @@ async function write(ctx: GatewayContext, c: Context, t: Target, body: { value: 
     if (auth.fenced && auth.leaseEndMonoMs !== undefined && ctx.monoMs() >= auth.leaseEndMonoMs) {
       throw new WriteOutcomeUnknownError(`the write lease of ${t.ks.name}/${t.placement.partition} ended before Redis answered`);
     }
+    // ... or ownership moved while it ran (a newer epoch learnt: our lease is void already)
+    if (auth.fenced && ctx.writeGuard && !ctx.writeGuard.stillHolds(t.ks.name, t.placement.partition, auth.epoch)) {
+      throw new WriteOutcomeUnknownError(`the write lease of ${t.ks.name}/${t.placement.partition} was given up before Redis answered`);
+    }
     ctx.onLocalWrite(res.seq, res.packed);
     await ctx.afterWrite(t.ks, t.placement.partition, res.seq);
     setPlacementHeaders(ctx, c, t.ks, t.placement.partition);
@@ -104,6 +110,8 @@ async function write(ctx: GatewayContext, c: Context, t: Target, body: { value: 
   } catch (err) {
     if (err instanceof StoreError) throw mapStoreError(err, t);
     throw err;
+  } finally {
+    ended?.();
   }
 }
 

@@ -22,8 +22,12 @@ import type { Authority, WriteAuthority } from '../authority.js';
 import type { GatewayConfig, KeyspaceConfig } from '../config.js';
 import type { PartitionMap } from '../partition-map.js';
 import { LinkVoteTransport } from './vote-transport.js';
+import { HandoverDriver } from './handover.js';
+import type { WriteGuard } from '../http/context.js';
 
 export const DECISIONS_KEPT_MAX = 1000;
+/** Link topic on which a handed-over partition's previous owner tells the new one. */
+export const OWNER_TOPIC = 'owner';
 
 export interface OwnershipDecision {
   readonly at: number;
@@ -47,13 +51,15 @@ export interface WitnessAuthorityDeps {
   setFence(keyspace: string, partition: number, epoch: number, leaseEndMonoMs: number): Promise<void>;
   /** Ownership moved away from this region: remove the partition's fence. */
   dropFence(keyspace: string, partition: number): Promise<void>;
-  /** Failback predicate: the region has caught up with this partition. */
-  isCaughtUp(keyspace: string, partition: number, region: string): boolean;
+  /** Partition roots equal here and at `peer` (the handover's last check); null without anti-entropy. */
+  readonly compareRoots: ((peer: string, keyspace: string, partition: number) => Promise<boolean>) | null;
   /** A diverged partition's owner is reachable again: merge it. */
   onHeal(keyspace: string, partition: number, owner: string, sinceMs: number): void;
 }
 
 export class WitnessAuthority implements WriteAuthority {
+  readonly writeGuard: WriteGuard;
+  private readonly handover: HandoverDriver;
   private readonly agent: OwnershipAgent;
   private readonly runner: OwnershipRunner;
   private readonly transport: LinkVoteTransport;
@@ -61,6 +67,7 @@ export class WitnessAuthority implements WriteAuthority {
   private readonly decisions: OwnershipDecision[] = [];
   private readonly owners = new Map<string, { owner: string; epoch: number }>();
   private readonly peerStates = new Map<string, string>();
+  private readonly peerUpSince = new Map<string, number>();
 
   static async create(deps: WitnessAuthorityDeps): Promise<WitnessAuthority> {
     const saved = await deps.redis.hgetall(deps.ownersKey).catch(() => ({} as Record<string, string>));
@@ -83,10 +90,25 @@ export class WitnessAuthority implements WriteAuthority {
       })),
     });
     for (const o of initialOwners) this.owners.set(`${o.keyspace}/${o.partition}`, { owner: o.owner, epoch: o.epoch });
+    this.handover = new HandoverDriver({
+      clock, log: deps.log, peers: () => deps.replicator.status(), compare: deps.compareRoots,
+      targetUpMsMin: config.lease.leaseMs, upSinceMs: (peer) => this.peerUpSince.get(peer) ?? null,
+      waitForAck: (peer, seq, ms) => deps.replicator.waitForAck(peer, seq, ms),
+      drained: (ks, p) => { if (this.agent.releaseDrained(ks, p)) this.runner.tick(); }, // ask the witness now, not at the next tick
+      aborted: (ks, p) => { this.agent.abortRelease(ks, p, clock.monoMs()); },
+    });
+    this.writeGuard = {
+      begin: (ks, p) => this.handover.inflight.begin(ks, p),
+      stillHolds: (ks, p, epoch) => {
+        const k = this.agent.known(ks, p);
+        return k.owner === config.region && k.epoch === epoch && k.leaseUntilMs > clock.monoMs();
+      },
+    };
     this.agent = new OwnershipAgent({
       region: config.region, topology, leaseMs: config.lease.leaseMs, driftMarginMs: config.lease.driftMarginMs,
       bootMonoMs: clock.monoMs(), incarnation: randomInt(0, 2 ** 32 - 1), initialOwners,
-      isCaughtUp: (ks, p, region) => deps.isCaughtUp(ks, p, region),
+      isCaughtUp: (_ks, _p, region) => this.handover.ready(region),
+      onReleaseBegun: (ks, p, target) => this.handover.begin(ks, p, target),
       onLeaseRenewed: (ks, p, epoch, remainingMs) => {
         deps.setFence(ks, p, epoch, clock.monoMs() + remainingMs).catch((err: Error) => deps.log.warn({ keyspace: ks, partition: p, err: err.message }, 'cannot set fence'));
       },
@@ -97,11 +119,13 @@ export class WitnessAuthority implements WriteAuthority {
       if (!this.owners.has(key)) this.owners.set(key, { owner: known.owner, epoch: known.epoch });
     });
     this.transport = new LinkVoteTransport(deps.replicator, clock, deps.log, (req) => this.runner.onPeerConfirmRequest(req));
+    deps.replicator.registerTopic(OWNER_TOPIC, (peer, body) => this.onOwnerHint(peer, body));
     const witness = new WitnessClient({ url: config.witness!.url, secret: config.cluster.secret, timeoutMs: config.witness!.timeoutMs, nowMs: () => clock.nowMs() });
     this.runner = new OwnershipRunner({ agent: this.agent, clock, transport: this.transport, witness, log: deps.log, voteTimeoutMs: Math.max(50, Math.floor(config.lease.leaseMs / 3)) });
     for (const peer of config.peers) this.agent.setPeerLink(peer.region, 'down');
     deps.replicator.onPeerState((c) => {
       this.peerStates.set(c.peer, c.to);
+      if (c.to === 'up') { if (!this.peerUpSince.has(c.peer)) this.peerUpSince.set(c.peer, clock.monoMs()); } else if (c.to === 'down') this.peerUpSince.delete(c.peer);
       this.agent.setPeerLink(c.peer, c.to);
       if (c.to === 'up') this.healDiverged(c.peer);
     });
@@ -169,6 +193,7 @@ export class WitnessAuthority implements WriteAuthority {
   status(): Record<string, unknown> {
     return {
       leased: this.countLeased(),
+      handovers: { draining: this.handover.runningCount(), completed: this.handover.completed, abandoned: this.handover.abandoned },
       diverged: [...this.diverged.entries()].map(([key, d]) => ({ partition: key, owner: d.owner, since: new Date(d.sinceMs).toISOString() })),
       witness: this.deps.config.witness?.url,
     };
@@ -202,10 +227,26 @@ export class WitnessAuthority implements WriteAuthority {
     }
   }
 
+  /** The previous owner of a partition says the witness granted it to us (a handover). */
+  private onOwnerHint(peer: string, body: unknown): void {
+    const m = body as { keyspace?: unknown; partition?: unknown; owner?: unknown; epoch?: unknown } | null;
+    if (!m || typeof m.keyspace !== 'string' || typeof m.partition !== 'number' || typeof m.owner !== 'string' || typeof m.epoch !== 'number') {
+      this.deps.log.warn({ peer }, 'malformed owner hint dropped');
+      return;
+    }
+    if (!this.deps.maps.has(m.keyspace) || !Number.isInteger(m.partition) || m.partition < 0 || m.partition >= this.deps.maps.get(m.keyspace)!.keyspace.partitions) {
+      this.deps.log.warn({ peer, keyspace: m.keyspace, partition: m.partition }, 'owner hint for an unknown partition dropped');
+      return;
+    }
+    if (this.agent.learnFromPreviousOwner(m.keyspace, m.partition, m.owner, m.epoch, peer)) this.runner.tick(); // renew now
+  }
+
   private ownerChanged(keyspace: string, partition: number, owner: string, epoch: number): void {
     const key = `${keyspace}/${partition}`;
     const previous = this.owners.get(key)?.owner ?? null;
     this.owners.set(key, { owner, epoch });
+    // handed over by us: tell the new owner now rather than at its next witness heartbeat
+    if (previous === this.deps.config.region && owner !== previous) this.deps.replicator.sendControl(owner, OWNER_TOPIC, { keyspace, partition, owner, epoch });
     if (owner !== this.deps.config.region) {
       this.deps.dropFence(keyspace, partition).catch((err: Error) =>
         this.deps.log.warn({ keyspace, partition, err: err.message }, 'cannot drop fence (it ends by itself at the old lease end)'));
