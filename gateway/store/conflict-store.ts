@@ -137,6 +137,20 @@ export class ConflictStore {
     return indexed;
   }
 
+  /**
+   * Appends the key's pending versions that have waited (or were last offered) `afterMs` ago
+   * or more to this region's log again, for the resolving region (reofferPending-4.lua);
+   * values stay in Redis. Returns the seqs appended.
+   */
+  async reofferPending(keyspace: string, key: string, afterMs: number): Promise<number[]> {
+    const k = this.keys;
+    const res = await callScript(this.redis, 'reofferPending-4', [
+      k.pending(keyspace, key), k.log, k.seq, k.logBytes,
+      this.opts.nowMs(), afterMs, this.opts.logMaxEntries, this.opts.logMaxBytes, keyspace, key,
+    ]);
+    return (res as number[]).map(Number);
+  }
+
   /** Forgets a pending version the current record already dominates. */
   async dropPending(keyspace: string, key: string, partition: number, version: string): Promise<void> {
     const pend = this.keys.pending(keyspace, key);

@@ -4,8 +4,8 @@
   (origin, incarnation) are skipped; the last applied seq is advanced with the batch.
   Per record the version vectors decide: apply (incoming dominates, or key absent), drop
   (dominated or equal), or conflict (concurrent): the incoming version is kept durably in the
-  key's pending-conflict hash for the resolver (fields "m:<version>" = JSON metadata and
-  "v:<version>" = value bytes), listed in the pending index and in its partition's pending
+  key's pending-conflict hash for the resolver (fields "m:<version>" = JSON metadata, "a" =
+  pending since (ARGV[4]), and "v:<version>" = value bytes), listed in the pending index and in its partition's pending
   index (set of keys, "<prefix>pendp:<ks>:<partition>": the resolver reads only partitions
   it may resolve). A concurrent version that a pending one dominates or equals is dropped
   (2); one that dominates pending versions supersedes them (they are in its history): the
@@ -104,7 +104,7 @@ for i = 0, n - 1 do
       if anyPending then clearDominatedPending(ks, key, p, vvParse(vvText)) end
       local pendKey, partKey = pendingKeys(ks, key, p)
       rcall("HSET", pendKey,
-        "m:" .. vvText, cjson.encode({ p = p, b = bucket, ct = ct, h = hlcText, o = o, e = e, t = t }),
+        "m:" .. vvText, cjson.encode({ p = p, b = bucket, ct = ct, h = hlcText, o = o, e = e, t = t, a = tonumber(ARGV[4]) }),
         "v:" .. vvText, value)
       rcall("SADD", KEYS[3], ks .. "\0" .. key)
       rcall("SADD", partKey, key)
