@@ -412,6 +412,8 @@ export class OwnershipAgent {
     const release = st.release;
     if (!release || release.phase === 'draining') return null;
     release.phase = 'requested';
+    // drained: no write of ours is running; from here on the lease is given up for good
+    st.leaseUntilMs = Number.NEGATIVE_INFINITY;
     return {
       v: PROTOCOL_VERSION, from: this.region, keyspace: st.spec.keyspace, partition: st.spec.partition,
       knownEpoch: st.known.epoch, reason: 'failback', target: release.target, released: true,

@@ -183,6 +183,7 @@ export class WitnessAuthority implements WriteAuthority {
   partitionState(ks: KeyspaceConfig, partition: number): string {
     const d = this.diverged.get(`${ks.name}/${partition}`);
     if (d) return 'diverged';
+    if (this.agent.release(ks.name, partition)) return 'handover';
     const a = this.agent.authority(ks.name, partition, this.deps.clock.monoMs());
     if (a.kind === 'owner') return 'active';
     if (a.kind === 'unavailable') return ks.onSplit === 'fence' ? 'fenced' : 'unavailable';
