@@ -15,6 +15,10 @@ export interface RedisProcessOptions {
   dir: string;
   /** Keep an append-only file so a restart keeps the data (default true). */
   appendOnly?: boolean;
+  /** `appendfsync` of the append-only file (default everysec). */
+  appendFsync?: 'always' | 'everysec' | 'no';
+  /** Redis `save` rules for RDB snapshots ('' = none, the default; `SAVE` still writes one). */
+  save?: string;
 }
 
 export class RedisProcess {
@@ -40,8 +44,8 @@ export class RedisProcess {
     mkdirSync(this.opts.dir, { recursive: true });
     const bin = process.env.GEOGATE_REDIS_SERVER ?? 'redis-server';
     const args = ['--port', String(this.port), '--bind', '127.0.0.1', '--dir', this.opts.dir,
-      '--save', '', '--appendonly', this.opts.appendOnly === false ? 'no' : 'yes',
-      '--appendfsync', 'everysec', '--daemonize', 'no', '--logfile', ''];
+      '--save', this.opts.save ?? '', '--appendonly', this.opts.appendOnly === false ? 'no' : 'yes',
+      '--appendfsync', this.opts.appendFsync ?? 'everysec', '--daemonize', 'no', '--logfile', ''];
     const child = spawn(bin, args, { stdio: ['ignore', 'ignore', 'pipe'] });
     this.child = child;
     let stderr = '';
@@ -58,7 +62,11 @@ export class RedisProcess {
     await this.signal('SIGTERM');
   }
 
-  /** A crash: SIGKILL, no shutdown work. */
+  /** The data directory (dump.rdb, appendonlydir). */
+  get dir(): string {
+    return this.opts.dir;
+  }
+
   /** Freezes the process (SIGSTOP): it keeps its sockets but answers nothing until `thaw`. */
   freeze(): void {
     this.child?.kill('SIGSTOP');
@@ -69,6 +77,7 @@ export class RedisProcess {
     this.child?.kill('SIGCONT');
   }
 
+  /** A crash: SIGKILL, no shutdown work. */
   async kill(): Promise<void> {
     await this.signal('SIGKILL');
   }
