@@ -30,6 +30,8 @@ export const witnessConfigSchema = z
           writes: z.enum(['single-master', 'multi-master']).optional(),
           onSplit: z.enum(['fence', 'diverge']).default('fence'),
           nodes: z.array(z.array(name).min(1)).optional(),
+          /** Regions marked `replication: sync` in the gateways' node lists: failovers go to them. */
+          sync: z.array(name).max(16).optional(),
         }),
       )
       .min(1),
@@ -55,6 +57,10 @@ export const witnessConfigSchema = z
       if (k.nodes && k.nodes.length !== k.partitions) ctx.issues.push({ code: 'custom', path: ['keyspaces', i, 'nodes'], message: 'needs one node list per partition', input: k.nodes });
       for (const r of (k.nodes ?? []).flat()) {
         if (!c.cluster.regions.includes(r)) ctx.issues.push({ code: 'custom', path: ['keyspaces', i, 'nodes'], message: `unknown region ${r}`, input: r });
+      }
+      for (const r of k.sync ?? []) {
+        if (!c.cluster.regions.includes(r)) ctx.issues.push({ code: 'custom', path: ['keyspaces', i, 'sync'], message: `unknown region ${r}`, input: r });
+        else if (k.nodes?.some((list) => !list.includes(r))) ctx.issues.push({ code: 'custom', path: ['keyspaces', i, 'sync'], message: `sync replica ${r} is missing from a node list`, input: r });
       }
     });
   });

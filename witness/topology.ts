@@ -12,6 +12,11 @@ export interface KeyspaceSpec {
   readonly onSplit?: OnSplit;
   /** Node list per partition (regions in priority order); default: regions rotated. */
   readonly nodes?: readonly (readonly string[])[];
+  /**
+   * Regions that hold every acknowledged write of the keyspace's partitions owned elsewhere
+   * (`replication: sync` in the gateways' node lists): a failover goes to one of them.
+   */
+  readonly sync?: readonly string[];
 }
 
 export interface PartitionSpec {
@@ -20,6 +25,8 @@ export interface PartitionSpec {
   readonly key: string;
   readonly nodes: readonly string[];
   readonly onSplit: OnSplit;
+  /** Sync replicas of the partition, in node-list order. */
+  readonly sync: readonly string[];
 }
 
 /** Regions, vote weights and partitions, shared by the witness and every region's agent. */
@@ -59,7 +66,9 @@ export function buildTopology(input: TopologyInput): Topology {
       const nodes = ks.nodes?.[p] ?? defaultNodeList(input.regions, p);
       for (const r of nodes) if (!input.regions.includes(r)) throw new Error(`${ks.name}/${p}: unknown region ${r}`);
       const key = partitionKey(ks.name, p);
-      partitions.set(key, { keyspace: ks.name, partition: p, key, nodes, onSplit: ks.onSplit ?? 'fence' });
+      for (const r of ks.sync ?? []) if (!nodes.includes(r)) throw new Error(`${ks.name}/${p}: sync replica ${r} is not in the node list`);
+      const sync = nodes.filter((r) => ks.sync?.includes(r));
+      partitions.set(key, { keyspace: ks.name, partition: p, key, nodes, onSplit: ks.onSplit ?? 'fence', sync });
     }
   }
   let totalWeight = 0;

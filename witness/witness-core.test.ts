@@ -98,3 +98,36 @@ describe('WitnessCore', () => {
     expect(restored.ownerOf('ks/0').epoch).toBe(5);
   });
 });
+
+describe('WitnessCore: sync replicas', () => {
+  const three = buildTopology({ regions: ['a', 'b', 'c'], keyspaces: [{ name: 'ks', partitions: 1, nodes: [['a', 'b', 'c']], sync: ['c'] }] });
+  const o3: WitnessCoreOptions = { ...opts, topology: three };
+
+  it('fails a partition over to its sync replica, not to the next region in the node list', () => {
+    const w = new WitnessCore(o3);
+    hb(w, 'b', 2000, ['c']);
+    hb(w, 'c', 2000, ['b']);
+    expect(grantNow(w, grantReq('b', 0), 2000)).toMatchObject({ outcome: 'granted', owner: 'c', epoch: 1 });
+    expect(w.decisions.recent()[0]!.detail).toContain('sync replica');
+  });
+
+  it('with its sync replica not viable either, the partition waits rather than lose acknowledged writes', () => {
+    const w = new WitnessCore(o3);
+    hb(w, 'b', 2000);
+    expect(grantNow(w, grantReq('b', 0), 2000)).toMatchObject({ outcome: 'refused', reason: 'sync-replica-not-viable' });
+    hb(w, 'c', 2100, ['b']);
+    hb(w, 'b', 2100, ['c']);
+    expect(grantNow(w, grantReq('b', 0), 2100)).toMatchObject({ outcome: 'granted', owner: 'c' });
+  });
+
+  it('a sync replica that owns the partition has no sync copy elsewhere: the next viable region takes it', () => {
+    const w = new WitnessCore(o3);
+    hb(w, 'c', 2000, ['b']);
+    hb(w, 'b', 2000, ['c']);
+    grantNow(w, grantReq('c', 0), 2000); // a silent: c (sync) takes it
+    expect(w.ownerOf('ks/0')).toEqual({ owner: 'c', epoch: 1 });
+    hb(w, 'a', 5000, ['b']);
+    hb(w, 'b', 5000, ['a']);
+    expect(grantNow(w, grantReq('b', 1), 5000)).toMatchObject({ outcome: 'granted', owner: 'a', epoch: 2 });
+  });
+});

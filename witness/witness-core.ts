@@ -181,13 +181,18 @@ export class WitnessCore {
   private takeoverTarget(req: GrantRequest, spec: PartitionSpec, known: KnownOwner, nowMs: number): Pick {
     if (known.owner === req.from) return { refusal: 'already-owner', outcome: 'unchanged' };
     if (this.isViable(known.owner, nowMs)) return { refusal: 'owner-alive', retryAfterMs: this.opts.regionSilenceMs };
-    const to = spec.nodes.find((r) => r !== known.owner && this.isViable(r, nowMs));
-    if (!to) return { refusal: 'no-viable-candidate', retryAfterMs: this.opts.regionSilenceMs };
+    // Sync replicas hold every write the owner acknowledged: the partition goes to one of
+    // them or waits for one (anyone else would write without those and win over them).
+    const syncCopies = spec.sync.filter((r) => r !== known.owner);
+    const candidates = syncCopies.length > 0 ? syncCopies : spec.nodes.filter((r) => r !== known.owner);
+    const to = candidates.find((r) => this.isViable(r, nowMs));
+    if (!to) return { refusal: syncCopies.length > 0 ? 'sync-replica-not-viable' : 'no-viable-candidate', retryAfterMs: this.opts.regionSilenceMs };
     const key = spec.key;
     const blocking = this.promises.blockingFor(key, to, nowMs);
     if (blocking) return { refusal: 'owner-lease-live', retryAfterMs: blocking.untilMs - nowMs };
     const why = this.isHeard(known.owner, nowMs) ? 'cannot reach a majority' : `silent for over ${this.opts.regionSilenceMs} ms`;
-    return { to, detail: `${known.owner} ${why}; ${to} is the first viable region in the node list` };
+    const chosen = syncCopies.length > 0 ? 'the first viable sync replica' : 'the first viable region in the node list';
+    return { to, detail: `${known.owner} ${why}; ${to} is ${chosen}` };
   }
 
   private answer(req: GrantRequest, outcome: GrantReply['outcome'], o: KnownOwner, reason: string, retryAfterMs?: number): GrantReply {

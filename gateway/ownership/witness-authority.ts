@@ -87,6 +87,7 @@ export class WitnessAuthority implements WriteAuthority {
       keyspaces: config.keyspaces.map((ks) => ({
         name: ks.name, partitions: ks.partitions, onSplit: ks.onSplit,
         nodes: Array.from({ length: ks.partitions }, (_, p) => deps.maps.get(ks.name)!.nodeList(p).map((n) => n.region)),
+        sync: (ks.nodes ?? []).filter((n) => n.replication === 'sync').map((n) => n.region),
       })),
     });
     for (const o of initialOwners) this.owners.set(`${o.keyspace}/${o.partition}`, { owner: o.owner, epoch: o.epoch });

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { RedisProcess } from '../../infra/local/redis-process.js';
 import { freePort } from '../../infra/local/ports.js';
-import { parseGatewayConfig, startGateway, type GatewayConfig, type RunningGateway } from '../../gateway/index.js';
+import { PartitionMap, parseGatewayConfig, startGateway, type GatewayConfig, type RunningGateway } from '../../gateway/index.js';
 import { silentLogger } from '../../infra/log.js';
 
 /** How long startCluster waits for the regions' first bootstrap. */
@@ -117,12 +117,20 @@ export async function startCluster(names: string[], opts: ClusterOptions = {}): 
     witnessStarted = true;
   };
   if (opts.witness) {
-    const keyspaces = (opts.extra?.keyspaces as { name: string; partitions: number; onSplit?: string }[] | undefined)
-      ?? baseConfig(names[0]!, names, 'redis://x', 1).keyspaces;
+    // the witness's placement follows the gateways' (node lists, sync replicas)
+    const keyspaces = baseConfig(names[0]!, names, 'redis://x', 1, opts.extra ?? {}).keyspaces;
     writeFileSync(witnessConfigFile, JSON.stringify({
       listen: { host: '127.0.0.1', port: witnessPort },
       cluster: { id: 'test', secret: TEST_SECRET, regions: names },
-      keyspaces: keyspaces.map((k) => ({ name: k.name, partitions: k.partitions, onSplit: k.onSplit ?? 'fence' })),
+      keyspaces: keyspaces.map((k) => {
+        const map = new PartitionMap(k, names, 64);
+        const sync = (k.nodes ?? []).filter((n) => n.replication === 'sync').map((n) => n.region);
+        return {
+          name: k.name, partitions: k.partitions, onSplit: k.onSplit,
+          nodes: Array.from({ length: k.partitions }, (_, p) => map.nodeList(p).map((n) => n.region)),
+          ...(sync.length > 0 ? { sync } : {}),
+        };
+      }),
       stateFile: join(witnessDir, 'state.json'), logLevel: 'silent',
     }));
     await startWitness();
