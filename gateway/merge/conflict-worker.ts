@@ -21,19 +21,10 @@ import type { WriteAuthority } from '../authority.js';
 import { evictionsCounter } from '../metrics.js';
 import type { ConflictStore, PendingVersion, RegionStore, StoredRecord } from '../store/index.js';
 import { JOURNAL_VALUE_ENCODING } from '../store/conflict-store.js';
+import { PARTITIONS_PER_QUERY_MAX, PendingReoffer, partitionsWhere } from './pending-reoffer.js';
 
 export const DEFAULT_SWEEP_MS = 1000;
 export const KEYS_PER_ROUND_MAX = 512;
-/** Partitions whose pending counts are asked in one round trip. */
-export const PARTITIONS_PER_QUERY_MAX = 512;
-/**
- * A pending version this region may not resolve is offered to the resolving region again
- * (appended to this region's log) once it has waited this long, and again after each such
- * period: the resolving region may have lost its copy (a wipe or rollback before it resolved).
- */
-export const REOFFER_AFTER_MS = 10_000;
-/** Keys whose pending versions are offered again in one round, at most. */
-export const REOFFER_KEYS_PER_ROUND_MAX = 256;
 
 export interface ConflictWorkerDeps {
   readonly region: string;
@@ -59,8 +50,7 @@ export class ConflictWorker {
   /** Scan cursors per partition ("ks/p"), carried over rounds. */
   private readonly cursors = new Map<string, string>();
   private indexed = false;
-  private lastReofferMonoMs = Number.NEGATIVE_INFINITY;
-  private readonly reofferCursors = new Map<string, string>();
+  private readonly reoffer: PendingReoffer;
 
   constructor(private readonly deps: ConflictWorkerDeps, sweepMs = DEFAULT_SWEEP_MS) {
     this.resolved = new Counter({
@@ -73,6 +63,7 @@ export class ConflictWorker {
     });
     this.evicted = evictionsCounter(deps.registry);
     this.loop = new WorkerLoop(deps.clock, sweepMs, () => this.round());
+    this.reoffer = new PendingReoffer(deps);
   }
 
   start(): void {
@@ -108,8 +99,8 @@ export class ConflictWorker {
       this.indexed = true;
     }
     if ((await this.deps.conflicts.pendingCount()) === 0) return 0;
-    await this.maybeReoffer();
-    const parts = this.resolvablePartitions(true);
+    await this.reoffer.maybeRun();
+    const parts = partitionsWhere(this.deps.keyspaces, this.deps.authority, true);
     let seen = 0;
     let resolvedCount = 0;
     for (let i = 0; i < parts.length; i += PARTITIONS_PER_QUERY_MAX) {
@@ -132,48 +123,6 @@ export class ConflictWorker {
       }
     }
     return resolvedCount;
-  }
-
-  /** Partitions this region may resolve now (`may`), or those it may not. */
-  private resolvablePartitions(may: boolean): { ks: KeyspaceConfig; partition: number }[] {
-    const out: { ks: KeyspaceConfig; partition: number }[] = [];
-    for (const ks of this.deps.keyspaces.values()) {
-      for (let partition = 0; partition < ks.partitions; partition++) {
-        if (this.deps.authority.mayResolve(ks, partition) === may) out.push({ ks, partition });
-      }
-    }
-    return out;
-  }
-
-  /**
-   * At most once per REOFFER_AFTER_MS: the pending versions of partitions this region may not
-   * resolve that have waited that long are appended to its log again (in Redis; their values
-   * are not read here), bounded by REOFFER_KEYS_PER_ROUND_MAX keys per round.
-   */
-  private async maybeReoffer(): Promise<void> {
-    const now = this.deps.clock.monoMs();
-    if (now - this.lastReofferMonoMs < REOFFER_AFTER_MS) return;
-    this.lastReofferMonoMs = now;
-    const parts = this.resolvablePartitions(false);
-    let keysSeen = 0;
-    let offered = 0;
-    for (let i = 0; i < parts.length && keysSeen < REOFFER_KEYS_PER_ROUND_MAX; i += PARTITIONS_PER_QUERY_MAX) {
-      const chunk = parts.slice(i, i + PARTITIONS_PER_QUERY_MAX);
-      const counts = await this.deps.conflicts.pendingPerPartition(chunk.map(({ ks, partition }) => ({ keyspace: ks.name, partition })));
-      for (const [j, { ks, partition }] of chunk.entries()) {
-        if (counts[j] === 0 || keysSeen >= REOFFER_KEYS_PER_ROUND_MAX) continue;
-        const id = `${ks.name}/${partition}`;
-        const [next, keys] = await this.deps.conflicts.scanPendingPartition(ks.name, partition, this.reofferCursors.get(id) ?? '0');
-        if (next === '0') this.reofferCursors.delete(id); else this.reofferCursors.set(id, next);
-        for (const key of keys) {
-          keysSeen++;
-          const seqs = await this.deps.conflicts.reofferPending(ks.name, key, REOFFER_AFTER_MS);
-          for (const seq of seqs) this.deps.onLocalWrite(seq);
-          offered += seqs.length;
-        }
-      }
-    }
-    if (offered > 0) this.deps.log.info({ offered }, 'pending versions waiting for their resolving region offered to it again');
   }
 
   private async resolveKey(ks: KeyspaceConfig, partition: number, key: string): Promise<number> {

@@ -187,3 +187,37 @@ describe('conflict worker: authority and fence', () => {
     expect(await conflicts.pendingCount()).toBe(1);
   });
 });
+
+describe('re-offer of pending versions (regions that may not resolve)', () => {
+  it('offers versions pending long enough, at most REOFFER_KEYS_PER_ROUND_MAX keys a round, once per period; values unchanged', async () => {
+    const { PendingReoffer, REOFFER_KEYS_PER_ROUND_MAX } = await import('../../gateway/merge/pending-reoffer.js');
+    const { store, conflicts, ks, conflict } = setup({ authority: { ...allowAll, mayResolve: () => false } });
+    const total = REOFFER_KEYS_PER_ROUND_MAX + 10;
+    for (let i = 0; i < total; i++) await conflict(`r${i}`, Buffer.from(`e${i}`), bytes(1000, i));
+    let mono = 10;
+    const appended: number[] = [];
+    const reoffer = new PendingReoffer({
+      conflicts, keyspaces: new Map([[ks.name, ks]]), authority: { ...allowAll, mayResolve: () => false }, log: silentLogger(),
+      clock: { ...realClock, monoMs: () => mono }, onLocalWrite: (seq) => appended.push(seq),
+    }, 0);
+    const before = (await store.bounds()).lastSeq;
+    expect(await reoffer.maybeRun()).toBe(REOFFER_KEYS_PER_ROUND_MAX);
+    expect(appended).toHaveLength(REOFFER_KEYS_PER_ROUND_MAX);
+    mono = 11;
+    const second = await reoffer.maybeRun();
+    expect(second).toBeGreaterThan(0);
+    expect(second).toBeLessThanOrEqual(REOFFER_KEYS_PER_ROUND_MAX);
+    // the log carries the pending versions as they are
+    const entries = await store.readLog(before, 2 * total, 1 << 26);
+    expect(entries).toHaveLength(REOFFER_KEYS_PER_ROUND_MAX + second);
+    // an older period: nothing pending long enough yet
+    const slow = new PendingReoffer({
+      conflicts, keyspaces: new Map([[ks.name, ks]]), authority: { ...allowAll, mayResolve: () => false }, log: silentLogger(),
+      clock: realClock, onLocalWrite: () => {},
+    }, 60_000);
+    expect(await slow.maybeRun()).toBe(0);
+    expect(await conflicts.pendingCount()).toBe(total);
+    const [p] = await conflicts.pendingFor(ks.name, 'r3');
+    expect(Buffer.from(p!.record.value).equals(bytes(1000, 3))).toBe(true);
+  });
+});
