@@ -22,11 +22,11 @@ import { bumpVv, compareVv } from './vv.js';
 
 const NAMES = ['east', 'west', 'north'] as const;
 
-interface Write { region: number; wallMs: number }
+interface Write { region: number; wallMs: number; del: boolean }
 const historyArb = fc.record({
   regions: fc.integer({ min: 2, max: 3 }),
   // every region writes a chain on top of a shared base; walls may tie across regions
-  writes: fc.array(fc.record({ region: fc.nat(2), wallMs: fc.integer({ min: 1, max: 40 }) }), { minLength: 1, maxLength: 14 }),
+  writes: fc.array(fc.record({ region: fc.nat(2), wallMs: fc.integer({ min: 1, max: 40 }), del: fc.boolean() }), { minLength: 1, maxLength: 14 }),
   active: fc.nat(2),
   order: fc.array(fc.nat(1000), { minLength: 30, maxLength: 60 }),
 });
@@ -43,8 +43,8 @@ function buildWrites(regions: number, writes: readonly Write[], base: RecordVers
     const hlc: Hlc = wall > last[0] ? [wall, 0] : [last[0], last[1] + 1];
     clocks.set(name, hlc);
     const v: RecordVersion = {
-      vv: bumpVv(prev.vv, name), hlc, origin: name, epoch: 1, tombstone: false,
-      value: new TextEncoder().encode(`${name}-${i}`), contentType: 'text/plain',
+      vv: bumpVv(prev.vv, name), hlc, origin: name, epoch: 1, tombstone: w.del,
+      value: w.del ? new Uint8Array(0) : new TextEncoder().encode(`${name}-${i}`), contentType: 'text/plain',
     };
     heads.set(name, v);
     out.push(v);
@@ -87,7 +87,7 @@ class ResolvingRegion {
 }
 
 describe('lww: the write with the highest stamp wins, in any delivery and resolution order', () => {
-  it('random concurrent histories, random interleavings of deliveries, duplicates and resolutions', () => {
+  it('random concurrent histories (writes and deletes), random interleavings of deliveries, duplicates and resolutions', () => {
     fc.assert(
       fc.property(historyArb, ({ regions, writes, active, order }) => {
         const base: RecordVersion = { vv: { east: 1 }, hlc: [1000, 0], origin: 'east', epoch: 1, tombstone: false, value: new TextEncoder().encode('base'), contentType: 'text/plain' };
@@ -109,7 +109,7 @@ describe('lww: the write with the highest stamp wins, in any delivery and resolu
         }
         for (let i = 0; resolver.pending.length > 0; i++) resolver.resolveOne(order[i % order.length]!);
         const best = [base, ...all].reduce((a, b) => (compareLww(a, b) >= 0 ? a : b));
-        expect(new TextDecoder().decode(resolver.current.value)).toBe(new TextDecoder().decode(best.value));
+        expect([resolver.current.tombstone, new TextDecoder().decode(resolver.current.value)]).toEqual([best.tombstone, new TextDecoder().decode(best.value)]);
         // the final version dominates every write, so every region that receives it ends on it
         for (const v of all) expect(['after', 'equal']).toContain(compareVv(resolver.current.vv, v.vv));
       }),

@@ -1,6 +1,6 @@
 /**
  * lww after a split, on the real store (apply script, resolve script, conflict worker) in
- * real redis-server: for random histories of concurrent writes in 2–3 regions and random
+ * real redis-server: for random histories of concurrent writes and deletes in 2–3 regions and random
  * orders of delivery (log batches, anti-entropy pulls, duplicates) and of resolution, every
  * region ends on the write with the highest stamp (compareLww: HLC, then origin).
  */
@@ -50,13 +50,13 @@ function makeRegions(n: number, active: number): Region[] {
   });
 }
 
-const put = (r: Region, value: string) =>
-  r.store.write({ keyspace: KS, key: 'k', partition: 0, bucket: 0, value: Buffer.from(value), contentType: 'text/plain', tombstone: false, epoch: 0, fenced: false });
+const put = (r: Region, value: string, tombstone = false) =>
+  r.store.write({ keyspace: KS, key: 'k', partition: 0, bucket: 0, value: Buffer.from(tombstone ? '' : value), contentType: 'text/plain', tombstone, epoch: 0, fenced: false });
 
 const planArb = fc.record({
   regions: fc.integer({ min: 2, max: 3 }),
   active: fc.nat(2),
-  writes: fc.array(fc.record({ region: fc.nat(2), stepMs: fc.integer({ min: 0, max: 3 }) }), { minLength: 1, maxLength: 10 }),
+  writes: fc.array(fc.record({ region: fc.nat(2), stepMs: fc.integer({ min: 0, max: 3 }), del: fc.boolean() }), { minLength: 1, maxLength: 10 }),
   steps: fc.array(fc.record({ kind: fc.constantFrom('log', 'log', 'pull', 'resolve'), link: fc.nat(5), count: fc.integer({ min: 1, max: 3 }) }), { maxLength: 25 }),
 });
 
@@ -76,7 +76,8 @@ describe('lww after a split on the real store: the highest stamp wins in every r
         for (const [i, w] of writes.entries()) {
           const r = regions[w.region % n]!;
           r.wallMs = Math.max(r.wallMs, 1000 + i * 2 + w.stepMs);
-          await put(r, `${r.name}-${i}`);
+          const live = !(await r.store.get(KS, 'k'))!.tombstone;
+          await put(r, `${r.name}-${i}`, w.del && live); // a delete of a deleted key is a 404, not a write
           written.push((await r.store.get(KS, 'k'))!);
         }
         const links = [...cursors.keys()];
@@ -108,10 +109,10 @@ describe('lww after a split on the real store: the highest stamp wins in every r
           if (!moved) break;
         }
         const best = [baseRec, ...written].reduce((a, b) => (compareLww(a, b) >= 0 ? a : b));
-        const bestValue = Buffer.from(best.value).toString();
+        const bestValue = best.tombstone ? '(deleted)' : Buffer.from(best.value).toString();
         for (const r of regions) {
           const rec = (await r.store.get(KS, 'k'))!;
-          expect(`${r.name}: ${Buffer.from(rec.value).toString()}`).toBe(`${r.name}: ${bestValue}`);
+          expect(`${r.name}: ${rec.tombstone ? '(deleted)' : Buffer.from(rec.value).toString()}`).toBe(`${r.name}: ${bestValue}`);
           expect(await r.conflicts.pendingCount()).toBe(0);
         }
       }),
