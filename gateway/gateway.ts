@@ -20,6 +20,8 @@ import type { Replicator } from '../replicator/index.js';
 import { loadTriggers } from '../conflict/index.js';
 import { WitnessAuthority } from './ownership/witness-authority.js';
 import { BootstrapGate } from './bootstrap-gate.js';
+import { ROLLBACK_CHECK_WAIT_MS, RollbackGuard } from './rollback-guard.js';
+import { RedisRepairMarks } from './store/repair-marks.js';
 import { AntiEntropy } from '../replicator/anti-entropy/index.js';
 import { MerkleStore } from './store/merkle-store.js';
 import { StaticAuthority, type WriteAuthority } from './authority.js';
@@ -161,9 +163,17 @@ export async function startGateway(config: GatewayConfig, opts: GatewayOptions =
       log.error({ err: err.message }, 'counter floor not persisted yet (in effect now; persisted when Redis answers)'));
     log.warn({ why }, 'own version-vector counters raised past everything issued before');
   };
+  // A store that came back with older data while this gateway restarted (rollback-guard.ts):
+  // after an unclean stop, writes wait until the peers' cursors were compared with the log.
+  const rollbackGuard = new RollbackGuard({
+    peers: config.peers.map((p) => p.region), clock, log,
+    checkWaitMs: Math.min(ROLLBACK_CHECK_WAIT_MS, config.antiEntropy.bootstrapWriteWaitMs),
+    onRollback: (why) => storeLost(`the store came back with older data: ${why}`),
+    onUncheckedOpen: (peers) => raiseFloor(`writes open before the cursors of ${peers.join(', ')} were compared with the log`),
+  });
   const gate = new BootstrapGate(ownership ?? new StaticAuthority(config.region, maps), {
     clock, waitMs: config.antiEntropy.bootstrapWriteWaitMs, log, registry: metrics.registry,
-    state: () => (bootUnknown ? 'pending' : antiEntropy?.bootstrapStatus().state ?? 'none'),
+    state: () => (bootUnknown || rollbackGuard.pending() ? 'pending' : antiEntropy?.bootstrapStatus().state ?? 'none'),
     complete: () => antiEntropy?.bootstrapStatus().complete ?? false,
     onOpenedIncomplete: () => raiseFloor('writes open before every peer was pulled'),
   });
@@ -197,16 +207,23 @@ export async function startGateway(config: GatewayConfig, opts: GatewayOptions =
   // versions and cursors from before. Noticed by the write script (no write lands or is
   // acknowledged there: 503 store_reset) and by a check every STORE_IDENTITY_CHECK_MS.
   const storeResets = new Counter({ name: 'geogate_store_data_lost_total', help: 'Times the region\'s Redis was found to have lost its data under the running gateway', registers: [metrics.registry] });
-  store.onIdentityLost(() => {
+  // Also a store that came back with older data (rollbackGuard): writes that have not
+  // opened yet wait for the pull (the bootstrap gate), every peer is marked needs-repair
+  // (durably: a restart before the repair finished repairs again).
+  const storeLost = (why: string) => {
     storeResets.inc();
     raiseFloor('the store lost or rolled back its data');
     // a new log incarnation, written by the next read of it (the links' handshakes, the
     // senders' poll): the peers start it from seq 0
     replicationStore.renewIncarnation();
     replicator?.resetLog('the region\'s Redis lost or rolled back its data'); // no old cursor acks or trims the new log
-    antiEntropy?.rebuildFromPeers();
-    log.error({ peers: config.peers.map((p) => p.region) }, 'the region\'s Redis lost its data (restarted empty, flushed) or came back from an older snapshot: own counters raised past everything issued before, replication restarted under a new log incarnation, every partition pulled again from the peers');
-  });
+    if (antiEntropy?.bootstrapStatus().state === 'none') antiEntropy.beginBootstrap();
+    else antiEntropy?.rebuildFromPeers();
+    for (const p of config.peers) replicator?.markNeedsRepair(p.region, why);
+    log.error({ why, peers: config.peers.map((p) => p.region) }, 'the region\'s Redis lost its data (restarted empty, flushed) or came back with older data: own counters raised past everything issued before, replication restarted under a new log incarnation, every partition pulled again from the peers and repaired with them');
+  };
+  store.onIdentityLost(() => storeLost('the store\'s identity is gone or its log seq went back'));
+  replicator?.onCursor((e) => rollbackGuard.onCursor(e));
   if (replicator && config.antiEntropy.enabled) {
     const { enabled: _enabled, bootstrapWriteWaitMs: _wait, ...aeOptions } = config.antiEntropy;
     antiEntropy = new AntiEntropy({
@@ -235,7 +252,19 @@ export async function startGateway(config: GatewayConfig, opts: GatewayOptions =
   };
   // At boot and on every (re)connect: the persisted counter floor, the store's identity
   // (claimed the first time; a loss or rollback noticed afterwards), the boot-time check.
+  // First: the log as the store holds it before any write (rollbackGuard), and the durable
+  // needs-repair marks a gateway before this one left.
+  let bootLogRead = false;
   const onRedisReady = async (): Promise<void> => {
+    if (!bootLogRead) {
+      try {
+        rollbackGuard.booted(await store.bootLogState());
+        if (replicator) await replicator.useRepairMarks(new RedisRepairMarks(replicationRedis ?? redis, store.keys));
+        bootLogRead = true;
+      } catch (err) {
+        log.warn({ err: (err as Error).message }, 'store not ready yet: boot log state read again when Redis answers');
+      }
+    }
     const [floor, identity] = await Promise.allSettled([store.loadCounterFloor(), store.checkIdentity()]);
     for (const r of [floor, identity]) if (r.status === 'rejected') log.warn({ err: (r.reason as Error).message }, 'store not ready yet: counter floor or identity checked again when Redis answers');
     recheckBoot();
@@ -267,6 +296,8 @@ export async function startGateway(config: GatewayConfig, opts: GatewayOptions =
       await replicator?.stop();
       await new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeAllConnections?.();
+      // nothing writes any more: the next boot knows this Redis holds all this process wrote
+      await store.markCleanStop().catch((err: Error) => log.warn({ err: err.message }, 'clean stop not recorded: the next start compares its log with the peers first'));
       redis.disconnect();
       replicationRedis?.disconnect();
     },

@@ -22,6 +22,8 @@ export class Peer {
   readonly dials: boolean;
   ackedSeq: number | null = null;
   needsRepair = false;
+  /** Id of the current needs-repair mark (null when none): a repair clears only the mark it began under. */
+  repairMark: string | null = null;
   remote: PeerHealth | null = null;
   session: PeerSession | null = null;
   linkState: LinkState = 'idle';

@@ -22,11 +22,21 @@ import { Peer } from './peer.js';
 import type { LogGap } from './sender.js';
 import { attachReplicationServer, type ReplicationServerHandle } from './server.js';
 import { PeerSession } from './session.js';
+import { newMarkId, type RepairMarkStore } from './repair-marks.js';
 import { TailCache } from './tail-cache.js';
 import type { ApplyOutcome, LogSource, PeerStatus } from './types.js';
 
 export type PeerStateListener = (change: PeerStateChange) => void;
 export type NeedsRepairListener = (peer: string, gap: LogGap) => void;
+/** A link was established: the peer's cursor into our log, for the incarnation it refers to. */
+export type CursorListener = (event: CursorEvent) => void;
+export interface CursorEvent {
+  readonly peer: string;
+  readonly cursor: number;
+  readonly ownIncarnation: string;
+  /** Set when the cursor is above our log's last seq (our store came back with older data). */
+  readonly lastSeq?: number;
+}
 
 export class Replicator {
   readonly options: ParsedReplicatorOptions;
@@ -36,6 +46,9 @@ export class Replicator {
   private readonly control = new ControlRegistry();
   private readonly stateListeners = new Set<PeerStateListener>();
   private readonly repairListeners = new Set<NeedsRepairListener>();
+  private readonly cursorListeners = new Set<CursorListener>();
+  private repairMarks: RepairMarkStore | null = null;
+  private marksIssued = 0;
   private readonly servers: ReplicationServerHandle[] = [];
   private readonly handshake: HandshakeContext;
   private headSeq = 0;
@@ -167,9 +180,72 @@ export class Replicator {
     return () => this.repairListeners.delete(listener);
   }
 
-  /** Anti-entropy repaired the peer: clears the needs-repair flag. */
-  clearNeedsRepair(peerRegion: string): void {
-    this.peer(peerRegion).needsRepair = false;
+  /**
+   * Anti-entropy repaired the peer: clears the needs-repair flag — only when `mark` (the
+   * mark the finished repair began under, `repairMark`) is still the current one: a hole
+   * reported after that repair began keeps the flag. Removes the durable mark too.
+   */
+  clearNeedsRepair(peerRegion: string, mark?: string | null): void {
+    const peer = this.peer(peerRegion);
+    if (mark !== undefined && mark !== null && peer.repairMark !== mark) return;
+    const cleared = peer.repairMark;
+    peer.needsRepair = false;
+    peer.repairMark = null;
+    if (cleared !== null && this.repairMarks) {
+      this.repairMarks.clear(peerRegion, cleared).catch((err: Error) =>
+        this.log.warn({ peer: peerRegion, err: err.message }, 'durable needs-repair mark not removed; the next start repairs once more'));
+    }
+  }
+
+  /** The peer's current needs-repair mark (null when none); pass it back to clearNeedsRepair. */
+  repairMark(peerRegion: string): string | null {
+    return this.peer(peerRegion).repairMark;
+  }
+
+  /**
+   * Marks a peer needs-repair (durably when a mark store is in use) and tells the
+   * listeners: anti-entropy repairs every partition shared with it, then clears the mark.
+   */
+  markNeedsRepair(peerRegion: string, why: string, gap: LogGap = { afterSeq: 0, firstSeq: 0 }): void {
+    const peer = this.peer(peerRegion);
+    const mark = newMarkId(this.options.random, ++this.marksIssued);
+    peer.needsRepair = true;
+    peer.repairMark = mark;
+    this.log.warn({ peer: peerRegion, why, mark }, 'peer marked needs-repair');
+    this.repairMarks?.set(peerRegion, mark).catch((err: Error) =>
+      this.log.error({ peer: peerRegion, err: err.message }, 'durable needs-repair mark not written: a restart before the repair finished would forget it'));
+    for (const listener of this.repairListeners) listener(peerRegion, gap);
+  }
+
+  /**
+   * Keeps needs-repair marks in `store` from now on and takes over the marks it holds (set
+   * before a restart: the repair they ask for never finished). Resolves once loaded.
+   */
+  async useRepairMarks(store: RepairMarkStore): Promise<void> {
+    this.repairMarks = store;
+    const held = await store.load();
+    for (const [region, mark] of held) {
+      const peer = this.peers.get(region);
+      if (!peer) continue;
+      if (peer.repairMark !== null) continue; // marked in this process meanwhile: that one is newer
+      peer.needsRepair = true;
+      peer.repairMark = mark;
+      this.log.warn({ peer: region, mark }, 'needs-repair mark from before the restart: repairing');
+      for (const listener of this.repairListeners) listener(region, { afterSeq: 0, firstSeq: 0 });
+    }
+    // marks set before the store was in use (this process, early) are persisted now
+    for (const peer of this.peers.values()) {
+      if (peer.repairMark !== null && held.get(peer.region) !== peer.repairMark) await store.set(peer.region, peer.repairMark);
+    }
+  }
+
+  /**
+   * Every established link reports the peer's cursor (and, when it is above our log's last
+   * seq, that seq): the gateway compares it with what it knows durably about its log.
+   */
+  onCursor(listener: CursorListener): () => void {
+    this.cursorListeners.add(listener);
+    return () => this.cursorListeners.delete(listener);
   }
 
   registerTopic(topic: string, handler: ControlHandler): () => void {
@@ -265,6 +341,7 @@ export class Replicator {
       onAcked: (seq) => this.acked(peer, seq),
       onGap: (gap) => this.gap(peer, gap, log),
       onIncarnationChanged: () => link.close('our log incarnation changed', 'restart'),
+      onCursorAhead: (cursor, lastSeq) => this.emitCursor({ peer: peer.region, cursor, ownIncarnation: hello.ownIncarnation, lastSeq }),
       health: () => ({ lagMs: Math.round(peer.lagMs()), lagEntries: peer.lagEntries(this.headSeq), queue: 0, ...this.localHealth() }),
     });
     peer.session = session;
@@ -283,6 +360,7 @@ export class Replicator {
     });
     log.info({ cursor: hello.cursor, peerIncarnation: hello.peerIncarnation }, 'replication link established');
     peer.detector.heard();
+    this.emitCursor({ peer: peer.region, cursor: hello.cursor, ownIncarnation: hello.ownIncarnation });
     session.start();
   }
 
@@ -299,10 +377,19 @@ export class Replicator {
   }
 
   private gap(peer: Peer, gap: LogGap, log: Logger): void {
-    peer.needsRepair = true;
     this.metrics.logGaps.inc({ peer: peer.region });
     log.warn({ afterSeq: gap.afterSeq, firstSeq: gap.firstSeq }, 'peer cursor is behind the trimmed log: needs anti-entropy repair');
-    for (const listener of this.repairListeners) listener(peer.region, gap);
+    this.markNeedsRepair(peer.region, `log trimmed past the peer's cursor (after ${gap.afterSeq}, first ${gap.firstSeq})`, gap);
+  }
+
+  private emitCursor(event: CursorEvent): void {
+    for (const listener of this.cursorListeners) {
+      try {
+        listener(event);
+      } catch (err) {
+        this.log.error({ err, peer: event.peer }, 'cursor listener failed');
+      }
+    }
   }
 
   private countOutcomes(peer: string, outcomes: readonly ApplyOutcome[]): void {

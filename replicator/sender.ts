@@ -36,6 +36,11 @@ export interface SenderHooks {
   readonly onGap: (gap: LogGap) => void;
   /** Our log's incarnation changed under the link: the cursor no longer applies. */
   readonly onIncarnationChanged: () => void;
+  /**
+   * The peer acknowledged more of this incarnation than our log holds: our store came back
+   * with older data (a rollback). Nothing is shipped until a seq above the cursor exists.
+   */
+  readonly onCursorAhead?: (cursor: number, lastSeq: number) => void;
 }
 
 interface InflightBatch {
@@ -77,7 +82,10 @@ export class LogSender {
       const bounds = await this.source.bounds();
       const missing = bounds.length > 0 ? bounds.firstSeq > this.sent + 1 : bounds.lastSeq > this.sent;
       if (missing) this.reportGap({ afterSeq: this.sent, firstSeq: bounds.length > 0 ? bounds.firstSeq : bounds.lastSeq + 1 });
-      if (bounds.lastSeq < this.sent) this.log.warn({ cursor: this.sent, lastSeq: bounds.lastSeq }, 'peer cursor is ahead of our log');
+      if (bounds.lastSeq < this.sent) {
+        this.log.error({ cursor: this.sent, lastSeq: bounds.lastSeq }, 'peer cursor is ahead of our log: our store came back with older data');
+        this.hooks.onCursorAhead?.(this.sent, bounds.lastSeq);
+      }
     } catch (err) {
       return this.fail('reading log bounds failed', err);
     }

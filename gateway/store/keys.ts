@@ -19,4 +19,8 @@ export class StoreKeys {
   /** A random id the gateway claims in its Redis, to notice when Redis lost its data. */
   get identity(): string { return `${this.prefix}store-id`; }
   get outbox(): string { return `${this.prefix}outbox`; }
+  /** Durable needs-repair marks: peer → mark id (gateway/store/repair-marks.ts). */
+  get repairMarks(): string { return `${this.prefix}repair-marks`; }
+  /** Written by a gateway that stopped cleanly: `<log incarnation>|<log seq>` (RegionStore.markCleanStop). */
+  get cleanStop(): string { return `${this.prefix}clean-stop`; }
 }

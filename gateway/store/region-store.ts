@@ -274,6 +274,32 @@ export class RegionStore implements ChangeSink {
   }
 
   /**
+   * The log as the store holds it at boot, before any write: its head (last seq), its
+   * incarnation (null: none yet), and whether the gateway before this one stopped cleanly
+   * with exactly this log (`markCleanStop`). The clean-stop mark is consumed here, in the
+   * same transaction: a crash after this boot leaves none behind.
+   */
+  async bootLogState(): Promise<{ headSeq: number; incarnation: string | null; cleanStop: boolean }> {
+    const res = await this.redis.multi().get(this.keys.seq).get(this.keys.incarnation).getdel(this.keys.cleanStop).exec();
+    if (!res) throw new Error('boot log state: transaction aborted');
+    for (const [err] of res) if (err) throw err;
+    const [seq, incarnation, clean] = res.map(([, v]) => v as string | null);
+    const headSeq = Number(seq ?? 0);
+    return { headSeq, incarnation: incarnation ?? null, cleanStop: incarnation !== null && clean === `${incarnation}|${headSeq}` };
+  }
+
+  /**
+   * At a clean stop (no more writes): records the log's incarnation and head, so the next
+   * boot knows this Redis holds everything the stopped gateway wrote. A Redis that comes
+   * back from older data afterwards has a lower head or no mark (it was written after the
+   * snapshot, or lost with the last unsynced second).
+   */
+  async markCleanStop(): Promise<void> {
+    const [incarnation, seq] = await this.redis.mget(this.keys.incarnation, this.keys.seq);
+    if (incarnation) await this.redis.set(this.keys.cleanStop, `${incarnation}|${Number(seq ?? 0)}`);
+  }
+
+  /**
    * The next `incarnation()` writes a new one (Redis lost or rolled back its data): the
    * peers' cursors of the old one must not apply to the restarted or rewound seqs.
    */

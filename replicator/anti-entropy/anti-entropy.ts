@@ -343,8 +343,11 @@ export class AntiEntropy {
   private onNeedsRepair(peer: string): void {
     if (!this.started) return;
     const retry = () => this.retryWhileUp(peer, () => { if (this.peerStatus(peer)?.needsRepair) this.onNeedsRepair(peer); });
-    void this.repairAll(peer).then((stats) => {
-      if (stats.failed === 0) return this.deps.links.clearNeedsRepair(peer);
+    // a pass that began before the current mark may have passed partitions the new hole
+    // touches: the mark is cleared only by a pass begun under it
+    const mark = this.deps.links.repairMark?.(peer) ?? null;
+    void this.once(`needs|${peer}|${mark ?? ''}`, () => this.allPartitions(peer, 'both')).then((stats) => {
+      if (stats.failed === 0) return this.deps.links.clearNeedsRepair(peer, mark);
       this.log.warn({ peer, failed: stats.failed, errors: stats.errors, retryMs: NEEDS_REPAIR_RETRY_MS }, 'needs-repair pass incomplete; flag kept, retrying');
       retry();
     }, (err: unknown) => {

@@ -46,7 +46,10 @@ export interface AeLinks {
   status(): PeerStatus[];
   onNeedsRepair(listener: NeedsRepairListener): () => void;
   onPeerState(listener: PeerStateListener): () => void;
-  clearNeedsRepair(peer: string): void;
+  /** Clears the needs-repair mark, only if it is still `mark` (when given). */
+  clearNeedsRepair(peer: string, mark?: string | null): void;
+  /** The peer's current needs-repair mark (a repair clears only the mark it began under). */
+  repairMark?(peer: string): string | null;
 }
 
 /** Where keys live (gateway/partition-map.ts `PartitionMap` fits). */
