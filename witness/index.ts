@@ -9,3 +9,4 @@ export * from './protocol.js';
 export { buildTopology, defaultNodeList, partitionKey, WITNESS_VOTER, type KeyspaceSpec, type Topology } from './topology.js';
 export { createWitness, createWitnessApp, runWitness, type WitnessStartOptions } from './server.js';
 export { WitnessCore, type DurableState } from './witness-core.js';
+export * from './shared-settings.js';
