@@ -2,7 +2,7 @@ import type { Clock, TimerHandle } from '../infra/clock.js';
 import type { Logger } from '../infra/log.js';
 import type { OwnershipAgent } from './agent.js';
 import type { WitnessApi } from './client.js';
-import type { ConfirmReply, ConfirmRequest, VoteTransport } from './protocol.js';
+import { GRANTS_PER_CALL_MAX, type ConfirmReply, type ConfirmRequest, type VoteTransport } from './protocol.js';
 import { WITNESS_VOTER } from './topology.js';
 
 export const DEFAULT_TICK_MS = 20;
@@ -60,7 +60,16 @@ export class OwnershipRunner {
       if (voter === WITNESS_VOTER) this.send(() => witness.confirm(request), (r) => agent.onConfirmReply(r, clock.monoMs()));
       else this.send(() => this.o.transport.ask(voter, request, this.o.voteTimeoutMs), (r) => r && agent.onConfirmReply(r, clock.monoMs()));
     }
-    for (const g of out.grants) this.send(() => witness.grant(g), (r) => agent.onGrantReply(r, clock.monoMs()));
+    const many = witness.grants?.bind(witness);
+    if (many && out.grants.length > 1) {
+      // a failover of many partitions: one call per GRANTS_PER_CALL_MAX, not one per partition
+      for (let i = 0; i < out.grants.length; i += GRANTS_PER_CALL_MAX) {
+        const chunk = out.grants.slice(i, i + GRANTS_PER_CALL_MAX);
+        this.send(() => many(chunk), (replies) => { for (const r of replies) agent.onGrantReply(r, clock.monoMs()); });
+      }
+    } else {
+      for (const g of out.grants) this.send(() => witness.grant(g), (r) => agent.onGrantReply(r, clock.monoMs()));
+    }
     if (out.heartbeat) {
       const hb = out.heartbeat;
       this.send(() => witness.heartbeat(hb), (r) => agent.onHeartbeatReply(r, clock.monoMs()));

@@ -2,7 +2,7 @@ import type { z } from 'zod';
 import { signRequest } from './auth.js';
 import { WitnessHttpError, WitnessUnreachableError } from './errors.js';
 import {
-  confirmReplySchema, grantReplySchema, heartbeatReplySchema,
+  PROTOCOL_VERSION, confirmReplySchema, grantBatchReplySchema, grantReplySchema, heartbeatReplySchema,
   type ConfirmReply, type ConfirmRequest, type GrantReply, type GrantRequest, type HeartbeatReply, type HeartbeatRequest,
 } from './protocol.js';
 
@@ -12,6 +12,8 @@ export const DEFAULT_WITNESS_TIMEOUT_MS = 500;
 export interface WitnessApi {
   confirm(req: ConfirmRequest): Promise<ConfirmReply>;
   grant(req: GrantRequest): Promise<GrantReply>;
+  /** Several grants in one call (at most GRANTS_PER_CALL_MAX); replies in the same order. */
+  grants?(reqs: readonly GrantRequest[]): Promise<GrantReply[]>;
   heartbeat(req: HeartbeatRequest): Promise<HeartbeatReply>;
 }
 
@@ -38,6 +40,13 @@ export class WitnessClient implements WitnessApi {
   }
   grant(req: GrantRequest): Promise<GrantReply> {
     return this.call('POST', '/v1/grant', req, grantReplySchema);
+  }
+  async grants(reqs: readonly GrantRequest[]): Promise<GrantReply[]> {
+    const from = reqs[0]?.from;
+    if (from === undefined) return [];
+    const reply = await this.call('POST', '/v1/grants', { v: PROTOCOL_VERSION, from, items: reqs }, grantBatchReplySchema);
+    if (reply.items.length !== reqs.length) throw new WitnessHttpError(200, `bad reply: ${reply.items.length} answers to ${reqs.length} grants`);
+    return reply.items;
   }
   heartbeat(req: HeartbeatRequest): Promise<HeartbeatReply> {
     return this.call('POST', '/v1/heartbeat', req, heartbeatReplySchema);

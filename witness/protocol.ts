@@ -67,6 +67,14 @@ export const grantReplySchema = z
   })
   .strict();
 
+/** Several grant requests of one region in one call (a failover of many partitions at once). */
+export const GRANTS_PER_CALL_MAX = 1024;
+export const grantBatchRequestSchema = z
+  .object({ v, from: name, items: z.array(grantRequestSchema).min(1).max(GRANTS_PER_CALL_MAX) })
+  .strict()
+  .refine((b) => b.items.every((i) => i.from === b.from), { message: 'every item must come from the caller' });
+export const grantBatchReplySchema = z.object({ v, items: z.array(grantReplySchema).max(GRANTS_PER_CALL_MAX) }).strict();
+
 export const ownerEntrySchema = z.object({ keyspace: name, partition, owner: name, epoch }).strict();
 export const heartbeatRequestSchema = z.object({ v, from: name, peersUp: z.array(name).max(64) }).strict();
 export const heartbeatReplySchema = z
@@ -86,6 +94,8 @@ export type ConfirmReply = z.infer<typeof confirmReplySchema>;
 export type GrantReason = (typeof GrantReasons)[number];
 export type GrantRequest = z.infer<typeof grantRequestSchema>;
 export type GrantReply = z.infer<typeof grantReplySchema>;
+export type GrantBatchRequest = z.infer<typeof grantBatchRequestSchema>;
+export type GrantBatchReply = z.infer<typeof grantBatchReplySchema>;
 export type OwnerEntry = z.infer<typeof ownerEntrySchema>;
 export type HeartbeatRequest = z.infer<typeof heartbeatRequestSchema>;
 export type HeartbeatReply = z.infer<typeof heartbeatReplySchema>;

@@ -85,6 +85,23 @@ describe('witness HTTP API', () => {
   });
 });
 
+describe('witness batch grants', () => {
+  it('grants several partitions in one call, persisted before the answer; refuses items from someone else', async () => {
+    const { clock, call } = await setup();
+    clock.advance(400);
+    await call('POST', '/v1/heartbeat', { v: PROTOCOL_VERSION, from: 'b', peersUp: [] });
+    const item = (partition: number, from = 'b') => ({ v: PROTOCOL_VERSION, from, keyspace: 'ks', partition, knownEpoch: 0, reason: 'owner-unreachable' });
+    const res = await call('POST', '/v1/grants', { v: PROTOCOL_VERSION, from: 'b', items: [item(0), item(1)] });
+    expect(res.status).toBe(200);
+    expect((await res.json()).items.map((r: { partition: number; outcome: string }) => `${r.partition}:${r.outcome}`)).toEqual(['0:granted', '1:unchanged']);
+    const again = await createWitness(config(), new FakeClock(), silentLogger());
+    expect(again.core.ownerOf('ks/0')).toEqual({ owner: 'b', epoch: 1 });
+    const forged = await call('POST', '/v1/grants', { v: PROTOCOL_VERSION, from: 'b', items: [item(0, 'a')] });
+    expect(forged.status).toBe(400);
+    expect(await forged.text()).toContain('every item must come from the caller');
+  });
+});
+
 describe('witness state file at start', () => {
   it('refuses to start without the state file unless told init, naming the file', async () => {
     const path = join(dir, 'state.json');

@@ -8,7 +8,7 @@ import { RequestVerifier } from './auth.js';
 import { loadWitnessConfig, type WitnessConfig } from './config.js';
 import { AuthError, BadRequestError, OverloadedError, StateFileMissingError } from './errors.js';
 import { createWitnessMetrics, type WitnessMetrics } from './metrics.js';
-import { confirmRequestSchema, grantRequestSchema, heartbeatRequestSchema } from './protocol.js';
+import { confirmRequestSchema, grantBatchRequestSchema, grantRequestSchema, heartbeatRequestSchema } from './protocol.js';
 import { WitnessService } from './service.js';
 import { StateFile } from './state-file.js';
 import { buildTopology } from './topology.js';
@@ -70,6 +70,7 @@ export function createWitnessApp(d: WitnessAppDeps): Hono<Env> {
   app.post('/v1/confirm', (c) => c.json(d.service.confirm(parse(confirmRequestSchema, c.get('body')))));
   app.post('/v1/heartbeat', (c) => c.json(d.service.heartbeat(parse(heartbeatRequestSchema, c.get('body')))));
   app.post('/v1/grant', async (c) => c.json(await d.service.grant(parse(grantRequestSchema, c.get('body')))));
+  app.post('/v1/grants', async (c) => c.json(await d.service.grantBatch(parse(grantBatchRequestSchema, c.get('body')))));
   return app;
 }
 

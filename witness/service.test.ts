@@ -76,3 +76,17 @@ describe('WitnessService grants', () => {
     expect(core.ownerOf('ks/4').epoch).toBe(0);
   });
 });
+
+describe('WitnessService batch grants', () => {
+  it('answers a batch of grants in order, made durable with one save', async () => {
+    const { svc, saves } = service();
+    const batch = svc.grantBatch({ v: PROTOCOL_VERSION, from: 'b', items: [take(0), take(2), take(1), take(0)] });
+    await flush();
+    expect(saves).toHaveLength(1); // 0 and 2 move in it; 1 is b's already; the second 0 waits for the next batch
+    saves[0]!.done();
+    await flush();
+    const replies = (await batch).items;
+    expect(replies.map((r) => `${r.partition}:${r.outcome}`)).toEqual(['0:granted', '2:granted', '1:unchanged', '0:unchanged']);
+    expect(saves).toHaveLength(1);
+  });
+});

@@ -2,13 +2,13 @@ import type { Logger } from '../infra/log.js';
 import type { Clock } from '../infra/clock.js';
 import { OverloadedError } from './errors.js';
 import type { WitnessMetrics } from './metrics.js';
-import type { ConfirmReply, ConfirmRequest, GrantReply, GrantRequest, HeartbeatReply, HeartbeatRequest } from './protocol.js';
+import { PROTOCOL_VERSION, type ConfirmReply, type ConfirmRequest, type GrantBatchReply, type GrantBatchRequest, type GrantReply, type GrantRequest, type HeartbeatReply, type HeartbeatRequest } from './protocol.js';
 import type { StateFile } from './state-file.js';
 import { partitionKey } from './topology.js';
 import type { OwnershipChange, WitnessCore } from './witness-core.js';
 
 /** Grant requests planned together and made durable with one state-file write. */
-export const GRANT_BATCH_MAX = 256;
+export const GRANT_BATCH_MAX = 4096;
 
 interface QueuedGrant {
   readonly req: GrantRequest;
@@ -61,6 +61,21 @@ export class WitnessService {
       this.pending.push({ req, resolve, reject });
       void this.flush();
     }).finally(() => { this.queued--; });
+  }
+
+  /** Several grants in one call: one queue slot, planned and made durable with the batch they fall in. */
+  async grantBatch(batch: GrantBatchRequest): Promise<GrantBatchReply> {
+    if (this.queued >= this.grantQueueMax) throw new OverloadedError(`grant queue full (${this.grantQueueMax})`, 100);
+    this.queued++;
+    try {
+      const replies = batch.items.map((req) => new Promise<GrantReply>((resolve, reject) => {
+        this.pending.push({ req, resolve, reject });
+      }));
+      void this.flush();
+      return { v: PROTOCOL_VERSION, items: await Promise.all(replies) };
+    } finally {
+      this.queued--;
+    }
   }
 
   private async flush(): Promise<void> {
