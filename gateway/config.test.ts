@@ -4,6 +4,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadGatewayConfig, parseGatewayConfig, DEFAULT_VALUE_BYTES_MAX } from './config.js';
 import { ConfigError } from './errors.js';
+import { APPLY_BATCH_RECORDS_MAX } from './store/region-store.js';
+import { PACKED_METADATA_BYTES_MAX } from '../replicator/packed.js';
+import { changesFrameBytesMax } from '../replicator/codec.js';
 
 const valid = () => ({
   region: 'east',
@@ -77,5 +80,44 @@ describe('gateway config', () => {
     const good = join(dir, 'good.json');
     writeFileSync(good, JSON.stringify(valid()));
     expect(loadGatewayConfig(good).region).toBe('east');
+  });
+
+  describe('limit combinations that cannot work (both fields named)', () => {
+    const limit = (mutate: (c: any) => void): ConfigError => {
+      const raw = valid() as any;
+      mutate(raw);
+      return errorOf(raw);
+    };
+
+    it('replication.batchRecordsMax above what the apply script takes in one call', () => {
+      const err = limit((c) => { c.replication = { batchRecordsMax: APPLY_BATCH_RECORDS_MAX + 1 }; });
+      expect(err.field).toBe('replication.batchRecordsMax');
+      expect(err.message).toContain(String(APPLY_BATCH_RECORDS_MAX));
+      expect(parseGatewayConfig({ ...valid(), replication: { batchRecordsMax: APPLY_BATCH_RECORDS_MAX } }, 'cfg.json').replication.batchRecordsMax).toBe(APPLY_BATCH_RECORDS_MAX);
+    });
+
+    it('limits.valueBytesMax whose record (key + value + metadata) does not fit in replication.frameBytesMax', () => {
+      const err = limit((c) => { c.limits = { valueBytesMax: 4 * 1024 * 1024 }; });
+      expect(err.field).toBe('limits.valueBytesMax');
+      expect(err.message).toContain('replication.frameBytesMax');
+      expect(err.message).toContain('limits.keyBytesMax');
+      const frameBytesMax = 1 << 20;
+      const fits = frameBytesMax - changesFrameBytesMax(1, 512 + PACKED_METADATA_BYTES_MAX);
+      expect(parseGatewayConfig({ ...valid(), limits: { valueBytesMax: fits }, replication: { frameBytesMax, batchBytesMax: 1 << 19 } }, 'cfg.json').limits.valueBytesMax).toBe(fits);
+      expect(limit((c) => { c.limits = { valueBytesMax: fits + 1 }; c.replication = { frameBytesMax, batchBytesMax: 1 << 19 }; }).field).toBe('limits.valueBytesMax');
+    });
+
+    it('a full batch (replication.batchBytesMax plus framing of batchRecordsMax records) over replication.frameBytesMax', () => {
+      const err = limit((c) => { c.replication = { frameBytesMax: 1 << 20, batchBytesMax: (1 << 20) - 100, batchRecordsMax: 512 }; c.limits = { valueBytesMax: 1024 }; });
+      expect(err.field).toBe('replication.batchBytesMax');
+      expect(err.message).toContain('replication.frameBytesMax');
+      expect(err.message).toContain('replication.batchRecordsMax');
+    });
+
+    it('lease.driftMarginMs not below lease.leaseMs (a lease that is never valid)', () => {
+      const err = limit((c) => { c.lease = { leaseMs: 1000, driftMarginMs: 1000 }; });
+      expect(err.field).toBe('lease.driftMarginMs');
+      expect(err.message).toContain('lease.leaseMs');
+    });
   });
 });

@@ -6,6 +6,9 @@
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { ConfigError } from './errors.js';
+import { changesFrameBytesMax } from '../replicator/codec.js';
+import { PACKED_METADATA_BYTES_MAX } from '../replicator/packed.js';
+import { APPLY_BATCH_RECORDS_MAX } from './store/region-store.js';
 
 export const DEFAULT_KEY_BYTES_MAX = 512;
 export const DEFAULT_VALUE_BYTES_MAX = 1024 * 1024;
@@ -155,6 +158,32 @@ function checkCrossFields(c: z.infer<typeof gatewayConfigSchema>, file: string):
       throw new ConfigError(file, `keyspaces[${i}].resolver`, `trigger "${trigger}" is not registered in triggers`);
     }
   });
+  checkLimits(c, file);
+}
+
+/**
+ * Limit combinations that would wedge a link or never give a lease: each error names both
+ * fields (docs/config.md, "Limits that must fit together").
+ */
+function checkLimits(c: z.infer<typeof gatewayConfigSchema>, file: string): void {
+  const r = c.replication;
+  if (r.batchRecordsMax > APPLY_BATCH_RECORDS_MAX) {
+    throw new ConfigError(file, 'replication.batchRecordsMax',
+      `${r.batchRecordsMax} is above ${APPLY_BATCH_RECORDS_MAX}, the most records the apply script takes in one call: the peer would refuse every full batch`);
+  }
+  const recordFrame = changesFrameBytesMax(1, c.limits.keyBytesMax + c.limits.valueBytesMax + PACKED_METADATA_BYTES_MAX);
+  if (recordFrame > r.frameBytesMax) {
+    throw new ConfigError(file, 'limits.valueBytesMax',
+      `a record with limits.valueBytesMax ${c.limits.valueBytesMax}, limits.keyBytesMax ${c.limits.keyBytesMax} and its metadata takes up to ${recordFrame} bytes in a frame, above replication.frameBytesMax ${r.frameBytesMax}: it could never be replicated`);
+  }
+  const batchFrame = changesFrameBytesMax(r.batchRecordsMax, r.batchBytesMax);
+  if (batchFrame > r.frameBytesMax) {
+    throw new ConfigError(file, 'replication.batchBytesMax',
+      `a batch of replication.batchBytesMax ${r.batchBytesMax} bytes in up to replication.batchRecordsMax ${r.batchRecordsMax} records takes up to ${batchFrame} bytes in a frame, above replication.frameBytesMax ${r.frameBytesMax}`);
+  }
+  if (c.lease.driftMarginMs >= c.lease.leaseMs) {
+    throw new ConfigError(file, 'lease.driftMarginMs', `${c.lease.driftMarginMs} must be below lease.leaseMs ${c.lease.leaseMs} (a lease is valid for leaseMs - driftMarginMs)`);
+  }
 }
 
 /** Reads, parses and validates a config file. */

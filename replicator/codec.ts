@@ -15,6 +15,14 @@ export const DEFAULT_FRAME_BYTES_MAX = 4 * 1024 * 1024;
 /** Upper bound on partition ids listed as fenced in one heartbeat. */
 export const HEARTBEAT_FENCED_MAX = 4096;
 export const NONCE_BYTES = 32;
+/** A CHANGES frame's msgpack framing: its map (t, v, records, array header), and per record its `bin` header. */
+export const CHANGES_FRAME_HEADER_BYTES = 64;
+export const CHANGES_RECORD_FRAMING_BYTES = 5;
+
+/** Upper bound of the encoded size of a CHANGES frame holding `records` packed changes of `recordBytes` bytes in all. */
+export function changesFrameBytesMax(records: number, recordBytes: number): number {
+  return CHANGES_FRAME_HEADER_BYTES + records * CHANGES_RECORD_FRAMING_BYTES + recordBytes;
+}
 
 const packr = new Packr({
   useRecords: false, // plain msgpack maps: no shared structures between peers

@@ -29,6 +29,19 @@ const KEYSPACE_CHARS_MAX = 64;
 const KEY_CHARS_MAX = 64 * 1024;
 const CONTENT_TYPE_CHARS_MAX = 256;
 const DECIMAL_DIGITS_MAX = 16;
+/** A version vector names at most this many regions (the config's `cluster.regions` bound). */
+const VV_REGIONS_MAX = 16;
+const VV_BYTES_MAX = VV_REGIONS_MAX * (REGION_CHARS_MAX + 1 + DECIMAL_DIGITS_MAX) + VV_REGIONS_MAX - 1;
+/**
+ * Largest packed change minus its key and value: the length prefixes and every other field
+ * at its bound (content type up to 4 UTF-8 bytes a character). With the key and value bounds
+ * it tells whether the largest record fits in a frame (gateway/config.ts).
+ */
+export const PACKED_METADATA_BYTES_MAX = PACKED_FIELDS * LEN_BYTES
+  + 4 * DECIMAL_DIGITS_MAX // seq, partition, bucket, epoch
+  + KEYSPACE_CHARS_MAX + CONTENT_TYPE_CHARS_MAX * 4 + VV_BYTES_MAX
+  + 2 * DECIMAL_DIGITS_MAX + 1 // hlc
+  + REGION_CHARS_MAX + 1; // origin, tombstone
 
 /** One log entry as it travels: its seq (also inside the bytes) and the packed change. */
 export interface LogEntry {

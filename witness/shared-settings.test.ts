@@ -55,7 +55,7 @@ describe('shared settings', () => {
     const v = voterSettings(base);
     expect(v.merkleBuckets).toBeUndefined();
     expect(v.keyspaces.every((k) => k.ringSlots === undefined && k.resolver === undefined && k.writes === undefined)).toBe(true);
-    expect(diffSettings(v, voterSettings(edit((s) => { s.keyspaces[0].ringSlots = 1; })))).toBeNull();
+    expect(diffSettings(v, voterSettings(edit((s: any) => { s.keyspaces[0].ringSlots = 1; })))).toBeNull();
   });
 
   it('the witness config resolves default node lists and weights like the gateways', () => {
