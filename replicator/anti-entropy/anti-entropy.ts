@@ -37,6 +37,12 @@ export interface AntiEntropyDeps {
 
 /** Longest a heal repair waits for the replication logs to drain before it runs anyway. */
 export const HEAL_DRAIN_WAIT_MS_MAX = 120_000;
+/**
+ * The heal repair starts once at most this many entries are unacknowledged each way: the
+ * split's backlog has shipped, what remains is in flight (under steady traffic over a WAN
+ * the lag is never zero; waiting for zero waited out HEAL_DRAIN_WAIT_MS_MAX).
+ */
+export const HEAL_DRAIN_LAG_ENTRIES_MAX = 256;
 /** Root comparisons (partitionInSync) running at once, over all peers. */
 export const ROOT_COMPARISONS_IN_FLIGHT_MAX = 64;
 const HEAL_DRAIN_POLL_MS_MIN = 100;
@@ -377,8 +383,9 @@ export class AntiEntropy {
 
   /**
    * The heal repair waits until the replication logs between us and `peer` drained in both
-   * directions: while a backlog is still shipping, the digests differ by exactly what the
-   * log is about to deliver, and repairing it would do the log's work twice. After
+   * directions, down to what is in flight (HEAL_DRAIN_LAG_ENTRIES_MAX): while a backlog is
+   * still shipping, the digests differ by exactly what the log is about to deliver, and
+   * repairing it would do the log's work twice. After
    * HEAL_DRAIN_WAIT_MS_MAX it repairs anyway; a peer that is no longer up cancels it (its
    * next return to `up` schedules a new one).
    */
@@ -386,7 +393,7 @@ export class AntiEntropy {
     const s = this.peerStatus(peer);
     if (!s || s.state !== 'up') return;
     const waited = this.deps.clock.monoMs() - since;
-    const drained = s.lagEntries === 0 && s.remote !== null && s.remote.lagEntries === 0;
+    const drained = s.lagEntries <= HEAL_DRAIN_LAG_ENTRIES_MAX && s.remote !== null && s.remote.lagEntries <= HEAL_DRAIN_LAG_ENTRIES_MAX;
     if (!drained && waited < HEAL_DRAIN_WAIT_MS_MAX) {
       this.later(Math.max(HEAL_DRAIN_POLL_MS_MIN, this.limits.healDelayMs), () => this.repairAfterDrain(peer, since));
       return;

@@ -3,7 +3,7 @@ import { FakeClock } from '../../infra/clock.js';
 import { silentLogger } from '../../infra/log.js';
 import type { PeerStateListener } from '../replicator.js';
 import type { PeerStatus } from '../types.js';
-import { AntiEntropy, HEAL_DRAIN_WAIT_MS_MAX, NEEDS_REPAIR_RETRY_MS } from './anti-entropy.js';
+import { AntiEntropy, HEAL_DRAIN_LAG_ENTRIES_MAX, HEAL_DRAIN_WAIT_MS_MAX, NEEDS_REPAIR_RETRY_MS } from './anti-entropy.js';
 import type { AeLinks, AeStore, RepairAllStats } from './types.js';
 import type { NeedsRepairListener } from '../replicator.js';
 
@@ -48,8 +48,9 @@ describe('anti-entropy after heal', () => {
     clock.advance(5_000);
     expect(repairAll).not.toHaveBeenCalled();
     peer.lagEntries = 0;
+    peer.remoteLag = HEAL_DRAIN_LAG_ENTRIES_MAX + 1;
     clock.advance(2_000);
-    expect(repairAll).not.toHaveBeenCalled(); // the peer still has entries for us
+    expect(repairAll).not.toHaveBeenCalled(); // the peer still has a backlog for us
     peer.remoteLag = 0;
     clock.advance(1_000);
     expect(repairAll).toHaveBeenCalledTimes(1);
@@ -57,10 +58,20 @@ describe('anti-entropy after heal', () => {
     expect(repairAll).toHaveBeenCalledTimes(1);
   });
 
+  it('under steady traffic (lag never zero) repairs once only what is in flight remains', () => {
+    const { clock, peer, repairAll, heal } = setup();
+    repairAll.mockClear();
+    peer.lagEntries = 40;
+    peer.remoteLag = 30;
+    heal();
+    clock.advance(2_000);
+    expect(repairAll).toHaveBeenCalledTimes(1);
+  });
+
   it('repairs anyway when the logs never drain within the bound', () => {
     const { clock, peer, repairAll, heal } = setup();
     repairAll.mockClear();
-    peer.lagEntries = 1;
+    peer.lagEntries = HEAL_DRAIN_LAG_ENTRIES_MAX + 1;
     heal();
     clock.advance(HEAL_DRAIN_WAIT_MS_MAX - 2_000);
     expect(repairAll).not.toHaveBeenCalled();
@@ -71,7 +82,7 @@ describe('anti-entropy after heal', () => {
   it('drops the pending repair when the peer goes away again', () => {
     const { clock, peer, repairAll, heal } = setup();
     repairAll.mockClear();
-    peer.lagEntries = 1;
+    peer.lagEntries = HEAL_DRAIN_LAG_ENTRIES_MAX + 1;
     heal();
     peer.state = 'down';
     clock.advance(HEAL_DRAIN_WAIT_MS_MAX * 2);
