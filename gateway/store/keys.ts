@@ -16,6 +16,8 @@ export class StoreKeys {
   get incarnation(): string { return `${this.prefix}incarnation`; }
   /** This region's version-vector counter floor (see RegionStore.raiseCounterFloor). */
   get counterFloor(): string { return `${this.prefix}vvfloor`; }
+  /** Wall ms of the raise that set the counter floor. */
+  get counterFloorAt(): string { return `${this.prefix}vvfloor-at`; }
   /** A random id the gateway claims in its Redis, to notice when Redis lost its data. */
   get identity(): string { return `${this.prefix}store-id`; }
   get outbox(): string { return `${this.prefix}outbox`; }

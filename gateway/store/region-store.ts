@@ -20,8 +20,29 @@ export const TRIM_BATCH_MAX = 4096;
 export const REDIS_CLOCK_RESAMPLE_MS = 1000;
 /** Passed as the store identity while a lost one is being replaced: matches no store, so writes wait. */
 const UNCLAIMED = '-';
-/** A raised counter floor is at least this far above the previous one (more than any key's writes between two losses). */
+/** A raised floor is this much per ms since the last raise above the previous one: more than one key takes writes per ms. */
+export const COUNTER_FLOOR_PER_MS = 1024;
+/** The step above a floor persisted without the time of its raise (by an earlier version). */
 export const COUNTER_FLOOR_STEP = 2 ** 32;
+
+/**
+ * The next counter floor: the wall clock in ms for the first one (above any counter plain
+ * increments issue); later ones COUNTER_FLOOR_PER_MS per ms since the previous raise (at
+ * least one ms) above it. Growing with time, not by a fixed step, matters when the store
+ * comes back with older data: the floor in the old data is older, and a fixed step from it
+ * would hand out exactly the floor a lost raise had used — the same counters for other
+ * content. Raised from the old floor, the new one is above the lost one and above what
+ * a key took since (fewer than COUNTER_FLOOR_PER_MS writes per ms), unless the wall clock
+ * went back.
+ */
+export function nextCounterFloor(prev: number, prevAtMs: number, nowMs: number): number {
+  const now = Math.floor(nowMs);
+  if (prev === 0) return now;
+  const step = prevAtMs > 0 ? Math.max(1, Math.ceil(nowMs - prevAtMs)) * COUNTER_FLOOR_PER_MS : COUNTER_FLOOR_STEP;
+  const next = Math.max(now, prev + step);
+  if (!Number.isSafeInteger(next)) throw new RangeError(`counter floor ${next} is not a safe integer`);
+  return next;
+}
 export const APPLY_BATCH_RECORDS_MAX = 4096;
 
 export interface RegionStoreOptions {
@@ -97,24 +118,33 @@ export class RegionStore implements ChangeSink {
    * conflict, never lose. Persisted; loaded at start.
    */
   private counterFloor = 0;
+  /** Wall ms of the raise that set `counterFloor` (0: unknown). */
+  private counterFloorAtMs = 0;
 
   /** Loads the persisted floor; a higher floor held in memory (raised while Redis was away) is persisted. */
   async loadCounterFloor(): Promise<number> {
-    const stored = Number(await this.redis.get(this.keys.counterFloor)) || 0;
-    if (this.counterFloor > stored) await this.redis.set(this.keys.counterFloor, String(this.counterFloor));
-    this.counterFloor = Math.max(this.counterFloor, stored);
+    const [floorText, atText] = await this.redis.mget(this.keys.counterFloor, this.keys.counterFloorAt);
+    const stored = Number(floorText) || 0;
+    if (this.counterFloor > stored) await this.persistCounterFloor();
+    else if (stored > this.counterFloor) {
+      this.counterFloor = stored;
+      this.counterFloorAtMs = Number(atText) || 0;
+    }
     return this.counterFloor;
   }
 
   /**
-   * Raises the floor at once for this process — to `atLeast` (the wall clock in ms: above
-   * any counter a region issues by plain increments) and at least COUNTER_FLOOR_STEP above
-   * the previous floor — then persists it.
+   * Raises the floor at once for this process (`nextCounterFloor`, `nowMs` the wall clock),
+   * then persists it with the time of the raise.
    */
-  async raiseCounterFloor(atLeast: number): Promise<void> {
-    const prev = this.counterFloor;
-    this.counterFloor = Math.max(Math.floor(atLeast), prev === 0 ? 0 : prev + COUNTER_FLOOR_STEP);
-    await this.redis.set(this.keys.counterFloor, String(this.counterFloor));
+  async raiseCounterFloor(nowMs: number): Promise<void> {
+    this.counterFloor = nextCounterFloor(this.counterFloor, this.counterFloorAtMs, nowMs);
+    this.counterFloorAtMs = Math.floor(nowMs);
+    await this.persistCounterFloor();
+  }
+
+  private async persistCounterFloor(): Promise<void> {
+    await this.redis.mset(this.keys.counterFloor, String(this.counterFloor), this.keys.counterFloorAt, String(this.counterFloorAtMs));
   }
 
   /**
