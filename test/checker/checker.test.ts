@@ -4,7 +4,8 @@
  */
 import { describe, expect, it } from 'vitest';
 import { checkHistory, formatReport, type CheckInput } from './checker.js';
-import type { FinalRecord, JournalEntry, Op } from './history.js';
+import type { FinalRecord, GrantRecord, JournalEntry, Op } from './history.js';
+import { checkSplitBrain } from './split-brain.js';
 import { compareVv } from './vv.js';
 
 let nextId = 1;
@@ -148,12 +149,19 @@ describe('checker catches broken histories', () => {
     expect(invariants(input(ops, both(tomb('east:3,west:2'))))).toEqual([]);
   });
 
-  it('a failover fork on a fence keyspace recorded as a stale-epoch conflict', () => {
+  it('a failover fork on a fence keyspace recorded as a stale-epoch conflict: the acked loser is a lost write', () => {
     const a = op({ kind: 'write', region: 'west', keyspace: 'orders', value: 'a', version: 'west:7' });
     clock += 1000;
     const b = op({ kind: 'write', region: 'east', keyspace: 'orders', value: 'b', version: 'east:1,west:6' });
     const j: JournalEntry = { keyspace: 'orders', key: 'k', type: 'stale-epoch', winner: 'current', currentVersion: 'east:1,west:6', incomingVersion: 'west:7' };
-    expect(invariants(input([a, b], both(live('east:2,west:7', 'b'), 'orders/k'), [j]))).toEqual([]);
+    const i = input([a, b], both(live('east:2,west:7', 'b'), 'orders/k'), [j]);
+    expect(invariants(i)).toEqual(['lost-write']);
+    expect(formatReport(checkHistory(i), [a, b])).toMatch(/acked write v=west:7 at west lost a stale-epoch merge on a fence keyspace/);
+    // the same fork on a diverge keyspace (stale-epoch there only orders the merge) is accounted for by the journal
+    expect(invariants({ ...i, fenceKeyspaces: new Set() })).toEqual([]);
+    // a later acked write that saw the resolution does not excuse the loss
+    const c = op({ kind: 'write', region: 'east', keyspace: 'orders', value: 'c', version: 'east:3,west:7' });
+    expect(invariants(input([a, b, c], both(live('east:3,west:7', 'c'), 'orders/k'), [j]))).toEqual(['lost-write']);
     // the same fork journaled as an ordinary conflict: the epochs did not tell the stale owner
     const k: JournalEntry = { ...j, type: 'state-conflict' };
     expect(invariants(input([a, b], both(live('east:2,west:7', 'b'), 'orders/k'), [k]))).toEqual(['fence-single-writer']);
@@ -200,5 +208,68 @@ describe('checker catches broken histories', () => {
   it('final record with the acked version but another value', () => {
     const ops = [op({ kind: 'write', region: 'east', value: 'a', version: 'east:1' })];
     expect(invariants(input(ops, both(live('east:1', 'zzz'))))).toEqual(['lost-write']);
+  });
+});
+
+describe('split-brain on fence keyspaces (per partition, by epoch)', () => {
+  // east owns orders.1 at epoch 0; the witness grants it to west at epoch 1 at t=1000 and back to east at epoch 2 at t=5000
+  const grants: GrantRecord[] = [
+    { atMs: 1000, keyspace: 'orders', partition: 1, fromOwner: 'east', toOwner: 'west', epoch: 1 },
+    { atMs: 5000, keyspace: 'orders', partition: 1, fromOwner: 'west', toOwner: 'east', epoch: 2 },
+  ];
+  let n = 1;
+  const ack = (region: string, invokeMs: number, completeMs: number, extra: Partial<Op> = {}): Op => ({
+    id: n++, client: `c-${region}`, region, ackRegion: region, kind: 'write', keyspace: 'orders', key: `k${n}`, value: `v${n}`,
+    version: `${region}:${n}`, partition: 'orders.1', invokeMs, completeMs, status: 'ok', ...extra,
+  });
+  const judge = (ops: Op[], g: GrantRecord[] = grants, slack?: number) => checkSplitBrain(ops, g, new Set(['orders']), slack);
+
+  it('a clean failover and failback is not flagged', () => {
+    const ops = [ack('east', 100, 110), ack('east', 700, 720), ack('west', 1300, 1310), ack('west', 4000, 4010), ack('east', 5200, 5210)];
+    expect(judge(ops)).toEqual([]);
+  });
+
+  it('the old owner acknowledging after the new owner did is flagged, with the count and the gap', () => {
+    // east's writes were queued behind its frozen Redis and answered after west's first ack
+    const ops = [ack('east', 100, 110), ack('west', 1300, 1310), ack('east', 900, 1400), ack('east', 950, 1590)];
+    const found = judge(ops);
+    expect(found).toHaveLength(1);
+    expect(found[0]!.lateAcks).toBe(2);
+    expect(found[0]!.message).toMatch(/2 write\(s\) acknowledged by east after west acknowledged #\d+ at epoch 1: the first at epoch 0 90 ms later/);
+  });
+
+  it('within the completion slack the order is not judged; past it, it is', () => {
+    const ops = [ack('west', 1300, 1310), ack('east', 900, 1340)];
+    expect(judge(ops)).toEqual([]);
+    expect(judge(ops, grants, 10)).toHaveLength(1);
+  });
+
+  it('an ack carrying its epoch is judged by it (a stale ack after a failback to the same region)', () => {
+    const ops = [ack('west', 1300, 1310), ack('east', 5200, 5210)];
+    expect(judge(ops)).toEqual([]); // bounds: east may hold epoch 2 by then
+    expect(judge([ack('west', 1300, 1310), ack('east', 5200, 5210, { epoch: 0 })])).toHaveLength(1);
+  });
+
+  it('two regions at the same epoch, or a region the witness never granted, are flagged', () => {
+    expect(judge([ack('east', 100, 110), ack('west', 300, 310)], [])).toHaveLength(1);
+    const stranger = judge([ack('east', 100, 110), ack('south', 300, 310)]);
+    expect(stranger[0]!.message).toMatch(/acknowledged by a region the witness never granted orders.1 \(south\)/);
+  });
+
+  it('different partitions, diverge keyspaces and failed or unknown writes are not judged', () => {
+    const other = ack('east', 1500, 1510, { partition: 'orders.2' });
+    const carts = ack('east', 1500, 1510, { keyspace: 'carts', partition: 'carts.1' });
+    const unknown = ack('east', 1500, 1510, { status: 'unknown' });
+    expect(judge([ack('west', 1300, 1310), other, carts, unknown])).toEqual([]);
+  });
+
+  it('is reported by checkHistory as split-brain with the partition as key', () => {
+    const ops = [ack('west', 1300, 1310), ack('east', 900, 1500)];
+    const finals = { east: Object.fromEntries(ops.map((o) => [`orders/${o.key}`, live(o.version!, o.value!)])), west: Object.fromEntries(ops.map((o) => [`orders/${o.key}`, live(o.version!, o.value!)])) };
+    const i = { ...input(ops, finals), grants };
+    const r = checkHistory(i);
+    expect(r.violations.map((v) => [v.invariant, v.key])).toEqual([['split-brain', 'orders.1']]);
+    expect(formatReport(r, ops)).toMatch(/\[split-brain\] orders.1: 1 write\(s\) acknowledged by east/);
+    expect(checkHistory({ ...i, grants: undefined }).violations.map((v) => v.invariant)).toEqual(['split-brain']); // no grants: both at epoch 0
   });
 });

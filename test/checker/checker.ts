@@ -15,6 +15,10 @@
  *    possibly-later write of unknown outcome);
  *  - fence single writer: on a `fence` keyspace no two acknowledged writes of a key have
  *    concurrent versions (two regions took writes without seeing each other);
+ *  - split-brain (fence keyspaces, per partition): no region acknowledges a write after
+ *    another region acknowledged one at a higher epoch (split-brain.ts);
+ *  - stale-epoch loss (fence keyspaces): an acknowledged write that the merge recorded as a
+ *    `stale-epoch` loser is a lost write, journal entry or not;
  *  - read-your-writes: a read at a region after a write acked there returns a version that
  *    has seen the write (or 404 when a delete may have followed);
  *  - CAS: an acked If-Match write's version strictly dominates the version it matched.
@@ -25,8 +29,10 @@
  */
 import { formatOp, type FinalRecord, type JournalEntry, type Op } from './history.js';
 import { compareVv, dominatesOrEqual, strictlyDominates } from './vv.js';
+import { checkSplitBrain } from './split-brain.js';
+import type { GrantRecord } from './history.js';
 
-export type Invariant = 'convergence' | 'lost-write' | 'resurrected-delete' | 'fence-single-writer' | 'read-your-writes' | 'cas';
+export type Invariant = 'convergence' | 'lost-write' | 'resurrected-delete' | 'fence-single-writer' | 'split-brain' | 'read-your-writes' | 'cas';
 
 export interface Violation {
   readonly invariant: Invariant;
@@ -43,6 +49,10 @@ export interface CheckInput {
   readonly finals: ReadonlyMap<string, ReadonlyMap<string, FinalRecord | null>>;
   readonly journal: readonly JournalEntry[];
   readonly fenceKeyspaces: ReadonlySet<string>;
+  /** The witness's grants (its `/v1/decisions`): bound the epoch of acks that do not carry one. */
+  readonly grants?: readonly GrantRecord[];
+  /** See split-brain.ts (default DEFAULT_ACK_ORDER_SLACK_MS). */
+  readonly ackOrderSlackMs?: number;
 }
 
 export interface CheckResult {
@@ -82,11 +92,14 @@ export function checkHistory(input: CheckInput): CheckResult {
     const ops = byKey.get(key) ?? [];
     const final = checkConvergence(key, input.finals, ops, violations);
     const journal = journalByKey.get(key) ?? [];
-    checkLostWrites(key, ops, final, journal, violations);
+    checkLostWrites(key, ops, final, journal, violations, ops[0] !== undefined && input.fenceKeyspaces.has(ops[0].keyspace));
     checkResurrection(key, ops, final, journal, violations);
     if (ops[0] && input.fenceKeyspaces.has(ops[0].keyspace)) checkFence(key, ops, journal, violations);
     checkReadYourWrites(key, ops, violations);
     checkCas(key, ops, violations);
+  }
+  for (const s of checkSplitBrain(input.ops, input.grants ?? [], input.fenceKeyspaces, input.ackOrderSlackMs)) {
+    violations.push({ invariant: 'split-brain', key: s.partition, message: s.message, ops: s.ops });
   }
   const count = (s: string) => input.ops.filter((o) => o.status === s).length;
   return {
@@ -153,9 +166,21 @@ function lostAsLaterTombstone(key: string, journal: JournalEntry[], version: str
     && dominatesOrEqual(j.winner === 'current' ? j.incomingVersion : j.currentVersion, version));
 }
 
-function checkLostWrites(key: string, ops: Op[], final: FinalRecord | null, journal: JournalEntry[], out: Violation[]): void {
+/** The stale-epoch entry that records `version` as its loser. */
+function staleEpochLoser(journal: JournalEntry[], version: string): JournalEntry | undefined {
+  return journal.find((j) => j.type === 'stale-epoch'
+    && ((j.winner === 'current' && j.incomingVersion === version) || (j.winner === 'incoming' && j.currentVersion === version)));
+}
+
+function checkLostWrites(key: string, ops: Op[], final: FinalRecord | null, journal: JournalEntry[], out: Violation[], fence: boolean): void {
   for (const w of ops) {
     if (!isMutation(w) || w.status !== 'ok' || w.version === undefined) continue;
+    const stale = fence ? staleEpochLoser(journal, w.version) : undefined;
+    if (stale) {
+      out.push({ invariant: 'lost-write', key,
+        message: `acked ${w.kind} v=${w.version} at ${w.ackRegion ?? w.region} lost a stale-epoch merge on a fence keyspace (${showJournal(stale)})`, ops: [w, ...lastMutations(ops, 4)] });
+      continue;
+    }
     if (w.kind === 'delete' && final && !final.tombstone) continue; // judged as a resurrection
     if (final === null) {
       out.push({ invariant: 'lost-write', key, message: `acked ${w.kind} v=${w.version} but no region holds the key`, ops: [w] });
@@ -277,7 +302,7 @@ export function formatReport(result: CheckResult, ops: readonly Op[]): string {
     lines.push('', `[${v.invariant}] ${v.key}: ${v.message}`);
     const ids = new Set<number>();
     for (const op of v.ops) if (!ids.has(op.id)) { ids.add(op.id); lines.push(`  ! ${formatOp(op, t0)}`); }
-    const sameKey = ops.filter((o) => keyOf(o) === v.key && o.status !== 'fail');
+    const sameKey = ops.filter((o) => (v.invariant === 'split-brain' ? o.partition === v.key && isMutation(o) : keyOf(o) === v.key) && o.status !== 'fail');
     const anchor = v.ops[0];
     const at = anchor ? sameKey.findIndex((o) => o.id === anchor.id) : -1;
     const from = Math.max(0, (at < 0 ? sameKey.length : at) - EXCERPT_CONTEXT_OPS);

@@ -36,6 +36,25 @@ export interface Op {
   partition?: string | undefined;
   /** HTTP status or error text. */
   detail?: string | undefined;
+  /**
+   * Epoch the write was acknowledged under, when the response says so (`x-geogate-epoch`).
+   * Today's API does not return it; the checker then bounds it from the witness's grants.
+   */
+  epoch?: number | undefined;
+}
+
+/**
+ * One ownership change as the witness logged it (`GET /v1/decisions` of the witness):
+ * `toOwner` holds the partition from epoch `epoch` on; `atMs` is the witness's wall clock
+ * when it planned the grant, before any region could learn (or write under) the epoch.
+ */
+export interface GrantRecord {
+  readonly atMs: number;
+  readonly keyspace: string;
+  readonly partition: number;
+  readonly fromOwner: string;
+  readonly toOwner: string;
+  readonly epoch: number;
 }
 
 /** One record as stored in a region at the end of a run (null: never written there). */
@@ -74,7 +93,7 @@ export class History {
     return op;
   }
 
-  complete(op: Op, status: OpStatus, fields: Partial<Pick<Op, 'ackRegion' | 'version' | 'readValue' | 'partition' | 'detail'>> = {}): void {
+  complete(op: Op, status: OpStatus, fields: Partial<Pick<Op, 'ackRegion' | 'version' | 'readValue' | 'partition' | 'detail' | 'epoch'>> = {}): void {
     if (op.status !== undefined) throw new Error(`op ${op.id} completed twice`);
     Object.assign(op, fields);
     op.status = status;
@@ -94,5 +113,5 @@ export function formatOp(op: Op, t0 = 0): string {
     : op.kind === 'delete' ? 'delete' : `${op.kind} ${JSON.stringify(op.value)}${op.ifMatch ? ` if-match ${op.ifMatch}` : ''}`;
   return `#${op.id} [${t(op.invokeMs)}..${t(op.completeMs)}ms] ${op.client}@${op.region}${op.ackRegion && op.ackRegion !== op.region ? `->${op.ackRegion}` : ''} `
     + `${op.keyspace}/${op.key} ${what} => ${op.status ?? 'open'}${op.version !== undefined ? ` v=${op.version || '-'}` : ''}`
-    + `${op.partition ? ` p=${op.partition}` : ''}${op.detail ? ` (${op.detail})` : ''}`;
+    + `${op.partition ? ` p=${op.partition}` : ''}${op.epoch !== undefined ? ` e=${op.epoch}` : ''}${op.detail ? ` (${op.detail})` : ''}`;
 }

@@ -6,7 +6,8 @@
  * checker judges whatever is there.
  */
 import { Redis } from 'ioredis';
-import type { FinalRecord, JournalEntry } from './history.js';
+import { signRequest } from '../../witness/auth.js';
+import type { FinalRecord, GrantRecord, JournalEntry } from './history.js';
 
 export interface RegionStoreAccess {
   readonly region: string;
@@ -141,4 +142,13 @@ async function linkDiagnostics(regions: readonly RegionStoreAccess[]): Promise<s
     }
   }
   return lines.join('\n');
+}
+
+/** The witness's decision log (`GET /v1/decisions`, newest last), as grants for the split-brain rule. */
+export async function readGrants(witnessUrl: string, clusterSecret: string): Promise<GrantRecord[]> {
+  const headers = signRequest(clusterSecret, 'GET', '/v1/decisions', '', Date.now());
+  const res = await fetch(`${witnessUrl}/v1/decisions`, { headers, signal: AbortSignal.timeout(5000) });
+  if (!res.ok) throw new Error(`witness /v1/decisions answered ${res.status}`);
+  const body = (await res.json()) as { decisions: GrantRecord[] };
+  return body.decisions.map(({ atMs, keyspace, partition, fromOwner, toOwner, epoch }) => ({ atMs, keyspace, partition, fromOwner, toOwner, epoch }));
 }

@@ -45,6 +45,9 @@ export const DEFAULT_THINK_MS = 15;
 /** 503 codes answered before the store is touched: the write certainly did not happen. */
 export const DEFINITE_503_CODES: ReadonlySet<string> = new Set(['no_write_authority', 'fenced', 'overloaded', 'owner_unknown', 'bootstrapping', 'store_reset']);
 
+/** Response header that would carry the epoch a write was acknowledged under. */
+export const EPOCH_HEADER = 'x-geogate-epoch';
+
 /** Seeded PRNG, so a run's choice of operations replays. */
 export const prng = seededRandom;
 
@@ -56,6 +59,7 @@ interface Answer {
   partition?: string;
   detail: string;
   httpStatus?: number;
+  epoch?: number;
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -147,7 +151,7 @@ export class Workload {
   private finish(op: Op, a: Answer, extra: Partial<Op> = {}): void {
     this.history.complete(op, a.status, {
       ackRegion: a.region, partition: a.partition, detail: a.detail,
-      ...(a.status === 'ok' ? { version: a.version ?? '' } : {}), ...extra,
+      ...(a.status === 'ok' ? { version: a.version ?? '' } : {}), ...(a.status === 'ok' && a.epoch !== undefined ? { epoch: a.epoch } : {}), ...extra,
     });
   }
 
@@ -178,7 +182,10 @@ export class Workload {
       const text = await res.text();
       const partition = res.headers.get('x-geogate-partition') ?? undefined;
       const version = res.headers.get('etag')?.replace(/^(W\/)?"|"$/g, '');
-      const base = { region, partition, httpStatus: res.status, detail: String(res.status) };
+      // the write's epoch, if a gateway ever returns it (today's API does not; the checker then bounds it from the witness's grants)
+      const epochText = res.headers.get(EPOCH_HEADER);
+      const epoch = epochText !== null && /^\d+$/.test(epochText) ? Number(epochText) : undefined;
+      const base = { region, partition, httpStatus: res.status, detail: String(res.status), ...(epoch === undefined ? {} : { epoch }) };
       if (res.status >= 200 && res.status < 300) return { ...base, status: 'ok', version, body: text };
       if (res.status === 307) return { ...base, status: 'fail', body: res.headers.get('location') ?? '' };
       if (res.status === 503) {

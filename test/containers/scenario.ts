@@ -6,9 +6,9 @@
  */
 import { checkHistory, formatReport, type CheckResult } from '../checker/checker.js';
 import type { History } from '../checker/history.js';
-import { settle, type Settled } from '../checker/observe.js';
+import { readGrants, settle, type Settled } from '../checker/observe.js';
 import { Workload } from '../checker/workload.js';
-import { DIVERGE_KEYSPACE, FENCE_KEYSPACE, type GeoTopology } from './topology.js';
+import { CLUSTER_SECRET, DIVERGE_KEYSPACE, FENCE_KEYSPACE, type GeoTopology } from './topology.js';
 
 export interface ScenarioOptions {
   name: string;
@@ -65,8 +65,9 @@ export async function runScenario(topo: GeoTopology, o: ScenarioOptions): Promis
   if (fault.status === 'rejected') throw fault.reason;
   const keys = [...new Set([...workload.keys(), ...workload.history.ops].map((k) => `${k.keyspace}/${k.key}`))];
   const settled = await settle(topo.stores(), keys, o.settleTimeoutMs ?? DEFAULT_SETTLE_TIMEOUT_MS);
+  const grants = await readGrants(topo.witnessUrl(), CLUSTER_SECRET);
   const result = checkHistory({
-    ops: workload.history.ops, finals: settled.finals, journal: settled.journal, fenceKeyspaces: new Set([FENCE_KEYSPACE]),
+    ops: workload.history.ops, finals: settled.finals, journal: settled.journal, fenceKeyspaces: new Set([FENCE_KEYSPACE]), grants,
   });
   const report = `${o.name}: ${settled.unsettled ? `NOT settled after ${settled.settledMs} ms (${settled.unsettled})` : `settled in ${settled.settledMs} ms`}\n`
     + formatReport(result, workload.history.ops);
