@@ -255,15 +255,15 @@ export async function startGateway(config: GatewayConfig, opts: GatewayOptions =
   // First: the log as the store holds it before any write (rollbackGuard), and the durable
   // needs-repair marks a gateway before this one left.
   let bootLogRead = false;
+  const repairMarks = new RedisRepairMarks(redis, store.keys);
   const onRedisReady = async (): Promise<void> => {
-    if (!bootLogRead) {
-      try {
-        rollbackGuard.booted(await store.bootLogState());
-        if (replicator) await replicator.useRepairMarks(new RedisRepairMarks(replicationRedis ?? redis, store.keys));
-        bootLogRead = true;
-      } catch (err) {
-        log.warn({ err: (err as Error).message }, 'store not ready yet: boot log state read again when Redis answers');
-      }
+    try {
+      if (!bootLogRead) rollbackGuard.booted(await store.bootLogState());
+      bootLogRead = true;
+      // (again on every reconnect: marks set while Redis was away are written then)
+      if (replicator) await replicator.useRepairMarks(repairMarks);
+    } catch (err) {
+      log.warn({ err: (err as Error).message }, 'store not ready yet: boot log state and needs-repair marks read again when Redis answers');
     }
     const [floor, identity] = await Promise.allSettled([store.loadCounterFloor(), store.checkIdentity()]);
     for (const r of [floor, identity]) if (r.status === 'rejected') log.warn({ err: (r.reason as Error).message }, 'store not ready yet: counter floor or identity checked again when Redis answers');

@@ -47,12 +47,12 @@ export class RollbackGuard {
   private boot: { headSeq: number; incarnation: string } | null = null;
   private readonly unchecked = new Set<string>();
   private checkEnded = false;
-  private readonly since: number;
+  /** When the boot state was read (the cursor comparison's wait counts from there). */
+  private since = 0;
   /** Incarnations already handled as rolled back (every peer reports the same). */
   private readonly handled = new Set<string>();
 
   constructor(private readonly o: RollbackGuardOptions) {
-    this.since = o.clock.monoMs();
     if (o.peers.length === 0) this.bootKnown = true; // nobody holds cursors of ours
   }
 
@@ -60,17 +60,20 @@ export class RollbackGuard {
   booted(state: BootLogState): void {
     if (this.bootKnown) return;
     this.bootKnown = true;
+    this.since = this.o.clock.monoMs();
     if (state.cleanStop || state.incarnation === null) return;
     this.boot = { headSeq: state.headSeq, incarnation: state.incarnation };
     for (const p of this.o.peers) this.unchecked.add(p);
     this.o.log.warn({ headSeq: state.headSeq, peers: this.o.peers }, 'the gateway did not stop cleanly with this log: writes wait until every peer\'s cursor was compared with the log head');
   }
 
-  /** Writes wait: the boot state is not read yet, or an unclean boot still compares cursors (bounded by checkWaitMs). */
+  /**
+   * Writes wait: the boot state is not read yet (no write succeeds before Redis answers
+   * anyway), or an unclean boot still compares cursors (at most checkWaitMs from the read).
+   */
   pending(): boolean {
-    if (this.checkEnded) return false;
-    const waiting = !this.bootKnown || this.unchecked.size > 0;
-    if (!waiting) return false;
+    if (!this.bootKnown) return true;
+    if (this.checkEnded || this.unchecked.size === 0) return false;
     if (this.o.clock.monoMs() - this.since < this.o.checkWaitMs) return true;
     this.checkEnded = true;
     const peers = [...this.unchecked].sort();
