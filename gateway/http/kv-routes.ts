@@ -104,6 +104,7 @@ async function write(ctx: GatewayContext, c: Context, t: Target, body: { value: 
     ctx.onLocalWrite(res.seq, res.packed);
     await ctx.afterWrite(t.ks, t.placement.partition, res.seq);
     setPlacementHeaders(ctx, c, t.ks, t.placement.partition);
+    c.header('x-geogate-epoch', String(auth.epoch)); // the ownership epoch the write was taken under
     c.header('etag', `"${res.version}"`);
     if (body.tombstone) return c.body(null, 204);
     return c.json({ version: res.version, created: res.created }, res.created ? 201 : 200);
