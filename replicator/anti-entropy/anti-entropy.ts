@@ -120,9 +120,14 @@ export class AntiEntropy {
     return this.session(peer, keyspace, partition, 'both');
   }
 
-  /** Two-way repair of every partition shared with `peer` (one run per peer at a time; callers share it). */
-  repairAll(peer: string): Promise<RepairAllStats> {
-    return this.once(`both|${peer}`, () => this.allPartitions(peer, 'both'));
+  /**
+   * Two-way repair of every partition shared with `peer` (one run per peer at a time; callers
+   * share it). With `mark` (a needs-repair mark): a run of its own, shared only by callers
+   * with the same mark — a run begun earlier may have passed partitions the marked hole touches.
+   */
+  repairAll(peer: string, mark?: string | null): Promise<RepairAllStats> {
+    const key = mark === undefined ? `both|${peer}` : `needs|${peer}|${mark ?? ''}`;
+    return this.once(key, () => this.allPartitions(peer, 'both'));
   }
 
   /**
@@ -352,7 +357,7 @@ export class AntiEntropy {
     // a pass that began before the current mark may have passed partitions the new hole
     // touches: the mark is cleared only by a pass begun under it
     const mark = this.deps.links.repairMark?.(peer) ?? null;
-    void this.once(`needs|${peer}|${mark ?? ''}`, () => this.allPartitions(peer, 'both')).then((stats) => {
+    void this.repairAll(peer, mark).then((stats) => {
       if (stats.failed === 0) return this.deps.links.clearNeedsRepair(peer, mark);
       this.log.warn({ peer, failed: stats.failed, errors: stats.errors, retryMs: NEEDS_REPAIR_RETRY_MS }, 'needs-repair pass incomplete; flag kept, retrying');
       retry();
