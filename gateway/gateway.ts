@@ -16,6 +16,8 @@ import { ConflictStore, RegionStore } from './store/index.js';
 import { ConflictWorker } from './merge/conflict-worker.js';
 import { ActionWorker } from './merge/action-worker.js';
 import { createReplicator, SyncReplicas } from './replication.js';
+import { SettingsCheck } from './settings-check.js';
+import { gatewaySettings } from './shared-settings.js';
 import type { Replicator } from '../replicator/index.js';
 import { loadTriggers } from '../conflict/index.js';
 import { WitnessAuthority } from './ownership/witness-authority.js';
@@ -112,6 +114,8 @@ export async function startGateway(config: GatewayConfig, opts: GatewayOptions =
   const keyspaces = new Map<string, KeyspaceConfig>(config.keyspaces.map((ks) => [ks.name, ks]));
   const maps = new Map(config.keyspaces.map((ks) => [ks.name, new PartitionMap(ks, config.cluster.regions, config.merkle.buckets)]));
   const metrics = createGatewayMetrics(config.region);
+  const settingsCheck = new SettingsCheck(gatewaySettings(config, maps), config.region, childLogger(root, { component: 'settings' }), metrics.registry);
+  if (config.witness) settingsCheck.attachWitness(config.witness.url);
   metrics.storeUp.set(0);
   redis.on('ready', () => metrics.storeUp.set(1));
   redis.on('close', () => metrics.storeUp.set(0));
@@ -126,7 +130,7 @@ export async function startGateway(config: GatewayConfig, opts: GatewayOptions =
   if (config.peers.length > 0) {
     replicator = createReplicator({
       config, store: replicationStore, clock, random: opts.random ?? realRandom, log: root, registry: metrics.registry,
-      onConflicts: () => conflictWorker?.kick(),
+      onConflicts: () => conflictWorker?.kick(), settings: settingsCheck.link(),
     });
   }
   // Created below, once Redis answered; the failback gate reaches it through this binding
@@ -194,6 +198,7 @@ export async function startGateway(config: GatewayConfig, opts: GatewayOptions =
     statusExtras: async () => ({
       peers: replicator?.status() ?? [],
       ownership: ownership?.status() ?? { mode: 'static (no witness)' },
+      settings: settingsCheck.status(),
       bootstrap: { ...gate.status(), from: antiEntropy?.bootstrapStatus().from ?? [] },
       conflicts: { pending: await conflicts.pendingCount().catch(() => null), demotedSyncReplicas: sync.demotedReplicas() },
     }),
@@ -293,6 +298,7 @@ export async function startGateway(config: GatewayConfig, opts: GatewayOptions =
       conflictWorker?.stop();
       actionWorker.stop();
       ownership?.stop();
+      settingsCheck.close();
       await replicator?.stop();
       await new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeAllConnections?.();

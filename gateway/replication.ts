@@ -8,6 +8,7 @@ import type { Registry } from 'prom-client';
 import { Replicator } from '../replicator/index.js';
 import type { ApplyOutcome, ChangeSink } from '../replicator/types.js';
 import type { LogEntry } from '../replicator/packed.js';
+import type { LinkSettings } from '../replicator/handshake.js';
 import type { Clock } from '../infra/clock.js';
 import type { GatewayConfig, KeyspaceConfig } from './config.js';
 import type { PartitionMap } from './partition-map.js';
@@ -17,6 +18,8 @@ import { UnavailableError } from './errors.js';
 export function createReplicator(deps: {
   config: GatewayConfig; store: RegionStore; clock: Clock; random: () => number; log: Logger; registry: Registry;
   onConflicts: () => void;
+  /** Compared with each peer's at the link handshake (settings-check.ts). */
+  settings?: LinkSettings;
 }): Replicator {
   const { config, store } = deps;
   const sink: ChangeSink = {
@@ -34,6 +37,7 @@ export function createReplicator(deps: {
     heartbeatMs: r.heartbeatMs, missedMax: r.missedMax, batchRecordsMax: r.batchRecordsMax,
     batchBytesMax: r.batchBytesMax, windowBatchesMax: r.windowBatchesMax, frameBytesMax: r.frameBytesMax,
     source: store.asLogSource(), sink, clock: deps.clock, random: deps.random, log: deps.log, registry: deps.registry,
+    ...(deps.settings ? { settings: deps.settings } : {}),
   });
 }
 

@@ -49,6 +49,8 @@ export interface HelloFrame {
   readonly applied: Readonly<Record<string, number>>;
   /** HMAC proof (null in the dialler's first HELLO, which has not seen the server's nonce). */
   readonly proof: Uint8Array | null;
+  /** The server's shared settings (handshake.ts `LinkSettings`); absent in the dialler's HELLO. */
+  readonly settings?: unknown;
 }
 
 export interface AuthFrame {
@@ -56,6 +58,8 @@ export interface AuthFrame {
   readonly v: number;
   readonly proof: Uint8Array;
   readonly applied: Readonly<Record<string, number>>;
+  /** The dialler's shared settings (sent once its proof authenticates it). */
+  readonly settings?: unknown;
 }
 
 export interface ChangesFrame {
@@ -109,9 +113,9 @@ export const FRAME_SCHEMAS = {
   hello: z.object({
     t: z.literal('hello'), v: uint, region: name, clusterId: name, incarnation: name,
     nonce: bytes.refine((b) => b.byteLength === NONCE_BYTES, 'nonce length'),
-    applied: appliedMap, proof: bytes.nullable(),
+    applied: appliedMap, proof: bytes.nullable(), settings: z.unknown().optional(),
   }),
-  auth: z.object({ t: z.literal('auth'), v: uint, proof: bytes, applied: appliedMap }),
+  auth: z.object({ t: z.literal('auth'), v: uint, proof: bytes, applied: appliedMap, settings: z.unknown().optional() }),
   // each record is a packed change, validated by checkPacked (packed.ts)
   changes: z.object({ t: z.literal('changes'), v: uint, records: z.array(bytes).min(1) }),
   ack: z.object({ t: z.literal('ack'), v: uint, seq: uint }),

@@ -26,7 +26,8 @@ export type HandshakeFailure =
   | 'bad-proof'
   | 'protocol'
   | 'timeout'
-  | 'closed';
+  | 'closed'
+  | 'settings';
 
 /** The HELLO exchange failed; `reason` feeds the auth-failure metric. */
 export class HandshakeError extends Error {

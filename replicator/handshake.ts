@@ -6,6 +6,12 @@
  * `applied` is the sender's last applied seq of the receiver's log (for the receiver's
  * current incarnation): it is the receiver's shipping cursor. Version mismatches are caught
  * by the codec (every frame carries `v`).
+ *
+ * With `LinkSettings`, the server's HELLO and the dialer's AUTH also carry each side's shared
+ * settings (placement, lease, resolvers: witness/shared-settings.ts), each sent once the
+ * sender's proof authenticates it; each side compares the other's and refuses a
+ * disagreement as `settings`, naming the first differing field. A dialer that refuses still
+ * sends its AUTH first, so the server logs the same named reason.
  */
 import type { Clock } from '../infra/clock.js';
 import { computeProof, newNonce, verifyProof, type ProofInput } from './auth.js';
@@ -26,6 +32,22 @@ export interface HandshakeContext {
   readonly incarnation: () => Promise<string>;
   /** Last applied seq of `origin`'s log at `incarnation` in the local store. */
   readonly appliedSeq: (origin: string, incarnation: string) => Promise<number>;
+  /** Settings the peers must share; absent: not exchanged (replicator tests). */
+  readonly settings?: LinkSettings | undefined;
+}
+
+/** What both ends of a link must agree on, opaque to the replicator. */
+export interface LinkSettings {
+  /** Sent to the peer (plain data: msgpack-encodable). */
+  readonly local: unknown;
+  /** Null when the peer's settings agree, else the first difference, named (`remote` is untrusted; undefined when the peer sent none). */
+  compare(remote: unknown, peer: string): string | null;
+}
+
+function settingsRefusal(ctx: HandshakeContext, remote: unknown, peer: string): HandshakeError | null {
+  if (!ctx.settings) return null;
+  const problem = ctx.settings.compare(remote ?? undefined, peer);
+  return problem === null ? null : new HandshakeError('settings', `settings differ from ${peer}'s: ${problem}`, peer);
 }
 
 export interface HandshakeResult {
@@ -56,7 +78,12 @@ async function dialerSteps(ch: FrameChannel, ctx: HandshakeContext, peer: string
   const input = proofInput(ctx, ctx.region, peer, nonceD, hello.nonce);
   if (!verifyProof(ctx.secret, { ...input, role: 'server' }, hello.proof)) throw new HandshakeError('bad-proof', 'server proof does not match the cluster secret', peer);
   const applied = await ctx.appliedSeq(peer, hello.incarnation);
-  ch.send({ t: 'auth', v: PROTOCOL_VERSION, proof: computeProof(ctx.secret, { ...input, role: 'dialer' }), applied: { [peer]: applied } });
+  ch.send({
+    t: 'auth', v: PROTOCOL_VERSION, proof: computeProof(ctx.secret, { ...input, role: 'dialer' }), applied: { [peer]: applied },
+    ...(ctx.settings ? { settings: ctx.settings.local } : {}),
+  });
+  const refusal = settingsRefusal(ctx, hello.settings, peer);
+  if (refusal) throw refusal;
   return { peer, peerIncarnation: hello.incarnation, ownIncarnation, cursor: hello.applied[ctx.region] ?? 0 };
 }
 
@@ -80,10 +107,13 @@ async function serverSteps(ch: FrameChannel, ctx: HandshakeContext, next: () => 
   ch.send({
     t: 'hello', v: PROTOCOL_VERSION, region: ctx.region, clusterId: ctx.clusterId, incarnation: ownIncarnation,
     nonce: nonceS, applied: { [hello.region]: applied }, proof: computeProof(ctx.secret, { ...input, role: 'server' }),
+    ...(ctx.settings ? { settings: ctx.settings.local } : {}),
   });
   const auth = await next();
   if (auth.t !== 'auth') throw new HandshakeError('protocol', `expected AUTH, got ${auth.t}`, hello.region);
   if (!verifyProof(ctx.secret, { ...input, role: 'dialer' }, auth.proof)) throw new HandshakeError('bad-proof', 'dialer proof does not match the cluster secret', hello.region);
+  const refusal = settingsRefusal(ctx, auth.settings, hello.region);
+  if (refusal) throw refusal;
   return { peer: hello.region, peerIncarnation: hello.incarnation, ownIncarnation, cursor: auth.applied[ctx.region] ?? 0 };
 }
 

@@ -8,7 +8,7 @@ import { DEFAULT_BACKOFF } from './backoff.js';
 import { DEFAULT_FRAME_BYTES_MAX } from './codec.js';
 import { DEFAULT_CONNECT_TIMEOUT_MS } from './dialer.js';
 import { ReplicatorOptionsError } from './errors.js';
-import { DEFAULT_HANDSHAKE_MS } from './handshake.js';
+import { DEFAULT_HANDSHAKE_MS, type LinkSettings } from './handshake.js';
 import { DEFAULT_HEARTBEAT_MS, DEFAULT_MISSED_MAX } from './heartbeat.js';
 import { DEFAULT_RECEIVE_QUEUE_BATCHES_MAX } from './receiver.js';
 import { DEFAULT_BATCH_BYTES_MAX, DEFAULT_BATCH_RECORDS_MAX, DEFAULT_POLL_MS, DEFAULT_WINDOW_BATCHES_MAX } from './sender.js';
@@ -61,13 +61,15 @@ export interface ReplicatorDeps {
   readonly registry: Registry;
   /** Load and fenced partitions for heartbeats (default: none). */
   readonly health?: () => Pick<PeerHealth, 'loadPermille' | 'fenced'>;
+  /** Shared settings compared at every handshake (default: none exchanged). */
+  readonly settings?: LinkSettings;
 }
 
 export type ReplicatorOptions = ReplicatorTunables & ReplicatorDeps;
 export type ParsedReplicatorOptions = Readonly<z.output<typeof tunables>> & ReplicatorDeps;
 
 export function parseReplicatorOptions(options: ReplicatorOptions): ParsedReplicatorOptions {
-  const { source, sink, clock, random, log, registry, health, ...rest } = options;
+  const { source, sink, clock, random, log, registry, health, settings, ...rest } = options;
   const parsed = tunables.safeParse(rest);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
@@ -79,6 +81,6 @@ export function parseReplicatorOptions(options: ReplicatorOptions): ParsedReplic
   if (regions.includes(value.region)) throw new ReplicatorOptionsError('peers', 'a region cannot be its own peer');
   if (value.batchBytesMax >= value.frameBytesMax) throw new ReplicatorOptionsError('batchBytesMax', 'must be below frameBytesMax');
   if (value.backoff.initialMs > value.backoff.maxMs) throw new ReplicatorOptionsError('backoff.initialMs', 'must not exceed backoff.maxMs');
-  const deps: ReplicatorDeps = health ? { source, sink, clock, random, log, registry, health } : { source, sink, clock, random, log, registry };
+  const deps: ReplicatorDeps = { source, sink, clock, random, log, registry, ...(health ? { health } : {}), ...(settings ? { settings } : {}) };
   return Object.freeze({ ...value, ...deps });
 }

@@ -73,6 +73,7 @@ export class Replicator {
       isPeer: (region) => this.peers.has(region),
       incarnation: () => o.source.incarnation(),
       appliedSeq: (origin, incarnation) => o.sink.appliedSeq(origin, incarnation),
+      settings: o.settings,
     };
     this.shippingSource = {
       read: (afterSeq, maxRecords, maxBytes) => {

@@ -1,8 +1,9 @@
 import type { z } from 'zod';
 import { signRequest } from './auth.js';
 import { WitnessHttpError, WitnessUnreachableError } from './errors.js';
+import { settingsDigest, SettingsMismatchError, voterSettings, type SharedSettings } from './shared-settings.js';
 import {
-  PROTOCOL_VERSION, confirmReplySchema, grantBatchReplySchema, grantReplySchema, heartbeatReplySchema,
+  PROTOCOL_VERSION, SETTINGS_HEADER, SETTINGS_MISMATCH_STATUS, helloReplySchema, confirmReplySchema, grantBatchReplySchema, grantReplySchema, heartbeatReplySchema,
   type ConfirmReply, type ConfirmRequest, type GrantReply, type GrantRequest, type HeartbeatReply, type HeartbeatRequest,
 } from './protocol.js';
 
@@ -23,12 +24,42 @@ export interface WitnessClientOptions {
   readonly timeoutMs?: number;
   /** Wall clock for request timestamps (default Date.now via the caller's clock). */
   readonly nowMs: () => number;
+  /**
+   * The region's shared settings: sent once (hello) before its first request and again after
+   * a refusal; every request carries their digest. Absent: looked up in `registerRegionSettings`
+   * by witness URL and the request's `from`; none there: requests go without (tools, tests).
+   */
+  readonly settings?: RegionSettings;
+}
+
+export interface RegionSettings {
+  readonly settings: SharedSettings;
+  /** Told every refusal (the witness's message, naming the field) and, with null, when they agree again. */
+  readonly onMismatch?: (message: string | null) => void;
+}
+
+/*
+ * The gateway's ownership code builds its WitnessClient without settings
+ * (gateway/ownership/witness-authority.ts); the gateway registers them here at boot, keyed by
+ * witness URL and region, until that constructor passes `settings` itself.
+ */
+const registered = new Map<string, RegionSettings>();
+const registryKey = (url: string, region: string) => `${url.replace(/\/+$/, '')}|${region}`;
+
+/** Settings the WitnessClient of `region` towards `witnessUrl` sends; returns the unregister function. */
+export function registerRegionSettings(witnessUrl: string, region: string, settings: RegionSettings): () => void {
+  const key = registryKey(witnessUrl, region);
+  registered.set(key, settings);
+  return () => { if (registered.get(key) === settings) registered.delete(key); };
 }
 
 /** Signed HTTP calls to the witness, each bounded by `timeoutMs`. */
 export class WitnessClient implements WitnessApi {
   private readonly base: string;
   private readonly timeoutMs: number;
+  /** Digest the witness accepted (hello answered with it), per region. */
+  private readonly agreed = new Map<string, string>();
+  private readonly mismatched = new Set<string>();
 
   constructor(private readonly o: WitnessClientOptions) {
     this.base = o.url.replace(/\/+$/, '');
@@ -36,20 +67,20 @@ export class WitnessClient implements WitnessApi {
   }
 
   confirm(req: ConfirmRequest): Promise<ConfirmReply> {
-    return this.call('POST', '/v1/confirm', req, confirmReplySchema);
+    return this.regionCall(req.from, '/v1/confirm', req, confirmReplySchema);
   }
   grant(req: GrantRequest): Promise<GrantReply> {
-    return this.call('POST', '/v1/grant', req, grantReplySchema);
+    return this.regionCall(req.from, '/v1/grant', req, grantReplySchema);
   }
   async grants(reqs: readonly GrantRequest[]): Promise<GrantReply[]> {
     const from = reqs[0]?.from;
     if (from === undefined) return [];
-    const reply = await this.call('POST', '/v1/grants', { v: PROTOCOL_VERSION, from, items: reqs }, grantBatchReplySchema);
+    const reply = await this.regionCall(from, '/v1/grants', { v: PROTOCOL_VERSION, from, items: reqs }, grantBatchReplySchema);
     if (reply.items.length !== reqs.length) throw new WitnessHttpError(200, `bad reply: ${reply.items.length} answers to ${reqs.length} grants`);
     return reply.items;
   }
   heartbeat(req: HeartbeatRequest): Promise<HeartbeatReply> {
-    return this.call('POST', '/v1/heartbeat', req, heartbeatReplySchema);
+    return this.regionCall(req.from, '/v1/heartbeat', req, heartbeatReplySchema);
   }
   status(): Promise<unknown> {
     return this.call('GET', '/v1/status', undefined, null);
@@ -58,9 +89,37 @@ export class WitnessClient implements WitnessApi {
     return this.call('GET', '/v1/decisions', undefined, null);
   }
 
-  private async call<T>(method: string, path: string, payload: unknown, schema: z.ZodType<T> | null): Promise<T> {
+  /**
+   * A request of region `from`: its settings go first when the witness has not accepted them
+   * yet; a refusal (409) throws `SettingsMismatchError` with the witness's message and is
+   * reported once per message to `onMismatch`.
+   */
+  private async regionCall<T>(from: string, path: string, payload: unknown, schema: z.ZodType<T>): Promise<T> {
+    const mine = this.o.settings ?? registered.get(registryKey(this.base, from));
+    if (!mine) return this.call('POST', path, payload, schema);
+    const settings = voterSettings(mine.settings);
+    const digest = settingsDigest(settings);
+    try {
+      if (this.agreed.get(from) !== digest) {
+        await this.call('POST', '/v1/hello', { v: PROTOCOL_VERSION, from, settings }, helloReplySchema);
+        this.agreed.set(from, digest);
+        this.mismatched.delete(from);
+        mine.onMismatch?.(null);
+      }
+      return await this.call('POST', path, payload, schema, digest);
+    } catch (err) {
+      if (!(err instanceof SettingsMismatchError)) throw err;
+      this.agreed.delete(from);
+      this.mismatched.add(from);
+      mine.onMismatch?.(err.message);
+      throw err;
+    }
+  }
+
+  private async call<T>(method: string, path: string, payload: unknown, schema: z.ZodType<T> | null, digest?: string): Promise<T> {
     const body = payload === undefined ? '' : JSON.stringify(payload);
     const headers: Record<string, string> = { ...signRequest(this.o.secret, method, path, body, this.o.nowMs()) };
+    if (digest) headers[SETTINGS_HEADER] = digest;
     if (body) headers['content-type'] = 'application/json';
     let res: Response;
     try {
@@ -74,6 +133,7 @@ export class WitnessClient implements WitnessApi {
     } catch (err) {
       throw new WitnessUnreachableError(`${method} ${path}: ${(err as Error).message}`);
     }
+    if (res.status === SETTINGS_MISMATCH_STATUS) throw new SettingsMismatchError(mismatchMessage(text));
     if (!res.ok) throw new WitnessHttpError(res.status, text.slice(0, 300));
     let raw: unknown;
     try {
@@ -86,4 +146,12 @@ export class WitnessClient implements WitnessApi {
     if (!parsed.success) throw new WitnessHttpError(res.status, `bad reply: ${parsed.error.issues[0]?.message}`);
     return parsed.data;
   }
+}
+
+function mismatchMessage(text: string): string {
+  try {
+    const message = (JSON.parse(text) as { message?: unknown }).message;
+    if (typeof message === 'string') return `witness refused: ${message.slice(0, 2000)}`;
+  } catch { /* not JSON */ }
+  return `witness refused the region's settings: ${text.slice(0, 300)}`;
 }

@@ -2,7 +2,7 @@
 export { OwnershipAgent, type AgentOptions } from './agent.js';
 export type { AgentHooks, Authority, LinkState, Outbox, PeerClass } from './agent-types.js';
 export { OwnershipRunner, type RunnerOptions } from './agent-runner.js';
-export { WitnessClient, type WitnessApi, type WitnessClientOptions } from './client.js';
+export { registerRegionSettings, WitnessClient, type RegionSettings, type WitnessApi, type WitnessClientOptions } from './client.js';
 export * from './config.js';
 export * from './errors.js';
 export * from './protocol.js';

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { sharedSettingsSchema } from './shared-settings.js';
 
 /**
  * Ownership messages: plain serialisable objects. Region↔region confirmations travel on the
@@ -74,6 +75,19 @@ export const grantBatchRequestSchema = z
   .strict()
   .refine((b) => b.items.every((i) => i.from === b.from), { message: 'every item must come from the caller' });
 export const grantBatchReplySchema = z.object({ v, items: z.array(grantReplySchema).max(GRANTS_PER_CALL_MAX) }).strict();
+
+/**
+ * Settings handshake (witness/shared-settings.ts): a region sends its voter settings once
+ * (and again after a refusal); the witness answers 409 `SettingsMismatch` naming the first
+ * differing field, or its digest. Every later request carries the region's digest in the
+ * `SETTINGS_HEADER` header; a digest other than the witness's is refused (409).
+ */
+export const SETTINGS_HEADER = 'x-geogate-settings';
+export const SETTINGS_MISMATCH_STATUS = 409;
+export const digestSchema = z.string().regex(/^[0-9a-f]{64}$/, 'a SHA-256 hex digest');
+export const helloRequestSchema = z.object({ v, from: name, settings: sharedSettingsSchema }).strict();
+export const helloReplySchema = z.object({ v, digest: digestSchema }).strict();
+export type HelloRequest = z.infer<typeof helloRequestSchema>;
 
 export const ownerEntrySchema = z.object({ keyspace: name, partition, owner: name, epoch }).strict();
 export const heartbeatRequestSchema = z.object({ v, from: name, peersUp: z.array(name).max(64) }).strict();

@@ -8,7 +8,9 @@ import { RequestVerifier } from './auth.js';
 import { loadWitnessConfig, type WitnessConfig } from './config.js';
 import { AuthError, BadRequestError, OverloadedError, StateFileMissingError } from './errors.js';
 import { createWitnessMetrics, type WitnessMetrics } from './metrics.js';
-import { confirmRequestSchema, grantBatchRequestSchema, grantRequestSchema, heartbeatRequestSchema } from './protocol.js';
+import { SettingsGuard } from './settings-guard.js';
+import { SettingsMismatchError, witnessSettings } from './shared-settings.js';
+import { confirmRequestSchema, helloRequestSchema, PROTOCOL_VERSION, SETTINGS_HEADER, SETTINGS_MISMATCH_STATUS, grantBatchRequestSchema, grantRequestSchema, heartbeatRequestSchema } from './protocol.js';
 import { WitnessService } from './service.js';
 import { StateFile } from './state-file.js';
 import { buildTopology } from './topology.js';
@@ -29,6 +31,7 @@ export function createWitnessApp(d: WitnessAppDeps): Hono<Env> {
   const app = new Hono<Env>();
   const verifier = new RequestVerifier(d.config.cluster.secret, d.config.authSkewMs, d.config.replayCacheMax);
   const core = d.service.core;
+  const settings = new SettingsGuard(witnessSettings(d.config), d.log, d.metrics.registry);
 
   app.onError((err, c) => {
     if (err instanceof AuthError) {
@@ -36,6 +39,7 @@ export function createWitnessApp(d: WitnessAppDeps): Hono<Env> {
       return c.json({ error: err.name, message: err.message }, 401);
     }
     if (err instanceof BadRequestError) return c.json({ error: err.name, message: err.message }, 400);
+    if (err instanceof SettingsMismatchError) return c.json({ error: err.name, message: err.message, digest: settings.digest }, SETTINGS_MISMATCH_STATUS);
     if (err instanceof OverloadedError) {
       c.header('Retry-After', String(Math.max(1, Math.ceil(err.retryAfterMs / 1000))));
       return c.json({ error: err.name, message: err.message }, 503);
@@ -52,6 +56,8 @@ export function createWitnessApp(d: WitnessAppDeps): Hono<Env> {
     const body = c.req.method === 'GET' ? '' : await c.req.text();
     verifier.verify(c.req.method, c.req.path, (h) => c.req.header(h), body, d.clock.nowMs());
     c.set('body', body);
+    // a region's requests carry its settings digest: one that differs is refused (settings-guard.ts)
+    if (c.req.method === 'POST' && c.req.path !== '/v1/hello') settings.check(senderOf(body), c.req.header(SETTINGS_HEADER));
     await next();
   });
 
@@ -67,11 +73,25 @@ export function createWitnessApp(d: WitnessAppDeps): Hono<Env> {
     });
   });
   app.get('/v1/decisions', (c) => c.json({ decisions: core.decisions.recent() }));
+  app.post('/v1/hello', (c) => {
+    const req = parse(helloRequestSchema, c.get('body'));
+    return c.json({ v: PROTOCOL_VERSION, digest: settings.hello(req.from, req.settings) });
+  });
   app.post('/v1/confirm', (c) => c.json(d.service.confirm(parse(confirmRequestSchema, c.get('body')))));
   app.post('/v1/heartbeat', (c) => c.json(d.service.heartbeat(parse(heartbeatRequestSchema, c.get('body')))));
   app.post('/v1/grant', async (c) => c.json(await d.service.grant(parse(grantRequestSchema, c.get('body')))));
   app.post('/v1/grants', async (c) => c.json(await d.service.grantBatch(parse(grantBatchRequestSchema, c.get('body')))));
   return app;
+}
+
+/** The `from` of a request body, for naming it in a refusal (the body is validated later). */
+function senderOf(body: string): string {
+  try {
+    const from = (JSON.parse(body) as { from?: unknown }).from;
+    return typeof from === 'string' ? from.slice(0, 64) : '?';
+  } catch {
+    return '?';
+  }
 }
 
 function parse<T>(schema: z.ZodType<T>, body: string): T {

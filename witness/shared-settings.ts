@@ -98,6 +98,14 @@ export function settingsDigest(s: SharedSettings): string {
   return createHash('sha256').update(JSON.stringify(canonicalSettings(s))).digest('hex');
 }
 
+/** The settings of a region and of the witness (or of two regions) differ; `message` names the field. */
+export class SettingsMismatchError extends Error {
+  override readonly name = 'SettingsMismatchError';
+  constructor(message: string, readonly field?: string) {
+    super(message);
+  }
+}
+
 export interface SettingsDiff {
   /** Path of the first differing field, e.g. `leaseMs`, `keyspaces.orders.nodes[3]`. */
   readonly field: string;
