@@ -84,7 +84,7 @@ export class BootstrapGate implements WriteAuthority {
     if (a.kind !== 'local' || this.isOpen()) return a;
     return {
       kind: 'unavailable', retryAfterMs: BOOTSTRAP_RETRY_AFTER_MS, code: 'bootstrapping',
-      reason: 'this region\'s store started empty and is being rebuilt from its peers; writes open when that is done',
+      reason: 'this region\'s store started empty or came back with older data and is being checked against or rebuilt from its peers; writes open when that is done',
     };
   }
 
