@@ -9,6 +9,8 @@
  *   node --import tsx bench/anti-entropy.ts
  *   BENCH_KEYS=1000000 BENCH_BUCKETS=65536 BENCH_PARTITIONS=16 BENCH_VALUE_BYTES=100 BENCH_RTT_MS=0
  *   BENCH_CPU_PROFILE=<dir>: a V8 CPU profile of each repairAll (only the repair, not the load)
+ *   BENCH_WRITES_PER_KEY=10: every diverged key written that many times at west only (one
+ *   side of a split taking repeated writes); the repair must carry only the last version
  *
  * Each row is followed by the Redis commands that took the most server time during the
  * repair, both regions summed (INFO commandstats, reset before each repair).
@@ -36,6 +38,7 @@ const PARTITIONS = Number(process.env.BENCH_PARTITIONS ?? 16);
 const VALUE_BYTES = Number(process.env.BENCH_VALUE_BYTES ?? 100);
 const RTT_MS = Number(process.env.BENCH_RTT_MS ?? 0);
 const FRACTIONS = (process.env.BENCH_FRACTIONS ?? '0.001,0.01,0.1').split(',').map(Number);
+const WRITES_PER_KEY = Number(process.env.BENCH_WRITES_PER_KEY ?? 1);
 const KS = 'bench';
 const PREFIX = 'ae:';
 const CPU_PROFILE_DIR = process.env.BENCH_CPU_PROFILE ?? '';
@@ -125,10 +128,10 @@ async function load(clients: Redis[]): Promise<void> {
   }
 }
 
-function diverged(i: number, region: 'east' | 'west'): ChangeRecord {
+function diverged(i: number, region: 'east' | 'west', write = 1): ChangeRecord {
   const key = keyName(i);
   const { partition, bucket } = map.place(key);
-  const vv: Record<string, number> = region === "east" ? { east: 2 } : { east: 1, west: 1 };
+  const vv: Record<string, number> = region === "east" ? { east: 2 } : { east: 1, west: write };
   return { seq: 0, keyspace: KS, key, partition, bucket, record: { value: Buffer.alloc(VALUE_BYTES, region === 'east' ? 0x62 : 0x63), contentType: 'application/octet-stream', vv, hlc: [1700000001000, 0], origin: region, epoch: 0, tombstone: false } };
 }
 
@@ -198,10 +201,20 @@ async function main(): Promise<void> {
       const n = Math.max(2, Math.round(KEYS * fraction));
       const east: ChangeRecord[] = [];
       const west: ChangeRecord[] = [];
-      for (let i = next; i < next + n; i++) (i % 2 === 0 ? west : east).push(diverged(i, i % 2 === 0 ? 'west' : 'east'));
+      if (WRITES_PER_KEY > 1) {
+        // west only, each key written WRITES_PER_KEY times in order; only the last one counts
+        for (let w = 1; w <= WRITES_PER_KEY; w++) {
+          const batch: ChangeRecord[] = [];
+          for (let i = next; i < next + n; i++) batch.push(diverged(i, 'west', w));
+          for (let i = 0; i < batch.length; i += 2048) await stores[1]!.applyVersions(batch.slice(i, i + 2048));
+          if (w === WRITES_PER_KEY) west.push(...batch);
+        }
+      } else {
+        for (let i = next; i < next + n; i++) (i % 2 === 0 ? west : east).push(diverged(i, i % 2 === 0 ? 'west' : 'east'));
+      }
       next += n;
       for (let i = 0; i < east.length; i += 2048) await stores[0]!.applyVersions(east.slice(i, i + 2048));
-      for (let i = 0; i < west.length; i += 2048) await stores[1]!.applyVersions(west.slice(i, i + 2048));
+      if (WRITES_PER_KEY <= 1) for (let i = 0; i < west.length; i += 2048) await stores[1]!.applyVersions(west.slice(i, i + 2048));
       const divergedBytes = [...east, ...west].reduce((s, r) => s + recordBytes(r), 0);
       const bytes0 = loop.bytes;
       const frames0 = loop.frames;
