@@ -161,9 +161,10 @@ export async function startGateway(config: GatewayConfig, opts: GatewayOptions =
   let bootUnknown = false;
   // The region's own counters restart with an empty store; when it may hold fewer versions
   // than its peers and takes writes anyway, they must start above everything issued before.
-  const raiseFloor = (why: string) => {
+  // `aboveAll`: the store may have forgotten floors the peers have seen (lost or rolled back).
+  const raiseFloor = (why: string, aboveAll = false) => {
     if (config.peers.length === 0) return; // nobody holds older versions of ours
-    store.raiseCounterFloor(clock.nowMs()).catch((err: Error) =>
+    store.raiseCounterFloor(clock.nowMs(), aboveAll).catch((err: Error) =>
       log.error({ err: err.message }, 'counter floor not persisted yet (in effect now; persisted when Redis answers)'));
     log.warn({ why }, 'own version-vector counters raised past everything issued before');
   };
@@ -173,7 +174,7 @@ export async function startGateway(config: GatewayConfig, opts: GatewayOptions =
     peers: config.peers.map((p) => p.region), clock, log,
     checkWaitMs: Math.min(ROLLBACK_CHECK_WAIT_MS, config.antiEntropy.bootstrapWriteWaitMs),
     onRollback: (why) => storeLost(`the store came back with older data: ${why}`),
-    onUncheckedOpen: (peers) => raiseFloor(`writes open before the cursors of ${peers.join(', ')} were compared with the log`),
+    onUncheckedOpen: (peers) => raiseFloor(`writes open before the cursors of ${peers.join(', ')} were compared with the log`, true),
   });
   const gate = new BootstrapGate(ownership ?? new StaticAuthority(config.region, maps), {
     clock, waitMs: config.antiEntropy.bootstrapWriteWaitMs, log, registry: metrics.registry,
@@ -217,7 +218,7 @@ export async function startGateway(config: GatewayConfig, opts: GatewayOptions =
   // (durably: a restart before the repair finished repairs again).
   const storeLost = (why: string) => {
     storeResets.inc();
-    raiseFloor('the store lost or rolled back its data');
+    raiseFloor('the store lost or rolled back its data', true);
     // a new log incarnation, written by the next read of it (the links' handshakes, the
     // senders' poll): the peers start it from seq 0
     replicationStore.renewIncarnation();

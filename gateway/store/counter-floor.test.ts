@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { COUNTER_FLOOR_PER_MS, COUNTER_FLOOR_STEP, nextCounterFloor } from './region-store.js';
+import { COUNTER_FLOOR_PER_MS, COUNTER_FLOOR_STEP, counterFloorAboveAll, nextCounterFloor } from './region-store.js';
 
 describe('nextCounterFloor', () => {
   const t0 = 1_790_000_000_000;
@@ -30,5 +30,19 @@ describe('nextCounterFloor', () => {
 
   it('stays a safe integer for centuries of raises', () => {
     expect(Number.isSafeInteger(nextCounterFloor(t0, t0, t0 + 200 * 365 * 86_400_000))).toBe(true);
+  });
+
+  it('after a loss or rollback the floor is above every floor handed out before, whatever the old data kept', () => {
+    // older data without any floor; after it, raises at t0, t0 + 1 s, t0 + 1.003 s and 2 000
+    // writes to one key; then the store comes back without them (its floor: 0)
+    const f1 = nextCounterFloor(0, 0, t0);
+    const f2 = nextCounterFloor(f1, t0, t0 + 1_000);
+    const f3 = nextCounterFloor(f2, t0 + 1_000, t0 + 1_003);
+    const fromOldData = nextCounterFloor(0, 0, t0 + 1_500);
+    expect(fromOldData).toBeLessThan(f3); // raised from the old data alone: too low
+    expect(counterFloorAboveAll(t0 + 1_500)).toBeGreaterThan(f3 + 2_000);
+    expect(counterFloorAboveAll(t0)).toBeGreaterThan(f1);
+    expect(Number.isSafeInteger(counterFloorAboveAll(t0 + 200 * 365 * 86_400_000))).toBe(true);
+    expect(String(counterFloorAboveAll(t0 + 200 * 365 * 86_400_000)).length).toBeLessThanOrEqual(16); // packed.ts: at most 16 digits
   });
 });

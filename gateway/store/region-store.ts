@@ -35,6 +35,17 @@ export const COUNTER_FLOOR_STEP = 2 ** 32;
  * a key took since (fewer than COUNTER_FLOOR_PER_MS writes per ms), unless the wall clock
  * went back.
  */
+/**
+ * A floor above every counter this region issued before `nowMs`, whatever floors older data
+ * forgot: every floor nextCounterFloor hands out at wall time t is at most
+ * COUNTER_FLOOR_PER_MS × t (the first one is t, each later one grows by that rate), and a key
+ * takes fewer than COUNTER_FLOOR_PER_MS writes per ms above it. For a store that lost or
+ * rolled back its data (its own floor may be older than one the peers have seen).
+ */
+export function counterFloorAboveAll(nowMs: number): number {
+  return COUNTER_FLOOR_PER_MS * (Math.floor(nowMs) + 1);
+}
+
 export function nextCounterFloor(prev: number, prevAtMs: number, nowMs: number): number {
   const now = Math.floor(nowMs);
   if (prev === 0) return now;
@@ -134,11 +145,14 @@ export class RegionStore implements ChangeSink {
   }
 
   /**
-   * Raises the floor at once for this process (`nextCounterFloor`, `nowMs` the wall clock),
-   * then persists it with the time of the raise.
+   * Raises the floor at once for this process (`nextCounterFloor`, `nowMs` the wall clock;
+   * with `aboveAll`, at least `counterFloorAboveAll`: the store lost or rolled back its data,
+   * so its own floor may be older than one the peers have seen), then persists it with the
+   * time of the raise.
    */
-  async raiseCounterFloor(nowMs: number): Promise<void> {
-    this.counterFloor = nextCounterFloor(this.counterFloor, this.counterFloorAtMs, nowMs);
+  async raiseCounterFloor(nowMs: number, aboveAll = false): Promise<void> {
+    const next = nextCounterFloor(this.counterFloor, this.counterFloorAtMs, nowMs);
+    this.counterFloor = aboveAll ? Math.max(next, counterFloorAboveAll(nowMs)) : next;
     this.counterFloorAtMs = Math.floor(nowMs);
     await this.persistCounterFloor();
   }
