@@ -174,7 +174,7 @@ export async function startGateway(config: GatewayConfig, opts: GatewayOptions =
     peers: config.peers.map((p) => p.region), clock, log,
     checkWaitMs: Math.min(ROLLBACK_CHECK_WAIT_MS, config.antiEntropy.bootstrapWriteWaitMs),
     onRollback: (why) => storeLost(`the store came back with older data: ${why}`),
-    onUncheckedOpen: (peers) => raiseFloor(`writes open before the cursors of ${peers.join(', ')} were compared with the log`, true),
+    onUncheckedOpen: (peers) => uncheckedOpen(peers),
   });
   const gate = new BootstrapGate(ownership ?? new StaticAuthority(config.region, maps), {
     clock, waitMs: config.antiEntropy.bootstrapWriteWaitMs, log, registry: metrics.registry,
@@ -229,6 +229,18 @@ export async function startGateway(config: GatewayConfig, opts: GatewayOptions =
     log.error({ why, peers: config.peers.map((p) => p.region) }, 'the region\'s Redis lost its data (restarted empty, flushed) or came back with older data: own counters raised past everything issued before, replication restarted under a new log incarnation, every partition pulled again from the peers and repaired with them');
   };
   store.onIdentityLost(() => storeLost('the store\'s identity is gone or its log seq went back'));
+  // Writes open at an unclean boot before some peers' cursors were compared: the log may
+  // have been rolled back under seqs and counters those peers hold. The new writes go to a
+  // new log incarnation (no seq is reused, whatever restarts follow before the peers
+  // return) with counters above all, and the unchecked peers are marked needs-repair
+  // (durably): the two-way repair brings back what they have and the old data lost.
+  const uncheckedOpen = (peers: readonly string[]) => {
+    const why = `writes open before the cursors of ${peers.join(', ')} were compared with the log`;
+    raiseFloor(why, true);
+    replicationStore.renewIncarnation();
+    replicator?.resetLog(why);
+    for (const p of peers) replicator?.markNeedsRepair(p, why);
+  };
   replicator?.onCursor((e) => rollbackGuard.onCursor(e));
   if (replicator && config.antiEntropy.enabled) {
     const { enabled: _enabled, bootstrapWriteWaitMs: _wait, ...aeOptions } = config.antiEntropy;
