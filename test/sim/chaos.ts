@@ -8,6 +8,8 @@ export interface SeedResult {
   readonly settleMs: number | null;
   readonly events: number;
   readonly grants: number;
+  /** See SimCluster.staleLandings. */
+  readonly staleLandings: number;
   readonly trace: readonly string[];
 }
 
@@ -19,6 +21,10 @@ function injectFault(sim: SimCluster): void {
   const rnd = sim.random;
   const nodes = [...sim.o.regions, WITNESS];
   const pick = () => nodes[Math.floor(rnd() * nodes.length)] as string;
+  if (sim.o.fence && rnd() < 0.3) {
+    freezeThenMaybeIsolate(sim);
+    return;
+  }
   const roll = rnd();
   const node = pick();
   if (roll < 0.2) {
@@ -51,6 +57,25 @@ function injectFault(sim: SimCluster): void {
   }
 }
 
+/**
+ * A region's Redis frozen for 0.2–2.5 s; half the time the region is also isolated (peers
+ * and witness) a few hundred ms after it froze, so its partitions move while its Redis
+ * still holds queued renewals and writes (the split-brain of issue 9).
+ */
+function freezeThenMaybeIsolate(sim: SimCluster): void {
+  const rnd = sim.random;
+  const r = sim.o.regions[Math.floor(rnd() * sim.o.regions.length)] as string;
+  sim.freezeStore(r, 200 + rnd() * 2300);
+  if (rnd() < 0.5) {
+    sim.q.push(Math.min(sim.nowMs + 100 + rnd() * 500, CHAOS_MS), () => isolate(sim, r));
+  }
+}
+
+export function isolate(sim: SimCluster, r: string): void {
+  for (const other of [...sim.o.regions, WITNESS]) if (other !== r) sim.net.cutBoth(r, other);
+  sim.log(`isolate ${r}`);
+}
+
 /** A chaos phase, then a heal phase (all up, calm network) that must settle in bounded time. */
 export function runSeed(seed: number, overrides: Partial<SimOptions> = {}): SeedResult {
   const sim = new SimCluster({ ...SIM_DEFAULTS, ...overrides, seed });
@@ -80,5 +105,5 @@ export function runSeed(seed: number, overrides: Partial<SimOptions> = {}): Seed
     if (!(err instanceof Violation)) throw err;
     violation = err.message;
   }
-  return { seed, violation, settleMs, events: sim.events, grants: sim.grants, trace: sim.trace };
+  return { seed, violation, settleMs, events: sim.events, grants: sim.grants, staleLandings: sim.staleLandings, trace: sim.trace };
 }

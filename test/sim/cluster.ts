@@ -5,6 +5,7 @@ import { buildTopology, type Topology } from '../../witness/topology.js';
 import { WitnessCore, type DurableState } from '../../witness/witness-core.js';
 import { EventQueue } from './heap.js';
 import { SimNetwork } from './network.js';
+import { FenceGateway, SimStore, type FenceModelOptions, type FenceObserver } from './store.js';
 
 export interface SimOptions {
   readonly seed: number;
@@ -19,6 +20,10 @@ export interface SimOptions {
   readonly tickMs: number;
   readonly heartbeatMs: number;
   readonly missedMax: number;
+  /** Model each region's Redis and the store's fence, with client writes (store.ts); off: the control plane alone. */
+  readonly fence?: FenceModelOptions;
+  /** A store accepting a write under an older epoch than one accepted elsewhere is a violation even inside the writer's lease. */
+  readonly strictStore?: boolean;
 }
 
 export const SIM_DEFAULTS: Omit<SimOptions, 'seed'> = {
@@ -41,6 +46,7 @@ interface RegionNode {
   readonly offsetMs: number;
   readonly lastHeard: Map<string, number>;
   readonly linkUpSince: Map<string, number>;
+  gateway: FenceGateway | null;
   durable: Array<{ keyspace: string; partition: number; owner: string; epoch: number }>;
 }
 
@@ -67,6 +73,17 @@ export class SimCluster {
   events = 0;
   grants = 0;
   readonly trace: string[] = [];
+  /** One Redis per region (with the fence model). */
+  readonly stores = new Map<string, SimStore>();
+  /** Per partition: the highest epoch any store accepted a write under, and any gateway acknowledged one under (and by whom). */
+  readonly fenceSeen: Array<{ acceptedEpoch: number; ackedEpoch: number; ackedBy: string | null; acks: number }>;
+  /**
+   * Writes a store accepted under an older epoch than one another store had accepted, while
+   * the writer's lease had not reached its end yet (it was given up early: the old owner
+   * confirmed the newer epoch while its Redis was frozen with the write queued). Never
+   * acknowledged (that is checked); counted, and a violation with `strictStore`.
+   */
+  staleLandings = 0;
 
   constructor(readonly o: SimOptions) {
     this.random = seededRandom(o.seed);
@@ -76,7 +93,16 @@ export class SimCluster {
     const rate = () => 1 - o.driftRate + 2 * o.driftRate * this.random();
     this.witnessRate = rate();
     for (const r of o.regions) {
-      this.regions.set(r, { agent: null, rate: rate(), offsetMs: 1000 + this.random() * 1e6, lastHeard: new Map(), linkUpSince: new Map(), durable: [] });
+      this.regions.set(r, { agent: null, gateway: null, rate: rate(), offsetMs: 1000 + this.random() * 1e6, lastHeard: new Map(), linkUpSince: new Map(), durable: [] });
+    }
+    this.fenceSeen = Array.from({ length: o.partitions }, () => ({ acceptedEpoch: -1, ackedEpoch: -1, ackedBy: null, acks: 0 }));
+    if (o.fence) {
+      for (const r of o.regions) {
+        const n = this.regions.get(r) as RegionNode;
+        // the region's Redis runs on its host: the same clock rate, its own origin
+        const originMs = 1.6e12 + this.random() * 1e9;
+        this.stores.set(r, new SimStore(r, this.q, this.random, () => this.nowMs, (t) => originMs + n.rate * t, o.fence, this.fenceObserver()));
+      }
     }
   }
 
@@ -126,6 +152,7 @@ export class SimCluster {
   crashRegion(r: string): void {
     const n = this.regions.get(r) as RegionNode;
     n.agent = null;
+    n.gateway = null;
     this.log(`${r} crash`);
   }
 
@@ -143,6 +170,8 @@ export class SimCluster {
       incarnation: Math.floor(this.random() * 2 ** 32),
       ...(this.o.bootQuietMs === undefined ? {} : { bootQuietMs: this.o.bootQuietMs }),
       initialOwners: n.durable,
+      // with the fence model a failback drains the partition's running writes through the store first
+      ...(this.o.fence ? { onReleaseBegun: (_ks: string, p: number) => this.q.push(this.nowMs, () => n.gateway?.drain(p)) } : {}),
       isCaughtUp: (_ks, _p, peer) => this.localMs(r) - (n.linkUpSince.get(peer) ?? Infinity) > 1000,
       onOwnerChanged: (keyspace, partition, owner, epoch) => {
         n.durable = [...n.durable.filter((e) => e.partition !== partition || e.keyspace !== keyspace), { keyspace, partition, owner, epoch }];
@@ -150,6 +179,19 @@ export class SimCluster {
     });
     this.log(`${r} up`);
     const agent = n.agent;
+    const store = this.stores.get(r);
+    if (store && this.o.fence) {
+      const fence = this.o.fence;
+      const gw = new FenceGateway(r, agent, store, this.o.partitions, () => this.localMs(r), () => n.agent === agent, fence, this.fenceObserver(),
+        (ms, fn) => this.q.push(this.nowMs + ms, fn));
+      n.gateway = gw;
+      const client = () => {
+        if (n.agent !== agent) return;
+        gw.write(Math.floor(this.random() * this.o.partitions));
+        this.q.push(this.nowMs + fence.writeEveryMs * (0.5 + this.random()), client);
+      };
+      this.q.push(this.nowMs + this.random() * fence.writeEveryMs, client);
+    }
     const loop = () => {
       if (n.agent !== agent) return;
       this.tickRegion(r, n, agent);
@@ -204,6 +246,51 @@ export class SimCluster {
       const hb = out.heartbeat;
       this.toWitness(r, agent, (w) => w.heartbeat(hb, this.witnessMs()), (reply) => agent.onHeartbeatReply(reply, this.localMs(r)));
     }
+    n.gateway?.tick();
+  }
+
+  /** Freezes region r's Redis (SIGSTOP): its commands and replies wait `forMs`. */
+  freezeStore(r: string, forMs: number): void {
+    const s = this.stores.get(r);
+    if (!s) return;
+    s.freeze(forMs);
+    this.log(`${r} store frozen ${forMs.toFixed(0)} ms`);
+  }
+
+  /**
+   * Checked when it happens: a store accepts a fenced write only under the newest epoch any
+   * store accepted one under (the old owner's store refuses once the next owner could write),
+   * and no gateway acknowledges a write under an older epoch than one already acknowledged,
+   * nor two regions under one epoch: at most one region acknowledges per partition at any instant.
+   */
+  private fenceObserver(): FenceObserver {
+    return {
+      accepted: (region, p, epoch, leaseEndMonoMs) => {
+        const s = this.fenceSeen[p]!;
+        const pastEndMs = this.localMs(region) - leaseEndMonoMs;
+        if (pastEndMs >= 0) {
+          throw new Violation(`split-brain in the store: ${region}'s Redis accepted a fenced write of ks/${p} under epoch ${epoch} at ${this.nowMs.toFixed(1)} ms, `
+            + `${pastEndMs.toFixed(1)} ms after the lease it was checked under ended`);
+        }
+        if (epoch < s.acceptedEpoch) {
+          const what = `${region}'s Redis accepted a fenced write of ks/${p} under epoch ${epoch} at ${this.nowMs.toFixed(1)} ms after a write under epoch ${s.acceptedEpoch} was accepted, ${(-pastEndMs).toFixed(1)} ms before its lease's end`;
+          if (this.o.strictStore) throw new Violation(`stale write in the store: ${what}`);
+          this.staleLandings++;
+          this.log(`stale landing: ${what}`);
+          return;
+        }
+        s.acceptedEpoch = epoch;
+      },
+      acked: (region, p, epoch) => {
+        const s = this.fenceSeen[p]!;
+        if (epoch < s.ackedEpoch || (epoch === s.ackedEpoch && s.ackedBy !== region)) {
+          throw new Violation(`split-brain: ${region} acknowledged a write of ks/${p} under epoch ${epoch} at ${this.nowMs.toFixed(1)} ms after ${s.ackedBy} acknowledged one under epoch ${s.ackedEpoch}`);
+        }
+        s.ackedEpoch = epoch;
+        s.ackedBy = region;
+        s.acks++;
+      },
+    };
   }
 
   private toWitness<T>(r: string, agent: OwnershipAgent, handle: (w: WitnessCore) => T, onReply: (reply: T) => void): void {

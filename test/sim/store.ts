@@ -1,0 +1,308 @@
+/**
+ * The store's fence in the simulation: each region's Redis as a `SimStore` with its own clock
+ * (the host's rate, its own offset) that runs commands one at a time, in order, and can be
+ * frozen (SIGSTOP / docker pause: commands and replies wait until it resumes) or made to run
+ * a command again later (a replay after a reconnect). `FenceGateway` is the gateway's part:
+ * it maps lease ends onto the store's clock with the real `RedisClock` (TIME round trips),
+ * sets the fence on every renewal, deletes it when ownership moves away, and sends fenced
+ * writes carrying the writer's own lease end; a write is acknowledged only when the store
+ * accepted it and the lease it was checked under still holds after the reply
+ * (gateway/http/kv-routes.ts).
+ *
+ * The store accepts a fenced write under the rule of gateway/store/lua/includes/fence.lua
+ * (`fenceHolds`): the fence carries the writer's epoch and the store's clock is before
+ * min(fence end, writer's end). `legacy` models the code before 88abdf4: the fence SET is a
+ * relative PX counted from when the store runs it, the write carries no end of its own, and
+ * the gateway acknowledges whatever the store accepted.
+ */
+import { RedisClock } from '../../gateway/store/redis-clock.js';
+import type { OwnershipAgent } from '../../witness/agent.js';
+import type { EventQueue } from './heap.js';
+
+export type FenceMode = 'absolute' | 'legacy';
+
+export interface FenceModelOptions {
+  readonly mode: FenceMode;
+  /** Gateway ↔ its own Redis, one way (ms). */
+  readonly storeDelayMinMs: number;
+  readonly storeDelayMaxMs: number;
+  /** Probability that a command is run a second time later (a replay after a reconnect). */
+  readonly replayRate: number;
+  readonly replayDelayMaxMs: number;
+  /** Client writes per region: one every this many ms on a random partition. */
+  readonly writeEveryMs: number;
+  /** TIME is sampled again at most this often (REDIS_CLOCK_RESAMPLE_MS). */
+  readonly resampleMs: number;
+  /** A write not answered by the store within this is answered write_outcome_unknown (the gateway's Redis command timeout). */
+  readonly commandTimeoutMs: number;
+  /** A handover's drain gives up after this (HANDOVER_DRAIN_MS_MAX). */
+  readonly drainMsMax: number;
+}
+
+export const FENCE_DEFAULTS: FenceModelOptions = {
+  mode: 'absolute', storeDelayMinMs: 0.1, storeDelayMaxMs: 2, replayRate: 0.02, replayDelayMaxMs: 400, writeEveryMs: 20, resampleMs: 1000, commandTimeoutMs: 2000, drainMsMax: 2000,
+};
+
+/** What the cluster sees of fenced writes, to judge them at every step. */
+export interface FenceObserver {
+  /**
+   * The store of `region` accepted a fenced write of `partition` under `epoch` (real time
+   * now); `leaseEndMonoMs` is the lease end the gateway checked it under (its monotonic clock;
+   * model-only knowledge, for the judge).
+   */
+  accepted(region: string, partition: number, epoch: number, leaseEndMonoMs: number): void;
+  /** The gateway of `region` acknowledged it to its client. */
+  acked(region: string, partition: number, epoch: number): void;
+}
+
+type Command =
+  | { kind: 'time' }
+  | { kind: 'ping' }
+  | { kind: 'fence-set'; partition: number; epoch: number; endMs: number } // absolute end (store clock) or, legacy, a ttl
+  | { kind: 'fence-del'; partition: number }
+  | { kind: 'write'; partition: number; epoch: number; writerEndMs: number | undefined; leaseEndMonoMs: number };
+
+interface Queued {
+  readonly cmd: Command;
+  readonly reply: ((result: number | boolean) => void) | null;
+}
+
+/** One region's Redis. Outlives its gateway's crashes. */
+export class SimStore {
+  private readonly fences = new Map<number, { epoch: number; endMs: number }>();
+  private readonly queue: Queued[] = [];
+  private busy = false;
+  frozenUntilMs = 0;
+  executed = 0;
+
+  constructor(
+    readonly region: string,
+    private readonly q: EventQueue,
+    private readonly random: () => number,
+    private readonly realMs: () => number,
+    /** This store's clock (ms) at real time t. */
+    private readonly clockAt: (realMs: number) => number,
+    private readonly o: FenceModelOptions,
+    private readonly observer: FenceObserver,
+  ) {}
+
+  nowMs(): number {
+    return this.clockAt(this.realMs());
+  }
+
+  freeze(forMs: number): void {
+    this.frozenUntilMs = Math.max(this.frozenUntilMs, this.realMs() + forMs);
+  }
+
+  private delay(): number {
+    return this.o.storeDelayMinMs + this.random() * (this.o.storeDelayMaxMs - this.o.storeDelayMinMs);
+  }
+
+  /** A command sent by the gateway: it arrives after a short delay, runs in order, its reply travels back. */
+  send(cmd: Command, reply: ((result: number | boolean) => void) | null): void {
+    this.q.push(this.realMs() + this.delay(), () => this.enqueue({ cmd, reply }));
+    if (cmd.kind !== 'time' && cmd.kind !== 'ping' && this.random() < this.o.replayRate) {
+      // the same bytes again, later (a client that re-sent after a reconnect); nobody waits for the reply
+      this.q.push(this.realMs() + this.delay() + this.random() * this.o.replayDelayMaxMs, () => this.enqueue({ cmd, reply: null }));
+    }
+  }
+
+  private enqueue(item: Queued): void {
+    this.queue.push(item);
+    this.pump();
+  }
+
+  private pump(): void {
+    if (this.busy || this.queue.length === 0) return;
+    this.busy = true;
+    this.q.push(Math.max(this.realMs(), this.frozenUntilMs), () => this.runHead());
+  }
+
+  private runHead(): void {
+    if (this.realMs() < this.frozenUntilMs) {
+      this.q.push(this.frozenUntilMs, () => this.runHead()); // frozen after the run was scheduled
+      return;
+    }
+    const item = this.queue.shift()!;
+    const result = this.execute(item.cmd);
+    this.executed++;
+    this.busy = false;
+    this.pump();
+    if (item.reply) this.writeReply(item.reply, result);
+  }
+
+  /** The reply leaves only while the store runs (a store frozen right after the command holds it), then travels. */
+  private writeReply(reply: (result: number | boolean) => void, result: number | boolean): void {
+    if (this.realMs() < this.frozenUntilMs) {
+      this.q.push(this.frozenUntilMs, () => this.writeReply(reply, result));
+      return;
+    }
+    this.q.push(this.realMs() + this.delay(), () => reply(result));
+  }
+
+  private execute(cmd: Command): number | boolean {
+    const now = this.nowMs();
+    switch (cmd.kind) {
+      case 'time':
+        return Math.floor(now);
+      case 'ping':
+        return true;
+      case 'fence-set': {
+        const endMs = this.o.mode === 'legacy' ? now + cmd.endMs : cmd.endMs; // legacy: SET PX counts from now
+        if (endMs <= now) this.fences.delete(cmd.partition); // SET PXAT in the past: the key is gone at once
+        else this.fences.set(cmd.partition, { epoch: cmd.epoch, endMs });
+        return true;
+      }
+      case 'fence-del':
+        this.fences.delete(cmd.partition);
+        return true;
+      case 'write': {
+        if (!this.fenceHolds(cmd.partition, cmd.epoch, cmd.writerEndMs, now)) return false;
+        this.observer.accepted(this.region, cmd.partition, cmd.epoch, cmd.leaseEndMonoMs);
+        return true;
+      }
+    }
+  }
+
+  /** includes/fence.lua: the fence carries `epoch` and the store's clock is before min(fence end, writer end). */
+  private fenceHolds(partition: number, epoch: number, writerEndMs: number | undefined, nowMs: number): boolean {
+    const f = this.fences.get(partition);
+    if (!f || f.epoch !== epoch) return false;
+    let endMs = f.endMs;
+    if (writerEndMs !== undefined && writerEndMs < endMs) endMs = writerEndMs;
+    return nowMs < endMs;
+  }
+}
+
+/** The gateway's side of the fence for one region incarnation (a crash drops it; the store stays). */
+export class FenceGateway {
+  private readonly clock = new RedisClock();
+  private lastSampleMs = Number.NEGATIVE_INFINITY;
+  private sampling = false;
+  private readonly fenceSentEndMs = new Map<number, number>();
+  private readonly fenceHeld = new Set<number>();
+  /** Per partition: writes from their authority check to their answer (a handover waits for them). */
+  private readonly running = new Map<number, number>();
+  writes = 0;
+  acks = 0;
+  unknown = 0;
+  refused = 0;
+
+  constructor(
+    readonly region: string,
+    private readonly agent: OwnershipAgent,
+    private readonly store: SimStore,
+    private readonly partitions: number,
+    private readonly monoMs: () => number,
+    private readonly alive: () => boolean,
+    private readonly o: FenceModelOptions,
+    private readonly observer: FenceObserver,
+    /** Runs `fn` after `ms` of real time (the sim's event queue). */
+    private readonly later: (ms: number, fn: () => void) => void,
+  ) {}
+
+  /**
+   * A handover's drain (gateway/ownership/handover.ts), as far as the store goes: the writes
+   * running on the partition are answered, then one command through the store (the root
+   * comparison reads it) so everything queued before has run; bounded by drainMsMax.
+   */
+  drain(partition: number): void {
+    const startMs = this.monoMs();
+    const step = () => {
+      if (!this.alive() || !this.agent.release('ks', partition)) return;
+      if (this.monoMs() - startMs > this.o.drainMsMax) {
+        this.agent.abortRelease('ks', partition, this.monoMs());
+        return;
+      }
+      if ((this.running.get(partition) ?? 0) > 0) {
+        this.later(5, step);
+        return;
+      }
+      this.store.send({ kind: 'ping' }, () => {
+        if (!this.alive()) return;
+        if (this.monoMs() - startMs > this.o.drainMsMax) this.agent.abortRelease('ks', partition, this.monoMs());
+        else this.agent.releaseDrained('ks', partition);
+      });
+    };
+    step();
+  }
+
+  /** After every agent tick: resample the store's clock, keep the fences up to date. */
+  tick(): void {
+    const now = this.monoMs();
+    if (!this.sampling && now - this.lastSampleMs >= this.o.resampleMs) this.sample(now);
+    for (let p = 0; p < this.partitions; p++) {
+      const a = this.agent.authority('ks', p, now);
+      if (a.kind === 'owner') {
+        const endMono = now + a.leaseRemainingMs;
+        if (this.fenceSentEndMs.get(p) === endMono) continue;
+        const endMs = this.o.mode === 'legacy' ? a.leaseRemainingMs : this.clock.toRedisMs(endMono);
+        if (endMs === undefined) continue; // no TIME sample yet
+        this.fenceSentEndMs.set(p, endMono);
+        this.fenceHeld.add(p);
+        this.store.send({ kind: 'fence-set', partition: p, epoch: a.epoch, endMs }, null);
+      } else if (this.fenceHeld.has(p) && this.ownerElsewhere(p)) {
+        this.fenceHeld.delete(p);
+        this.fenceSentEndMs.delete(p);
+        this.store.send({ kind: 'fence-del', partition: p }, null);
+      }
+    }
+  }
+
+  private ownerElsewhere(partition: number): boolean {
+    let elsewhere = false;
+    this.agent.forEachPartition((spec, known) => {
+      if (spec.partition === partition && known.owner !== this.region) elsewhere = true;
+    });
+    return elsewhere;
+  }
+
+  private sample(t0: number): void {
+    this.sampling = true;
+    this.store.send({ kind: 'time' }, (r) => {
+      if (!this.alive()) return;
+      this.sampling = false;
+      const t1 = this.monoMs();
+      this.clock.record(t0, r as number, t1);
+      this.lastSampleMs = t1;
+    });
+  }
+
+  /** One client write on `partition`: authority check, the fenced write, the check after the reply. */
+  write(partition: number): void {
+    const now = this.monoMs();
+    const a = this.agent.authority('ks', partition, now);
+    if (a.kind !== 'owner') return;
+    const leaseEndMono = now + a.leaseRemainingMs;
+    const writerEndMs = this.o.mode === 'legacy' ? undefined : this.clock.toRedisMs(leaseEndMono);
+    if (this.o.mode !== 'legacy' && writerEndMs === undefined) return; // the real store maps the end before it writes
+    this.writes++;
+    let answered = false;
+    const answer = () => {
+      answered = true;
+      this.running.set(partition, (this.running.get(partition) ?? 1) - 1);
+    };
+    this.running.set(partition, (this.running.get(partition) ?? 0) + 1);
+    this.later(this.o.commandTimeoutMs, () => {
+      if (answered || !this.alive()) return;
+      answer();
+      this.unknown++; // 503 write_outcome_unknown: Redis did not answer in time
+    });
+    this.store.send({ kind: 'write', partition, epoch: a.epoch, writerEndMs, leaseEndMonoMs: leaseEndMono }, (ok) => {
+      if (!this.alive() || answered) return;
+      answer();
+      if (!ok) {
+        this.refused++;
+        return;
+      }
+      const after = this.monoMs();
+      const held = this.agent.authority('ks', partition, after);
+      if (this.o.mode !== 'legacy' && (after >= leaseEndMono || held.kind !== 'owner' || held.epoch !== a.epoch)) {
+        this.unknown++; // 503 write_outcome_unknown
+        return;
+      }
+      this.acks++;
+      this.observer.acked(this.region, partition, a.epoch);
+    });
+  }
+}
