@@ -276,7 +276,12 @@ export async function startGateway(config: GatewayConfig, opts: GatewayOptions =
   const repairMarks = new RedisRepairMarks(redis, store.keys);
   const onRedisReady = async (): Promise<void> => {
     try {
-      if (!bootLogRead) rollbackGuard.booted(await store.bootLogState());
+      if (!bootLogRead) {
+        const state = await store.bootLogState();
+        // an incarnation the replicator created meanwhile (Redis answered late) is a new log
+        const ownLog = state.incarnation !== null && state.incarnation === replicationStore.incarnationCreatedHere();
+        rollbackGuard.booted(ownLog ? { ...state, cleanStop: true } : state);
+      }
       bootLogRead = true;
       // (again on every reconnect: marks set while Redis was away are written then)
       if (replicator) await replicator.useRepairMarks(repairMarks);

@@ -77,3 +77,26 @@ describe('RollbackGuard', () => {
     expect(b.g.pending()).toBe(false);
   });
 });
+
+describe('RollbackGuard before the boot state is read', () => {
+  it('compares cursors reported before the read (Redis answered late) once it is read', () => {
+    const { g, rollbacks } = guard(['east']);
+    g.onCursor({ peer: 'east', cursor: 130, ownIncarnation: 'i1' });
+    expect(rollbacks).toEqual([]);
+    g.booted({ headSeq: 100, incarnation: 'i1', cleanStop: false });
+    expect(rollbacks).toHaveLength(1);
+    expect(g.pending()).toBe(false);
+  });
+
+  it('an early report of a cursor above the log counts after a clean boot too; an early fine cursor checks its peer', () => {
+    const a = guard(['east']);
+    a.g.onCursor({ peer: 'east', cursor: 130, ownIncarnation: 'i1', lastSeq: 100 });
+    a.g.booted({ headSeq: 100, incarnation: 'i1', cleanStop: true });
+    expect(a.rollbacks).toHaveLength(1);
+    const b = guard(['east']);
+    b.g.onCursor({ peer: 'east', cursor: 90, ownIncarnation: 'i1' });
+    b.g.booted({ headSeq: 100, incarnation: 'i1', cleanStop: false });
+    expect(b.g.pending()).toBe(false);
+    expect(b.rollbacks).toEqual([]);
+  });
+});

@@ -51,6 +51,8 @@ export class RollbackGuard {
   private since = 0;
   /** Incarnations already handled as rolled back (every peer reports the same). */
   private readonly handled = new Set<string>();
+  /** Cursors reported before the boot state was read (Redis answered late): compared then. */
+  private readonly early = new Map<string, CursorEvent>();
 
   constructor(private readonly o: RollbackGuardOptions) {
     if (o.peers.length === 0) this.bootKnown = true; // nobody holds cursors of ours
@@ -61,10 +63,14 @@ export class RollbackGuard {
     if (this.bootKnown) return;
     this.bootKnown = true;
     this.since = this.o.clock.monoMs();
-    if (state.cleanStop || state.incarnation === null) return;
-    this.boot = { headSeq: state.headSeq, incarnation: state.incarnation };
-    for (const p of this.o.peers) this.unchecked.add(p);
-    this.o.log.warn({ headSeq: state.headSeq, peers: this.o.peers }, 'the gateway did not stop cleanly with this log: writes wait until every peer\'s cursor was compared with the log head');
+    if (!state.cleanStop && state.incarnation !== null) {
+      this.boot = { headSeq: state.headSeq, incarnation: state.incarnation };
+      for (const p of this.o.peers) this.unchecked.add(p);
+      this.o.log.warn({ headSeq: state.headSeq, peers: this.o.peers }, 'the gateway did not stop cleanly with this log: writes wait until every peer\'s cursor was compared with the log head');
+    }
+    // cursors reported before the read (writes waited for it: the head is the one they met)
+    for (const e of this.early.values()) this.onCursor(e);
+    this.early.clear();
   }
 
   /**
@@ -86,6 +92,7 @@ export class RollbackGuard {
 
   /** Every established link's cursor (Replicator.onCursor). */
   onCursor(e: CursorEvent): void {
+    if (!this.bootKnown) return void this.early.set(e.peer, e);
     if (this.handled.has(e.ownIncarnation)) return;
     if (e.lastSeq !== undefined && e.cursor > e.lastSeq) {
       return this.rollback(e.ownIncarnation, `peer ${e.peer} acknowledged seq ${e.cursor} of our log, which ends at ${e.lastSeq}`);

@@ -306,8 +306,10 @@ export class RegionStore implements ChangeSink {
     if (this.incarnationId) return this.incarnationId;
     const renewal = this.renewals;
     const fresh = randomBytes(8).toString('hex');
+    let created = true;
     if (renewal !== this.renewed) await this.redis.set(this.keys.incarnation, fresh);
-    else await this.redis.set(this.keys.incarnation, fresh, 'NX');
+    else created = (await this.redis.set(this.keys.incarnation, fresh, 'NX')) === 'OK';
+    if (created) this.createdIncarnation = fresh;
     const id = await this.redis.get(this.keys.incarnation);
     if (!id) throw new Error('incarnation id vanished right after SET');
     if (renewal === this.renewals) {
@@ -342,6 +344,13 @@ export class RegionStore implements ChangeSink {
     const [incarnation, seq] = await this.redis.mget(this.keys.incarnation, this.keys.seq);
     if (incarnation) await this.redis.set(this.keys.cleanStop, `${incarnation}|${Number(seq ?? 0)}`);
   }
+
+  /** The last incarnation this instance wrote itself (its log is this process's own: no older data under it). */
+  incarnationCreatedHere(): string | undefined {
+    return this.createdIncarnation;
+  }
+
+  private createdIncarnation: string | undefined;
 
   /**
    * The next `incarnation()` writes a new one (Redis lost or rolled back its data): the
