@@ -78,13 +78,15 @@ export class LogSender {
 
   /** Checks the cursor against the log bounds, then ships. */
   async start(): Promise<void> {
+    // the handshake's cursor: a notifyAppended may ship (and move `sent`) while bounds are read
+    const cursor = this.sent;
     try {
       const bounds = await this.source.bounds();
-      const missing = bounds.length > 0 ? bounds.firstSeq > this.sent + 1 : bounds.lastSeq > this.sent;
-      if (missing) this.reportGap({ afterSeq: this.sent, firstSeq: bounds.length > 0 ? bounds.firstSeq : bounds.lastSeq + 1 });
-      if (bounds.lastSeq < this.sent) {
-        this.log.error({ cursor: this.sent, lastSeq: bounds.lastSeq }, 'peer cursor is ahead of our log: our store came back with older data');
-        this.hooks.onCursorAhead?.(this.sent, bounds.lastSeq);
+      const missing = bounds.length > 0 ? bounds.firstSeq > cursor + 1 : bounds.lastSeq > cursor;
+      if (missing) this.reportGap({ afterSeq: cursor, firstSeq: bounds.length > 0 ? bounds.firstSeq : bounds.lastSeq + 1 });
+      if (bounds.lastSeq < cursor) {
+        this.log.error({ cursor, lastSeq: bounds.lastSeq }, 'peer cursor is ahead of our log: our store came back with older data');
+        this.hooks.onCursorAhead?.(cursor, bounds.lastSeq);
       }
     } catch (err) {
       return this.fail('reading log bounds failed', err);
