@@ -141,4 +141,34 @@ describe.skipIf(skip)('region and site faults (2 regions + witness)', () => {
     expectClean(run);
     expect(ackedAt(run, 'east', DIVERGE_KEYSPACE, 9000, 14_000), run.report).toBeGreaterThan(0);
   });
+
+  it('owner\'s Redis paused 1.5 s, owner cut from its peer and the witness 300 ms after: west takes over, no split-brain, no lost write', async () => {
+    const cut = new Set<string>();
+    let frozenAt = 0;
+    let cutAt = 0;
+    const run = await runScenario(topo, {
+      name: 'frozen-owner', durationMs: 12_000, canReach: reach(cut), clientsPerRegion: 4,
+      fault: async ({ topo: t, at, t0 }) => {
+        await at(2000);
+        frozenAt = Date.now() - t0;
+        await t.lab.pause(t.redis('east'));
+        await at(2300);
+        cut.add('east');
+        cutAt = Date.now() - t0;
+        await t.isolate('east');
+        await at(3500);
+        await t.lab.unpause(t.redis('east'));
+        await at(8000);
+        await t.healAll();
+        cut.delete('east');
+      },
+    });
+    const t0 = run.history.ops[0]?.invokeMs ?? 0;
+    const eastLate = tally(run.history, (o) => o.keyspace === FENCE_KEYSPACE && o.kind !== 'read' && (o.ackRegion ?? o.region) === 'east'
+      && o.invokeMs - t0 < 3500 && (o.completeMs ?? Infinity) - t0 > 3500);
+    console.log(`[frozen-owner] paused at ${frozenAt} ms, cut at ${cutAt} ms; east fence writes across the pause: ${eastLate}`);
+    expectClean(run);
+    // the takeover happened under the checker's eyes: west acknowledged fence writes while east was cut off
+    expect(ackedAt(run, 'west', FENCE_KEYSPACE, 3000, 8000), run.report).toBeGreaterThan(0);
+  });
 });
