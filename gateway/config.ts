@@ -88,6 +88,8 @@ export const gatewayConfigSchema = z.strictObject({
     batchBytesMax: z.number().int().min(1024).max(64 * 1024 * 1024).default(1024 * 1024),
     windowBatchesMax: z.number().int().min(1).max(1024).default(8),
     frameBytesMax: z.number().int().min(4096).max(256 * 1024 * 1024).default(4 * 1024 * 1024),
+    /** A received record whose HLC wall time is further ahead of the local clock is refused (record-check.ts). */
+    hlcAheadMsMax: z.number().int().min(100).max(24 * 3_600_000).default(60_000),
   }).prefault({}),
   lease: z.strictObject({
     leaseMs: z.number().int().min(100).max(600_000).default(DEFAULT_LEASE_MS),

@@ -129,7 +129,7 @@ export async function startGateway(config: GatewayConfig, opts: GatewayOptions =
   let conflictWorker: ConflictWorker | undefined;
   if (config.peers.length > 0) {
     replicator = createReplicator({
-      config, store: replicationStore, clock, random: opts.random ?? realRandom, log: root, registry: metrics.registry,
+      config, store: replicationStore, clock, random: opts.random ?? realRandom, log: root, registry: metrics.registry, maps,
       onConflicts: () => conflictWorker?.kick(), settings: settingsCheck.link(),
     });
   }

@@ -53,7 +53,11 @@ export class PartitionMap {
   }
 
   place(key: string): KeyPlacement {
-    const bytes = Buffer.from(key, 'utf8'); // encoded once for both hashes
+    return this.placeBytes(Buffer.from(key, 'utf8')); // encoded once for both hashes
+  }
+
+  /** `place` for a key given as its UTF-8 bytes (a received record's, not decoded). */
+  placeBytes(bytes: Uint8Array): KeyPlacement {
     const slot = hash32(bytes) % this.slots.length;
     return { partition: this.slots[slot]!, bucket: hash32(bytes, BUCKET_SEED) % this.merkleBuckets };
   }

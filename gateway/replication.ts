@@ -4,11 +4,12 @@
  * the sync-replica wait of the write path.
  */
 import type { Logger } from 'pino';
-import type { Registry } from 'prom-client';
+import { Counter, type Registry } from 'prom-client';
 import { Replicator } from '../replicator/index.js';
 import type { ApplyOutcome, ChangeSink } from '../replicator/types.js';
 import type { LogEntry } from '../replicator/packed.js';
 import type { LinkSettings } from '../replicator/handshake.js';
+import { createRecordCheck, type RecordCheck } from '../replicator/record-check.js';
 import type { Clock } from '../infra/clock.js';
 import type { GatewayConfig, KeyspaceConfig } from './config.js';
 import type { PartitionMap } from './partition-map.js';
@@ -17,13 +18,20 @@ import { UnavailableError } from './errors.js';
 
 export function createReplicator(deps: {
   config: GatewayConfig; store: RegionStore; clock: Clock; random: () => number; log: Logger; registry: Registry;
+  maps: ReadonlyMap<string, PartitionMap>;
   onConflicts: () => void;
   /** Compared with each peer's at the link handshake (settings-check.ts). */
   settings?: LinkSettings;
 }): Replicator {
   const { config, store } = deps;
+  const rejected = new Counter({
+    name: 'geogate_records_rejected_total', help: 'Received records refused by the field check (placement, bounds, HLC drift); the link closes',
+    labelNames: ['peer', 'reason'], registers: [deps.registry],
+  });
+  const check = recordCheckFor(config, deps.maps, () => deps.clock.nowMs());
   const sink: ChangeSink = {
     async apply(origin: string, incarnation: string, batch: readonly LogEntry[]): Promise<ApplyOutcome[]> {
+      checkBatch(origin, batch, check, (reason) => rejected.inc({ peer: origin, reason }));
       const outcomes = await store.apply(origin, incarnation, batch);
       if (outcomes.includes('conflict')) deps.onConflicts();
       return outcomes;
@@ -39,6 +47,36 @@ export function createReplicator(deps: {
     source: store.asLogSource(), sink, clock: deps.clock, random: deps.random, log: deps.log, registry: deps.registry,
     ...(deps.settings ? { settings: deps.settings } : {}),
   });
+}
+
+/** The field check of received records under this region's placement and limits. */
+export function recordCheckFor(config: GatewayConfig, maps: ReadonlyMap<string, PartitionMap>, nowMs: () => number): RecordCheck {
+  return createRecordCheck({
+    keyspaces: new Map([...maps].map(([name, map]) => [name, { partitions: map.keyspace.partitions, place: (key: Uint8Array) => map.placeBytes(key) }])),
+    merkleBuckets: config.merkle.buckets, keyBytesMax: config.limits.keyBytesMax, valueBytesMax: config.limits.valueBytesMax,
+    regions: config.cluster.regions, hlcAheadMsMax: config.replication.hlcAheadMsMax, nowMs,
+  });
+}
+
+/**
+ * Refuses a batch holding a record the field check rejects, before anything of it is applied:
+ * the error closes the link with the record's problem as the reason (the receiver's apply
+ * failure path), nothing is applied or acked, and the peer resends from our cursor once the
+ * cause (a placement or clock disagreement) is fixed. A wrong partition or bucket would
+ * otherwise write leaves into digests that then never agree again.
+ */
+export function checkBatch(origin: string, batch: readonly LogEntry[], check: RecordCheck, count: (reason: string) => void): void {
+  for (const entry of batch) {
+    const problem = check(entry.bytes);
+    if (problem) {
+      count(problem.reason);
+      throw new RecordRejectedError(`record from ${origin} refused (${problem.reason}): ${problem.message}`);
+    }
+  }
+}
+
+export class RecordRejectedError extends Error {
+  override readonly name = 'RecordRejectedError';
 }
 
 /**

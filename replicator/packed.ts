@@ -185,6 +185,35 @@ export function checkPacked(bytes: Uint8Array): number | string {
   return seq;
 }
 
+/** The fields a receiver checks against its own placement and bounds (record-check.ts). */
+export interface PackedFields {
+  readonly seq: number;
+  readonly keyspace: string;
+  /** The key's UTF-8 bytes (a view into the change, not a copy). */
+  readonly key: Uint8Array;
+  readonly partition: number;
+  readonly bucket: number;
+  readonly valueBytes: number;
+  readonly hlcWallMs: number;
+  readonly origin: string;
+  readonly epoch: number;
+}
+
+/** Reads those fields of a change `checkPacked` accepted (throws on bytes it rejects). */
+export function readPackedFields(bytes: Uint8Array): PackedFields {
+  const b = split(bytes);
+  if (typeof b === 'string') throw new Error(`bad packed change: ${b}`);
+  const v = bytes;
+  const view = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  let dot = b[16]!;
+  while (dot < b[17]! && v[dot] !== DOT) dot++;
+  return { // names are ASCII (checkPacked checked them): latin1 decodes them fastest
+    seq: decimalAt(v, b[0]!, b[1]!), keyspace: view.toString('latin1', b[2]!, b[3]!), key: v.subarray(b[4]!, b[5]!),
+    partition: decimalAt(v, b[6]!, b[7]!), bucket: decimalAt(v, b[8]!, b[9]!), valueBytes: b[11]! - b[10]!,
+    hlcWallMs: decimalAt(v, b[16]!, dot), origin: view.toString('latin1', b[18]!, b[19]!), epoch: decimalAt(v, b[20]!, b[21]!),
+  };
+}
+
 /** Unpacks a change; throws on bytes that `checkPacked` rejects. */
 export function unpackChange(bytes: Uint8Array): ChangeRecord {
   const problem = checkPacked(bytes);

@@ -31,6 +31,8 @@ export interface RawHelloOptions {
   readonly secret: string;
   readonly incarnation?: string;
   readonly applied?: number;
+  /** Shared settings sent with AUTH (a peer that agrees with the server's placement). */
+  readonly settings?: unknown;
 }
 
 /** Runs the dialler side of the handshake by hand; resolves once AUTH was sent. */
@@ -40,7 +42,7 @@ export async function rawHandshake(peer: RawPeer, o: RawHelloOptions): Promise<v
   const hello = await nextFrame(peer, 'hello');
   if (hello.t !== 'hello') throw new Error('no hello');
   const proof = computeProof(o.secret, { role: 'dialer', version: PROTOCOL_VERSION, clusterId: o.clusterId, dialerRegion: o.region, serverRegion: o.serverRegion, dialerNonce: nonceD, serverNonce: hello.nonce });
-  peer.send({ t: 'auth', v: PROTOCOL_VERSION, proof, applied: { [o.serverRegion]: o.applied ?? 0 } });
+  peer.send({ t: 'auth', v: PROTOCOL_VERSION, proof, applied: { [o.serverRegion]: o.applied ?? 0 }, ...(o.settings !== undefined ? { settings: o.settings } : {}) });
 }
 
 export async function nextFrame(peer: RawPeer, type: Frame['t'], timeoutMs = 3_000): Promise<Frame> {
