@@ -28,11 +28,15 @@ export const DEFAULT_DRIFT_MARGIN_MS = 150;
 export const DEFAULT_REQUESTS_IN_FLIGHT_MAX = 4096;
 export const DEFAULT_AE_BACKGROUND_INTERVAL_MS = 30_000;
 export const DEFAULT_TOMBSTONE_INTERVAL_MS = 60_000;
+/** `durability: replica`: how long a write waits (Redis WAIT) for an in-region replica to hold it. */
+export const DEFAULT_REPLICA_WAIT_MS = 500;
+export const REPLICA_WAIT_MS_MAX = 10_000;
 
 const regionName = z.string().regex(/^[a-z][a-z0-9-]{0,31}$/, 'a region name is 1-32 of [a-z0-9-], starting with a letter');
 const keyspaceName = z.string().regex(/^[a-z][a-z0-9_-]{0,63}$/, 'a keyspace name is 1-64 of [a-z0-9_-], starting with a letter');
 const httpUrl = z.url({ protocol: /^https?$/ }).transform((u) => u.replace(/\/+$/, ''));
 const port = z.number().int().min(0).max(65535);
+const sentinelAddress = z.string().regex(/^(\[[0-9A-Fa-f:]+\]|[A-Za-z0-9.-]+):\d{1,5}$/, 'host:port of a Sentinel');
 
 const nodeEntry = z.strictObject({
   region: regionName,
@@ -53,6 +57,8 @@ const keyspace = z.strictObject({
   resolver: resolverName.default('lww'),
   syncTimeoutMs: z.number().int().min(1).max(60_000).default(DEFAULT_SYNC_TIMEOUT_MS),
   onSyncTimeout: z.enum(['fail', 'demote']).default('fail'),
+  durability: z.enum(['local', 'replica']).default('local'),
+  replicaWaitMs: z.number().int().min(1).max(REPLICA_WAIT_MS_MAX).default(DEFAULT_REPLICA_WAIT_MS),
 });
 
 export const gatewayConfigSchema = z.strictObject({
@@ -60,7 +66,10 @@ export const gatewayConfigSchema = z.strictObject({
   listen: z.strictObject({ host: z.string().min(1).default('127.0.0.1'), port }),
   publicUrl: httpUrl,
   redis: z.strictObject({
-    url: z.string().regex(/^rediss?:\/\//, 'a redis:// or rediss:// URL'),
+    // exactly one of `url` (standalone) and `sentinels` + `name` (Sentinel): checkStoreMode
+    url: z.string().regex(/^rediss?:\/\//, 'a redis:// or rediss:// URL').optional(),
+    sentinels: z.array(sentinelAddress).min(1).max(16).optional(),
+    name: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'a Sentinel master name: 1-64 of [A-Za-z0-9_.-]').optional(),
     keyPrefix: z.string().min(1).max(64).default('gg:'),
     commandTimeoutMs: z.number().int().min(10).max(60_000).default(DEFAULT_REDIS_COMMAND_TIMEOUT_MS),
   }),
@@ -144,6 +153,7 @@ function checkCrossFields(c: z.infer<typeof gatewayConfigSchema>, file: string):
     if (seen.has(p.region)) throw new ConfigError(file, `peers[${i}].region`, 'duplicate peer');
     seen.add(p.region);
   });
+  checkStoreMode(c, file);
   const names = new Set<string>();
   c.keyspaces.forEach((ks, i) => {
     if (names.has(ks.name)) throw new ConfigError(file, `keyspaces[${i}].name`, 'duplicate keyspace');
@@ -155,12 +165,24 @@ function checkCrossFields(c: z.infer<typeof gatewayConfigSchema>, file: string):
     if (ks.nodes && new Set(ks.nodes.map((n) => n.region)).size !== ks.nodes.length) {
       throw new ConfigError(file, `keyspaces[${i}].nodes`, 'duplicate region');
     }
+    if (ks.durability === 'replica' && ks.replicaWaitMs >= c.redis.commandTimeoutMs) {
+      throw new ConfigError(file, `keyspaces[${i}].replicaWaitMs`, `${ks.replicaWaitMs} must be below redis.commandTimeoutMs ${c.redis.commandTimeoutMs} (the WAIT would time out as a command first)`);
+    }
     const trigger = ks.resolver.startsWith('trigger:') ? ks.resolver.slice(8) : null;
     if (trigger && !c.triggers.some((t) => t.name === trigger)) {
       throw new ConfigError(file, `keyspaces[${i}].resolver`, `trigger "${trigger}" is not registered in triggers`);
     }
   });
   checkLimits(c, file);
+}
+
+/** The region's store: `redis.url` (standalone) or `redis.sentinels` + `redis.name` (Sentinel), exactly one. */
+function checkStoreMode(c: z.infer<typeof gatewayConfigSchema>, file: string): void {
+  const r = c.redis;
+  if (r.url !== undefined && r.sentinels !== undefined) throw new ConfigError(file, 'redis.sentinels', 'give either redis.url or redis.sentinels, not both');
+  if (r.url === undefined && r.sentinels === undefined) throw new ConfigError(file, 'redis.url', 'required (or redis.sentinels with redis.name)');
+  if (r.sentinels !== undefined && r.name === undefined) throw new ConfigError(file, 'redis.name', 'required with redis.sentinels (the master name the sentinels monitor)');
+  if (r.url !== undefined && r.name !== undefined) throw new ConfigError(file, 'redis.name', 'only with redis.sentinels');
 }
 
 /**

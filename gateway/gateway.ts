@@ -5,7 +5,8 @@
  */
 import type { Server } from 'node:http';
 import { serve } from '@hono/node-server';
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
+import { createStoreConnection, describeStore } from './store/connection.js';
 import { Counter } from 'prom-client';
 import type { Logger } from 'pino';
 import { realClock, realRandom, type Clock } from '../infra/clock.js';
@@ -55,7 +56,7 @@ export interface RunningGateway {
   close(): Promise<void>;
 }
 
-export const REDIS_RETRY_DELAY_MS_MAX = 1000;
+export { REDIS_RETRY_DELAY_MS_MAX } from './store/connection.js';
 export const JOURNAL_MAX_ENTRIES = 100_000;
 /** How long boot waits for Redis before listening anyway. */
 export const REDIS_READY_WAIT_MS = 3000;
@@ -71,28 +72,9 @@ function waitReady(redis: Redis, timeoutMs: number): Promise<boolean> {
   });
 }
 
+/** A connection to the region's Redis, standalone or through Sentinel (store/connection.ts). */
 export function createRedis(config: GatewayConfig, log: Logger): Redis {
-  const redis = new Redis(config.redis.url, {
-    enableOfflineQueue: false,
-    // never replay a command after a reconnect: a write sent once may have run (its outcome
-    // is answered as unknown), and a replayed one could land after its lease ended
-    autoResendUnfulfilledCommands: false,
-    maxRetriesPerRequest: 1,
-    commandTimeout: config.redis.commandTimeoutMs,
-    connectTimeout: config.redis.commandTimeoutMs,
-    retryStrategy: (times) => Math.min(times * 50, REDIS_RETRY_DELAY_MS_MAX),
-    lazyConnect: false,
-  });
-  let down = false;
-  redis.on('error', (err) => {
-    if (!down) log.warn({ err: err.message }, 'redis connection error; reconnecting');
-    down = true;
-  });
-  redis.on('ready', () => {
-    if (down) log.info('redis connection restored');
-    down = false;
-  });
-  return redis;
+  return createStoreConnection(config.redis, log);
 }
 
 export async function startGateway(config: GatewayConfig, opts: GatewayOptions = {}): Promise<RunningGateway> {
@@ -106,11 +88,16 @@ export async function startGateway(config: GatewayConfig, opts: GatewayOptions =
     region: config.region, prefix: config.redis.keyPrefix,
     logMaxEntries: config.log.maxEntries, logMaxBytes: config.log.maxBytes, nowMs: () => clock.nowMs(), monoMs: () => clock.monoMs(),
   };
-  const store = new RegionStore(redis, storeOptions);
+  // `durability: replica` writes WAIT for a replica on a connection of their own (WAIT blocks
+  // the connection it runs on: region-store.ts)
+  const replicaWaitRedis = config.keyspaces.some((ks) => ks.durability === 'replica')
+    ? createRedis(config, childLogger(root, { component: 'store', connection: 'replica-wait' })) : undefined;
+  const store = new RegionStore(redis, storeOptions, replicaWaitRedis);
   // Replication reads the log and applies batches on a connection of its own, so its commands
   // do not queue behind the client writes pipelined on the main one (lag under load).
   const replicationRedis = config.peers.length > 0 ? createRedis(config, childLogger(root, { component: 'store', connection: 'replication' })) : undefined;
-  const replicationStore = replicationRedis ? new RegionStore(replicationRedis, storeOptions) : store;
+  // what the senders read may be shipped: the writing store must not hand those seqs out again
+  const replicationStore = replicationRedis ? new RegionStore(replicationRedis, { ...storeOptions, onLogRead: (seq) => store.noteSeqSeen(seq) }) : store;
   const keyspaces = new Map<string, KeyspaceConfig>(config.keyspaces.map((ks) => [ks.name, ks]));
   const maps = new Map(config.keyspaces.map((ks) => [ks.name, new PartitionMap(ks, config.cluster.regions, config.merkle.buckets)]));
   const metrics = createGatewayMetrics(config.region);
@@ -204,7 +191,7 @@ export async function startGateway(config: GatewayConfig, opts: GatewayOptions =
       conflicts: { pending: await conflicts.pendingCount().catch(() => null), demotedSyncReplicas: sync.demotedReplicas() },
     }),
   };
-  if (!(await waitReady(redis, REDIS_READY_WAIT_MS))) log.warn({ url: config.redis.url }, 'redis not reachable yet; answering 503 until it is');
+  if (!(await waitReady(redis, REDIS_READY_WAIT_MS))) log.warn({ store: describeStore(config.redis) }, 'redis not reachable yet; answering 503 until it is');
   // must run before the replicator's handshake creates the log incarnation
   const merkleStore = new MerkleStore(store);
   const startedEmpty = await merkleStore.startedEmpty().catch(() => { bootUnknown = true; return false; });
@@ -324,6 +311,7 @@ export async function startGateway(config: GatewayConfig, opts: GatewayOptions =
       await store.markCleanStop().catch((err: Error) => log.warn({ err: err.message }, 'clean stop not recorded: the next start compares its log with the peers first'));
       redis.disconnect();
       replicationRedis?.disconnect();
+      replicaWaitRedis?.disconnect();
     },
   };
 }

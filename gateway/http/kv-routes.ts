@@ -92,6 +92,7 @@ async function write(ctx: GatewayContext, c: Context, t: Target, body: { value: 
       value: body.value, contentType: body.contentType, tombstone: body.tombstone,
       ifMatch, ifNoneMatch: ifNoneMatch !== undefined, epoch: auth.epoch, fenced: auth.fenced,
       leaseEndMonoMs: auth.leaseEndMonoMs,
+      replicaWait: t.ks.durability === 'replica' ? { replicas: 1, timeoutMs: t.ks.replicaWaitMs } : undefined,
     });
     // the lease may have ended while Redis ran the script: acknowledge only inside it
     if (auth.fenced && auth.leaseEndMonoMs !== undefined && ctx.monoMs() >= auth.leaseEndMonoMs) {

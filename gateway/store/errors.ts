@@ -27,7 +27,7 @@ export function storeError(code: number, context: string): StoreError {
     case StoreErrorCode.NotFound: return new StoreError(code, `${context}: no such key`);
     case StoreErrorCode.VersionChanged: return new StoreError(code, `${context}: record changed during resolution`);
     case StoreErrorCode.PendingGone: return new StoreError(code, `${context}: conflict already resolved`);
-    case StoreErrorCode.StoreReset: return new StoreError(code, `${context}: the region's Redis lost its data (restarted empty?); the gateway is recovering`);
+    case StoreErrorCode.StoreReset: return new StoreError(code, `${context}: the region's Redis lost its data (restarted empty?) or came back with older data (a failover to a replica that missed writes?); the gateway is recovering`);
     default: throw new Error(`unknown store error code ${code} (${context})`);
   }
 }

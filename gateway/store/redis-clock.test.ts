@@ -37,4 +37,12 @@ describe('RedisClock', () => {
   it('parses TIME', () => {
     expect(redisTimeMs(['1700000000', '123456'])).toBe(1_700_000_000_123);
   });
+  it('reset forgets the old server: a clock behind it would otherwise map deadlines too late', () => {
+    const c = new RedisClock();
+    c.record(0, 50_000, 10); // old master: offset 49_990
+    c.reset();
+    expect(c.offsetMs()).toBeUndefined();
+    c.record(100, 20_100, 110); // new master, 30 s behind
+    expect(c.toRedisMs(1000)).toBe(20_990);
+  });
 });

@@ -29,6 +29,15 @@ export class RedisClock {
     if (this.samples.length > REDIS_CLOCK_SAMPLES_MAX) this.samples.shift();
   }
 
+  /**
+   * Forgets every sample: the connection now reaches a Redis whose clock was never sampled
+   * (a reconnect, which after a Sentinel failover is another server). Its clock may be behind
+   * the old one's, and an old sample would then map deadlines later than they are there.
+   */
+  reset(): void {
+    this.samples = [];
+  }
+
   /** The safe offset (Redis ms − monotonic ms), or undefined before the first sample. */
   offsetMs(): number | undefined {
     if (this.samples.length === 0) return undefined;

@@ -64,6 +64,8 @@ export interface RegionStoreOptions {
   readonly nowMs: () => number;
   /** Monotonic ms (lease ends are on this clock); default performance.now. */
   readonly monoMs?: () => number;
+  /** The highest seq of a log read (the senders ship what they read): `noteSeqSeen` of the store that writes. */
+  readonly onLogRead?: (lastSeq: number) => void;
 }
 
 export interface WriteRequest {
@@ -84,6 +86,12 @@ export interface WriteRequest {
    * Redis runs it at or after that instant (a command delayed behind a stall or replayed).
    */
   readonly leaseEndMonoMs?: number | undefined;
+  /**
+   * `durability: replica`: once the script ran, Redis WAIT for this many in-region replicas
+   * to hold the write, at most `timeoutMs`; fewer is WriteOutcomeUnknownError (the write is
+   * on the master, it may or may not survive a failover), never a success.
+   */
+  readonly replicaWait?: { readonly replicas: number; readonly timeoutMs: number } | undefined;
 }
 
 export interface WriteResult {
@@ -105,18 +113,29 @@ const RECORD_FIELDS = ['v', 'ct', 'vv', 'h', 'o', 'e', 't', 'p', 'b'] as const;
 
 export class RegionStore implements ChangeSink {
   readonly keys: StoreKeys;
-  /** Maps lease ends onto Redis's clock (fences and fenced writes carry absolute ends). */
-  readonly redisClock = new RedisClock();
+  /** Maps lease ends onto Redis's clock (fences and fenced writes carry absolute ends), for the main connection. */
+  readonly redisClock: RedisClock;
+  private readonly main: Lane;
+  /** `durability: replica` writes and their WAIT (see `write`), when the gateway gave a connection for them. */
+  private readonly replicaLane: Lane | undefined;
   private readonly monoMs: () => number;
   private incarnationId: string | undefined;
   /** Renewals asked for (renewIncarnation) and the last one written. */
   private renewals = 0;
   private renewed = 0;
 
-  constructor(readonly redis: Redis, private readonly opts: RegionStoreOptions) {
+  /**
+   * `replicaWaitRedis`: a connection of its own for writes that WAIT for a replica. WAIT
+   * blocks the connection it runs on until the replicas answer or it times out, so on the
+   * main one a slow or missing replica would hold up every read, fence renewal and
+   * `durability: local` write queued behind it.
+   */
+  constructor(readonly redis: Redis, private readonly opts: RegionStoreOptions, replicaWaitRedis?: Redis) {
     this.keys = new StoreKeys(opts.prefix);
     this.monoMs = opts.monoMs ?? (() => performance.now());
-    defineScripts(redis);
+    this.main = lane(redis);
+    this.redisClock = this.main.clock;
+    this.replicaLane = replicaWaitRedis ? lane(replicaWaitRedis) : undefined;
   }
 
   /**
@@ -171,7 +190,11 @@ export class RegionStore implements ChangeSink {
   /** This process held an identity before (a later claim that creates one means a loss). */
   private claimedOnce = false;
   private identityCheck: Promise<boolean> | undefined;
-  /** Highest log seq of a write this process saw acknowledged (a lower seq in Redis = rollback). */
+  /**
+   * Highest log seq this process saw the store hand out: its writes' (acknowledged or not)
+   * and what the senders read (`noteSeqSeen`). A lower seq in Redis is a rollback; the write
+   * script refuses to run on it (ARGV[19]), so no seq is handed out twice.
+   */
   private maxSeqSeen = 0;
   private readonly identityListeners = new Set<() => void>();
 
@@ -229,14 +252,24 @@ export class RegionStore implements ChangeSink {
     return this.identityCheck;
   }
 
+  /**
+   * A log seq this store handed out that may live on elsewhere (the senders read it from the
+   * log and may have shipped it): a store found holding a lower seq came back with older
+   * data, and the write script refuses to hand that seq out again (see `write`).
+   */
+  noteSeqSeen(seq: number): void {
+    if (seq > this.maxSeqSeen) this.maxSeqSeen = seq;
+  }
+
   private identityLost(): void {
     for (const l of this.identityListeners) l();
   }
 
   async write(req: WriteRequest): Promise<WriteResult> {
     const k = this.keys;
-    const writerEnd = req.fenced && req.leaseEndMonoMs !== undefined ? await this.toRedisDeadline(req.leaseEndMonoMs) : undefined;
-    const res = await guardWrite(callScriptBuffer(this.redis, 'putRecord-9', [
+    const on = req.replicaWait && this.replicaLane ? this.replicaLane : this.main;
+    const writerEnd = req.fenced && req.leaseEndMonoMs !== undefined ? await this.toRedisDeadline(req.leaseEndMonoMs, on) : undefined;
+    const res = await guardWrite(callScriptBuffer(on.redis, 'putRecord-9', [
       k.record(req.keyspace, req.key), k.log, k.seq, k.logBytes, k.hlc,
       k.digest(req.keyspace, req.partition), k.members(req.keyspace, req.partition, req.bucket),
       k.fence(req.keyspace, req.partition), k.identity,
@@ -244,14 +277,16 @@ export class RegionStore implements ChangeSink {
       req.contentType, req.tombstone ? '1' : '0', req.ifMatch ?? '', req.ifNoneMatch ? '1' : '0',
       req.epoch, req.fenced ? '1' : '0', this.opts.logMaxEntries, this.opts.logMaxBytes,
       req.keyspace, req.key, req.partition, req.bucket, this.counterFloor, this.storeId ?? (this.claimedOnce ? UNCLAIMED : ''),
-      writerEnd ?? '',
+      writerEnd ?? '', this.maxSeqSeen || '',
     ]));
     if (res === StoreErrorCode.StoreReset) void this.checkIdentity().catch(() => {});
     if (typeof res === 'number') throw storeError(res, `${req.keyspace}/${req.key}`);
     const [created, version, seq, hlc, packed] = res as [number, Buffer, number, Buffer, Buffer];
     if (seq > this.maxSeqSeen) this.maxSeqSeen = seq;
+    if (req.replicaWait) await waitReplicas(on.redis, req.replicaWait.replicas, req.replicaWait.timeoutMs, `${req.keyspace}/${req.key}`);
     return { created: created === 1, version: version.toString(), seq, hlc: hlc.toString(), packed };
   }
+
 
   /** The replication log as the sender sees it. */
   asLogSource(): LogSource {
@@ -275,7 +310,9 @@ export class RegionStore implements ChangeSink {
    */
   async readLog(afterSeq: number, maxRecords: number, maxBytes: number): Promise<LogEntry[]> {
     const entries = await this.redis.xrangeBuffer(this.keys.log, `${afterSeq + 1}-0`, '+', 'COUNT', maxRecords);
-    return takeWithin(logEntries(entries), maxRecords, maxBytes);
+    const taken = takeWithin(logEntries(entries), maxRecords, maxBytes);
+    if (taken.length > 0) this.opts.onLogRead?.(taken[taken.length - 1]!.seq);
+    return taken;
   }
 
   async bounds(): Promise<{ firstSeq: number; lastSeq: number; length: number }> {
@@ -390,20 +427,23 @@ export class RegionStore implements ChangeSink {
     return Object.fromEntries(Object.entries(all).map(([k, v]) => [k, Number(v)]));
   }
 
-  /** One TIME round trip: a sample for the Redis clock mapping. */
-  async sampleClock(): Promise<void> {
+  /** One TIME round trip on `on` (default: the main connection): a sample for its Redis clock mapping. */
+  async sampleClock(on: Lane = this.main): Promise<void> {
     const t0 = this.monoMs();
-    this.clockSampledAtMs = t0;
-    const reply = (await guard(this.redis.time())) as unknown as [string, string];
-    this.redisClock.record(t0, redisTimeMs(reply), this.monoMs());
+    const generation = on.generation;
+    on.sampledAtMs = t0;
+    const reply = (await guard(on.redis.time())) as unknown as [string, string];
+    // a reply from the server before a reconnect says nothing of the one reached now
+    if (generation !== on.generation) throw new StoreUnavailableError('the connection to Redis changed while its clock was sampled');
+    on.clock.record(t0, redisTimeMs(reply), this.monoMs());
   }
 
-  private clockSampledAtMs = Number.NEGATIVE_INFINITY;
-
-  private async toRedisDeadline(monoMs: number): Promise<number> {
-    if (this.redisClock.offsetMs() === undefined) await this.sampleClock();
-    else if (this.monoMs() - this.clockSampledAtMs > REDIS_CLOCK_RESAMPLE_MS) this.sampleClock().catch(() => {});
-    return this.redisClock.toRedisMs(monoMs) as number;
+  private async toRedisDeadline(monoMs: number, on: Lane = this.main): Promise<number> {
+    if (on.clock.offsetMs() === undefined) await this.sampleClock(on);
+    else if (this.monoMs() - on.sampledAtMs > REDIS_CLOCK_RESAMPLE_MS) this.sampleClock(on).catch(() => {});
+    const mapped = on.clock.toRedisMs(monoMs);
+    if (mapped === undefined) throw new StoreUnavailableError('the connection to Redis changed while its clock was sampled');
+    return mapped;
   }
 
   /**
@@ -433,6 +473,48 @@ export class RegionStore implements ChangeSink {
     const t0 = performance.now();
     await guard(this.redis.ping());
     return performance.now() - t0;
+  }
+}
+
+/**
+ * One connection the store writes on, with the mapping of lease ends onto the clock of the
+ * server it reaches. Every (re)connect may reach another server (a Sentinel failover, a
+ * restarted Redis) whose clock may be behind the old one's: the mapping is dropped and
+ * sampled afresh before a fence or a fenced write maps a deadline on it.
+ */
+interface Lane {
+  readonly redis: Redis;
+  readonly clock: RedisClock;
+  /** Counts the connection's (re)connects: a TIME sample belongs to the one it was taken on. */
+  generation: number;
+  sampledAtMs: number;
+}
+
+function lane(redis: Redis): Lane {
+  defineScripts(redis);
+  const l: Lane = { redis, clock: new RedisClock(), generation: 0, sampledAtMs: Number.NEGATIVE_INFINITY };
+  redis.on('ready', () => {
+    l.generation++;
+    l.clock.reset();
+    l.sampledAtMs = Number.NEGATIVE_INFINITY;
+  });
+  return l;
+}
+
+/**
+ * Redis WAIT on the connection the write ran on (it counts the replicas that acknowledged
+ * this connection's writes so far, so this one's too). The write already ran: any failure
+ * here — too few replicas, the WAIT not sent or not answered — leaves its outcome unknown.
+ */
+async function waitReplicas(redis: Redis, replicas: number, timeoutMs: number, what: string): Promise<void> {
+  let acked: number;
+  try {
+    acked = Number(await redis.wait(replicas, timeoutMs));
+  } catch (err) {
+    throw new WriteOutcomeUnknownError(`${what} ran on the master; the replica wait failed: ${(err as Error).message}`);
+  }
+  if (acked < replicas) {
+    throw new WriteOutcomeUnknownError(`${what} ran on the master; ${acked} of ${replicas} replica(s) acknowledged it within ${timeoutMs} ms`);
   }
 }
 

@@ -19,6 +19,8 @@ export interface RedisProcessOptions {
   appendFsync?: 'always' | 'everysec' | 'no';
   /** Redis `save` rules for RDB snapshots ('' = none, the default; `SAVE` still writes one). */
   save?: string;
+  /** Start as a replica of this loopback port (`--replicaof 127.0.0.1 PORT`). */
+  replicaOfPort?: number;
 }
 
 export class RedisProcess {
@@ -45,7 +47,8 @@ export class RedisProcess {
     const bin = process.env.GEOGATE_REDIS_SERVER ?? 'redis-server';
     const args = ['--port', String(this.port), '--bind', '127.0.0.1', '--dir', this.opts.dir,
       '--save', this.opts.save ?? '', '--appendonly', this.opts.appendOnly === false ? 'no' : 'yes',
-      '--appendfsync', this.opts.appendFsync ?? 'everysec', '--daemonize', 'no', '--logfile', ''];
+      '--appendfsync', this.opts.appendFsync ?? 'everysec', '--daemonize', 'no', '--logfile', '',
+      ...(this.opts.replicaOfPort !== undefined ? ['--replicaof', '127.0.0.1', String(this.opts.replicaOfPort)] : [])];
     const child = spawn(bin, args, { stdio: ['ignore', 'ignore', 'pipe'] });
     this.child = child;
     let stderr = '';

@@ -22,11 +22,15 @@
                                  ARGV[16] this region's counter floor (0 = none)
                                  ARGV[17] the store identity the writer claimed ('' = no check)
                                  ARGV[18] the writer's own lease end on Redis's clock, ms ('' = none)
+                                 ARGV[19] the lowest log seq the store must hold: the highest one the
+                                          writer saw it hand out ('' = no check)
 
   Output:
     { 1 = created | 0 = updated, version, seq, hlc, packed change as logged (for the senders' tail cache) }
     -1 If-Match mismatch, -2 If-None-Match failed, -3 fenced (no fence for this epoch, or its end or the writer's has passed on Redis's clock),
-    -4 delete of an absent key, -7 the store's identity is not the writer's (Redis lost its data)
+    -4 delete of an absent key, -7 the store's identity is not the writer's (Redis lost its data),
+    or its log seq is below ARGV[19] (it came back with older data: a failover to a replica that
+    missed writes, an older snapshot), so the next seqs would be ones already handed out
 ]]
 local rcall = redis.call
 --- @include "vv"
@@ -39,6 +43,7 @@ local region, now, tomb = ARGV[1], tonumber(ARGV[2]), ARGV[5]
 local epoch = ARGV[8]
 
 if ARGV[17] ~= "" and rcall("GET", KEYS[9]) ~= ARGV[17] then return -7 end
+if ARGV[19] ~= "" and (tonumber(rcall("GET", KEYS[3])) or 0) < tonumber(ARGV[19]) then return -7 end
 
 if ARGV[9] == "1" and not fenceHolds(KEYS[8], epoch, tonumber(ARGV[18])) then return -3 end
 
