@@ -9,7 +9,7 @@ export default defineConfig({
       {
         test: {
           name: 'unit',
-          include: ['{conflict,gateway,replicator,witness,infra}/**/*.test.ts', 'test/sim/**/*.test.ts', 'test/checker/**/*.test.ts'],
+          include: ['{conflict,gateway,replicator,witness,infra,security}/**/*.test.ts', 'test/sim/**/*.test.ts', 'test/checker/**/*.test.ts'],
           testTimeout: 20_000,
         },
       },

@@ -4,8 +4,10 @@
  * docs/config.md (keep the two in step).
  */
 import { readFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
 import { z } from 'zod';
 import { ConfigError } from './errors.js';
+import { CredentialsError, readSecrets, secretSourceFields, sourceProblem, tlsFilesSchema, tokenSourceFields } from '../security/index.js';
 import { changesFrameBytesMax } from '../replicator/codec.js';
 import { PACKED_METADATA_BYTES_MAX } from '../replicator/packed.js';
 import { APPLY_BATCH_RECORDS_MAX } from './store/region-store.js';
@@ -75,9 +77,12 @@ export const gatewayConfigSchema = z.strictObject({
   }),
   cluster: z.strictObject({
     id: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, '1-64 of [A-Za-z0-9_.-]'),
-    secret: z.string().min(16, 'at least 16 characters'),
+    // exactly one of secret (one or several), secretFile, secretEnv: resolveSecrets
+    ...secretSourceFields,
     regions: z.array(regionName).min(1).max(16),
   }),
+  /** TLS on the listener (API + links) and for every dial; peers and witness then at https:// URLs. */
+  tls: tlsFilesSchema.optional(),
   peers: z.array(z.strictObject({ region: regionName, url: httpUrl, publicUrl: httpUrl.optional() })).default([]),
   witness: z.strictObject({ url: httpUrl, timeoutMs: z.number().int().min(10).max(10_000).default(500) }).optional(),
   keyspaces: z.array(keyspace).min(1).max(256),
@@ -115,11 +120,21 @@ export const gatewayConfigSchema = z.strictObject({
     sessionsPerPeerMax: z.number().int().min(1).max(64).default(2),
     bootstrapWriteWaitMs: z.number().int().min(0).max(3_600_000).default(DEFAULT_BOOTSTRAP_WRITE_WAIT_MS),
   }).prefault({}),
-  admin: z.strictObject({ token: z.string().min(16, 'at least 16 characters').optional() }).prefault({}),
+  admin: z.strictObject({
+    // at most one of token, tokenFile, tokenEnv (none: admin endpoints answer 404)
+    ...tokenSourceFields,
+    /** Also guard /v1/status, /v1/conflicts, /v1/decisions and /metrics with the token. */
+    protectReads: z.boolean().default(false),
+  }).prefault({}),
   triggers: z.array(z.strictObject({ name: z.string().regex(/^[A-Za-z0-9_-]+$/), module: z.string().min(1) })).default([]),
 });
 
-export type GatewayConfig = Readonly<z.infer<typeof gatewayConfigSchema>>;
+type ParsedGatewayConfig = z.infer<typeof gatewayConfigSchema>;
+/** `cluster.secret` is the signing secret and `cluster.secrets` every accepted one; `admin.tokens` the accepted tokens (read from where the config names). */
+export type GatewayConfig = Readonly<Omit<ParsedGatewayConfig, 'cluster' | 'admin'> & {
+  cluster: ParsedGatewayConfig['cluster'] & { readonly secret: string; readonly secrets: readonly string[] };
+  admin: ParsedGatewayConfig['admin'] & { readonly tokens: readonly string[] };
+}>;
 export type KeyspaceConfig = GatewayConfig['keyspaces'][number];
 
 function fieldPath(path: readonly PropertyKey[]): string {
@@ -139,7 +154,36 @@ export function parseGatewayConfig(raw: unknown, file: string): GatewayConfig {
   }
   const config = result.data;
   checkCrossFields(config, file);
-  return deepFreeze(config);
+  checkTls(config, file);
+  return deepFreeze(resolveSecrets(config, file));
+}
+
+/** Reads the cluster secrets and admin tokens from where the config names them (relative paths: from the config file's directory). */
+function resolveSecrets(c: ParsedGatewayConfig, file: string): GatewayConfig {
+  const baseDir = dirname(resolve(file));
+  const cluster = { inline: c.cluster.secret, file: c.cluster.secretFile, env: c.cluster.secretEnv };
+  const admin = { inline: c.admin.token, file: c.admin.tokenFile, env: c.admin.tokenEnv };
+  const p1 = sourceProblem(cluster, ['cluster.secret', 'cluster.secretFile', 'cluster.secretEnv'], true);
+  if (p1) throw new ConfigError(file, 'cluster.secret', p1);
+  const p2 = sourceProblem(admin, ['admin.token', 'admin.tokenFile', 'admin.tokenEnv'], false);
+  if (p2) throw new ConfigError(file, 'admin.token', p2);
+  try {
+    const secrets = readSecrets(cluster, 'cluster.secret', baseDir);
+    const tokens = readSecrets(admin, 'admin.token', baseDir);
+    if (c.admin.protectReads && tokens.length === 0) throw new CredentialsError('admin.protectReads', 'needs admin.token, admin.tokenFile or admin.tokenEnv');
+    return { ...c, cluster: { ...c.cluster, secret: secrets[0]!, secrets }, admin: { ...c.admin, tokens } };
+  } catch (err) {
+    if (err instanceof CredentialsError) throw new ConfigError(file, err.field, err.message);
+    throw err;
+  }
+}
+
+/** With `tls`, every peer and the witness are dialled at https:// (mutual TLS); without, none is. */
+function checkTls(c: ParsedGatewayConfig, file: string): void {
+  const want = c.tls ? 'https:' : 'http:';
+  const why = c.tls ? 'with tls set, links use mutual TLS: an https:// URL' : 'an https:// peer needs tls (certFile, keyFile, caFile) for mutual TLS';
+  c.peers.forEach((p, i) => { if (new URL(p.url).protocol !== want) throw new ConfigError(file, `peers[${i}].url`, why); });
+  if (c.witness && new URL(c.witness.url).protocol !== want) throw new ConfigError(file, 'witness.url', why);
 }
 
 function checkCrossFields(c: z.infer<typeof gatewayConfigSchema>, file: string): void {

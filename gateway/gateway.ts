@@ -4,7 +4,6 @@
  * still be down then (requests answer 503 until it is back).
  */
 import type { Server } from 'node:http';
-import { serve } from '@hono/node-server';
 import type { Redis } from 'ioredis';
 import { createStoreConnection, describeStore } from './store/connection.js';
 import { Counter } from 'prom-client';
@@ -30,6 +29,7 @@ import { MerkleStore } from './store/merkle-store.js';
 import { StaticAuthority, type WriteAuthority } from './authority.js';
 import { createGatewayMetrics } from './metrics.js';
 import { createApp } from './http/app.js';
+import { createSiteSecurity } from './site-security.js';
 import type { GatewayContext } from './http/context.js';
 
 export interface GatewayOptions {
@@ -53,6 +53,8 @@ export interface RunningGateway {
   readonly antiEntropy: AntiEntropy | undefined;
   /** False while a store that started empty waits for its bootstrap (writes answer 503 bootstrapping). */
   writesOpen(): boolean;
+  /** Reads the secrets, tokens and certificates again (SIGHUP) without dropping links; false when one could not be read (the old stay). */
+  reloadCredentials(): boolean;
   close(): Promise<void>;
 }
 
@@ -101,6 +103,7 @@ export async function startGateway(config: GatewayConfig, opts: GatewayOptions =
   const keyspaces = new Map<string, KeyspaceConfig>(config.keyspaces.map((ks) => [ks.name, ks]));
   const maps = new Map(config.keyspaces.map((ks) => [ks.name, new PartitionMap(ks, config.cluster.regions, config.merkle.buckets)]));
   const metrics = createGatewayMetrics(config.region);
+  const security = createSiteSecurity(config, opts.configDir ?? process.cwd(), childLogger(root, { component: 'security' }), metrics.registry);
   const settingsCheck = new SettingsCheck(gatewaySettings(config, maps), config.region, childLogger(root, { component: 'settings' }), metrics.registry);
   if (config.witness) settingsCheck.attachWitness(config.witness.url);
   metrics.storeUp.set(0);
@@ -118,6 +121,7 @@ export async function startGateway(config: GatewayConfig, opts: GatewayOptions =
     replicator = createReplicator({
       config, store: replicationStore, clock, random: opts.random ?? realRandom, log: root, registry: metrics.registry, maps,
       onConflicts: () => conflictWorker?.kick(), settings: settingsCheck.link(),
+      security: { secrets: () => security.credentials.secrets(), tls: security.linkTls },
     });
   }
   // Created below, once Redis answered; the failback gate reaches it through this binding
@@ -131,6 +135,7 @@ export async function startGateway(config: GatewayConfig, opts: GatewayOptions =
       log: childLogger(root, { component: 'ownership' }), registry: metrics.registry,
       setFence: (ks, p, epoch, endMs) => store.setFence(ks, p, epoch, endMs),
       dropFence: (ks, p) => store.dropFence(ks, p),
+      witnessTransport: { secret: () => security.credentials.signingSecret(), tls: security.witnessTls },
       compareRoots: config.antiEntropy.enabled
         ? (region, ks, p) => antiEntropy?.partitionInSync(region, ks, p) ?? Promise.resolve(false)
         : null,
@@ -183,6 +188,8 @@ export async function startGateway(config: GatewayConfig, opts: GatewayOptions =
     onLocalWrite: (seq, packed) => replicator?.notifyAppended(seq, packed),
     afterWrite: (ks, partition, seq) => sync.wait(ks, partition, seq),
     decisions: (limit) => ownership?.recentDecisions(limit) ?? [],
+    adminTokens: () => security.credentials.adminTokens(),
+    onAdminRefused: (reason) => security.adminRefused(reason),
     statusExtras: async () => ({
       peers: replicator?.status() ?? [],
       ownership: ownership?.status() ?? { mode: 'static (no witness)' },
@@ -285,7 +292,7 @@ export async function startGateway(config: GatewayConfig, opts: GatewayOptions =
   identityTimer.unref();
   context.antiEntropy = antiEntropy;
   const app = createApp(context);
-  const { server, port } = await listen(app.fetch, config.listen.host, config.listen.port);
+  const { server, port } = await security.listen(app.fetch, config.listen.host, config.listen.port);
   replicator?.attach(server);
   replicator?.start();
   antiEntropy?.start({ bootstrap: startedEmpty });
@@ -295,8 +302,9 @@ export async function startGateway(config: GatewayConfig, opts: GatewayOptions =
   log.info({ port, publicUrl: config.publicUrl, keyspaces: config.keyspaces.map((k) => k.name) }, 'gateway listening');
 
   return {
-    url: `http://${config.listen.host}:${port}`, port, config, store, server, context, conflicts, conflictWorker, replicator, antiEntropy,
+    url: `${config.tls ? 'https' : 'http'}://${config.listen.host}:${port}`, port, config, store, server, context, conflicts, conflictWorker, replicator, antiEntropy,
     writesOpen: () => gate.isOpen(),
+    reloadCredentials: () => security.reload(),
     async close() {
       clearInterval(identityTimer);
       antiEntropy?.stop();
@@ -314,11 +322,4 @@ export async function startGateway(config: GatewayConfig, opts: GatewayOptions =
       replicaWaitRedis?.disconnect();
     },
   };
-}
-
-function listen(fetch: (req: Request) => Response | Promise<Response>, host: string, port: number): Promise<{ server: Server; port: number }> {
-  return new Promise((resolve, reject) => {
-    const server = serve({ fetch, hostname: host, port }, (info) => resolve({ server: server as Server, port: info.port })) as Server;
-    server.once('error', reject);
-  });
 }

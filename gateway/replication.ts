@@ -9,6 +9,7 @@ import { Replicator } from '../replicator/index.js';
 import type { ApplyOutcome, ChangeSink } from '../replicator/types.js';
 import type { LogEntry } from '../replicator/packed.js';
 import type { LinkSettings } from '../replicator/handshake.js';
+import type { LinkTls } from '../replicator/options.js';
 import { createRecordCheck, type RecordCheck } from '../replicator/record-check.js';
 import type { Clock } from '../infra/clock.js';
 import type { GatewayConfig, KeyspaceConfig } from './config.js';
@@ -22,6 +23,8 @@ export function createReplicator(deps: {
   onConflicts: () => void;
   /** Compared with each peer's at the link handshake (settings-check.ts). */
   settings?: LinkSettings;
+  /** Cluster secrets and link TLS from the site's credentials (site-security.ts; reloadable). */
+  security?: { secrets: () => readonly string[]; tls: LinkTls | undefined };
 }): Replicator {
   const { config, store } = deps;
   const rejected = new Counter({
@@ -46,6 +49,7 @@ export function createReplicator(deps: {
     batchBytesMax: r.batchBytesMax, windowBatchesMax: r.windowBatchesMax, frameBytesMax: r.frameBytesMax,
     source: store.asLogSource(), sink, clock: deps.clock, random: deps.random, log: deps.log, registry: deps.registry,
     ...(deps.settings ? { settings: deps.settings } : {}),
+    ...(deps.security ? { secrets: deps.security.secrets, ...(deps.security.tls ? { tls: deps.security.tls } : {}) } : {}),
   });
 }
 

@@ -24,6 +24,18 @@ export interface DialerOptions {
   /** Runs the link on an open socket; resolves when it closed, true if it got established. */
   readonly connect: (ws: WebSocket) => Promise<boolean>;
   readonly onState: (state: 'connecting' | 'backoff') => void;
+  /**
+   * For `https://`/`wss://` peers: TLS options of each dial (our certificate, the cluster
+   * CAs, the check of the peer's identity), read at every dial so a reload applies to the next.
+   */
+  readonly tls?: (() => Record<string, unknown>) | undefined;
+  /** The peer's certificate was refused (wrong CA, expired, naming another node): logged once per message until a link opens. */
+  readonly onCertificateRefused?: (message: string) => void;
+}
+
+/** TLS errors of a dial that say the peer's certificate was refused (not a network failure). */
+export function isCertificateError(err: Error & { code?: string }): boolean {
+  return err.name === 'PeerIdentityError' || /CERT|SELF_SIGNED|UNABLE_TO_VERIFY|ERR_TLS_CERT/i.test(err.code ?? '') || /certificate/i.test(err.message);
 }
 
 export function replicationUrl(base: string): string {
@@ -38,6 +50,7 @@ export class PeerDialer {
   private timer: TimerHandle | null = null;
   private socket: WebSocket | null = null;
   private stopped = true;
+  private certificateLogged: string | null = null;
 
   constructor(private readonly options: DialerOptions) {}
 
@@ -67,6 +80,7 @@ export class PeerDialer {
       maxPayload: this.options.frameBytesMax,
       perMessageDeflate: false,
       handshakeTimeout: this.options.connectTimeoutMs,
+      ...(this.options.tls?.() ?? {}),
     });
     this.socket = ws;
     let settled = false;
@@ -80,13 +94,23 @@ export class PeerDialer {
     };
     ws.once('open', () => {
       opened = true;
+      this.certificateLogged = null;
       this.options.connect(ws).then(retry, (err: unknown) => {
         this.options.log.error({ err }, 'link failed');
         retry(false);
       });
     });
-    ws.on('error', (err) => {
-      if (ws.readyState !== WebSocket.OPEN) this.options.log.debug({ err: err.message }, 'dial failed');
+    ws.on('error', (err: Error & { code?: string }) => {
+      if (ws.readyState === WebSocket.OPEN) return;
+      if (isCertificateError(err)) {
+        this.options.onCertificateRefused?.(err.message);
+        if (this.certificateLogged !== err.message) this.options.log.warn({ err: err.message, code: err.code }, 'dial refused: the peer\'s TLS certificate is not accepted (logged once until a link opens)');
+        this.certificateLogged = err.message;
+      } else if (/Unexpected server response: 403/.test(err.message)) {
+        this.options.onCertificateRefused?.('the peer refused our certificate (403)');
+        if (this.certificateLogged !== err.message) this.options.log.warn({ err: err.message }, 'dial refused by the peer: it does not accept our certificate (its log names why; logged once until a link opens)');
+        this.certificateLogged = err.message;
+      } else this.options.log.debug({ err: err.message }, 'dial failed');
     });
     ws.once('close', () => {
       if (!opened) retry(false); // closed before it ever opened

@@ -27,7 +27,9 @@ export type HandshakeFailure =
   | 'protocol'
   | 'timeout'
   | 'closed'
-  | 'settings';
+  | 'settings'
+  /** TLS: no certificate of the cluster CA, or one naming another region than claimed. */
+  | 'certificate';
 
 /** The HELLO exchange failed; `reason` feeds the auth-failure metric. */
 export class HandshakeError extends Error {

@@ -24,7 +24,8 @@ export const DEFAULT_HANDSHAKE_MS = 5_000;
 export interface HandshakeContext {
   readonly region: string;
   readonly clusterId: string;
-  readonly secret: string;
+  /** Cluster secrets, read at every handshake: the first signs, any of them is accepted (rotation). */
+  readonly secrets: () => readonly string[];
   readonly clock: Clock;
   readonly timeoutMs: number;
   /** Configured peer regions. */
@@ -76,10 +77,10 @@ async function dialerSteps(ch: FrameChannel, ctx: HandshakeContext, peer: string
   const hello = expectHello(await next(), ctx);
   if (hello.region !== peer) throw new HandshakeError('unknown-peer', `dialled ${peer} but ${hello.region} answered`);
   const input = proofInput(ctx, ctx.region, peer, nonceD, hello.nonce);
-  if (!verifyProof(ctx.secret, { ...input, role: 'server' }, hello.proof)) throw new HandshakeError('bad-proof', 'server proof does not match the cluster secret', peer);
+  if (!verifyAny(ctx, { ...input, role: 'server' }, hello.proof)) throw new HandshakeError('bad-proof', 'server proof does not match the cluster secret', peer);
   const applied = await ctx.appliedSeq(peer, hello.incarnation);
   ch.send({
-    t: 'auth', v: PROTOCOL_VERSION, proof: computeProof(ctx.secret, { ...input, role: 'dialer' }), applied: { [peer]: applied },
+    t: 'auth', v: PROTOCOL_VERSION, proof: computeProof(signing(ctx), { ...input, role: 'dialer' }), applied: { [peer]: applied },
     ...(ctx.settings ? { settings: ctx.settings.local } : {}),
   });
   const refusal = settingsRefusal(ctx, hello.settings, peer);
@@ -87,34 +88,52 @@ async function dialerSteps(ch: FrameChannel, ctx: HandshakeContext, peer: string
   return { peer, peerIncarnation: hello.incarnation, ownIncarnation, cursor: hello.applied[ctx.region] ?? 0 };
 }
 
-export async function serverHandshake(ch: FrameChannel, ctx: HandshakeContext): Promise<HandshakeResult> {
+/**
+ * `certRegions`: on a TLS listener, the regions the dialer's verified certificate names;
+ * a HELLO claiming any other region is refused (`certificate`) before anything is sent.
+ */
+export async function serverHandshake(ch: FrameChannel, ctx: HandshakeContext, certRegions?: readonly string[]): Promise<HandshakeResult> {
   const { next, done } = frameReader(ch, ctx);
   try {
-    return await serverSteps(ch, ctx, next);
+    return await serverSteps(ch, ctx, next, certRegions);
   } finally {
     done();
   }
 }
 
-async function serverSteps(ch: FrameChannel, ctx: HandshakeContext, next: () => Promise<Frame>): Promise<HandshakeResult> {
+async function serverSteps(ch: FrameChannel, ctx: HandshakeContext, next: () => Promise<Frame>, certRegions: readonly string[] | undefined): Promise<HandshakeResult> {
   const hello = expectHello(await next(), ctx);
   if (hello.region === ctx.region) throw new HandshakeError('self', 'peer claims our own region');
   if (!ctx.isPeer(hello.region)) throw new HandshakeError('unknown-peer', `region ${hello.region} is not a configured peer`);
+  if (certRegions && !certRegions.includes(hello.region)) {
+    const named = certRegions.length === 0 ? 'no region' : `region ${certRegions.join(', ')}`;
+    throw new HandshakeError('certificate', `HELLO claims region ${hello.region} but the client certificate names ${named}`, hello.region);
+  }
   if (hello.proof !== null) throw new HandshakeError('protocol', 'dialer HELLO must not carry a proof');
   const nonceS = newNonce();
   const input = proofInput(ctx, hello.region, ctx.region, hello.nonce, nonceS);
   const [ownIncarnation, applied] = await Promise.all([ctx.incarnation(), ctx.appliedSeq(hello.region, hello.incarnation)]);
   ch.send({
     t: 'hello', v: PROTOCOL_VERSION, region: ctx.region, clusterId: ctx.clusterId, incarnation: ownIncarnation,
-    nonce: nonceS, applied: { [hello.region]: applied }, proof: computeProof(ctx.secret, { ...input, role: 'server' }),
+    nonce: nonceS, applied: { [hello.region]: applied }, proof: computeProof(signing(ctx), { ...input, role: 'server' }),
     ...(ctx.settings ? { settings: ctx.settings.local } : {}),
   });
   const auth = await next();
   if (auth.t !== 'auth') throw new HandshakeError('protocol', `expected AUTH, got ${auth.t}`, hello.region);
-  if (!verifyProof(ctx.secret, { ...input, role: 'dialer' }, auth.proof)) throw new HandshakeError('bad-proof', 'dialer proof does not match the cluster secret', hello.region);
+  if (!verifyAny(ctx, { ...input, role: 'dialer' }, auth.proof)) throw new HandshakeError('bad-proof', 'dialer proof does not match the cluster secret', hello.region);
   const refusal = settingsRefusal(ctx, auth.settings, hello.region);
   if (refusal) throw refusal;
   return { peer: hello.region, peerIncarnation: hello.incarnation, ownIncarnation, cursor: auth.applied[ctx.region] ?? 0 };
+}
+
+function signing(ctx: HandshakeContext): string {
+  const secret = ctx.secrets()[0];
+  if (secret === undefined) throw new HandshakeError('bad-proof', 'no cluster secret configured');
+  return secret;
+}
+
+function verifyAny(ctx: HandshakeContext, input: ProofInput, proof: Uint8Array | null): boolean {
+  return ctx.secrets().some((secret) => verifyProof(secret, input, proof));
 }
 
 function proofInput(ctx: HandshakeContext, dialerRegion: string, serverRegion: string, dialerNonce: Uint8Array, serverNonce: Uint8Array): Omit<ProofInput, 'role'> {

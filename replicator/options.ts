@@ -1,4 +1,5 @@
 /** Replicator options: one zod schema, `DEFAULT_*` constants, parsed once into a frozen object. */
+import type { IncomingMessage } from 'node:http';
 import type { Registry } from 'prom-client';
 import { z } from 'zod';
 import type { Clock } from '../infra/clock.js';
@@ -12,6 +13,7 @@ import { DEFAULT_HANDSHAKE_MS, type LinkSettings } from './handshake.js';
 import { DEFAULT_HEARTBEAT_MS, DEFAULT_MISSED_MAX } from './heartbeat.js';
 import { DEFAULT_RECEIVE_QUEUE_BATCHES_MAX } from './receiver.js';
 import { DEFAULT_BATCH_BYTES_MAX, DEFAULT_BATCH_RECORDS_MAX, DEFAULT_POLL_MS, DEFAULT_WINDOW_BATCHES_MAX } from './sender.js';
+import type { LinkIdentity } from './server.js';
 import type { ChangeSink, LogSource, PeerHealth } from './types.js';
 
 /** Down after this many suspect periods of silence. */
@@ -63,13 +65,25 @@ export interface ReplicatorDeps {
   readonly health?: () => Pick<PeerHealth, 'loadPermille' | 'fenced'>;
   /** Shared settings compared at every handshake (default: none exchanged). */
   readonly settings?: LinkSettings;
+  /** Cluster secrets read at every handshake, the first signs (rotation; default: [secret]). */
+  readonly secrets?: () => readonly string[];
+  /** TLS of the links (default: none: ws:// peers, plain listener). */
+  readonly tls?: LinkTls;
+}
+
+/** What the links need of TLS; the policy (CA, identities) is the caller's (security/). */
+export interface LinkTls {
+  /** TLS options for dialing `peer` at a wss:// URL: certificate, CAs, the check that the server is `peer`. */
+  dial(peer: string): Record<string, unknown>;
+  /** The dialer's verified certificate on the TLS listener, or why it is refused. */
+  identify(req: IncomingMessage): LinkIdentity | { readonly problem: string };
 }
 
 export type ReplicatorOptions = ReplicatorTunables & ReplicatorDeps;
 export type ParsedReplicatorOptions = Readonly<z.output<typeof tunables>> & ReplicatorDeps;
 
 export function parseReplicatorOptions(options: ReplicatorOptions): ParsedReplicatorOptions {
-  const { source, sink, clock, random, log, registry, health, settings, ...rest } = options;
+  const { source, sink, clock, random, log, registry, health, settings, secrets, tls, ...rest } = options;
   const parsed = tunables.safeParse(rest);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
@@ -81,6 +95,6 @@ export function parseReplicatorOptions(options: ReplicatorOptions): ParsedReplic
   if (regions.includes(value.region)) throw new ReplicatorOptionsError('peers', 'a region cannot be its own peer');
   if (value.batchBytesMax >= value.frameBytesMax) throw new ReplicatorOptionsError('batchBytesMax', 'must be below frameBytesMax');
   if (value.backoff.initialMs > value.backoff.maxMs) throw new ReplicatorOptionsError('backoff.initialMs', 'must not exceed backoff.maxMs');
-  const deps: ReplicatorDeps = { source, sink, clock, random, log, registry, ...(health ? { health } : {}), ...(settings ? { settings } : {}) };
+  const deps: ReplicatorDeps = { source, sink, clock, random, log, registry, ...(health ? { health } : {}), ...(settings ? { settings } : {}), ...(secrets ? { secrets } : {}), ...(tls ? { tls } : {}) };
   return Object.freeze({ ...value, ...deps });
 }

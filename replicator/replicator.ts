@@ -5,7 +5,7 @@
  * detector per peer, sync-replica ack waits, log trimming through the minimum acked
  * cursor, and control topics for later protocols.
  */
-import type { Server } from 'node:http';
+import type { IncomingMessage, Server } from 'node:http';
 import type { WebSocket } from 'ws';
 import type { TimerHandle } from '../infra/clock.js';
 import { childLogger, type Logger } from '../infra/log.js';
@@ -69,7 +69,7 @@ export class Replicator {
     const limits = { suspectMs, downMs: Math.round(suspectMs * o.downFactor), ackWaitersMax: o.ackWaitersMax };
     for (const config of o.peers) this.peers.set(config.region, new Peer(config, o.region, o.clock, limits, (c) => this.emitState(c)));
     this.handshake = {
-      region: o.region, clusterId: o.clusterId, secret: o.secret, clock: o.clock, timeoutMs: o.handshakeMs,
+      region: o.region, clusterId: o.clusterId, secrets: o.secrets ?? (() => [o.secret]), clock: o.clock, timeoutMs: o.handshakeMs,
       isPeer: (region) => this.peers.has(region),
       incarnation: () => o.source.incarnation(),
       appliedSeq: (origin, incarnation) => o.sink.appliedSeq(origin, incarnation),
@@ -89,7 +89,12 @@ export class Replicator {
 
   /** Serves incoming links on the gateway's HTTP server (upgrade on /v1/replication). */
   attach(server: Server): void {
-    this.servers.push(attachReplicationServer(server, { frameBytesMax: this.options.frameBytesMax, onConnection: (ws) => this.accept(ws) }));
+    const tls = this.options.tls;
+    this.servers.push(attachReplicationServer(server, {
+      frameBytesMax: this.options.frameBytesMax,
+      onConnection: (ws, _req, identity) => this.accept(ws, identity?.regions),
+      ...(tls ? { identify: (req: IncomingMessage) => tls.identify(req), onRefused: (problem: string, req: IncomingMessage) => this.refuseCertificate(problem, req) } : {}),
+    }));
   }
 
   /** Dials the peers this region is responsible for and starts housekeeping. */
@@ -278,6 +283,11 @@ export class Replicator {
       clock: o.clock, random: o.random, log: this.log.child({ peer: peer.region }),
       connect: (ws) => this.runDialed(peer, ws),
       onState: (state) => { if (!peer.session) peer.linkState = state; },
+      tls: o.tls && /^(https|wss):/.test(peer.config.url) ? () => o.tls!.dial(peer.region) : undefined,
+      onCertificateRefused: (message) => {
+        peer.lastCloseReason = `TLS: ${message}`;
+        this.metrics.authFailures.inc({ peer: peer.region, reason: 'certificate' });
+      },
     });
     peer.dialer.start();
   }
@@ -299,10 +309,16 @@ export class Replicator {
     return true;
   }
 
-  private accept(ws: WebSocket): void {
+  /** A TLS upgrade refused before the handshake: no certificate of the cluster CA. */
+  private refuseCertificate(problem: string, req: IncomingMessage): void {
+    this.metrics.authFailures.inc({ peer: 'unknown', reason: 'certificate' });
+    this.log.warn({ peer: 'unknown', reason: 'certificate', detail: problem, remote: req.socket.remoteAddress }, 'replication link refused');
+  }
+
+  private accept(ws: WebSocket, certRegions?: readonly string[]): void {
     if (!this.running) return void ws.terminate();
     const link = this.newLink(ws);
-    serverHandshake(link, this.handshake).then(
+    serverHandshake(link, this.handshake, certRegions).then(
       (result) => {
         const peer = this.peer(result.peer);
         if (peer.dials) return link.close(`${this.options.region} dials ${peer.region}, not the reverse`, 'protocol');

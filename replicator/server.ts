@@ -11,8 +11,20 @@ export const REPLICATION_PATH = '/v1/replication';
 
 export interface ReplicationServerOptions {
   readonly frameBytesMax: number;
-  readonly onConnection: (ws: WebSocket, req: IncomingMessage) => void;
+  /** `identity`: what `identify` found (absent without it). */
+  readonly onConnection: (ws: WebSocket, req: IncomingMessage, identity?: LinkIdentity) => void;
   readonly path?: string;
+  /**
+   * On a TLS listener: the dialer's verified certificate, or why the upgrade is refused.
+   * A refusal answers 403 with the reason before any WebSocket frame and calls `onRefused`.
+   */
+  readonly identify?: (req: IncomingMessage) => LinkIdentity | { readonly problem: string };
+  readonly onRefused?: (problem: string, req: IncomingMessage) => void;
+}
+
+/** The regions a link's client certificate names (checked against its HELLO). */
+export interface LinkIdentity {
+  readonly regions: readonly string[];
 }
 
 export interface ReplicationServerHandle {
@@ -30,7 +42,14 @@ export function attachReplicationServer(server: Server, options: ReplicationServ
       return;
     }
     socket.on('error', () => socket.destroy());
-    wss.handleUpgrade(req, socket, head, (ws) => options.onConnection(ws, req));
+    const identity = options.identify?.(req);
+    if (identity && 'problem' in identity) {
+      options.onRefused?.(identity.problem, req);
+      const body = JSON.stringify({ error: { code: 'certificate_refused', message: identity.problem } });
+      socket.end(`HTTP/1.1 403 Forbidden\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+      return;
+    }
+    wss.handleUpgrade(req, socket, head, (ws) => options.onConnection(ws, req, identity));
   };
   server.on('upgrade', onUpgrade);
   return {

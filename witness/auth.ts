@@ -26,7 +26,12 @@ export function signRequest(secret: string, method: string, path: string, body: 
 export class RequestVerifier {
   private readonly seen = new Map<string, number>(); // nonce → expiry (wall ms)
 
-  constructor(private readonly secret: string, private readonly skewMs: number, private readonly cacheMax: number) {}
+  private readonly secrets: () => readonly string[];
+
+  /** `secret`: one, or the accepted ones read at every request (rotation: a signature by any of them is accepted). */
+  constructor(secret: string | (() => readonly string[]), private readonly skewMs: number, private readonly cacheMax: number) {
+    this.secrets = typeof secret === 'string' ? () => [secret] : secret;
+  }
 
   verify(method: string, path: string, headers: (name: string) => string | undefined, body: string, nowMs: number): void {
     const ts = headers(HEADER_TS);
@@ -35,8 +40,9 @@ export class RequestVerifier {
     if (!ts || !nonce || !sig) throw new AuthError('missing signature headers');
     if (!/^\d{1,16}$/.test(ts) || !/^[0-9a-f]{16,64}$/.test(nonce) || !/^[0-9a-f]{64}$/.test(sig)) throw new AuthError('malformed signature headers');
     if (Math.abs(nowMs - Number(ts)) > this.skewMs) throw new AuthError('timestamp outside the allowed clock skew');
-    const expected = Buffer.from(signature(this.secret, method, path, ts, nonce, body), 'hex');
-    if (!timingSafeEqual(expected, Buffer.from(sig, 'hex'))) throw new AuthError('bad signature');
+    const given = Buffer.from(sig, 'hex');
+    const matches = this.secrets().some((secret) => timingSafeEqual(Buffer.from(signature(secret, method, path, ts, nonce, body), 'hex'), given));
+    if (!matches) throw new AuthError('bad signature');
     this.remember(nonce, nowMs);
   }
 

@@ -1,3 +1,4 @@
+import { Agent, request as httpsRequest } from 'node:https';
 import type { z } from 'zod';
 import { signRequest } from './auth.js';
 import { WitnessHttpError, WitnessUnreachableError } from './errors.js';
@@ -20,7 +21,15 @@ export interface WitnessApi {
 
 export interface WitnessClientOptions {
   readonly url: string;
-  readonly secret: string;
+  /** The signing secret, or a function read at every request (rotation: the first of the cluster secrets). */
+  readonly secret: string | (() => string);
+  /**
+   * For an https:// witness: TLS options (this region's certificate and key, the cluster CAs,
+   * the check that the server is the witness), read whenever they change (`tlsVersion`).
+   */
+  readonly tls?: () => Record<string, unknown>;
+  /** Bumped when the TLS options change (a reload): a new connection pool is made. */
+  readonly tlsVersion?: () => number;
   readonly timeoutMs?: number;
   /** Wall clock for request timestamps (default Date.now via the caller's clock). */
   readonly nowMs: () => number;
@@ -60,6 +69,7 @@ export class WitnessClient implements WitnessApi {
   /** Digest the witness accepted (hello answered with it), per region. */
   private readonly agreed = new Map<string, string>();
   private readonly mismatched = new Set<string>();
+  private agent: { agent: Agent; version: number } | null = null;
 
   constructor(private readonly o: WitnessClientOptions) {
     this.base = o.url.replace(/\/+$/, '');
@@ -118,21 +128,19 @@ export class WitnessClient implements WitnessApi {
 
   private async call<T>(method: string, path: string, payload: unknown, schema: z.ZodType<T> | null, digest?: string): Promise<T> {
     const body = payload === undefined ? '' : JSON.stringify(payload);
-    const headers: Record<string, string> = { ...signRequest(this.o.secret, method, path, body, this.o.nowMs()) };
+    const secret = typeof this.o.secret === 'string' ? this.o.secret : this.o.secret();
+    const headers: Record<string, string> = { ...signRequest(secret, method, path, body, this.o.nowMs()) };
     if (digest) headers[SETTINGS_HEADER] = digest;
     if (body) headers['content-type'] = 'application/json';
-    let res: Response;
+    let res: { status: number; ok: boolean; text: string };
     try {
-      res = await fetch(this.base + path, { method, headers, ...(body ? { body } : {}), signal: AbortSignal.timeout(this.timeoutMs) });
+      res = this.o.tls && this.base.startsWith('https:')
+        ? await this.tlsCall(method, path, headers, body)
+        : await fetchText(this.base + path, { method, headers, ...(body ? { body } : {}), signal: AbortSignal.timeout(this.timeoutMs) });
     } catch (err) {
       throw new WitnessUnreachableError(`${method} ${path}: ${(err as Error).message}`);
     }
-    let text: string;
-    try {
-      text = await res.text();
-    } catch (err) {
-      throw new WitnessUnreachableError(`${method} ${path}: ${(err as Error).message}`);
-    }
+    const text = res.text;
     if (res.status === SETTINGS_MISMATCH_STATUS) throw new SettingsMismatchError(mismatchMessage(text));
     if (!res.ok) throw new WitnessHttpError(res.status, text.slice(0, 300));
     let raw: unknown;
@@ -146,6 +154,47 @@ export class WitnessClient implements WitnessApi {
     if (!parsed.success) throw new WitnessHttpError(res.status, `bad reply: ${parsed.error.issues[0]?.message}`);
     return parsed.data;
   }
+
+  /** One request over mutual TLS, bounded by timeoutMs (node:https: fetch takes no client certificate). */
+  private tlsCall(method: string, path: string, headers: Record<string, string>, body: string): Promise<{ status: number; ok: boolean; text: string }> {
+    const version = this.o.tlsVersion?.() ?? 0;
+    if (!this.agent || this.agent.version !== version) {
+      this.agent?.agent.destroy();
+      this.agent = { agent: new Agent({ keepAlive: true, maxSockets: 16, ...this.o.tls!() }), version };
+    }
+    const agent = this.agent.agent;
+    return new Promise((resolve, reject) => {
+      const req = httpsRequest(this.base + path, { method, headers: { ...headers, ...(body ? { 'content-length': String(Buffer.byteLength(body)) } : {}) }, agent, timeout: this.timeoutMs }, (res) => {
+        const chunks: Buffer[] = [];
+        let bytes = 0;
+        res.on('data', (c: Buffer) => {
+          bytes += c.length;
+          if (bytes > REPLY_BYTES_MAX) req.destroy(new Error(`reply over ${REPLY_BYTES_MAX} bytes`));
+          else chunks.push(c);
+        });
+        res.on('end', () => { clearTimeout(timer); const status = res.statusCode ?? 0; resolve({ status, ok: status >= 200 && status < 300, text: Buffer.concat(chunks).toString('utf8') }); });
+        res.on('error', (err) => { clearTimeout(timer); reject(err); });
+      });
+      const timer = setTimeout(() => req.destroy(new Error(`no answer in ${this.timeoutMs} ms`)), this.timeoutMs);
+      req.on('timeout', () => req.destroy(new Error(`no answer in ${this.timeoutMs} ms`)));
+      req.on('error', (err) => { clearTimeout(timer); reject(err); });
+      req.end(body || undefined);
+    });
+  }
+
+  /** Closes the TLS connection pool (the plain path keeps none of its own). */
+  close(): void {
+    this.agent?.agent.destroy();
+    this.agent = null;
+  }
+}
+
+/** The most a witness reply may hold over TLS (decisions are the largest). */
+export const REPLY_BYTES_MAX = 16 * 1024 * 1024;
+
+async function fetchText(url: string, init: RequestInit): Promise<{ status: number; ok: boolean; text: string }> {
+  const res = await fetch(url, init);
+  return { status: res.status, ok: res.ok, text: await res.text() };
 }
 
 function mismatchMessage(text: string): string {

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { z } from 'zod';
+import { CredentialsError, readSecrets, secretSourceFields, sourceProblem, tlsFilesSchema, tokenSourceFields } from '../security/index.js';
 import { WitnessConfigError } from './errors.js';
 import { NAME_CHARS_MAX } from './protocol.js';
 
@@ -21,7 +22,12 @@ const ms = z.number().int().positive();
 export const witnessConfigSchema = z
   .strictObject({
     listen: z.strictObject({ host: z.string().min(1).default('127.0.0.1'), port: z.number().int().min(0).max(65535) }),
-    cluster: z.strictObject({ id: name, secret: z.string().min(16), regions: z.array(name).min(1).max(16) }),
+    // exactly one of secret (one or several), secretFile, secretEnv
+    cluster: z.strictObject({ id: name, ...secretSourceFields, regions: z.array(name).min(1).max(16) }),
+    /** HTTPS; votes (POST) only from a region certificate of the cluster CA naming the request's region. */
+    tls: tlsFilesSchema.optional(),
+    /** Bearer token for /v1/status and /v1/decisions (besides a signed request), and /metrics with protectReads. */
+    admin: z.strictObject({ ...tokenSourceFields, protectReads: z.boolean().default(false) }).prefault({}),
     keyspaces: z
       .array(
         z.strictObject({
@@ -65,7 +71,13 @@ export const witnessConfigSchema = z
     });
   });
 
-export type WitnessConfig = Readonly<z.infer<typeof witnessConfigSchema>>;
+type ParsedWitnessConfig = z.infer<typeof witnessConfigSchema>;
+/** `cluster.secret` signs, `cluster.secrets` are accepted; `admin.tokens` accepted tokens; `baseDir` resolves the credential files. */
+export type WitnessConfig = Readonly<Omit<ParsedWitnessConfig, 'cluster' | 'admin'> & {
+  cluster: ParsedWitnessConfig['cluster'] & { readonly secret: string; readonly secrets: readonly string[] };
+  admin: ParsedWitnessConfig['admin'] & { readonly tokens: readonly string[] };
+  baseDir: string;
+}>;
 
 /** Validates a parsed config object; `file` names the source in errors. */
 export function parseWitnessConfig(raw: unknown, file: string): WitnessConfig {
@@ -74,8 +86,27 @@ export function parseWitnessConfig(raw: unknown, file: string): WitnessConfig {
     const issue = r.error.issues[0];
     throw new WitnessConfigError(file, issue?.path.join('.') || '(root)', issue?.message ?? 'invalid');
   }
-  const stateFile = resolve(dirname(file), r.data.stateFile);
-  return Object.freeze({ ...r.data, stateFile });
+  const baseDir = dirname(resolve(file));
+  const stateFile = resolve(baseDir, r.data.stateFile);
+  return Object.freeze({ ...resolveSecrets(r.data, file, baseDir), stateFile, baseDir });
+}
+
+function resolveSecrets(c: ParsedWitnessConfig, file: string, baseDir: string): Omit<WitnessConfig, 'baseDir'> {
+  const cluster = { inline: c.cluster.secret, file: c.cluster.secretFile, env: c.cluster.secretEnv };
+  const admin = { inline: c.admin.token, file: c.admin.tokenFile, env: c.admin.tokenEnv };
+  const p1 = sourceProblem(cluster, ['cluster.secret', 'cluster.secretFile', 'cluster.secretEnv'], true);
+  if (p1) throw new WitnessConfigError(file, 'cluster.secret', p1);
+  const p2 = sourceProblem(admin, ['admin.token', 'admin.tokenFile', 'admin.tokenEnv'], false);
+  if (p2) throw new WitnessConfigError(file, 'admin.token', p2);
+  try {
+    const secrets = readSecrets(cluster, 'cluster.secret', baseDir);
+    const tokens = readSecrets(admin, 'admin.token', baseDir);
+    if (c.admin.protectReads && tokens.length === 0) throw new CredentialsError('admin.protectReads', 'needs admin.token, admin.tokenFile or admin.tokenEnv');
+    return { ...c, cluster: { ...c.cluster, secret: secrets[0]!, secrets }, admin: { ...c.admin, tokens } };
+  } catch (err) {
+    if (err instanceof CredentialsError) throw new WitnessConfigError(file, err.field, err.message);
+    throw err;
+  }
 }
 
 export function loadWitnessConfig(file: string): WitnessConfig {

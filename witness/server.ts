@@ -1,5 +1,7 @@
-import { serve } from '@hono/node-server';
-import { Hono } from 'hono';
+import { createServer as createHttpsServer } from 'node:https';
+import type { Socket } from 'node:net';
+import { serve, type HttpBindings } from '@hono/node-server';
+import { Hono, type Context } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import type { z } from 'zod';
 import { realClock, type Clock } from '../infra/clock.js';
@@ -8,6 +10,7 @@ import { RequestVerifier } from './auth.js';
 import { loadWitnessConfig, type WitnessConfig } from './config.js';
 import { AuthError, BadRequestError, OverloadedError, StateFileMissingError } from './errors.js';
 import { createWitnessMetrics, type WitnessMetrics } from './metrics.js';
+import { Counter } from 'prom-client';
 import { SettingsGuard } from './settings-guard.js';
 import { SettingsMismatchError, witnessSettings } from './shared-settings.js';
 import { confirmRequestSchema, helloRequestSchema, PROTOCOL_VERSION, SETTINGS_HEADER, SETTINGS_MISMATCH_STATUS, grantBatchRequestSchema, grantRequestSchema, heartbeatRequestSchema } from './protocol.js';
@@ -15,8 +18,12 @@ import { WitnessService } from './service.js';
 import { StateFile } from './state-file.js';
 import { buildTopology } from './topology.js';
 import { WitnessCore } from './witness-core.js';
+import { bearerToken, clientIdentityProblem, Credentials, regionIdentity, serverTlsOptions, tokenAccepted, watchTlsErrors } from '../security/index.js';
 
-type Env = { Variables: { body: string } };
+type Env = { Variables: { body: string }; Bindings: Partial<HttpBindings> };
+
+/** Reads that an operator may make with the admin token instead of a signed request. */
+const TOKEN_READS = new Set(['/v1/status', '/v1/decisions']);
 
 export interface WitnessAppDeps {
   readonly config: WitnessConfig;
@@ -24,16 +31,31 @@ export interface WitnessAppDeps {
   readonly metrics: WitnessMetrics;
   readonly clock: Clock;
   readonly log: Logger;
+  /** Secrets and admin tokens read at every request (reloadable); default: the config's. */
+  readonly credentials?: Pick<Credentials, 'secrets' | 'adminTokens'>;
 }
 
 /** The witness's HTTP API (tests drive it through `app.request()`). */
 export function createWitnessApp(d: WitnessAppDeps): Hono<Env> {
   const app = new Hono<Env>();
-  const verifier = new RequestVerifier(d.config.cluster.secret, d.config.authSkewMs, d.config.replayCacheMax);
+  const creds = d.credentials ?? { secrets: () => d.config.cluster.secrets, adminTokens: () => d.config.admin.tokens };
+  const verifier = new RequestVerifier(() => creds.secrets(), d.config.authSkewMs, d.config.replayCacheMax);
+  /** True when the request carries an accepted admin token; throws AuthError for a wrong one. */
+  const tokenGiven = (c: Context<Env>): boolean => {
+    const given = bearerToken(c.req.header('authorization'));
+    if (given === undefined) return false;
+    if (!tokenAccepted(given, creds.adminTokens())) throw new AuthError('wrong admin token');
+    return true;
+  };
+  const refusedCerts = new Set<string>();
   const core = d.service.core;
   const settings = new SettingsGuard(witnessSettings(d.config), d.log, d.metrics.registry);
 
   app.onError((err, c) => {
+    if (err instanceof CertificateRefusedError) {
+      d.metrics.authFailures.inc({ reason: 'certificate' });
+      return c.json({ error: err.name, message: err.message }, 403);
+    }
     if (err instanceof AuthError) {
       d.metrics.authFailures.inc({ reason: err.message.slice(0, 40) });
       return c.json({ error: err.name, message: err.message }, 401);
@@ -49,13 +71,34 @@ export function createWitnessApp(d: WitnessAppDeps): Hono<Env> {
   });
 
   app.get('/healthz', (c) => c.json({ ok: true, quiet: core.quietRemainingMs(d.clock.monoMs()) > 0 }));
+  if (d.config.admin.protectReads) {
+    app.use('/metrics', async (c, next) => {
+      if (!tokenGiven(c)) throw new AuthError('/metrics needs the admin token (admin.protectReads)');
+      await next();
+    });
+  }
   app.get('/metrics', async (c) => c.text(await d.metrics.registry.metrics(), 200, { 'content-type': d.metrics.registry.contentType }));
 
   app.use('/v1/*', bodyLimit({ maxSize: d.config.bodyBytesMax, onError: (c) => c.json({ error: 'BodyTooLarge', message: `body over ${d.config.bodyBytesMax} bytes` }, 413) }));
   app.use('/v1/*', async (c, next) => {
     const body = c.req.method === 'GET' ? '' : await c.req.text();
-    verifier.verify(c.req.method, c.req.path, (h) => c.req.header(h), body, d.clock.nowMs());
     c.set('body', body);
+    // an operator reads status and decisions with the admin token; regions sign
+    if (c.req.method === 'GET' && TOKEN_READS.has(c.req.path) && tokenGiven(c)) return next();
+    verifier.verify(c.req.method, c.req.path, (h) => c.req.header(h), body, d.clock.nowMs());
+    // over TLS a vote counts only from a certificate of the cluster CA naming its region
+    if (d.config.tls && c.req.method === 'POST') {
+      const from = senderOf(body);
+      const problem = clientIdentityProblem(c.env?.incoming?.socket as Socket | undefined, regionIdentity(from));
+      if (problem !== null) {
+        if (!refusedCerts.has(`${from} ${problem}`)) {
+          refusedCerts.add(`${from} ${problem}`);
+          if (refusedCerts.size > 1000) refusedCerts.clear();
+          d.log.warn({ region: from, path: c.req.path, problem }, 'witness request refused: client certificate (logged once per region and reason; geogate_witness_auth_failures_total{reason="certificate"})');
+        }
+        throw new CertificateRefusedError(`request of region ${from} refused: ${problem}`);
+      }
+    }
     // a region's requests carry its settings digest: one that differs is refused (settings-guard.ts)
     if (c.req.method === 'POST' && c.req.path !== '/v1/hello') settings.check(senderOf(body), c.req.header(SETTINGS_HEADER));
     await next();
@@ -82,6 +125,11 @@ export function createWitnessApp(d: WitnessAppDeps): Hono<Env> {
   app.post('/v1/grant', async (c) => c.json(await d.service.grant(parse(grantRequestSchema, c.get('body')))));
   app.post('/v1/grants', async (c) => c.json(await d.service.grantBatch(parse(grantBatchRequestSchema, c.get('body')))));
   return app;
+}
+
+/** A signed request whose TLS client certificate is missing, of another CA, or names another region (403). */
+export class CertificateRefusedError extends Error {
+  override readonly name = 'CertificateRefusedError';
 }
 
 /** The `from` of a request body, for naming it in a refusal (the body is validated later). */
@@ -116,6 +164,8 @@ export interface WitnessStartOptions {
    * log line) when the state file exists.
    */
   readonly init?: boolean;
+  /** Reloadable secrets and tokens (runWitness); default: the config's. */
+  readonly credentials?: Pick<Credentials, 'secrets' | 'adminTokens'>;
 }
 
 /** Builds the witness from a parsed config: loads durable state, starts quiet. */
@@ -139,25 +189,53 @@ export async function createWitness(config: WitnessConfig, clock: Clock = realCl
   }
   const metrics = createWitnessMetrics();
   const service = new WitnessService(core, stateFile, clock, metrics, logger, config.grantQueueMax);
-  const app = createWitnessApp({ config, service, metrics, clock, log: logger });
+  const app = createWitnessApp({ config, service, metrics, clock, log: logger, ...(opts.credentials ? { credentials: opts.credentials } : {}) });
   logger.info({ stateFile: config.stateFile, restored: durable !== undefined, quietMs: config.leaseMs }, 'witness ready (quiet for leaseMs)');
   return { app, core, service, metrics, log: logger };
 }
 
-/** `geogate witness --config F [--init]`: serves the witness until `close()`. */
-export async function runWitness(configPath: string, opts: WitnessStartOptions = {}): Promise<{ url: string; close(): Promise<void> }> {
+/** `geogate witness --config F [--init]`: serves the witness until `close()`; `reload()` (SIGHUP) reads the credentials again. */
+export async function runWitness(configPath: string, opts: WitnessStartOptions = {}): Promise<{ url: string; reload(): boolean; close(): Promise<void> }> {
   const config = loadWitnessConfig(configPath);
-  const w = await createWitness(config, realClock, undefined, opts);
+  const credentials = witnessCredentials(config);
+  const w = await createWitness(config, realClock, undefined, { ...opts, credentials });
+  const tlsFailures = new Counter({ name: 'geogate_tls_handshake_failures_total', help: 'TLS handshakes the listener refused, by reason', labelNames: ['reason'], registers: [w.metrics.registry] });
+  const m = credentials.tls();
   const server = await new Promise<ReturnType<typeof serve>>((resolve, reject) => {
-    const s = serve({ fetch: w.app.fetch, hostname: config.listen.host, port: config.listen.port }, () => resolve(s));
+    const s = m
+      ? serve({ fetch: w.app.fetch, hostname: config.listen.host, port: config.listen.port, createServer: createHttpsServer, serverOptions: serverTlsOptions(m) }, () => resolve(s))
+      : serve({ fetch: w.app.fetch, hostname: config.listen.host, port: config.listen.port }, () => resolve(s));
     s.once('error', reject);
+    if (m) watchTlsErrors(s, w.log, (reason) => tlsFailures.inc({ reason }));
   });
   const addr = server.address();
   const port = typeof addr === 'object' && addr ? addr.port : config.listen.port;
-  const url = `http://${config.listen.host}:${port}`;
-  w.log.info({ url }, 'witness listening');
+  const url = `${m ? 'https' : 'http'}://${config.listen.host}:${port}`;
+  w.log.info({ url, tls: m !== undefined }, 'witness listening');
   return {
     url,
+    reload() {
+      try {
+        credentials.reload();
+      } catch (err) {
+        w.log.error({ err: (err as Error).message }, 'credentials not reloaded: the old ones stay in use');
+        return false;
+      }
+      const next = credentials.tls();
+      if (next) (server as unknown as { setSecureContext(o: object): void }).setSecureContext(serverTlsOptions(next));
+      w.log.info({ secrets: credentials.secrets().length, caFiles: next?.ca.length ?? 0 }, 'credentials reloaded');
+      return true;
+    },
     close: () => new Promise<void>((resolve, reject) => server.close((err) => (err ? reject(err) : resolve()))),
   };
+}
+
+function witnessCredentials(config: WitnessConfig): Credentials {
+  const c = config.cluster;
+  const a = config.admin;
+  return new Credentials({
+    secrets: c.secretFile !== undefined ? { file: c.secretFile } : c.secretEnv !== undefined ? { env: c.secretEnv } : { inline: c.secrets },
+    adminTokens: a.tokenFile !== undefined ? { file: a.tokenFile } : a.tokenEnv !== undefined ? { env: a.tokenEnv } : { inline: a.tokens },
+    tls: config.tls, baseDir: config.baseDir,
+  });
 }

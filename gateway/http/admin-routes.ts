@@ -1,5 +1,6 @@
 /**
- * Operator endpoints behind the admin token (`admin.token`; absent: they answer 404).
+ * Operator endpoints behind the admin token (`admin.token`, `admin.tokenFile` or
+ * `admin.tokenEnv`; none: they answer 404; admin-guard.ts).
  * POST /v1/admin/restore { keyspace, partition, source } merges one partition from a named
  * source region with the keyspace's conflict rules (StreamBase's restore).
  */
@@ -9,6 +10,7 @@ import { bodyLimit } from 'hono/body-limit';
 import { z } from 'zod';
 import type { GatewayContext } from './context.js';
 import { BadRequestError, GeogateError, NotFoundError, PayloadTooLargeError, UnavailableError } from '../errors.js';
+import { adminGuard } from './admin-guard.js';
 
 export const ADMIN_BODY_BYTES_MAX = 4096;
 
@@ -16,14 +18,7 @@ const restoreBody = z.strictObject({ keyspace: z.string(), partition: z.number()
 
 export function adminRoutes(ctx: GatewayContext): Hono {
   const app = new Hono();
-  const token = ctx.config.admin.token;
-  app.use('*', async (c, next) => {
-    if (!token) throw new NotFoundError('admin endpoints are disabled (set admin.token)', 'admin_disabled');
-    const given = Buffer.from(c.req.header('authorization')?.replace(/^Bearer /i, '') ?? '');
-    const want = Buffer.from(token);
-    if (given.length !== want.length || !timingSafeEqual(given, want)) throw new GeogateError('missing or wrong admin token', 401, 'unauthorized');
-    await next();
-  });
+  app.use('*', adminGuard({ tokens: () => ctx.adminTokens(), onRefused: (reason) => ctx.onAdminRefused?.(reason) }));
   app.post('/restore', bodyLimit({ maxSize: ADMIN_BODY_BYTES_MAX, onError: () => { throw new PayloadTooLargeError(`body over ${ADMIN_BODY_BYTES_MAX} bytes`); } }), async (c) => {
     let raw: unknown;
     try { raw = await c.req.json(); } catch { throw new BadRequestError('body must be JSON'); }

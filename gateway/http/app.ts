@@ -7,9 +7,12 @@ import type { GatewayContext } from './context.js';
 import { kvRoutes } from './kv-routes.js';
 import { conflictRoutes } from './conflict-routes.js';
 import { adminRoutes } from './admin-routes.js';
+import { adminGuard } from './admin-guard.js';
 import { GeogateError, StoreUnavailableError, UnavailableError } from '../errors.js';
 
 export const DECISIONS_SERVED_MAX = 1000;
+/** Guarded by the admin token with `admin.protectReads` (hono paths). */
+export const PROTECTED_READS = ['/v1/status', '/v1/conflicts', '/v1/conflicts/*', '/v1/decisions', '/metrics'] as const;
 
 export function createApp(ctx: GatewayContext): Hono {
   const app = new Hono();
@@ -49,6 +52,12 @@ export function createApp(ctx: GatewayContext): Hono {
       if (log.isLevelEnabled('debug')) log.debug({ method: c.req.method, path: c.req.path, status: c.res.status, ms: seconds * 1000 }, 'request');
     }
   });
+
+  // admin.protectReads: the operator's read endpoints need the admin token too
+  if (ctx.config.admin.protectReads) {
+    const guard = adminGuard({ tokens: () => ctx.adminTokens(), onRefused: (reason) => ctx.onAdminRefused?.(reason) });
+    for (const path of PROTECTED_READS) app.use(path, guard);
+  }
 
   app.route('/v1/kv', kvRoutes(ctx));
   app.route('/v1/conflicts', conflictRoutes(ctx.conflicts));

@@ -39,4 +39,8 @@ export interface GatewayContext {
   decisions(limit: number): unknown[];
   /** Extra sections of /v1/status from composed components (replication, ownership). */
   statusExtras(): Promise<Record<string, unknown>>;
+  /** Accepted admin tokens, read at every request (a reload applies at once; empty: admin endpoints off). */
+  adminTokens(): readonly string[];
+  /** An operator request refused for its token (metric). */
+  onAdminRefused?(reason: 'missing' | 'wrong'): void;
 }

@@ -40,6 +40,8 @@ export interface OwnershipDecision {
 
 export interface WitnessAuthorityDeps {
   readonly config: GatewayConfig;
+  /** The signing secret (read at every request) and the mutual TLS towards an https:// witness (site-security.ts). */
+  readonly witnessTransport?: { secret: () => string; tls?: { options: () => Record<string, unknown>; version: () => number } | undefined };
   readonly maps: ReadonlyMap<string, PartitionMap>;
   readonly replicator: Replicator;
   readonly redis: Redis;
@@ -121,7 +123,11 @@ export class WitnessAuthority implements WriteAuthority {
     });
     this.transport = new LinkVoteTransport(deps.replicator, clock, deps.log, (req) => this.runner.onPeerConfirmRequest(req));
     deps.replicator.registerTopic(OWNER_TOPIC, (peer, body) => this.onOwnerHint(peer, body));
-    const witness = new WitnessClient({ url: config.witness!.url, secret: config.cluster.secret, timeoutMs: config.witness!.timeoutMs, nowMs: () => clock.nowMs() });
+    const t = deps.witnessTransport;
+    const witness = new WitnessClient({
+      url: config.witness!.url, secret: t?.secret ?? config.cluster.secret, timeoutMs: config.witness!.timeoutMs, nowMs: () => clock.nowMs(),
+      ...(t?.tls ? { tls: t.tls.options, tlsVersion: t.tls.version } : {}),
+    });
     this.runner = new OwnershipRunner({ agent: this.agent, clock, transport: this.transport, witness, log: deps.log, voteTimeoutMs: Math.max(50, Math.floor(config.lease.leaseMs / 3)) });
     for (const peer of config.peers) this.agent.setPeerLink(peer.region, 'down');
     deps.replicator.onPeerState((c) => {

@@ -1,0 +1,89 @@
+/**
+ * The region's credentials and TLS, composed once at boot: the cluster secrets and admin
+ * tokens (inline, file or environment), the listener (HTTPS when `tls` is set: API and
+ * replication links on one port, a client certificate asked for but required only of links),
+ * the links' dial and identity checks (mutual TLS: the peer's certificate must chain to a
+ * cluster CA and name `geogate://region/<peer>`), the witness client's TLS. `reload()`
+ * (SIGHUP) reads every credential again: new handshakes use them, established links stay.
+ */
+import { createServer as createHttpsServer } from 'node:https';
+import type { Server } from 'node:http';
+import type { Socket } from 'node:net';
+import { serve } from '@hono/node-server';
+import { Counter, type Registry } from 'prom-client';
+import type { Logger } from 'pino';
+import type { LinkTls } from '../replicator/options.js';
+import {
+  Credentials, dialTlsOptions, regionIdentity, regionsOf, serverTlsOptions, verifiedClientSan, watchTlsErrors, WITNESS_IDENTITY,
+} from '../security/index.js';
+import type { GatewayConfig } from './config.js';
+
+export interface SiteSecurity {
+  readonly credentials: Credentials;
+  /** Absent without `tls`. */
+  readonly linkTls: LinkTls | undefined;
+  /** The witness client's TLS options (absent without `tls`), and their version (bumped by a reload). */
+  readonly witnessTls: { options: () => Record<string, unknown>; version: () => number } | undefined;
+  readonly adminRefused: (reason: 'missing' | 'wrong') => void;
+  listen(fetch: (req: Request) => Response | Promise<Response>, host: string, port: number): Promise<{ server: Server; port: number }>;
+  /** Reads every credential again; false (and logged) when one cannot be read: the old ones stay. */
+  reload(): boolean;
+}
+
+export function createSiteSecurity(config: GatewayConfig, baseDir: string, log: Logger, registry: Registry): SiteSecurity {
+  const c = config.cluster;
+  const a = config.admin;
+  const credentials = new Credentials({
+    secrets: c.secretFile !== undefined ? { file: c.secretFile } : c.secretEnv !== undefined ? { env: c.secretEnv } : { inline: c.secrets },
+    adminTokens: a.tokenFile !== undefined ? { file: a.tokenFile } : a.tokenEnv !== undefined ? { env: a.tokenEnv } : { inline: a.tokens },
+    tls: config.tls, baseDir,
+  });
+  const tlsFailures = new Counter({ name: 'geogate_tls_handshake_failures_total', help: 'TLS handshakes the listener refused, by reason (plaintext, protocol, certificate, reset, other)', labelNames: ['reason'], registers: [registry] });
+  const adminFailures = new Counter({ name: 'geogate_admin_auth_failures_total', help: 'Requests refused for a missing or wrong admin token', labelNames: ['reason'], registers: [registry] });
+  const reloads = new Counter({ name: 'geogate_credentials_reloads_total', help: 'Credential reloads (SIGHUP), by result', labelNames: ['result'], registers: [registry] });
+  let version = 0;
+  let server: Server | undefined;
+  const tls = () => {
+    const m = credentials.tls();
+    if (!m) throw new Error('programmer error: TLS options asked for without tls configured');
+    return m;
+  };
+  const linkTls: LinkTls | undefined = config.tls ? {
+    dial: (peer) => ({ ...dialTlsOptions(tls(), regionIdentity(peer)) }),
+    identify: (req) => {
+      const v = verifiedClientSan(req.socket as Socket);
+      return 'problem' in v ? v : { regions: regionsOf(v.san) };
+    },
+  } : undefined;
+  return {
+    credentials, linkTls,
+    witnessTls: config.tls ? { options: () => ({ ...dialTlsOptions(tls(), WITNESS_IDENTITY) }), version: () => version } : undefined,
+    adminRefused: (reason) => adminFailures.inc({ reason }),
+    listen(fetch, host, port) {
+      return new Promise((resolve, reject) => {
+        const m = credentials.tls();
+        const s = (m
+          ? serve({ fetch, hostname: host, port, createServer: createHttpsServer, serverOptions: serverTlsOptions(m) }, (info) => resolve({ server: s, port: info.port }))
+          : serve({ fetch, hostname: host, port }, (info) => resolve({ server: s, port: info.port }))) as Server;
+        s.once('error', reject);
+        if (m) watchTlsErrors(s, log, (reason) => tlsFailures.inc({ reason }));
+        server = s;
+      });
+    },
+    reload() {
+      try {
+        credentials.reload();
+      } catch (err) {
+        reloads.inc({ result: 'failed' });
+        log.error({ err: (err as Error).message }, 'credentials not reloaded: the old ones stay in use');
+        return false;
+      }
+      version++;
+      const m = credentials.tls();
+      if (m && server) (server as unknown as { setSecureContext(o: object): void }).setSecureContext(serverTlsOptions(m));
+      reloads.inc({ result: 'ok' });
+      log.info({ secrets: credentials.secrets().length, adminTokens: credentials.adminTokens().length, caFiles: m?.ca.length ?? 0 }, 'credentials reloaded: new handshakes use them, established links stay');
+      return true;
+    },
+  };
+}
