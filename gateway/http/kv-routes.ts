@@ -106,6 +106,7 @@ async function write(ctx: GatewayContext, c: Context, t: Target, body: { value: 
     await ctx.afterWrite(t.ks, t.placement.partition, res.seq);
     setPlacementHeaders(ctx, c, t.ks, t.placement.partition);
     c.header('x-geogate-epoch', String(auth.epoch)); // the ownership epoch the write was taken under
+    c.header('x-geogate-hlc', res.hlc); // the write's own stamp, which lww compares (wallMs.logical)
     c.header('etag', `"${res.version}"`);
     if (body.tombstone) return c.body(null, 204);
     return c.json({ version: res.version, created: res.created }, res.created ? 201 : 200);

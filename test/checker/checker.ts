@@ -18,7 +18,16 @@
  *  - split-brain (fence keyspaces, per partition): no region acknowledges a write after
  *    another region acknowledged one at a higher epoch (split-brain.ts);
  *  - stale-epoch loss (fence keyspaces): an acknowledged write that the merge recorded as a
- *    `stale-epoch` loser is a lost write, journal entry or not;
+ *    `stale-epoch` loser is a lost write, journal entry or not — except on keyspaces named in
+ *    `asyncFailoverKeyspaces` (no sync replica: an owner cut off inside its lease acknowledged
+ *    writes no other site had; docs/design-notes.md), where such a loser must be recoverable
+ *    byte for byte like any other, and is counted (`stats.failoverLosers`);
+ *  - recoverable losers: a write accounted for only by a conflict-journal entry must be in
+ *    that entry byte for byte (its value, or its tombstone for a delete);
+ *  - lww (keyspaces in `lwwKeyspaces`): among the acked writes of a key that no other acked
+ *    write causally overwrote, the final record is the one with the highest stamp (HLC, then
+ *    origin region: conflict/order.ts), when every ack carried its stamp and no write of the
+ *    key has an unknown outcome;
  *  - read-your-writes: a read at a region after a write acked there returns a version that
  *    has seen the write (or 404 when a delete may have followed);
  *  - CAS: an acked If-Match write's version strictly dominates the version it matched.
@@ -32,7 +41,7 @@ import { compareVv, dominatesOrEqual, strictlyDominates } from './vv.js';
 import { checkSplitBrain } from './split-brain.js';
 import type { GrantRecord } from './history.js';
 
-export type Invariant = 'convergence' | 'lost-write' | 'resurrected-delete' | 'fence-single-writer' | 'split-brain' | 'read-your-writes' | 'cas';
+export type Invariant = 'convergence' | 'lost-write' | 'resurrected-delete' | 'fence-single-writer' | 'split-brain' | 'read-your-writes' | 'cas' | 'lww';
 
 export interface Violation {
   readonly invariant: Invariant;
@@ -53,12 +62,16 @@ export interface CheckInput {
   readonly grants?: readonly GrantRecord[];
   /** See split-brain.ts (default DEFAULT_ACK_ORDER_SLACK_MS). */
   readonly ackOrderSlackMs?: number;
+  /** Fence keyspaces without a sync replica: a stale-epoch loser there is judged as a loser (recoverable), not as lost. */
+  readonly asyncFailoverKeyspaces?: ReadonlySet<string>;
+  /** Keyspaces resolved by lww: the final record must be the latest-stamped acked write not causally overwritten. */
+  readonly lwwKeyspaces?: ReadonlySet<string>;
 }
 
 export interface CheckResult {
   readonly ok: boolean;
   readonly violations: readonly Violation[];
-  readonly stats: { ops: number; acked: number; failed: number; unknown: number; keys: number; journal: number; journalTypes: string };
+  readonly stats: { ops: number; acked: number; failed: number; unknown: number; keys: number; journal: number; failoverLosers: number; journalTypes: string };
 }
 
 const MUTATIONS = new Set(['write', 'cas', 'delete']);
@@ -87,14 +100,19 @@ export function checkHistory(input: CheckInput): CheckResult {
   }
   const keys = new Set<string>(byKey.keys());
   for (const m of input.finals.values()) for (const k of m.keys()) keys.add(k);
+  let failoverLosers = 0;
 
   for (const key of [...keys].sort()) {
     const ops = byKey.get(key) ?? [];
     const final = checkConvergence(key, input.finals, ops, violations);
     const journal = journalByKey.get(key) ?? [];
-    checkLostWrites(key, ops, final, journal, violations, ops[0] !== undefined && input.fenceKeyspaces.has(ops[0].keyspace));
+    const ks = ops[0]?.keyspace;
+    const staleIsLost = ks !== undefined && input.fenceKeyspaces.has(ks) && !input.asyncFailoverKeyspaces?.has(ks);
+    checkLostWrites(key, ops, final, journal, violations, staleIsLost);
+    if (ks !== undefined && input.asyncFailoverKeyspaces?.has(ks)) failoverLosers += countStaleEpochLosers(ops, journal);
+    if (ks !== undefined && input.lwwKeyspaces?.has(ks)) checkLww(key, ops, final, violations);
     checkResurrection(key, ops, final, journal, violations);
-    if (ops[0] && input.fenceKeyspaces.has(ops[0].keyspace)) checkFence(key, ops, journal, violations);
+    if (ops[0] && input.fenceKeyspaces.has(ops[0].keyspace)) checkFence(key, ops, journal, final, violations);
     checkReadYourWrites(key, ops, violations);
     checkCas(key, ops, violations);
   }
@@ -105,7 +123,7 @@ export function checkHistory(input: CheckInput): CheckResult {
   return {
     ok: violations.length === 0,
     violations,
-    stats: { ops: input.ops.length, acked: count('ok'), failed: count('fail'), unknown: count('unknown'), keys: keys.size, journal: input.journal.length,
+    stats: { ops: input.ops.length, acked: count('ok'), failed: count('fail'), unknown: count('unknown'), keys: keys.size, journal: input.journal.length, failoverLosers,
       journalTypes: [...tallyBy(input.journal.map((j) => `${j.keyspace}:${j.type}`))].map(([t, n]) => `${t}=${n}`).join(' ') },
   };
 }
@@ -166,6 +184,51 @@ function lostAsLaterTombstone(key: string, journal: JournalEntry[], version: str
     && dominatesOrEqual(j.winner === 'current' ? j.incomingVersion : j.currentVersion, version));
 }
 
+/** True when the journal entry holds `w`'s content: its value byte for byte, or a tombstone for a delete. */
+function recoverable(entry: JournalEntry, w: Op): boolean {
+  const side = entry.currentVersion === w.version ? 'current' : 'incoming';
+  const tombstone = side === 'current' ? entry.currentTombstone : entry.incomingTombstone;
+  const value = side === 'current' ? entry.currentValue : entry.incomingValue;
+  if (w.kind === 'delete') return tombstone !== false;
+  return tombstone !== true && value === w.value;
+}
+
+/** Acked writes recorded as stale-epoch losers (an async failover superseded them; they are in the journal). */
+function countStaleEpochLosers(ops: Op[], journal: JournalEntry[]): number {
+  return ops.filter((w) => isMutation(w) && w.status === 'ok' && w.version !== undefined && staleEpochLoser(journal, w.version) !== undefined).length;
+}
+
+/** `wallMs.logical` stamps, then origin region (conflict/order.ts compareLww's first keys). */
+function compareStamp(a: Op, b: Op): number {
+  const [aw, al] = a.hlc!.split('.').map(Number) as [number, number];
+  const [bw, bl] = b.hlc!.split('.').map(Number) as [number, number];
+  if (aw !== bw) return aw - bw;
+  if (al !== bl) return al - bl;
+  const ao = a.ackRegion ?? a.region;
+  const bo = b.ackRegion ?? b.region;
+  return ao < bo ? -1 : ao > bo ? 1 : 0;
+}
+
+/**
+ * lww: of the acked writes no other acked write causally overwrote (concurrent ones, e.g. both
+ * sides of a split), the final record must be the latest-stamped. Skipped for a key with a
+ * write of unknown outcome (it may carry the latest stamp) or an ack without a stamp.
+ */
+function checkLww(key: string, ops: Op[], final: FinalRecord | null, out: Violation[]): void {
+  if (!final) return;
+  const acked = ops.filter((o) => isMutation(o) && o.status === 'ok' && o.version !== undefined);
+  if (acked.length < 2 || acked.some((o) => o.hlc === undefined) || ops.some((o) => isMutation(o) && o.status === 'unknown')) return;
+  const candidates = acked.filter((w) => !acked.some((x) => x !== w && strictlyDominates(x.version!, w.version!)));
+  if (candidates.length < 2) return;
+  const best = candidates.reduce((a, b) => (compareStamp(a, b) >= 0 ? a : b));
+  const isBest = best.kind === 'delete' ? final.tombstone : !final.tombstone && final.value === best.value;
+  if (isBest) return;
+  out.push({ invariant: 'lww', key,
+    message: `lww ended on ${showRecord(final)}, not on the acked ${best.kind} with the highest stamp (${best.hlc} at ${best.ackRegion ?? best.region}, v=${best.version}); `
+      + `concurrent acked writes: ${candidates.map((c) => `${c.hlc}@${c.ackRegion ?? c.region}`).join(', ')}`,
+    ops: [best, ...candidates.filter((c) => c !== best)] });
+}
+
 /** The stale-epoch entry that records `version` as its loser. */
 function staleEpochLoser(journal: JournalEntry[], version: string): JournalEntry | undefined {
   return journal.find((j) => j.type === 'stale-epoch'
@@ -200,7 +263,15 @@ function checkLostWrites(key: string, ops: Op[], final: FinalRecord | null, jour
     // a delete whose key ends deleted by a version that saw it (e.g. two concurrent deletes merged, not journaled by design)
     if (w.kind === 'delete' && final.tombstone) continue;
     const successor = ops.find((x) => x !== w && isMutation(x) && x.status === 'ok' && x.version !== undefined && strictlyDominates(x.version, w.version!));
-    if (successor || journaled(journal, w.version) || possiblyLaterUnknown(ops, w, MUTATIONS)) continue;
+    if (successor || possiblyLaterUnknown(ops, w, MUTATIONS)) continue;
+    const entry = journaled(journal, w.version);
+    if (entry) {
+      if (!recoverable(entry, w)) {
+        out.push({ invariant: 'lost-write', key,
+          message: `acked ${w.kind} v=${w.version} is journaled (${showJournal(entry)}) but cannot be recovered from it byte for byte`, ops: [w] });
+      }
+      continue;
+    }
     out.push({ invariant: 'lost-write', key,
       message: `acked ${w.kind} v=${w.version} was overwritten (final ${showRecord(final)}) by no acked write that saw it and is in no conflict journal`,
       ops: [w, ...lastMutations(ops, 4)] });
@@ -228,7 +299,7 @@ function checkResurrection(key: string, ops: Op[], final: FinalRecord | null, jo
  * took over); the design allows that only as a stale-owner write recognised at the merge, so
  * it must be journaled as `stale-epoch` — otherwise it is a violation too.
  */
-function checkFence(key: string, ops: Op[], journal: JournalEntry[], out: Violation[]): void {
+function checkFence(key: string, ops: Op[], journal: JournalEntry[], final: FinalRecord | null, out: Violation[]): void {
   const acked = ops.filter((o) => isMutation(o) && o.status === 'ok' && o.version !== undefined);
   for (let i = 0; i < acked.length; i++) {
     for (let j = i + 1; j < acked.length; j++) {
@@ -244,7 +315,7 @@ function checkFence(key: string, ops: Op[], journal: JournalEntry[], out: Violat
       }
       const staleEpoch = journal.some((e) => e.type === 'stale-epoch'
         && [e.currentVersion, e.incomingVersion].some((v) => v !== '' && dominatesOrEqual(v, first.version!) && compareVv(v, second.version!) === 'concurrent'));
-      if (!staleEpoch) {
+      if (!staleEpoch && !endedInDeletes(acked, first, final)) {
         out.push({ invariant: 'fence-single-writer', key,
           message: `fence key forked: ${first.version} acked at ${first.ackRegion}, then ${second.version} acked at ${second.ackRegion} without seeing it, `
             + `and no stale-epoch journal entry records the old owner's write; journal for the key: ${journal.map(showJournal).join('; ') || 'none'}`,
@@ -253,6 +324,16 @@ function checkFence(key: string, ops: Op[], journal: JournalEntry[], out: Violat
       }
     }
   }
+}
+
+/**
+ * The old owner's side of a fork ended in an acked delete that saw `first`, and the key ends
+ * deleted by a tombstone that saw it: both sides' last word was a delete, merged as
+ * delete-vs-delete (not journaled by design), and nothing of the old owner's writes is lost.
+ */
+function endedInDeletes(acked: Op[], first: Op, final: FinalRecord | null): boolean {
+  if (!final?.tombstone) return false;
+  return acked.some((d) => d.kind === 'delete' && dominatesOrEqual(d.version!, first.version!) && dominatesOrEqual(final.version, d.version!));
 }
 
 function checkReadYourWrites(key: string, ops: Op[], out: Violation[]): void {

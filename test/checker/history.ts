@@ -41,6 +41,8 @@ export interface Op {
    * Today's API does not return it; the checker then bounds it from the witness's grants.
    */
   epoch?: number | undefined;
+  /** The write's HLC stamp (`x-geogate-hlc`: `wallMs.logical`), when the response carries it. */
+  hlc?: string | undefined;
 }
 
 /**
@@ -75,6 +77,11 @@ export interface JournalEntry {
   readonly region?: string | undefined;
   readonly currentEpoch?: string | undefined;
   readonly incomingEpoch?: string | undefined;
+  /** Each side's value as UTF-8 text (the API returns the bytes in base64), undefined when the entry holds none. */
+  readonly currentValue?: string | undefined;
+  readonly incomingValue?: string | undefined;
+  readonly currentTombstone?: boolean | undefined;
+  readonly incomingTombstone?: boolean | undefined;
 }
 
 export const HISTORY_OPS_MAX = 200_000;
@@ -93,7 +100,7 @@ export class History {
     return op;
   }
 
-  complete(op: Op, status: OpStatus, fields: Partial<Pick<Op, 'ackRegion' | 'version' | 'readValue' | 'partition' | 'detail' | 'epoch'>> = {}): void {
+  complete(op: Op, status: OpStatus, fields: Partial<Pick<Op, 'ackRegion' | 'version' | 'readValue' | 'partition' | 'detail' | 'epoch' | 'hlc'>> = {}): void {
     if (op.status !== undefined) throw new Error(`op ${op.id} completed twice`);
     Object.assign(op, fields);
     op.status = status;

@@ -73,13 +73,21 @@ export async function readJournals(regions: readonly RegionStoreAccess[]): Promi
       for (const e of body.conflicts) {
         out.push({ keyspace: e.keyspace ?? '', key: e.key ?? '', type: e.type ?? '', winner: e.winner ?? '',
           currentVersion: e.currentVersion ?? '', incomingVersion: e.incomingVersion ?? '', region: r.region,
-          currentEpoch: e.currentEpoch, incomingEpoch: e.incomingEpoch });
+          currentEpoch: e.currentEpoch, incomingEpoch: e.incomingEpoch,
+          currentValue: journalText(e.currentValue), incomingValue: journalText(e.incomingValue),
+          currentTombstone: e.currentTombstone === undefined ? undefined : e.currentTombstone === '1',
+          incomingTombstone: e.incomingTombstone === undefined ? undefined : e.incomingTombstone === '1' });
       }
       if (body.conflicts.length < 1000 || !body.next || body.next === since) break;
       since = body.next;
     }
   }
   return out;
+}
+
+/** A journal side's value (base64 on the API) as the workload's UTF-8 text. */
+function journalText(base64: string | undefined): string | undefined {
+  return base64 === undefined ? undefined : Buffer.from(base64, 'base64').toString('utf8');
 }
 
 function agree(finals: Finals, keys: readonly string[]): string | undefined {

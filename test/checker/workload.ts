@@ -47,6 +47,8 @@ export const DEFINITE_503_CODES: ReadonlySet<string> = new Set(['no_write_author
 
 /** Response header that would carry the epoch a write was acknowledged under. */
 export const EPOCH_HEADER = 'x-geogate-epoch';
+/** The write's HLC stamp, which lww compares (`wallMs.logical`). */
+export const HLC_HEADER = 'x-geogate-hlc';
 
 /** Seeded PRNG, so a run's choice of operations replays. */
 export const prng = seededRandom;
@@ -60,6 +62,7 @@ interface Answer {
   detail: string;
   httpStatus?: number;
   epoch?: number;
+  hlc?: string;
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -151,7 +154,8 @@ export class Workload {
   private finish(op: Op, a: Answer, extra: Partial<Op> = {}): void {
     this.history.complete(op, a.status, {
       ackRegion: a.region, partition: a.partition, detail: a.detail,
-      ...(a.status === 'ok' ? { version: a.version ?? '' } : {}), ...(a.status === 'ok' && a.epoch !== undefined ? { epoch: a.epoch } : {}), ...extra,
+      ...(a.status === 'ok' ? { version: a.version ?? '' } : {}), ...(a.status === 'ok' && a.epoch !== undefined ? { epoch: a.epoch } : {}),
+      ...(a.status === 'ok' && a.hlc !== undefined ? { hlc: a.hlc } : {}), ...extra,
     });
   }
 
@@ -185,7 +189,8 @@ export class Workload {
       // the write's epoch, if a gateway ever returns it (today's API does not; the checker then bounds it from the witness's grants)
       const epochText = res.headers.get(EPOCH_HEADER);
       const epoch = epochText !== null && /^\d+$/.test(epochText) ? Number(epochText) : undefined;
-      const base = { region, partition, httpStatus: res.status, detail: String(res.status), ...(epoch === undefined ? {} : { epoch }) };
+      const hlc = res.headers.get(HLC_HEADER) ?? undefined;
+      const base = { region, partition, httpStatus: res.status, detail: String(res.status), ...(epoch === undefined ? {} : { epoch }), ...(hlc === undefined ? {} : { hlc }) };
       if (res.status >= 200 && res.status < 300) return { ...base, status: 'ok', version, body: text };
       if (res.status === 307) return { ...base, status: 'fail', body: res.headers.get('location') ?? '' };
       if (res.status === 503) {

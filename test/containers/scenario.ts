@@ -68,6 +68,7 @@ export async function runScenario(topo: GeoTopology, o: ScenarioOptions): Promis
   const grants = await readGrants(topo.witnessUrl(), CLUSTER_SECRET);
   const result = checkHistory({
     ops: workload.history.ops, finals: settled.finals, journal: settled.journal, fenceKeyspaces: new Set([FENCE_KEYSPACE]), grants,
+    lwwKeyspaces: new Set([DIVERGE_KEYSPACE]),
   });
   const report = `${o.name}: ${settled.unsettled ? `NOT settled after ${settled.settledMs} ms (${settled.unsettled})` : `settled in ${settled.settledMs} ms`}\n`
     + formatReport(result, workload.history.ops);
