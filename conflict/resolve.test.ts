@@ -49,6 +49,25 @@ describe('resolve: the new version', () => {
     expect([r.version.hlc, r.version.origin]).toEqual([[20, 0], 'west']);
   });
 
+  it('a merged value over limits.valueBytesMax is not stored: lww decides, the other side is journaled, same for both orders', () => {
+    const members = (prefix: string) => JSON.stringify(Array.from({ length: 40 }, (_, i) => `${prefix}-${i}`));
+    const a = version({ east: 1 }, { origin: 'east', hlc: [10, 0], value: members('a') });
+    const b = version({ west: 1 }, { origin: 'west', hlc: [20, 0], value: members('b') });
+    const limit = Math.max(a.value.byteLength, b.value.byteLength) + 10; // each side fits, their union does not
+    const within = run(a, b, 'set', { ctx: { ...ctx, valueBytesMax: 4 * limit } });
+    expect(within.winner).toBe('merged');
+    for (const [x, y] of [[a, b], [b, a]] as const) {
+      const r = run(x, y, 'set', { ctx: { ...ctx, valueBytesMax: limit } });
+      expect(r.winner).not.toBe('merged');
+      expect(text(r.value)).toBe(members('b')); // west's write is the later one
+      expect(r.value.byteLength).toBeLessThanOrEqual(limit);
+      expect(r.loser && text(r.loser.value)).toBe(members('a'));
+      expect(r.resolver).toBe('lww');
+      expect(r.note).toMatch(/set: merged value of \d+ bytes over limits.valueBytesMax \d+; resolved by lww/);
+      expect(r.journal).toBe(true);
+    }
+  });
+
   it('names the conflict the same way for both argument orders', () => {
     expect(run(east, west, 'lww').conflictId).toBe(run(west, east, 'lww').conflictId);
     expect(run(east, west, 'lww').conflictId).toMatch(/^[0-9a-f]{32}$/);

@@ -45,6 +45,13 @@ export interface MergeContext {
   readonly epoch?: number;
   /** The resolving region's latest HLC: `resolvedHlc` is above it (the version's own stamp is its winner's). */
   readonly hlcFloor?: Hlc;
+  /**
+   * The largest value a record may hold (`limits.valueBytesMax`). A merged value (set union,
+   * json merge, counter, a trigger's) above it is not stored: the pair is resolved by lww
+   * instead and the other side journaled, so no resolution can outgrow what every region
+   * accepts and every link can carry.
+   */
+  readonly valueBytesMax?: number;
 }
 
 export interface ResolveInput {
@@ -101,7 +108,7 @@ export function resolve(input: ResolveInput): Resolution {
   if (c.action !== 'resolve') throw new Error(`resolve() needs a concurrent pair, got ${c.order}`);
   const spec = typeof input.resolver === 'string' ? parseResolver(input.resolver) : input.resolver;
   const pair: PairInput = input.base ? { current, incoming, base: input.base, type: c.type } : { current, incoming, type: c.type };
-  const decision = decide(spec, pair, input);
+  const decision = boundMerged(decide(spec, pair, input), pair, ctx.valueBytesMax);
   const content = decision.merged ?? (decision.winner === 'current' ? current : incoming);
   const tombstone = content.tombstone;
   const stamp = stampOf(pair, content);
@@ -147,6 +154,14 @@ function decide(spec: ResolverSpec, pair: PairInput, input: ResolveInput): Decis
   if (pair.type === 'delete-vs-update') return updateWins(pair, spec.kind);
   if (spec.kind === 'counter') return counterResolver(pair);
   return spec.kind === 'set' ? setResolver(pair) : jsonMergeResolver(pair);
+}
+
+/** A merged value over the value limit falls back to lww (both inputs are within the limit). */
+function boundMerged(decision: Decision, pair: PairInput, valueBytesMax: number | undefined): Decision {
+  if (valueBytesMax === undefined || decision.winner !== 'merged' || !decision.merged || decision.merged.value.byteLength <= valueBytesMax) return decision;
+  const note = `${decision.resolver}: merged value of ${decision.merged.value.byteLength} bytes over limits.valueBytesMax ${valueBytesMax}; resolved by lww, the other side is journaled`;
+  const fallback = lww(pair, note);
+  return decision.error ? { ...fallback, error: decision.error } : fallback;
 }
 
 /**

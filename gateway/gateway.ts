@@ -177,7 +177,7 @@ export async function startGateway(config: GatewayConfig, opts: GatewayOptions =
   const authority: WriteAuthority = gate;
   const triggers = await loadTriggers(config.triggers, opts.configDir ?? process.cwd());
   conflictWorker = new ConflictWorker({
-    region: config.region, store, conflicts, keyspaces, authority, triggers, clock, registry: metrics.registry,
+    region: config.region, store, conflicts, keyspaces, authority, triggers, clock, registry: metrics.registry, valueBytesMax: config.limits.valueBytesMax,
     log: childLogger(root, { component: 'conflicts' }), onLocalWrite: (seq) => replicator?.notifyAppended(seq),
   });
   const actionWorker = new ActionWorker(conflicts, { clock, log: childLogger(root, { component: 'actions' }), registry: metrics.registry });

@@ -36,6 +36,8 @@ export interface ConflictWorkerDeps {
   readonly clock: Clock;
   readonly log: Logger;
   readonly registry: Registry;
+  /** `limits.valueBytesMax`: a merged value above it is resolved by lww instead (conflict/resolve.ts). */
+  readonly valueBytesMax: number;
   /** A resolution was appended to the log at `seq`. */
   onLocalWrite(seq: number): void;
 }
@@ -175,7 +177,7 @@ export class ConflictWorker {
       current, incoming: p.record, resolver: ks.resolver, triggers: this.deps.triggers,
       ctx: {
         keyspace: ks.name, key, partition: p.partition, region: this.deps.region, activeRegion: this.deps.region,
-        ...(fenceEpoch === undefined ? {} : { fenceEpoch }),
+        ...(fenceEpoch === undefined ? {} : { fenceEpoch }), valueBytesMax: this.deps.valueBytesMax,
       },
     });
     const floor = compareHlc(current.hlc, p.record.hlc) >= 0 ? current.hlc : p.record.hlc;

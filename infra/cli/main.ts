@@ -5,6 +5,7 @@ import { parseArgs } from 'node:util';
 import { dirname, resolve } from 'node:path';
 import { loadGatewayConfig, startGateway } from '../../gateway/index.js';
 import { runUp } from '../local/up.js';
+import { CERTS_USAGE } from './certs.js';
 
 const USAGE = `usage: geogate <command> [options]
 
@@ -15,10 +16,12 @@ commands:
                                the missing state file; refused without it)
   wan --listen H:P --target H:P [--control H:P] [--delay-ms N]
                                run the WAN emulator (TCP relay)
-  up [--regions N] [--base-port P] [--dir D] [--wan-delay-ms N]
+  up [--regions N] [--base-port P] [--dir D] [--wan-delay-ms N] [--tls]
                                run a local cluster on loopback (redis-server per region)
-  status --url URL             print a gateway's /v1/status
-`;
+  status --url URL [--ca FILE] [--token T]
+                               print a gateway's /v1/status (--token or GEOGATE_ADMIN_TOKEN
+                               with admin.protectReads; --ca: the cluster CA for https://)
+${CERTS_USAGE}`;
 
 type Command = (args: string[]) => Promise<number | void>;
 
@@ -27,7 +30,10 @@ const commands: Record<string, Command> = {
     const { values } = parseArgs({ args, options: { config: { type: 'string', short: 'c' } } });
     if (!values.config) throw new UsageError('gateway needs --config FILE');
     const gw = await startGateway(loadGatewayConfig(values.config), { configDir: dirname(resolve(values.config)) });
+    const reload = () => { gw.reloadCredentials(); };
+    process.on('SIGHUP', reload); // secrets, tokens and certificates read again; links stay
     await untilSignal();
+    process.off('SIGHUP', reload);
     await gw.close();
   },
   async witness(args) {
@@ -35,7 +41,10 @@ const commands: Record<string, Command> = {
     if (!values.config) throw new UsageError('witness needs --config FILE');
     const { runWitness } = await import('../../witness/index.js');
     const w = await runWitness(values.config, { init: values.init });
+    const reload = () => { w.reload(); };
+    process.on('SIGHUP', reload);
     await untilSignal();
+    process.off('SIGHUP', reload);
     await w.close();
   },
   async wan(args) {
@@ -50,6 +59,7 @@ const commands: Record<string, Command> = {
         'base-port': { type: 'string', default: '7100' },
         dir: { type: 'string' },
         'wan-delay-ms': { type: 'string', default: '0' },
+        tls: { type: 'boolean', default: false },
       },
     });
     const cluster = await runUp({
@@ -57,15 +67,22 @@ const commands: Record<string, Command> = {
       basePort: intOption('base-port', values['base-port'], 1024, 65000),
       dir: values.dir,
       wanDelayMs: intOption('wan-delay-ms', values['wan-delay-ms'], 0, 10_000),
+      tls: values.tls,
     });
     await untilSignal();
     await cluster.close();
   },
   async status(args) {
-    const { values } = parseArgs({ args, options: { url: { type: 'string', default: 'http://127.0.0.1:7101' } } });
-    const res = await fetch(`${values.url}/v1/status`);
-    console.log(JSON.stringify(await res.json(), null, 2));
-    return res.ok ? 0 : 1;
+    const { values } = parseArgs({ args, options: { url: { type: 'string', default: 'http://127.0.0.1:7101' }, ca: { type: 'string' }, token: { type: 'string' } } });
+    const { getJson } = await import('./http-get.js');
+    const token = values.token ?? process.env.GEOGATE_ADMIN_TOKEN;
+    const res = await getJson(`${values.url}/v1/status`, { ...(values.ca ? { caFile: values.ca } : {}), ...(token ? { token } : {}) });
+    console.log(JSON.stringify(res.body, null, 2));
+    return res.status >= 200 && res.status < 300 ? 0 : 1;
+  },
+  async certs(args) {
+    const { certsCommand } = await import('./certs.js');
+    return certsCommand(args);
   },
 };
 
@@ -103,11 +120,11 @@ export async function main(argv: string[]): Promise<number> {
     return typeof code === 'number' ? code : 0;
   } catch (err) {
     const e = err as Error;
-    if (e instanceof UsageError || e.name === 'ConfigError' || (e as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
+    if (e instanceof UsageError || e.name === 'UsageError' || e.name === 'ConfigError' || (e as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
       process.stderr.write(`geogate ${name}: ${e.message}\n`);
       return 2;
     }
-    if (e.name === 'StateFileMissingError') {
+    if (e.name === 'StateFileMissingError' || e.name === 'CertsError') {
       process.stderr.write(`geogate ${name}: ${e.message}\n`);
       return 1;
     }

@@ -13,6 +13,7 @@ import { runWitness } from '../../witness/index.js';
 import { WanRelay } from '../wan/index.js';
 import { RedisProcess } from './redis-process.js';
 import { freePort } from './ports.js';
+import { upCertificates, type UpCertificates } from './up-certs.js';
 
 export const REGION_NAMES = ['east', 'west', 'north', 'south', 'central', 'pacific', 'atlantic', 'arctic'];
 /** How long `up` waits for the regions' first bootstrap before it prints the banner anyway. */
@@ -24,6 +25,8 @@ export interface UpOptions {
   dir?: string | undefined;
   wanDelayMs: number;
   quiet?: boolean;
+  /** TLS end to end: a cluster CA and node certificates in <dir>/certs (made when missing), https:// everywhere, mutual TLS between sites. */
+  tls?: boolean;
 }
 
 export interface LocalCluster {
@@ -48,6 +51,7 @@ export async function runUp(opts: UpOptions): Promise<LocalCluster> {
   const gateways: RunningGateway[] = [];
   const relays: WanRelay[] = [];
   let witness: { url: string; close(): Promise<void> } | undefined;
+  let certs: UpCertificates | undefined;
   const close = async () => {
     for (const g of gateways.splice(0)) await g.close().catch(() => {});
     for (const r of relays.splice(0)) await r.close().catch(() => {});
@@ -57,38 +61,45 @@ export async function runUp(opts: UpOptions): Promise<LocalCluster> {
   try {
     for (const region of regions) redis.push(await RedisProcess.start({ dir: join(dir, region) }));
     const port = (i: number) => opts.basePort + 1 + i;
+    certs = opts.tls ? await upCertificates(join(dir, 'certs'), regions) : undefined;
+    const scheme = certs ? 'https' : 'http';
+    // the secret in a file of its own: the config files hold none
+    const secretFile = join(dir, 'cluster.secret');
+    writeFileSync(secretFile, `${secret}\n`, { mode: 0o600 });
     const witnessFile = join(dir, 'witness.json');
     // A dir without a witness config is a new cluster: the witness creates its state file
     // (--init). A reused --dir keeps its state; if that state file was lost, the witness
     // refuses to start rather than reset epochs.
     const newCluster = !existsSync(witnessFile);
     writeFileSync(witnessFile, JSON.stringify({
-      listen: { host: '127.0.0.1', port: opts.basePort }, cluster: { id: 'local', secret, regions },
+      listen: { host: '127.0.0.1', port: opts.basePort }, cluster: { id: 'local', secretFile, regions },
+      ...(certs ? { tls: certs.witness } : {}),
       keyspaces: KEYSPACES.map((k) => ({ name: k.name, partitions: k.partitions, onSplit: k.onSplit })),
       stateFile: join(dir, 'witness-state.json'),
     }, null, 2));
     witness = await runWitness(witnessFile, { init: newCluster });
     // with --wan-delay-ms every link between regions goes through the WAN emulator
     const peerUrl = async (from: number, to: number): Promise<string> => {
-      if (opts.wanDelayMs <= 0) return `http://127.0.0.1:${port(to)}`;
+      if (opts.wanDelayMs <= 0) return `${scheme}://127.0.0.1:${port(to)}`;
       const relay = new WanRelay({
         listen: { host: '127.0.0.1', port: await freePort() }, target: { host: '127.0.0.1', port: port(to) },
         initial: { ab: { delayMs: opts.wanDelayMs }, ba: { delayMs: opts.wanDelayMs } },
       });
       relays.push(relay);
-      return `http://127.0.0.1:${(await relay.start()).port}`;
+      return `${scheme}://127.0.0.1:${(await relay.start()).port}`; // TCP: TLS passes through untouched
     };
     for (const [i, region] of regions.entries()) {
       const peers = [];
       for (const [j, peer] of regions.entries()) {
-        if (j !== i) peers.push({ region: peer, url: await peerUrl(i, j), publicUrl: `http://127.0.0.1:${port(j)}` });
+        if (j !== i) peers.push({ region: peer, url: await peerUrl(i, j), publicUrl: `${scheme}://127.0.0.1:${port(j)}` });
       }
       const config = parseGatewayConfig({
         region,
         listen: { host: '127.0.0.1', port: port(i) },
-        publicUrl: `http://127.0.0.1:${port(i)}`,
+        publicUrl: `${scheme}://127.0.0.1:${port(i)}`,
         redis: { url: redis[i]!.url },
-        cluster: { id: 'local', secret, regions },
+        cluster: { id: 'local', secretFile, regions },
+        ...(certs ? { tls: certs.regions.get(region) } : {}),
         peers,
         witness: { url: witness.url },
         keyspaces: KEYSPACES,
@@ -108,7 +119,9 @@ export async function runUp(opts: UpOptions): Promise<LocalCluster> {
       process.stdout.write(`  ${regions[i]}: ${g.config.publicUrl}  (redis ${redis[i]!.url})\n`);
     }
     if (opts.wanDelayMs > 0) process.stdout.write(`  links between regions pass the WAN emulator: ${opts.wanDelayMs} ms each way\n`);
-    process.stdout.write(`try: curl -X PUT --data hello ${gateways[0]!.config.publicUrl}/v1/kv/carts/greeting\nCtrl-C stops everything.\n`);
+    if (certs) process.stdout.write(`  TLS everywhere, mutual TLS between sites (certificates in ${join(dir, 'certs')})\n`);
+    const cacert = certs ? `--cacert ${certs.caFile} ` : '';
+    process.stdout.write(`try: curl ${cacert}-X PUT --data hello ${gateways[0]!.config.publicUrl}/v1/kv/carts/greeting\nCtrl-C stops everything.\n`);
   }
   return { gateways, redis, witnessUrl: witness!.url, relays, close };
 }

@@ -45,7 +45,7 @@ function setup(opts: { ks?: KeyspaceConfig; authority?: WriteAuthority; journalM
   });
   const ks = opts.ks ?? keyspace('carts', 'diverge');
   const registry = new Registry();
-  const worker = new ConflictWorker({
+  const worker = new ConflictWorker({ valueBytesMax: 1 << 20,
     region: 'east', store, conflicts, keyspaces: new Map([[ks.name, ks]]), clock: realClock, log: silentLogger(), registry,
     authority: opts.authority ?? allowAll, onLocalWrite: () => {},
   });

@@ -40,7 +40,7 @@ function makeRegions(n: number, active: number): Region[] {
     region.store = new RegionStore(client, opts);
     region.conflicts = new ConflictStore(client, region.store.keys, { ...opts, journalMaxEntries: 10_000 });
     if (i === active) {
-      region.worker = new ConflictWorker({
+      region.worker = new ConflictWorker({ valueBytesMax: 1 << 20,
         region: name, store: region.store, conflicts: region.conflicts, keyspaces: new Map([[KS, config.keyspaces[0]!]]),
         clock: realClock, log: silentLogger(), registry: new Registry(), onLocalWrite: () => {},
         authority: { check: () => ({ kind: 'local', epoch: 0, fenced: false }), activeRegion: () => name, partitionState: () => 'active', mayResolve: () => true },

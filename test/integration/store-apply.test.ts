@@ -110,7 +110,7 @@ describe('conflict worker on fence keyspaces', () => {
       keyspaces: [{ name: 'orders', partitions: 1, onSplit: 'fence' }],
     }, 't');
     const ks = config.keyspaces[0]!;
-    const worker = new ConflictWorker({
+    const worker = new ConflictWorker({ valueBytesMax: 1 << 20,
       region: 'west', store, conflicts, keyspaces: new Map([['orders', ks]]), clock: realClock, log: silentLogger(), registry: new Registry(),
       authority: {
         check: () => ({ kind: 'local', epoch: 4, fenced: false }), activeRegion: () => 'west', partitionState: () => 'active',
