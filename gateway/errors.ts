@@ -77,6 +77,14 @@ export class WriteOutcomeUnknownError extends UnavailableError {
   }
 }
 
+/** `durability: replica`: no in-region replica acknowledged a write lately; refused before it ran (nothing written). */
+export class ReplicaUnavailableError extends UnavailableError {
+  override name = 'ReplicaUnavailableError';
+  constructor(cause: string) {
+    super(`no in-region Redis replica acknowledges writes: ${cause}`, 'replica_unavailable', 1);
+  }
+}
+
 export class FencedError extends UnavailableError {
   override name = 'FencedError';
   constructor(keyspace: string, partition: number) {

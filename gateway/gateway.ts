@@ -60,6 +60,8 @@ export interface RunningGateway {
 
 export { REDIS_RETRY_DELAY_MS_MAX } from './store/connection.js';
 export const JOURNAL_MAX_ENTRIES = 100_000;
+/** Connections `durability: replica` writes spread over (each WAIT holds its connection for a replica round trip). */
+export const REPLICA_WAIT_CONNECTIONS = 4;
 /** How long boot waits for Redis before listening anyway. */
 export const REDIS_READY_WAIT_MS = 3000;
 /** How often the gateway checks that its Redis still holds its identity (has not lost its data). */
@@ -90,10 +92,10 @@ export async function startGateway(config: GatewayConfig, opts: GatewayOptions =
     region: config.region, prefix: config.redis.keyPrefix,
     logMaxEntries: config.log.maxEntries, logMaxBytes: config.log.maxBytes, nowMs: () => clock.nowMs(), monoMs: () => clock.monoMs(),
   };
-  // `durability: replica` writes WAIT for a replica on a connection of their own (WAIT blocks
+  // `durability: replica` writes WAIT for a replica on connections of their own (WAIT blocks
   // the connection it runs on: region-store.ts)
   const replicaWaitRedis = config.keyspaces.some((ks) => ks.durability === 'replica')
-    ? createRedis(config, childLogger(root, { component: 'store', connection: 'replica-wait' })) : undefined;
+    ? Array.from({ length: REPLICA_WAIT_CONNECTIONS }, (_, i) => createRedis(config, childLogger(root, { component: 'store', connection: `replica-wait-${i}` }))) : [];
   const store = new RegionStore(redis, storeOptions, replicaWaitRedis);
   // Replication reads the log and applies batches on a connection of its own, so its commands
   // do not queue behind the client writes pipelined on the main one (lag under load).
@@ -222,7 +224,11 @@ export async function startGateway(config: GatewayConfig, opts: GatewayOptions =
     for (const p of config.peers) replicator?.markNeedsRepair(p.region, why);
     log.error({ why, peers: config.peers.map((p) => p.region) }, 'the region\'s Redis lost its data (restarted empty, flushed) or came back with older data: own counters raised past everything issued before, replication restarted under a new log incarnation, every partition pulled again from the peers and repaired with them');
   };
-  store.onIdentityLost(() => storeLost('the store\'s identity is gone or its log seq went back'));
+  const seqsRolledBack = new Counter({ name: 'geogate_store_seqs_rolled_back_total', help: 'Log seqs this region handed out that its Redis no longer held when found rolled back (a failover to a replica that missed writes, an older snapshot): at least the acknowledged writes lost', registers: [metrics.registry] });
+  store.onIdentityLost((loss) => {
+    if (loss.seqsLost) seqsRolledBack.inc(loss.seqsLost);
+    storeLost(loss.seqsLost ? `the store's log seq went back by ${loss.seqsLost}` : 'the store\'s identity is gone or its log seq went back');
+  });
   // Writes open at an unclean boot before some peers' cursors were compared: the log may
   // have been rolled back under seqs and counters those peers hold. The new writes go to a
   // new log incarnation (no seq is reused, whatever restarts follow before the peers
@@ -319,7 +325,7 @@ export async function startGateway(config: GatewayConfig, opts: GatewayOptions =
       await store.markCleanStop().catch((err: Error) => log.warn({ err: err.message }, 'clean stop not recorded: the next start compares its log with the peers first'));
       redis.disconnect();
       replicationRedis?.disconnect();
-      replicaWaitRedis?.disconnect();
+      for (const r of replicaWaitRedis) r.disconnect();
     },
   };
 }

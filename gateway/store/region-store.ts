@@ -13,7 +13,7 @@ import { StoreKeys } from './keys.js';
 import { RedisClock, redisTimeMs } from './redis-clock.js';
 import { callScript, callScriptBuffer, defineScripts } from './scripts.js';
 import { StoreError, StoreErrorCode, storeError } from './errors.js';
-import { StoreUnavailableError, WriteOutcomeUnknownError } from '../errors.js';
+import { ReplicaUnavailableError, StoreUnavailableError, WriteOutcomeUnknownError } from '../errors.js';
 
 export const TRIM_BATCH_MAX = 4096;
 /** The Redis clock mapping takes a fresh TIME sample when its newest is older than this. */
@@ -94,6 +94,15 @@ export interface WriteRequest {
   readonly replicaWait?: { readonly replicas: number; readonly timeoutMs: number } | undefined;
 }
 
+/** What a store that lost or rolled back its data is known to have lost. */
+export interface StoreLoss {
+  /**
+   * A rollback: the log seqs handed out that the store no longer holds (writes, acknowledged
+   * or not, and conflict resolutions). At least as many as the acknowledged writes it lost.
+   */
+  readonly seqsLost?: number;
+}
+
 export interface WriteResult {
   readonly created: boolean;
   readonly version: string;
@@ -116,8 +125,10 @@ export class RegionStore implements ChangeSink {
   /** Maps lease ends onto Redis's clock (fences and fenced writes carry absolute ends), for the main connection. */
   readonly redisClock: RedisClock;
   private readonly main: Lane;
-  /** `durability: replica` writes and their WAIT (see `write`), when the gateway gave a connection for them. */
-  private readonly replicaLane: Lane | undefined;
+  /** `durability: replica` writes and their WAIT (see `write`), when the gateway gave connections for them. */
+  private readonly replicaLanes: readonly Lane[];
+  /** Monotonic ms until which writes that need a replica are refused (0: none; see `replicaGate`). */
+  private replicaShortUntilMs = 0;
   private readonly monoMs: () => number;
   private incarnationId: string | undefined;
   /** Renewals asked for (renewIncarnation) and the last one written. */
@@ -125,17 +136,17 @@ export class RegionStore implements ChangeSink {
   private renewed = 0;
 
   /**
-   * `replicaWaitRedis`: a connection of its own for writes that WAIT for a replica. WAIT
+   * `replicaWaitRedis`: connections of their own for writes that WAIT for a replica. WAIT
    * blocks the connection it runs on until the replicas answer or it times out, so on the
    * main one a slow or missing replica would hold up every read, fence renewal and
    * `durability: local` write queued behind it.
    */
-  constructor(readonly redis: Redis, private readonly opts: RegionStoreOptions, replicaWaitRedis?: Redis) {
+  constructor(readonly redis: Redis, private readonly opts: RegionStoreOptions, replicaWaitRedis: readonly Redis[] = []) {
     this.keys = new StoreKeys(opts.prefix);
     this.monoMs = opts.monoMs ?? (() => performance.now());
     this.main = lane(redis);
     this.redisClock = this.main.clock;
-    this.replicaLane = replicaWaitRedis ? lane(replicaWaitRedis) : undefined;
+    this.replicaLanes = replicaWaitRedis.map(lane);
   }
 
   /**
@@ -196,7 +207,7 @@ export class RegionStore implements ChangeSink {
    * script refuses to run on it (ARGV[19]), so no seq is handed out twice.
    */
   private maxSeqSeen = 0;
-  private readonly identityListeners = new Set<() => void>();
+  private readonly identityListeners = new Set<(loss: StoreLoss) => void>();
 
   private async claim(): Promise<{ id: string; created: boolean }> {
     const created = (await this.redis.set(this.keys.identity, randomBytes(8).toString('hex'), 'NX')) === 'OK';
@@ -206,7 +217,7 @@ export class RegionStore implements ChangeSink {
   }
 
   /** Runs `listener` (synchronously, before a new identity is claimed) whenever the store lost its data. */
-  onIdentityLost(listener: () => void): () => void {
+  onIdentityLost(listener: (loss: StoreLoss) => void): () => void {
     this.identityListeners.add(listener);
     return () => this.identityListeners.delete(listener);
   }
@@ -236,9 +247,12 @@ export class RegionStore implements ChangeSink {
         if (id === this.storeId) {
           if ((Number(seq) || 0) >= this.maxSeqSeen) return true;
           // same identity, older data: Redis came back from an older snapshot (the last
-          // second of an appendfsync-everysec file, an old RDB); as unsafe as a loss
-          this.maxSeqSeen = Number(seq) || 0;
-          this.identityLost();
+          // second of an appendfsync-everysec file, an old RDB, a failover to a replica that
+          // missed writes); as unsafe as a loss
+          const head = Number(seq) || 0;
+          const seqsLost = this.maxSeqSeen - head;
+          this.maxSeqSeen = head;
+          this.identityLost({ seqsLost });
           return false;
         }
         this.storeId = undefined;
@@ -261,13 +275,34 @@ export class RegionStore implements ChangeSink {
     if (seq > this.maxSeqSeen) this.maxSeqSeen = seq;
   }
 
-  private identityLost(): void {
-    for (const l of this.identityListeners) l();
+  private identityLost(loss: StoreLoss = {}): void {
+    for (const l of this.identityListeners) l(loss);
   }
 
   async write(req: WriteRequest): Promise<WriteResult> {
+    if (req.replicaWait) this.replicaGate(req.replicaWait.timeoutMs);
+    const on = req.replicaWait ? this.leastBusyReplicaLane() : this.main;
+    on.inFlight++;
+    try {
+      return await this.writeOn(on, req);
+    } finally {
+      on.inFlight--;
+    }
+  }
+
+  /**
+   * A script and its WAIT run back to back on one connection, and the WAIT holds that
+   * connection's next script until the replica answered (one replica round trip, about 7 ms
+   * for a lone write on loopback): the writes spread over several connections.
+   */
+  private leastBusyReplicaLane(): Lane {
+    let best = this.main;
+    for (const l of this.replicaLanes) if (best === this.main || l.inFlight < best.inFlight) best = l;
+    return best;
+  }
+
+  private async writeOn(on: Lane, req: WriteRequest): Promise<WriteResult> {
     const k = this.keys;
-    const on = req.replicaWait && this.replicaLane ? this.replicaLane : this.main;
     const writerEnd = req.fenced && req.leaseEndMonoMs !== undefined ? await this.toRedisDeadline(req.leaseEndMonoMs, on) : undefined;
     const res = await guardWrite(callScriptBuffer(on.redis, 'putRecord-9', [
       k.record(req.keyspace, req.key), k.log, k.seq, k.logBytes, k.hlc,
@@ -283,10 +318,44 @@ export class RegionStore implements ChangeSink {
     if (typeof res === 'number') throw storeError(res, `${req.keyspace}/${req.key}`);
     const [created, version, seq, hlc, packed] = res as [number, Buffer, number, Buffer, Buffer];
     if (seq > this.maxSeqSeen) this.maxSeqSeen = seq;
-    if (req.replicaWait) await waitReplicas(on.redis, req.replicaWait.replicas, req.replicaWait.timeoutMs, `${req.keyspace}/${req.key}`);
+    if (req.replicaWait) await this.waitReplicas(on, req.replicaWait.replicas, req.replicaWait.timeoutMs, `${req.keyspace}/${req.key}`);
     return { created: created === 1, version: version.toString(), seq, hlc: hlc.toString(), packed };
   }
 
+
+  /**
+   * After a WAIT fell short, writes that need a replica are refused before they run (503
+   * replica_unavailable: nothing written) for `timeoutMs`, then one goes through as a probe
+   * while the others are still refused. Without this, while the master has no replica (after
+   * a failover, until the sentinels turn the old master into its replica: seconds), every
+   * such write would run, block the connection for `timeoutMs` behind the ones before it,
+   * and answer write_outcome_unknown.
+   */
+  private replicaGate(timeoutMs: number): void {
+    if (this.replicaShortUntilMs === 0) return;
+    const now = this.monoMs();
+    if (now < this.replicaShortUntilMs) throw new ReplicaUnavailableError(`a write waited ${timeoutMs} ms for one in vain; the next probe is due in ${Math.ceil(this.replicaShortUntilMs - now)} ms`);
+    this.replicaShortUntilMs = now + timeoutMs; // this write is the probe
+  }
+
+  /**
+   * Redis WAIT on the connection the write ran on (it counts the replicas that acknowledged
+   * this connection's writes so far, so this one's too). The write already ran: any failure
+   * here — too few replicas, the WAIT not sent or not answered — leaves its outcome unknown.
+   */
+  private async waitReplicas(on: Lane, replicas: number, timeoutMs: number, what: string): Promise<void> {
+    let acked: number;
+    try {
+      acked = Number(await on.redis.wait(replicas, timeoutMs));
+    } catch (err) {
+      throw new WriteOutcomeUnknownError(`${what} ran on the master; the replica wait failed: ${(err as Error).message}`);
+    }
+    if (acked < replicas) {
+      this.replicaShortUntilMs = this.monoMs() + timeoutMs;
+      throw new WriteOutcomeUnknownError(`${what} ran on the master; ${acked} of ${replicas} replica(s) acknowledged it within ${timeoutMs} ms`);
+    }
+    this.replicaShortUntilMs = 0;
+  }
 
   /** The replication log as the sender sees it. */
   asLogSource(): LogSource {
@@ -488,34 +557,19 @@ interface Lane {
   /** Counts the connection's (re)connects: a TIME sample belongs to the one it was taken on. */
   generation: number;
   sampledAtMs: number;
+  /** Writes running on it now. */
+  inFlight: number;
 }
 
 function lane(redis: Redis): Lane {
   defineScripts(redis);
-  const l: Lane = { redis, clock: new RedisClock(), generation: 0, sampledAtMs: Number.NEGATIVE_INFINITY };
+  const l: Lane = { redis, clock: new RedisClock(), generation: 0, sampledAtMs: Number.NEGATIVE_INFINITY, inFlight: 0 };
   redis.on('ready', () => {
     l.generation++;
     l.clock.reset();
     l.sampledAtMs = Number.NEGATIVE_INFINITY;
   });
   return l;
-}
-
-/**
- * Redis WAIT on the connection the write ran on (it counts the replicas that acknowledged
- * this connection's writes so far, so this one's too). The write already ran: any failure
- * here — too few replicas, the WAIT not sent or not answered — leaves its outcome unknown.
- */
-async function waitReplicas(redis: Redis, replicas: number, timeoutMs: number, what: string): Promise<void> {
-  let acked: number;
-  try {
-    acked = Number(await redis.wait(replicas, timeoutMs));
-  } catch (err) {
-    throw new WriteOutcomeUnknownError(`${what} ran on the master; the replica wait failed: ${(err as Error).message}`);
-  }
-  if (acked < replicas) {
-    throw new WriteOutcomeUnknownError(`${what} ran on the master; ${acked} of ${replicas} replica(s) acknowledged it within ${timeoutMs} ms`);
-  }
 }
 
 /**

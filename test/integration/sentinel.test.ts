@@ -82,25 +82,33 @@ async function lostWrites(gw: RunningGateway, acked: Map<string, string>): Promi
   return lost;
 }
 
-/** Load for `beforeMs`, a forced failover, load until `afterMs` after it finished. */
-async function failoverUnderLoad(s: SentinelFixture, gw: RunningGateway, beforeMs = 800, afterMs = 1500) {
+/**
+ * Load for `beforeMs`, a forced failover, load until `afterMs` after it finished (with
+ * `untilRelinked`, after the old master replicates from the new one).
+ */
+async function failoverUnderLoad(s: SentinelFixture, gw: RunningGateway, opts: { beforeMs?: number; afterMs?: number; untilRelinked?: boolean } = {}) {
   let failoverMs = 0;
   let newMaster = 0;
   let t0 = 0;
   let t1 = 0;
+  let t2 = 0;
   const run = (async () => {
-    await new Promise((r) => setTimeout(r, beforeMs));
+    await new Promise((r) => setTimeout(r, opts.beforeMs ?? 800));
     t0 = Date.now();
     newMaster = await s.group.failover();
     t1 = Date.now();
     failoverMs = t1 - t0;
-    await new Promise((r) => setTimeout(r, afterMs));
+    if (opts.untilRelinked) await s.group.waitReplicaLinked();
+    t2 = Date.now();
+    await new Promise((r) => setTimeout(r, opts.afterMs ?? 1500));
   })();
   const loadStart = Date.now();
   const load = await writeUnderLoad(gw, run);
   await run;
-  const phases = `acked/s before ${rate(load.ackedAtMs, loadStart, t0)}, during ${rate(load.ackedAtMs, t0, t1)}, after ${rate(load.ackedAtMs, t1, Date.now())}`;
-  return { ...load, failoverMs, newMaster, phases };
+  const phases = `acked/s before ${rate(load.ackedAtMs, loadStart, t0)}, during ${rate(load.ackedAtMs, t0, t1)}, `
+    + (opts.untilRelinked ? `until the old master replicates (${t2 - t1} ms) ${rate(load.ackedAtMs, t1, t2)}, after ${rate(load.ackedAtMs, t2, Date.now())}` : `after ${rate(load.ackedAtMs, t1, Date.now())}`);
+  const ackedAfterRelink = load.ackedAtMs.filter((t) => t >= t2).length;
+  return { ...load, failoverMs, newMaster, phases, ackedAfterRelink };
 }
 
 function rate(at: number[], fromMs: number, toMs: number): number {
@@ -115,18 +123,18 @@ describe('store on Redis Sentinel', () => {
   it('serves through the sentinels and keeps serving across a forced failover; durability replica loses no acknowledged write', async () => {
     const { s, gw } = await sentinelRegion('replica');
     const first = await s.group.masterPort();
-    const r = await failoverUnderLoad(s, gw);
+    const r = await failoverUnderLoad(s, gw, { untilRelinked: true, afterMs: 1000 });
     expect(r.newMaster).not.toBe(first);
     const lost = await lostWrites(gw, r.acked);
     console.log(`[sentinel replica] failover ${r.failoverMs} ms, ${r.acked.size} acked, lost ${lost.length}; ${r.phases}; answers ${JSON.stringify(Object.fromEntries(r.statuses))}`);
     expect(lost).toEqual([]);
     expect(r.acked.size).toBeGreaterThan(100);
+    expect(r.ackedAfterRelink).toBeGreaterThan(20); // acknowledging again once the new master has a replica
     // the gateway writes to the new master now (its keys are there, read straight from it)
     const direct = new Redis({ host: '127.0.0.1', port: r.newMaster, lazyConnect: true });
     cleanups.push(async () => { direct.disconnect(); });
     await direct.connect();
     expect((await direct.call('ROLE') as unknown[])[0]).toBe('master');
-    await s.group.waitReplicaLinked(); // the old master follows the new one: WAIT can be met again
     const res = await fetch(`${gw.url}/v1/kv/carts/after-failover`, { method: 'PUT', body: 'x' });
     expect(res.status).toBe(201);
     expect(await direct.exists(`${gw.config.redis.keyPrefix}r:carts:after-failover`)).toBe(1);
@@ -140,11 +148,21 @@ describe('store on Redis Sentinel', () => {
     const t0 = Date.now();
     const res = await fetch(`${gw.url}/v1/kv/carts/unacked`, { method: 'PUT', body: 'x' });
     const body = ((await res.json()) as { error: { code: string } }).error;
-    replica.thaw();
+    const waitedMs = Date.now() - t0;
     expect(res.status).toBe(503);
     expect(body.code).toBe('write_outcome_unknown');
-    expect(Date.now() - t0).toBeGreaterThanOrEqual(450); // waited replicaWaitMs (500), bounded
-    expect(Date.now() - t0).toBeLessThan(2000);
+    expect(waitedMs).toBeGreaterThanOrEqual(450); // waited replicaWaitMs (500), bounded
+    expect(waitedMs).toBeLessThan(2000);
+    // the next ones are refused before they run (nothing written) until a probe is due
+    const t1 = Date.now();
+    const next = await fetch(`${gw.url}/v1/kv/carts/refused`, { method: 'PUT', body: 'x' });
+    expect(next.status).toBe(503);
+    expect(((await next.json()) as { error: { code: string } }).error.code).toBe('replica_unavailable');
+    expect(Date.now() - t1).toBeLessThan(200);
+    expect((await fetch(`${gw.url}/v1/kv/carts/refused`)).status).toBe(404);
+    replica.thaw();
+    // once the replica answers again, a probe goes through and writes are acknowledged again
+    expect(await eventually(async () => (await fetch(`${gw.url}/v1/kv/carts/later`, { method: 'PUT', body: 'y' })).status === 201, 10_000, 100)).toBe(true);
   });
 
   it('durability local: acknowledged writes a failover loses are counted and noticed as a rollback without a restart', async () => {
@@ -152,10 +170,12 @@ describe('store on Redis Sentinel', () => {
     const r = await failoverUnderLoad(s, gw);
     const lost = await lostWrites(gw, r.acked);
     const lostTotal = await metric(gw, 'geogate_store_data_lost_total');
-    console.log(`[sentinel local] failover ${r.failoverMs} ms, ${r.acked.size} acked (${ackedAfter(r.statuses)} answers 200/201), lost ${lost.length}, store-lost events ${lostTotal}; ${r.phases}; answers ${JSON.stringify(Object.fromEntries(r.statuses))}`);
+    const seqsRolledBack = await metric(gw, 'geogate_store_seqs_rolled_back_total');
+    console.log(`[sentinel local] failover ${r.failoverMs} ms, ${r.acked.size} acked (${ackedAfter(r.statuses)} answers 200/201), lost ${lost.length}, store-lost events ${lostTotal}, seqs rolled back ${seqsRolledBack}; ${r.phases}; answers ${JSON.stringify(Object.fromEntries(r.statuses))}`);
     expect(r.acked.size).toBeGreaterThan(100);
     // whenever an acknowledged write was lost, the gateway noticed the rollback
     if (lost.length > 0) expect(lostTotal).toBeGreaterThan(0);
+    expect(seqsRolledBack).toBeGreaterThanOrEqual(lost.length); // counted: at least every acknowledged write lost
   });
 });
 
@@ -167,7 +187,8 @@ describe('a store that came back with a shorter log (what a failover to a laggin
     cleanups.push(async () => { conn.disconnect(); });
     const store = new RegionStore(conn, { region: 'east', prefix: 'rb:', logMaxEntries: 1000, logMaxBytes: 1 << 20, nowMs: () => Date.now() });
     let losses = 0;
-    store.onIdentityLost(() => { losses++; });
+    let seqsLost: number | undefined;
+    store.onIdentityLost((loss) => { losses++; seqsLost = loss.seqsLost; });
     await eventually(() => conn.status === 'ready');
     await store.checkIdentity();
     const put = (key: string) => store.write({
@@ -187,6 +208,7 @@ describe('a store that came back with a shorter log (what a failover to a laggin
     expect(next).toMatch(/^StoreError: .*lost its data/); // not seq 7 again, under the same log incarnation
     await eventually(() => losses > 0, 2000);
     expect(losses).toBe(1);
+    expect(seqsLost).toBe(4); // seqs 7..10
     // once reported (the gateway then renews the log incarnation), writes go on
     expect((await put('after')).seq).toBe(7);
     expect(losses).toBe(1);
