@@ -74,6 +74,14 @@ export const gatewayConfigSchema = z.strictObject({
     name: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'a Sentinel master name: 1-64 of [A-Za-z0-9_.-]').optional(),
     keyPrefix: z.string().min(1).max(64).default('gg:'),
     commandTimeoutMs: z.number().int().min(10).max(60_000).default(DEFAULT_REDIS_COMMAND_TIMEOUT_MS),
+    /** TLS to Redis (a rediss:// URL, or Sentinel): the CA(s) its certificate chains to, a client certificate when Redis asks (tls-auth-clients). */
+    tls: z.strictObject({
+      caFile: z.union([z.string().min(1), z.array(z.string().min(1)).min(1).max(8)]).optional(),
+      certFile: z.string().min(1).optional(),
+      keyFile: z.string().min(1).optional(),
+      /** The name Redis's certificate is checked against (default: the URL's host). */
+      servername: z.string().min(1).max(253).optional(),
+    }).optional(),
   }),
   cluster: z.strictObject({
     id: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, '1-64 of [A-Za-z0-9_.-]'),
@@ -171,7 +179,14 @@ function resolveSecrets(c: ParsedGatewayConfig, file: string): GatewayConfig {
     const secrets = readSecrets(cluster, 'cluster.secret', baseDir);
     const tokens = readSecrets(admin, 'admin.token', baseDir);
     if (c.admin.protectReads && tokens.length === 0) throw new CredentialsError('admin.protectReads', 'needs admin.token, admin.tokenFile or admin.tokenEnv');
-    return { ...c, cluster: { ...c.cluster, secret: secrets[0]!, secrets }, admin: { ...c.admin, tokens } };
+    const rt = c.redis.tls;
+    const abs = (f: string | undefined) => (f === undefined ? undefined : resolve(baseDir, f));
+    const redisTls = rt && {
+      ...rt, certFile: abs(rt.certFile), keyFile: abs(rt.keyFile),
+      caFile: rt.caFile === undefined ? undefined : typeof rt.caFile === 'string' ? resolve(baseDir, rt.caFile) : rt.caFile.map((f) => resolve(baseDir, f)),
+    };
+    const redis = redisTls ? { ...c.redis, tls: JSON.parse(JSON.stringify(redisTls)) as typeof rt } : c.redis;
+    return { ...c, redis, cluster: { ...c.cluster, secret: secrets[0]!, secrets }, admin: { ...c.admin, tokens } };
   } catch (err) {
     if (err instanceof CredentialsError) throw new ConfigError(file, err.field, err.message);
     throw err;
@@ -183,6 +198,9 @@ function checkTls(c: ParsedGatewayConfig, file: string): void {
   const want = c.tls ? 'https:' : 'http:';
   const why = c.tls ? 'with tls set, links use mutual TLS: an https:// URL' : 'an https:// peer needs tls (certFile, keyFile, caFile) for mutual TLS';
   c.peers.forEach((p, i) => { if (new URL(p.url).protocol !== want) throw new ConfigError(file, `peers[${i}].url`, why); });
+  const rt = c.redis.tls;
+  if (rt && c.redis.url !== undefined && !c.redis.url.startsWith('rediss://')) throw new ConfigError(file, 'redis.tls', 'needs a rediss:// URL');
+  if (rt && (rt.certFile === undefined) !== (rt.keyFile === undefined)) throw new ConfigError(file, rt.certFile === undefined ? 'redis.tls.certFile' : 'redis.tls.keyFile', 'certFile and keyFile go together');
   if (c.witness && new URL(c.witness.url).protocol !== want) throw new ConfigError(file, 'witness.url', why);
 }
 

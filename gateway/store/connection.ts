@@ -11,6 +11,8 @@
  *    answered as write_outcome_unknown, and a replayed one could land after its lease ended
  *    or on a master whose clock the fence mapping has not sampled yet.
  */
+import { readFileSync } from 'node:fs';
+import type { ConnectionOptions } from 'node:tls';
 import { Redis, type RedisOptions } from 'ioredis';
 import type { Logger } from 'pino';
 import type { GatewayConfig } from '../config.js';
@@ -30,8 +32,21 @@ export function parseSentinelAddress(text: string): { host: string; port: number
   return { host, port };
 }
 
-/** The ioredis options of a store connection (pure: tested without a server). */
-export function redisOptions(redis: RedisStoreConfig): RedisOptions {
+/** `redis.tls` read from its files: the CAs, the client certificate and key (ioredis `tls`). */
+export function readRedisTls(tls: NonNullable<RedisStoreConfig['tls']>): ConnectionOptions {
+  const read = (f: string, field: string) => {
+    try { return readFileSync(f, 'utf8'); } catch (err) { throw new Error(`redis.tls.${field}: cannot read ${f}: ${(err as Error).message}`); }
+  };
+  const caFiles = tls.caFile === undefined ? [] : typeof tls.caFile === 'string' ? [tls.caFile] : tls.caFile;
+  return {
+    ...(caFiles.length > 0 ? { ca: caFiles.map((f) => read(f, 'caFile')) } : {}),
+    ...(tls.certFile !== undefined && tls.keyFile !== undefined ? { cert: read(tls.certFile, 'certFile'), key: read(tls.keyFile, 'keyFile') } : {}),
+    ...(tls.servername !== undefined ? { servername: tls.servername } : {}),
+  };
+}
+
+/** The ioredis options of a store connection (pure: tested without a server); `tls` from readRedisTls. */
+export function redisOptions(redis: RedisStoreConfig, tls?: ConnectionOptions): RedisOptions {
   const common: RedisOptions = {
     enableOfflineQueue: false,
     autoResendUnfulfilledCommands: false,
@@ -40,6 +55,7 @@ export function redisOptions(redis: RedisStoreConfig): RedisOptions {
     connectTimeout: redis.commandTimeoutMs,
     retryStrategy: (times) => Math.min(times * 50, REDIS_RETRY_DELAY_MS_MAX),
     lazyConnect: false,
+    ...(tls ? { tls } : {}),
   };
   if (redis.sentinels === undefined) return common;
   return {
@@ -50,6 +66,8 @@ export function redisOptions(redis: RedisStoreConfig): RedisOptions {
     failoverDetector: true,
     sentinelCommandTimeout: redis.commandTimeoutMs,
     sentinelRetryStrategy: (times) => Math.min(times * 50, SENTINEL_RETRY_DELAY_MS_MAX),
+    // with redis.tls the sentinels and the master they name are reached over TLS alike
+    ...(tls ? { enableTLSForSentinelMode: true, sentinelTLS: tls } : {}),
   };
 }
 
@@ -60,7 +78,7 @@ export function describeStore(redis: RedisStoreConfig): string {
 
 /** A connection to the region's Redis (every one the gateway opens comes from here). */
 export function createStoreConnection(redis: RedisStoreConfig, log: Logger): Redis {
-  const options = redisOptions(redis);
+  const options = redisOptions(redis, redis.tls ? readRedisTls(redis.tls) : undefined);
   const client = redis.url !== undefined ? new Redis(redis.url, options) : new Redis(options);
   let down = false;
   client.on('error', (err: Error) => {
