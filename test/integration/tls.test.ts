@@ -6,7 +6,7 @@
  * the log lines of the side that refused.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { request as httpsRequest, type RequestOptions } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -37,6 +37,7 @@ interface Reply { status: number; text: string; json: any }
 let dir: string;
 let ca: string;
 const certs: Record<string, Files> = {};
+const live: Record<string, Files> = {};
 const redis: RedisProcess[] = [];
 const gateways: Record<string, RunningGateway> = {};
 const logs: Record<string, string[]> = { east: [], west: [], witness: [] };
@@ -103,6 +104,14 @@ beforeAll(async () => {
   for (const r of REGIONS) certs[r] = await node('ca', { region: r });
   certs.north = await node('ca', { region: 'north' });
   certs.witness = await node('ca', { witness: true });
+  // what the nodes run with: copies a rotation overwrites, and a CA bundle file
+  mkdirSync(join(dir, 'live'));
+  writeFileSync(join(dir, 'live', 'cas.pem'), ca);
+  for (const n of [...REGIONS, 'witness']) {
+    copyFileSync(certs[n]!.certFile, join(dir, 'live', `${n}.crt`));
+    copyFileSync(certs[n]!.keyFile, join(dir, 'live', `${n}.key`));
+    live[n] = { certFile: join(dir, 'live', `${n}.crt`), keyFile: join(dir, 'live', `${n}.key`), caFile: join(dir, 'live', 'cas.pem') };
+  }
   await createCa({ dir: join(dir, 'other'), commonName: 'some other CA' });
   certs.otherEast = await node('other', { region: 'east' });
   const dayMs = 86_400_000;
@@ -122,7 +131,7 @@ beforeAll(async () => {
   writeFileSync(witnessFile, JSON.stringify({
     listen: { host: '127.0.0.1', port: ports.witness },
     cluster: { id: 'tls', secretFile: 'witness.secret', regions: REGIONS },
-    tls: certs.witness, admin: { tokenFile: 'admin.token', protectReads: true },
+    tls: live.witness, admin: { tokenFile: 'admin.token', protectReads: true },
     keyspaces: KEYSPACES.map((k) => {
       const map = new PartitionMap(parseGatewayConfig(gatewayRaw('east', 1, 'redis://x', {}), 'x').keyspaces.find((c) => c.name === k.name)!, REGIONS, 64);
       return { name: k.name, partitions: k.partitions, onSplit: k.onSplit, nodes: Array.from({ length: k.partitions }, (_, p) => map.nodeList(p).map((n) => n.region)) };
@@ -136,7 +145,7 @@ beforeAll(async () => {
     const peerPort = r === 'east' ? relayPort : ports.east;
     const raw = gatewayRaw(r, ports[r as 'east' | 'west'], redis[i]!.url, {
       cluster: { id: 'tls', secretFile: `${r}.secret`, regions: REGIONS },
-      tls: certs[r],
+      tls: live[r],
       peers: [{ region: peer, url: `https://127.0.0.1:${peerPort}`, publicUrl: `https://127.0.0.1:${ports[peer as 'east' | 'west']}` }],
       witness: { url: witness.url },
       admin: { tokenFile: join(dir, 'admin.token'), protectReads: true },
@@ -317,5 +326,61 @@ describe('TLS between sites (issue 12)', () => {
     expect(east.reloadCredentials()).toBe(false);
     writeFileSync(join(dir, 'east.secret'), `${NEW_SECRET}\n`);
     await replicates();
+  });
+
+  it('CA rotation with reloads: a second CA accepted, certificates reissued under it, the first CA removed; links and votes go on', async () => {
+    const east = gateways.east!;
+    const west = gateways.west!;
+    const established = () => logs.east!.filter((l) => l.includes('replication link established')).length;
+    const linkUp = async () => (await https(`${east.url}/v1/status`, { token: TOKEN })).json?.peers?.[0]?.linkState === 'established';
+    let n = 0;
+    const replicates = async () => {
+      const key = `ca${n++}`;
+      expect((await https(`${east.url}/v1/kv/carts/${key}`, { method: 'PUT', body: key })).status).toBe(201);
+      expect(await eventually(async () => (await https(`${west.url}/v1/kv/carts/${key}`)).text === key, 10_000)).toBe(true);
+    };
+    const reloadAll = () => {
+      expect(east.reloadCredentials()).toBe(true);
+      expect(west.reloadCredentials()).toBe(true);
+      expect(witness.reload()).toBe(true);
+    };
+    const reconnect = async () => {
+      const before = established();
+      relay.cut('both', 'reset');
+      relay.heal();
+      expect(await eventually(async () => established() > before && (await linkUp()), 15_000)).toBe(true);
+    };
+    await createCa({ dir: join(dir, 'ca2'), commonName: 'geogate cluster CA 2' });
+    const ca2 = readFileSync(join(dir, 'ca2', 'ca.crt'), 'utf8');
+    const links = established();
+    // 1: every node trusts both CAs
+    writeFileSync(join(dir, 'live', 'cas.pem'), ca + ca2);
+    reloadAll();
+    ca = ca + ca2; // this test's client trusts both too
+    await replicates();
+    // 2: every node gets a certificate of the new CA
+    for (const nodeName of [...REGIONS, 'witness']) {
+      const f = await createNodeCert({ dir: join(dir, 'ca2'), node: nodeName === 'witness' ? { witness: true } : { region: nodeName } });
+      copyFileSync(f.certFile, live[nodeName]!.certFile);
+      copyFileSync(f.keyFile, live[nodeName]!.keyFile);
+    }
+    reloadAll();
+    expect(established()).toBe(links); // reloads dropped no link
+    await reconnect(); // the new link's both ends present certificates of the new CA
+    await replicates();
+    // 3: the first CA is removed
+    writeFileSync(join(dir, 'live', 'cas.pem'), ca2);
+    reloadAll();
+    await reconnect();
+    await replicates();
+    // a certificate of the removed CA is refused now, by a region and by the witness
+    expect(await dialReplication(west.url, certs.east!)).toMatchObject({ status: 403 });
+    const material = (f: Files) => ({ cert: readFileSync(f.certFile, 'utf8'), key: readFileSync(f.keyFile, 'utf8'), ca: [ca2] });
+    const oldCert = new WitnessClient({ url: witness.url, secret: NEW_SECRET, nowMs: () => Date.now(), timeoutMs: 3000, tls: () => ({ ...dialTlsOptions(material(certs.east!), WITNESS_IDENTITY) }) });
+    await expect(oldCert.heartbeat({ v: PROTOCOL_VERSION_WITNESS, from: 'east', peersUp: [] })).rejects.toThrow(/403.*client certificate refused/);
+    oldCert.close();
+    const newCert = new WitnessClient({ url: witness.url, secret: NEW_SECRET, nowMs: () => Date.now(), timeoutMs: 3000, tls: () => ({ ...dialTlsOptions(material(live.east!), WITNESS_IDENTITY) }) });
+    expect((await newCert.heartbeat({ v: PROTOCOL_VERSION_WITNESS, from: 'east', peersUp: [] })).v).toBe(PROTOCOL_VERSION_WITNESS);
+    newCert.close();
   });
 });

@@ -1,0 +1,68 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Credentials, CredentialsError, readSecrets, SECRETS_MAX, sourceProblem } from './credentials.js';
+import { bearerToken, tokenAccepted } from './admin-token.js';
+
+const A = 'secret-aaaaaaaaaaaaaaaa';
+const B = 'secret-bbbbbbbbbbbbbbbb';
+const dirs: string[] = [];
+afterEach(() => { for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true }); });
+const tmp = () => { const d = mkdtempSync(join(tmpdir(), 'geogate-cred-')); dirs.push(d); return d; };
+
+describe('secrets from the config, a file or the environment', () => {
+  it('inline (one or several), a file (one per line, comments skipped), a variable (comma-separated)', () => {
+    const d = tmp();
+    writeFileSync(join(d, 's'), `# rotation: the first signs\n${A}\n\n${B}\n`);
+    expect(readSecrets({ inline: A }, 'cluster.secret', d)).toEqual([A]);
+    expect(readSecrets({ inline: [B, A] }, 'cluster.secret', d)).toEqual([B, A]);
+    expect(readSecrets({ file: 's' }, 'cluster.secret', d)).toEqual([A, B]);
+    expect(readSecrets({ env: 'GG_S' }, 'cluster.secret', d, { GG_S: `${B}, ${A}` })).toEqual([B, A]);
+    expect(readSecrets({}, 'admin.token', d)).toEqual([]);
+  });
+
+  it('names the field and the problem', () => {
+    const d = tmp();
+    writeFileSync(join(d, 'empty'), '# nothing\n');
+    const fail = (f: () => unknown) => { try { f(); } catch (e) { return e as CredentialsError; } throw new Error('did not throw'); };
+    expect(fail(() => readSecrets({ file: 'missing' }, 'cluster.secret', d))).toMatchObject({ field: 'cluster.secretFile', message: expect.stringMatching(/cannot read .*missing/) });
+    expect(fail(() => readSecrets({ file: 'empty' }, 'cluster.secret', d))).toMatchObject({ field: 'cluster.secretFile', message: expect.stringMatching(/holds no cluster.secret/) });
+    expect(fail(() => readSecrets({ env: 'GG_NONE' }, 'admin.token', d, {}))).toMatchObject({ field: 'admin.tokenEnv', message: 'environment variable GG_NONE is not set' });
+    expect(fail(() => readSecrets({ env: 'GG_S' }, 'admin.token', d, { GG_S: 'short' }))).toMatchObject({ message: 'value 1 is shorter than 16 characters' });
+    const many = Array.from({ length: SECRETS_MAX + 1 }, (_, i) => `${A}${i}`).join(',');
+    expect(fail(() => readSecrets({ env: 'GG_S' }, 'admin.token', d, { GG_S: many }))).toMatchObject({ message: `at most ${SECRETS_MAX} values at once` });
+    expect(sourceProblem({ inline: A, file: 'x' }, ['a', 'b', 'c'], true)).toBe('set only one of a, b, c');
+    expect(sourceProblem({}, ['a', 'b', 'c'], true)).toBe('one of a, b, c is required');
+    expect(sourceProblem({}, ['a', 'b', 'c'], false)).toBeNull();
+  });
+
+  it('reload reads again; a failed reload keeps the credentials in use', () => {
+    const d = tmp();
+    writeFileSync(join(d, 's'), `${A}\n`);
+    const c = new Credentials({ secrets: { file: 's' }, baseDir: d });
+    let reloads = 0;
+    c.onReload(() => reloads++);
+    expect(c.signingSecret()).toBe(A);
+    writeFileSync(join(d, 's'), `${B}\n${A}\n`);
+    c.reload();
+    expect(c.secrets()).toEqual([B, A]);
+    writeFileSync(join(d, 's'), 'short\n');
+    expect(() => c.reload()).toThrow(CredentialsError);
+    expect(c.secrets()).toEqual([B, A]);
+    expect(reloads).toBe(1);
+  });
+});
+
+describe('admin token', () => {
+  it('accepts any configured token, only as a Bearer token', () => {
+    expect(bearerToken('Bearer abc')).toBe('abc');
+    expect(bearerToken('bearer   abc ')).toBe('abc');
+    expect(bearerToken('Basic abc')).toBeUndefined();
+    expect(bearerToken(undefined)).toBeUndefined();
+    expect(tokenAccepted(B, [A, B])).toBe(true);
+    expect(tokenAccepted(`${B}x`, [A, B])).toBe(false);
+    expect(tokenAccepted(undefined, [A])).toBe(false);
+    expect(tokenAccepted(A, [])).toBe(false);
+  });
+});
