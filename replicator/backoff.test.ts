@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { seededRandom } from '../infra/clock.js';
-import { backoffDelayMs, DEFAULT_BACKOFF } from './backoff.js';
+import { backoffDelayMs, backoffFor, DEFAULT_BACKOFF } from './backoff.js';
 
 describe('backoffDelayMs', () => {
   it('grows exponentially and never exceeds maxMs', () => {
@@ -16,5 +16,15 @@ describe('backoffDelayMs', () => {
     expect(Math.max(...delays)).toBeLessThanOrEqual(DEFAULT_BACKOFF.maxMs);
     expect(Math.min(...delays)).toBeGreaterThanOrEqual(DEFAULT_BACKOFF.maxMs * 0.5);
     expect(new Set(delays).size).toBeGreaterThan(10);
+  });
+});
+
+describe('backoffFor', () => {
+  it('caps the delay at unreachableMaxMs while the peer cannot be reached, keeps maxMs for refusals', () => {
+    const noJitter = { ...DEFAULT_BACKOFF, jitter: 0 };
+    expect(backoffDelayMs(10, backoffFor(noJitter, true), () => 0.5)).toBe(1_000);
+    expect(backoffDelayMs(10, backoffFor(noJitter, false), () => 0.5)).toBe(DEFAULT_BACKOFF.maxMs);
+    const { unreachableMaxMs: _none, ...withoutCap } = noJitter;
+    expect(backoffDelayMs(10, backoffFor(withoutCap, true), () => 0.5)).toBe(DEFAULT_BACKOFF.maxMs);
   });
 });

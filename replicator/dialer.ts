@@ -8,7 +8,7 @@
 import { WebSocket } from 'ws';
 import type { Clock, TimerHandle } from '../infra/clock.js';
 import type { Logger } from '../infra/log.js';
-import { backoffDelayMs, type BackoffOptions } from './backoff.js';
+import { backoffDelayMs, backoffFor, type BackoffOptions } from './backoff.js';
 import { REPLICATION_PATH } from './server.js';
 
 export const DEFAULT_CONNECT_TIMEOUT_MS = 5_000;
@@ -68,6 +68,9 @@ export class PeerDialer {
     this.socket = null;
   }
 
+  /** The last attempt never opened a connection (the peer is down or unreachable). */
+  private unreachable = false;
+
   /** Backoff attempts since the last established link. */
   attempts(): number {
     return this.attempt;
@@ -90,6 +93,7 @@ export class PeerDialer {
       settled = true;
       if (this.socket === ws) this.socket = null;
       this.attempt = established ? 0 : this.attempt + 1;
+      this.unreachable = !opened;
       this.scheduleRetry();
     };
     ws.once('open', () => {
@@ -119,7 +123,7 @@ export class PeerDialer {
 
   private scheduleRetry(): void {
     if (this.stopped) return;
-    const delayMs = backoffDelayMs(Math.max(0, this.attempt - 1), this.options.backoff, this.options.random);
+    const delayMs = backoffDelayMs(Math.max(0, this.attempt - 1), backoffFor(this.options.backoff, this.unreachable), this.options.random);
     this.options.onState('backoff');
     this.timer = this.options.clock.setTimer(delayMs, () => {
       this.timer = null;

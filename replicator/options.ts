@@ -49,7 +49,8 @@ const tunables = z.object({
     maxMs: positiveInt.default(DEFAULT_BACKOFF.maxMs),
     multiplier: z.number().min(1).default(DEFAULT_BACKOFF.multiplier),
     jitter: z.number().min(0).max(1).default(DEFAULT_BACKOFF.jitter),
-  }).default({ ...DEFAULT_BACKOFF }),
+    unreachableMaxMs: positiveInt.default(DEFAULT_BACKOFF.unreachableMaxMs!),
+  }).default({ ...DEFAULT_BACKOFF, unreachableMaxMs: DEFAULT_BACKOFF.unreachableMaxMs! }),
 });
 
 export type ReplicatorTunables = z.input<typeof tunables>;
