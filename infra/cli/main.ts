@@ -4,7 +4,7 @@
 import { parseArgs } from 'node:util';
 import { dirname, resolve } from 'node:path';
 import { loadGatewayConfig, startGateway } from '../../gateway/index.js';
-import { runUp } from '../local/up.js';
+import { REDIS_MODES, runUp } from '../local/up.js';
 import { CERTS_USAGE } from './certs.js';
 
 const USAGE = `usage: geogate <command> [options]
@@ -17,7 +17,9 @@ commands:
   wan --listen H:P --target H:P [--control H:P] [--delay-ms N]
                                run the WAN emulator (TCP relay)
   up [--regions N] [--base-port P] [--dir D] [--wan-delay-ms N] [--tls]
-                               run a local cluster on loopback (redis-server per region)
+     [--redis standalone|sentinel]
+                               run a local cluster on loopback (redis-server per region;
+                               sentinel: a master, a replica and 3 sentinels per region)
   status --url URL [--ca FILE] [--token T]
                                print a gateway's /v1/status (--token or GEOGATE_ADMIN_TOKEN
                                with admin.protectReads; --ca: the cluster CA for https://)
@@ -60,14 +62,18 @@ const commands: Record<string, Command> = {
         dir: { type: 'string' },
         'wan-delay-ms': { type: 'string', default: '0' },
         tls: { type: 'boolean', default: false },
+        redis: { type: 'string', default: 'standalone' },
       },
     });
+    const redisMode = REDIS_MODES.find((m) => m === values.redis);
+    if (!redisMode) throw new UsageError(`--redis must be one of ${REDIS_MODES.join(', ')}, got "${values.redis}"`);
     const cluster = await runUp({
       regions: intOption('regions', values.regions, 1, 8),
       basePort: intOption('base-port', values['base-port'], 1024, 65000),
       dir: values.dir,
       wanDelayMs: intOption('wan-delay-ms', values['wan-delay-ms'], 0, 10_000),
       tls: values.tls,
+      redisMode,
     });
     await untilSignal();
     await cluster.close();

@@ -12,6 +12,7 @@ import { parseGatewayConfig, startGateway, type RunningGateway } from '../../gat
 import { runWitness } from '../../witness/index.js';
 import { WanRelay } from '../wan/index.js';
 import { RedisProcess } from './redis-process.js';
+import { SentinelGroup } from './sentinel-group.js';
 import { freePort } from './ports.js';
 import { upCertificates, type UpCertificates } from './up-certs.js';
 
@@ -27,11 +28,19 @@ export interface UpOptions {
   quiet?: boolean;
   /** TLS end to end: a cluster CA and node certificates in <dir>/certs (made when missing), https:// everywhere, mutual TLS between sites. */
   tls?: boolean;
+  /** `standalone` (default): one redis-server per region; `sentinel`: a master, a replica and 3 sentinels per region. */
+  redisMode?: RedisMode;
 }
+
+export const REDIS_MODES = ['standalone', 'sentinel'] as const;
+export type RedisMode = (typeof REDIS_MODES)[number];
 
 export interface LocalCluster {
   readonly gateways: RunningGateway[];
+  /** Every redis-server started (with `sentinel`, each group's master and replica). */
   readonly redis: RedisProcess[];
+  /** With `sentinel`: each region's group, in region order. */
+  readonly sentinelGroups: SentinelGroup[];
   readonly witnessUrl: string;
   readonly relays: WanRelay[];
   close(): Promise<void>;
@@ -48,6 +57,9 @@ export async function runUp(opts: UpOptions): Promise<LocalCluster> {
   const regions = REGION_NAMES.slice(0, opts.regions);
   const secret = randomBytes(16).toString('hex');
   const redis: RedisProcess[] = [];
+  const groups: SentinelGroup[] = [];
+  const sentinel = opts.redisMode === 'sentinel';
+  const storeText = (i: number) => (sentinel ? `sentinel ${groups[i]!.name} via ${groups[i]!.addresses.join(',')}` : `redis ${redis[i]!.url}`);
   const gateways: RunningGateway[] = [];
   const relays: WanRelay[] = [];
   let witness: { url: string; close(): Promise<void> } | undefined;
@@ -56,10 +68,19 @@ export async function runUp(opts: UpOptions): Promise<LocalCluster> {
     for (const g of gateways.splice(0)) await g.close().catch(() => {});
     for (const r of relays.splice(0)) await r.close().catch(() => {});
     await witness?.close().catch(() => {});
+    for (const g of groups) await g.stop().catch(() => {});
     for (const r of redis.splice(0)) await r.stop().catch(() => {});
   };
   try {
-    for (const region of regions) redis.push(await RedisProcess.start({ dir: join(dir, region) }));
+    for (const region of regions) {
+      if (!sentinel) { redis.push(await RedisProcess.start({ dir: join(dir, region) })); continue; }
+      const group = await SentinelGroup.start({ dir: join(dir, region), name: `geogate-${region}` });
+      groups.push(group);
+      redis.push(...group.servers);
+    }
+    // a region's store: its redis-server, or its Sentinel group (orders then waits for the replica)
+    const storeOf = (i: number) => (sentinel ? { sentinels: groups[i]!.addresses, name: groups[i]!.name } : { url: redis[i]!.url });
+    const keyspaces = sentinel ? KEYSPACES.map((k) => (k.name === 'orders' ? { ...k, durability: 'replica' } : k)) : KEYSPACES;
     const port = (i: number) => opts.basePort + 1 + i;
     certs = opts.tls ? await upCertificates(join(dir, 'certs'), regions) : undefined;
     const scheme = certs ? 'https' : 'http';
@@ -97,12 +118,12 @@ export async function runUp(opts: UpOptions): Promise<LocalCluster> {
         region,
         listen: { host: '127.0.0.1', port: port(i) },
         publicUrl: `${scheme}://127.0.0.1:${port(i)}`,
-        redis: { url: redis[i]!.url },
+        redis: storeOf(i),
         cluster: { id: 'local', secretFile, regions },
         ...(certs ? { tls: certs.regions.get(region) } : {}),
         peers,
         witness: { url: witness.url },
-        keyspaces: KEYSPACES,
+        keyspaces,
       }, `geogate up (${region})`);
       gateways.push(await startGateway(config));
     }
@@ -116,12 +137,13 @@ export async function runUp(opts: UpOptions): Promise<LocalCluster> {
   if (!opts.quiet) {
     process.stdout.write(`geogate local cluster "local" (data in ${dir}):\n  witness: ${witness!.url}\n`);
     for (const [i, g] of gateways.entries()) {
-      process.stdout.write(`  ${regions[i]}: ${g.config.publicUrl}  (redis ${redis[i]!.url})\n`);
+      process.stdout.write(`  ${regions[i]}: ${g.config.publicUrl}  (${storeText(i)})\n`);
     }
     if (opts.wanDelayMs > 0) process.stdout.write(`  links between regions pass the WAN emulator: ${opts.wanDelayMs} ms each way\n`);
+    if (groups.length > 0) process.stdout.write('  each region on Redis Sentinel (master + replica + 3 sentinels); orders has durability replica\n');
     if (certs) process.stdout.write(`  TLS everywhere, mutual TLS between sites (certificates in ${join(dir, 'certs')})\n`);
     const cacert = certs ? `--cacert ${certs.caFile} ` : '';
     process.stdout.write(`try: curl ${cacert}-X PUT --data hello ${gateways[0]!.config.publicUrl}/v1/kv/carts/greeting\nCtrl-C stops everything.\n`);
   }
-  return { gateways, redis, witnessUrl: witness!.url, relays, close };
+  return { gateways, redis, sentinelGroups: groups, witnessUrl: witness!.url, relays, close };
 }
