@@ -63,7 +63,7 @@ export function createSiteSecurity(config: GatewayConfig, baseDir: string, log: 
       return new Promise((resolve, reject) => {
         const m = credentials.tls();
         const s = (m
-          ? serve({ fetch, hostname: host, port, createServer: createHttpsServer, serverOptions: serverTlsOptions(m) }, (info) => resolve({ server: s, port: info.port }))
+          ? serve({ fetch, hostname: host, port, createServer: createHttpsServer, serverOptions: serverTlsOptions(m, () => credentials.tls()) }, (info) => resolve({ server: s, port: info.port }))
           : serve({ fetch, hostname: host, port }, (info) => resolve({ server: s, port: info.port }))) as Server;
         s.once('error', reject);
         if (m) watchTlsErrors(s, log, (reason) => tlsFailures.inc({ reason }));

@@ -24,6 +24,12 @@ export const tlsFilesSchema = z.strictObject({
   keyFile: file,
   /** The cluster CA; several (rotation): a certificate signed by any of them is accepted. */
   caFile: z.union([file, z.array(file).min(1).max(CA_FILES_MAX)]),
+  /**
+   * The certificate served to API clients (e.g. from a public CA), when it is not the
+   * cluster one: the listener serves it by default and the node's certificate to dialers
+   * that ask for CLUSTER_SERVERNAME (SNI).
+   */
+  client: z.strictObject({ certFile: file, keyFile: file }).optional(),
 });
 export type TlsFiles = z.infer<typeof tlsFilesSchema>;
 
@@ -49,6 +55,8 @@ export interface TlsMaterial {
   readonly cert: string;
   readonly key: string;
   readonly ca: readonly string[];
+  /** The certificate and key served to API clients (absent: the node's). */
+  readonly client?: { readonly cert: string; readonly key: string } | undefined;
 }
 
 /** A credential that cannot be read or is malformed; `field` names it in the config. */
@@ -101,6 +109,9 @@ export function readTlsFiles(files: TlsFiles, baseDir: string): TlsMaterial {
     cert: read(files.certFile, 'certFile', '-----BEGIN CERTIFICATE-----'),
     key: read(files.keyFile, 'keyFile', 'PRIVATE KEY-----'),
     ca: caFiles.map((f) => read(f, 'caFile', '-----BEGIN CERTIFICATE-----')),
+    ...(files.client ? {
+      client: { cert: read(files.client.certFile, 'client.certFile', '-----BEGIN CERTIFICATE-----'), key: read(files.client.keyFile, 'client.keyFile', 'PRIVATE KEY-----') },
+    } : {}),
   };
 }
 

@@ -6,22 +6,47 @@
  * against the cluster CAs and check the identity the certificate names instead of the
  * hostname: peers are reached through relays and addresses the certificate need not name.
  */
-import type { SecureContextOptions, TLSSocket, PeerCertificate } from 'node:tls';
+import { createSecureContext, type SecureContext, type SecureContextOptions, type TLSSocket, type PeerCertificate } from 'node:tls';
 import type { Server as NetServer, Socket } from 'node:net';
 import type { Logger } from 'pino';
 import type { TlsMaterial } from './credentials.js';
 import { identityProblem } from './identity.js';
 
 export const TLS_MIN_VERSION = 'TLSv1.2';
+/** The SNI name nodes dial each other with: a listener with a client-facing certificate answers it with the node's own. */
+export const CLUSTER_SERVERNAME = 'cluster.geogate';
 
-export function serverTlsOptions(m: TlsMaterial): SecureContextOptions & { requestCert: true; rejectUnauthorized: false } {
-  return { cert: m.cert, key: m.key, ca: [...m.ca], minVersion: TLS_MIN_VERSION, requestCert: true, rejectUnauthorized: false };
+type ServerTlsOptions = SecureContextOptions & {
+  requestCert: true; rejectUnauthorized: false;
+  SNICallback?: (servername: string, cb: (err: Error | null, ctx?: SecureContext) => void) => void;
+};
+
+/**
+ * Listener options. Client certificates are verified against the cluster CAs whichever
+ * certificate is served. With `m.client`, clients get that certificate (the default, also
+ * for clients that send no SNI) and dialers asking for CLUSTER_SERVERNAME the node's.
+ * `current` is read at each handshake (a reload applies at once).
+ */
+export function serverTlsOptions(m: TlsMaterial, current: () => TlsMaterial | undefined = () => m): ServerTlsOptions {
+  const served = m.client ?? m;
+  const base: ServerTlsOptions = { cert: served.cert, key: served.key, ca: [...m.ca], minVersion: TLS_MIN_VERSION, requestCert: true as const, rejectUnauthorized: false as const };
+  if (!m.client) return base;
+  let cached: { from: TlsMaterial; ctx: SecureContext } | null = null;
+  return {
+    ...base,
+    SNICallback: (servername, cb) => {
+      const now = current() ?? m;
+      if (servername !== CLUSTER_SERVERNAME || !now.client) return cb(null, undefined); // the default context
+      if (cached?.from !== now) cached = { from: now, ctx: createSecureContext({ cert: now.cert, key: now.key, ca: [...now.ca], minVersion: TLS_MIN_VERSION }) };
+      cb(null, cached.ctx);
+    },
+  };
 }
 
 /** Options for tls.connect / https / ws: our certificate, the CAs, and a check that the server names `identity`. */
 export function dialTlsOptions(m: TlsMaterial, identity: string) {
   return {
-    cert: m.cert, key: m.key, ca: [...m.ca], minVersion: TLS_MIN_VERSION, rejectUnauthorized: true,
+    cert: m.cert, key: m.key, ca: [...m.ca], minVersion: TLS_MIN_VERSION, rejectUnauthorized: true, servername: CLUSTER_SERVERNAME,
     checkServerIdentity: (_host: string, cert: PeerCertificate): Error | undefined => {
       const problem = identityProblem(cert.subjectaltname, identity);
       return problem === null ? undefined : new PeerIdentityError(problem);

@@ -203,7 +203,7 @@ export async function runWitness(configPath: string, opts: WitnessStartOptions =
   const m = credentials.tls();
   const server = await new Promise<ReturnType<typeof serve>>((resolve, reject) => {
     const s = m
-      ? serve({ fetch: w.app.fetch, hostname: config.listen.host, port: config.listen.port, createServer: createHttpsServer, serverOptions: serverTlsOptions(m) }, () => resolve(s))
+      ? serve({ fetch: w.app.fetch, hostname: config.listen.host, port: config.listen.port, createServer: createHttpsServer, serverOptions: serverTlsOptions(m, () => credentials.tls()) }, () => resolve(s))
       : serve({ fetch: w.app.fetch, hostname: config.listen.host, port: config.listen.port }, () => resolve(s));
     s.once('error', reject);
     if (m) watchTlsErrors(s, w.log, (reason) => tlsFailures.inc({ reason }));

@@ -36,8 +36,11 @@ interface Reply { status: number; text: string; json: any }
 
 let dir: string;
 let ca: string;
+let clusterCa: string;
+let publicCa: string;
 const certs: Record<string, Files> = {};
 const live: Record<string, Files> = {};
+let westTls: Files & { client: { certFile: string; keyFile: string } };
 const redis: RedisProcess[] = [];
 const gateways: Record<string, RunningGateway> = {};
 const logs: Record<string, string[]> = { east: [], west: [], witness: [] };
@@ -49,9 +52,11 @@ function capture(name: string) {
 }
 
 /** One HTTPS request trusting the cluster CA (optionally with a client certificate). */
-function https(url: string, o: { method?: string; body?: string; token?: string; client?: Files; ca?: string } = {}): Promise<Reply> {
+function https(url: string, o: { method?: string; body?: string; token?: string; client?: Files; ca?: string; servername?: string } = {}): Promise<Reply> {
   const options: RequestOptions = {
     method: o.method ?? 'GET', ca: o.ca ?? ca,
+    // asking for the cluster certificate by SNI, as nodes do: the chain is checked, not the name
+    ...(o.servername ? { servername: o.servername, checkServerIdentity: () => undefined } : {}),
     headers: { ...(o.token ? { authorization: `Bearer ${o.token}` } : {}), ...(o.body !== undefined ? { 'content-length': String(Buffer.byteLength(o.body)) } : {}) },
     ...(o.client ? { cert: readFileSync(o.client.certFile), key: readFileSync(o.client.keyFile) } : {}),
   };
@@ -104,14 +109,21 @@ beforeAll(async () => {
   for (const r of REGIONS) certs[r] = await node('ca', { region: r });
   certs.north = await node('ca', { region: 'north' });
   certs.witness = await node('ca', { witness: true });
+  // west serves API clients a certificate of another CA (a public one, say); peers get the cluster's
+  await createCa({ dir: join(dir, 'public'), commonName: 'a public CA' });
+  publicCa = readFileSync(join(dir, 'public', 'ca.crt'), 'utf8');
+  const publicWest = await createNodeCert({ dir: join(dir, 'public'), node: { region: 'west' } });
+  clusterCa = ca;
+  ca = clusterCa + publicCa; // this test's client trusts both
   // what the nodes run with: copies a rotation overwrites, and a CA bundle file
   mkdirSync(join(dir, 'live'));
-  writeFileSync(join(dir, 'live', 'cas.pem'), ca);
+  writeFileSync(join(dir, 'live', 'cas.pem'), clusterCa);
   for (const n of [...REGIONS, 'witness']) {
     copyFileSync(certs[n]!.certFile, join(dir, 'live', `${n}.crt`));
     copyFileSync(certs[n]!.keyFile, join(dir, 'live', `${n}.key`));
     live[n] = { certFile: join(dir, 'live', `${n}.crt`), keyFile: join(dir, 'live', `${n}.key`), caFile: join(dir, 'live', 'cas.pem') };
   }
+  westTls = { ...live.west!, client: publicWest };
   await createCa({ dir: join(dir, 'other'), commonName: 'some other CA' });
   certs.otherEast = await node('other', { region: 'east' });
   const dayMs = 86_400_000;
@@ -145,7 +157,7 @@ beforeAll(async () => {
     const peerPort = r === 'east' ? relayPort : ports.east;
     const raw = gatewayRaw(r, ports[r as 'east' | 'west'], redis[i]!.url, {
       cluster: { id: 'tls', secretFile: `${r}.secret`, regions: REGIONS },
-      tls: live[r],
+      tls: r === 'west' ? westTls : live[r],
       peers: [{ region: peer, url: `https://127.0.0.1:${peerPort}`, publicUrl: `https://127.0.0.1:${ports[peer as 'east' | 'west']}` }],
       witness: { url: witness.url },
       admin: { tokenFile: join(dir, 'admin.token'), protectReads: true },
@@ -287,6 +299,16 @@ describe('TLS between sites (issue 12)', () => {
     expect((await https(`${witness.url}/metrics`, { token: TOKEN })).status).toBe(200);
   });
 
+  it('a client-facing certificate of another CA: API clients get it, peers (SNI cluster.geogate) the cluster one', async () => {
+    const west = gateways.west!;
+    expect((await https(`${west.url}/healthz`, { ca: publicCa })).status).toBe(200);
+    await expect(https(`${west.url}/healthz`, { ca: clusterCa })).rejects.toThrow(/unable to verify|self.signed|certificate/i);
+    expect((await https(`${west.url}/healthz`, { ca: clusterCa, servername: 'cluster.geogate' })).status).toBe(200);
+    await expect(https(`${west.url}/healthz`, { ca: publicCa, servername: 'cluster.geogate' })).rejects.toThrow(/unable to verify|self.signed|certificate/i);
+    // east's link to west (east dials) was made through the cluster certificate: the first test saw it established
+    expect((await https(`${west.url}/v1/status`, { token: TOKEN })).json.peers[0].linkState).toBe('established');
+  });
+
   it('secret rotation with reloads: the link never drops, new links come up under the new secret, writes keep replicating', async () => {
     const east = gateways.east!;
     const west = gateways.west!;
@@ -354,9 +376,9 @@ describe('TLS between sites (issue 12)', () => {
     const ca2 = readFileSync(join(dir, 'ca2', 'ca.crt'), 'utf8');
     const links = established();
     // 1: every node trusts both CAs
-    writeFileSync(join(dir, 'live', 'cas.pem'), ca + ca2);
+    writeFileSync(join(dir, 'live', 'cas.pem'), clusterCa + ca2);
     reloadAll();
-    ca = ca + ca2; // this test's client trusts both too
+    ca = ca + ca2; // this test's client trusts the new CA too
     await replicates();
     // 2: every node gets a certificate of the new CA
     for (const nodeName of [...REGIONS, 'witness']) {
