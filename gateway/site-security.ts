@@ -10,11 +10,11 @@ import { createServer as createHttpsServer } from 'node:https';
 import type { Server } from 'node:http';
 import type { Socket } from 'node:net';
 import { serve } from '@hono/node-server';
-import { Counter, type Registry } from 'prom-client';
+import { Counter, Gauge, type Registry } from 'prom-client';
 import type { Logger } from 'pino';
 import type { LinkTls } from '../replicator/options.js';
 import {
-  Credentials, dialTlsOptions, regionIdentity, regionsOf, serverTlsOptions, verifiedClientSan, watchTlsErrors, WITNESS_IDENTITY,
+  certificateExpirySeconds, Credentials, dialTlsOptions, regionIdentity, regionsOf, serverTlsOptions, verifiedClientSan, watchTlsErrors, WITNESS_IDENTITY,
 } from '../security/index.js';
 import type { GatewayConfig } from './config.js';
 
@@ -41,6 +41,20 @@ export function createSiteSecurity(config: GatewayConfig, baseDir: string, log: 
   const tlsFailures = new Counter({ name: 'geogate_tls_handshake_failures_total', help: 'TLS handshakes the listener refused, by reason (plaintext, protocol, certificate, reset, other)', labelNames: ['reason'], registers: [registry] });
   const adminFailures = new Counter({ name: 'geogate_admin_auth_failures_total', help: 'Requests refused for a missing or wrong admin token', labelNames: ['reason'], registers: [registry] });
   const reloads = new Counter({ name: 'geogate_credentials_reloads_total', help: 'Credential reloads (SIGHUP), by result', labelNames: ['result'], registers: [registry] });
+  if (config.tls) {
+    new Gauge({
+      name: 'geogate_tls_certificate_expiry_seconds', help: 'Seconds until this node\'s certificate expires (cert="node"; "client": the client-facing one); negative once expired',
+      labelNames: ['cert'], registers: [registry],
+      collect() {
+        const m = credentials.tls();
+        if (!m) return;
+        this.set({ cert: 'node' }, certificateExpirySeconds(m.cert, Date.now()));
+        if (m.client) this.set({ cert: 'client' }, certificateExpirySeconds(m.client.cert, Date.now()));
+      },
+    });
+    const left = certificateExpirySeconds(credentials.tls()!.cert, Date.now());
+    if (left <= 0) log.error({ certFile: config.tls.certFile }, 'this node\'s certificate has expired: its peers and the witness refuse it');
+  }
   let version = 0;
   let server: Server | undefined;
   const tls = () => {

@@ -4,6 +4,6 @@ export {
   Credentials, CredentialsError, readSecrets, readTlsFiles, sourceProblem, secretSourceFields, tokenSourceFields, tlsFilesSchema,
   SECRETS_MAX, CA_FILES_MAX, type CredentialsSpec, type SecretSource, type TlsFiles, type TlsMaterial,
 } from './credentials.js';
-export { serverTlsOptions, dialTlsOptions, CLUSTER_SERVERNAME, clientIdentityProblem, verifiedClientSan, tlsSocketOf, watchTlsErrors, tlsErrorReason, PeerIdentityError } from './tls.js';
+export { serverTlsOptions, dialTlsOptions, CLUSTER_SERVERNAME, certificateExpirySeconds, clientIdentityProblem, verifiedClientSan, tlsSocketOf, watchTlsErrors, tlsErrorReason, PeerIdentityError } from './tls.js';
 export { tokenAccepted, bearerToken } from './admin-token.js';
 export { createCa, createNodeCert, nodeFileBase, CertsError, type CertFiles, type NodeIdentity, DEFAULT_NODE_HOSTS } from './certs.js';

@@ -7,6 +7,7 @@
  * hostname: peers are reached through relays and addresses the certificate need not name.
  */
 import { createSecureContext, type SecureContext, type SecureContextOptions, type TLSSocket, type PeerCertificate } from 'node:tls';
+import { X509Certificate } from 'node:crypto';
 import type { Server as NetServer, Socket } from 'node:net';
 import type { Logger } from 'pino';
 import type { TlsMaterial } from './credentials.js';
@@ -89,6 +90,15 @@ export function tlsErrorReason(err: Error & { code?: string }): string {
   if (/certificate/i.test(text)) return 'certificate';
   if (/ECONNRESET|socket hang up|timed out|ETIMEDOUT/i.test(text)) return 'reset';
   return 'other';
+}
+
+/** Seconds until a PEM certificate's notAfter (negative: expired); NaN when it cannot be parsed. */
+export function certificateExpirySeconds(pem: string, nowMs: number): number {
+  try {
+    return (new Date(new X509Certificate(pem).validTo).getTime() - nowMs) / 1000;
+  } catch {
+    return Number.NaN;
+  }
 }
 
 /** Counts (and logs once per reason) the TLS handshakes a listener refused: plaintext clients, bad versions. */

@@ -195,6 +195,9 @@ describe('TLS between sites (issue 12)', () => {
     // the witness answered the regions' votes (over mutual TLS): they hold leases
     expect(await eventually(async () => (await https(`${west.url}/v1/status`, { token: TOKEN })).json?.ownership?.leased > 0, 15_000)).toBe(true);
     expect(relay.stats().ab.bytesForwarded).toBeGreaterThan(0);
+    const expiry = await metric(east.url, /^geogate_tls_certificate_expiry_seconds\{cert="node"/);
+    expect(expiry / 86_400).toBeGreaterThan(360); // a year's certificate from the certs module
+    expect(expiry / 86_400).toBeLessThan(366);
   });
 
   it('a plaintext client or peer against a TLS port is refused, and counted', async () => {
