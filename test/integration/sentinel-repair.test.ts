@@ -70,6 +70,7 @@ describe('Sentinel failover at one region, durability local', () => {
       }
     }));
     await new Promise((r) => setTimeout(r, 800));
+    await eventually(() => acked.size >= 150, 20_000, 20); // the same load before the failover on a slow shared machine
     await s.group.failover();
     await new Promise((r) => setTimeout(r, 1000));
     done = true;
@@ -85,7 +86,7 @@ describe('Sentinel failover at one region, durability local', () => {
     const lostEverywhere = await missing(east, acked);
     console.log(`[sentinel repair] ${acked.size} acked at east; missing at east when the load stopped ${lostAtFailover.length} (log seqs the failover rolled back ${seqs}, store-lost events ${events}); `
       + `west held ${atWest} of the acked writes after the load; after the repair, lost in both regions ${lostEverywhere.length}; converged ${converged}`);
-    expect(acked.size).toBeGreaterThan(100);
+    expect(acked.size).toBeGreaterThanOrEqual(150);
     if (lostAtFailover.length > 0) expect(events).toBeGreaterThan(0);
     expect(seqs).toBeGreaterThanOrEqual(lostAtFailover.length);
     expect(converged).toBe(true);
