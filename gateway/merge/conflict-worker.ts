@@ -156,9 +156,8 @@ export class ConflictWorker {
     if (a.kind !== 'local') return null;
     if (!a.fenced) return undefined;
     if (a.leaseEndMonoMs === undefined) return { epoch: a.epoch };
-    const clock = this.deps.store.redisClock;
-    if (clock.offsetMs() === undefined) await this.deps.store.sampleClock();
-    return { epoch: a.epoch, leaseEndRedisMs: clock.toRedisMs(a.leaseEndMonoMs) as number };
+    // (the mapping is dropped at every reconnect: redisDeadline samples again, never undefined)
+    return { epoch: a.epoch, leaseEndRedisMs: await this.deps.store.redisDeadline(a.leaseEndMonoMs) };
   }
 
   private async resolveOne(ks: KeyspaceConfig, key: string, current: StoredRecord, p: PendingVersion, fence: Fence): Promise<boolean> {

@@ -507,6 +507,11 @@ export class RegionStore implements ChangeSink {
     on.clock.record(t0, redisTimeMs(reply), this.monoMs());
   }
 
+  /** A monotonic deadline on the main connection's Redis clock (sampled first when the mapping is empty). */
+  redisDeadline(monoMs: number): Promise<number> {
+    return this.toRedisDeadline(monoMs);
+  }
+
   private async toRedisDeadline(monoMs: number, on: Lane = this.main): Promise<number> {
     if (on.clock.offsetMs() === undefined) await this.sampleClock(on);
     else if (this.monoMs() - on.sampledAtMs > REDIS_CLOCK_RESAMPLE_MS) this.sampleClock(on).catch(() => {});
