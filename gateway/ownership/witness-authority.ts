@@ -94,7 +94,11 @@ export class WitnessAuthority implements WriteAuthority {
     });
     for (const o of initialOwners) this.owners.set(`${o.keyspace}/${o.partition}`, { owner: o.owner, epoch: o.epoch });
     this.handover = new HandoverDriver({
-      clock, log: deps.log, peers: () => deps.replicator.status(), compare: deps.compareRoots,
+      clock, log: deps.log, peers: () => deps.replicator.status(),
+      // multi-master: both regions keep writing the partition during a handover (ownership only
+      // decides who resolves its conflicts), so equal roots may never be seen under load; the
+      // ack of our log through its head is the catch-up there
+      compare: deps.compareRoots && ((peer, ks, p) => (this.deps.maps.get(ks)?.keyspace.writes === 'multi-master' ? Promise.resolve(true) : deps.compareRoots!(peer, ks, p))),
       targetUpMsMin: config.lease.leaseMs, upSinceMs: (peer) => this.peerUpSince.get(peer) ?? null,
       waitForAck: (peer, seq, ms) => deps.replicator.waitForAck(peer, seq, ms),
       drained: (ks, p) => { if (this.agent.releaseDrained(ks, p)) this.runner.tick(); }, // ask the witness now, not at the next tick
@@ -227,7 +231,9 @@ export class WitnessAuthority implements WriteAuthority {
 
   private healDiverged(peer: string): void {
     for (const [key, d] of [...this.diverged.entries()]) {
-      if (d.owner !== peer) continue;
+      // a partition this region owned while it heard nobody (after a restart, say) is merged
+      // with the first peer that comes back; left marked, it stayed 'diverged' for good
+      if (d.owner !== peer && d.owner !== this.deps.config.region) continue;
       this.diverged.delete(key);
       const [keyspace, p] = key.split('/');
       this.deps.log.info({ keyspace, partition: Number(p), owner: peer, sinceMs: d.sinceMs }, 'owner reachable again: merging diverged partition');
