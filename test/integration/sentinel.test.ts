@@ -212,6 +212,33 @@ describe('store on Redis Sentinel', () => {
   });
 });
 
+describe('the fence clock across a failover', () => {
+  it('the new master\'s clock is sampled before a fence is mapped on it: the old master\'s samples are dropped at the reconnect', async () => {
+    const s = await startSentinelGroup();
+    cleanups.push(() => s.stop());
+    const cfg = { ...s.redisConfig('fc:'), commandTimeoutMs: 2000 };
+    const conn = createStoreConnection(cfg, silentLogger());
+    cleanups.push(async () => { conn.disconnect(); });
+    const store = new RegionStore(conn, { region: 'east', prefix: 'fc:', logMaxEntries: 1000, logMaxBytes: 1 << 20, nowMs: () => Date.now() });
+    await eventually(() => conn.status === 'ready');
+    await store.setFence('orders', 0, 1, performance.now() + 60_000);
+    expect(store.redisClock.offsetMs()).toBeDefined();
+    const newMaster = await s.group.failover();
+    const onNewMaster = async () => conn.status === 'ready' && /tcp_port:(\d+)/.exec(await conn.info('server'))?.[1] === String(newMaster);
+    expect(await eventually(() => onNewMaster().catch(() => false), 10_000)).toBe(true);
+    expect(store.redisClock.offsetMs()).toBeUndefined(); // nothing of the old server's clock is left
+    await store.setFence('orders', 0, 2, performance.now() + 5000);
+    const direct = new Redis({ host: '127.0.0.1', port: newMaster });
+    cleanups.push(async () => { direct.disconnect(); });
+    const [fence, time] = await Promise.all([direct.get('fc:fence:orders:0'), direct.time()]);
+    const endMs = Number(fence!.split(':')[1]);
+    const nowMs = Number(time[0]) * 1000 + Math.floor(Number(time[1]) / 1000);
+    expect(fence!.startsWith('2:')).toBe(true);
+    expect(endMs - nowMs).toBeGreaterThan(4000); // mapped on this server's clock
+    expect(endMs - nowMs).toBeLessThanOrEqual(5000);
+  });
+});
+
 describe('a store that came back with a shorter log (what a failover to a lagging replica leaves)', () => {
   it('the first write on it is refused and the loss is reported before any log seq is reused', async () => {
     const { redis } = await startRedis();
