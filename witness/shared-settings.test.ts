@@ -59,12 +59,13 @@ describe('shared settings', () => {
   });
 
   it('the witness config resolves default node lists and weights like the gateways', () => {
-    const w = parseWitnessConfig({
+    const raw = {
       listen: { port: 0 }, cluster: { id: 'c', secret: 'x'.repeat(16), regions: ['east', 'west'] }, stateFile: 's.json',
       keyspaces: [{ name: 'orders', partitions: 2 }, { name: 'carts', partitions: 1, onSplit: 'diverge' }],
-    }, 'w.json');
+    };
+    const w = parseWitnessConfig(raw, 'w.json');
     expect(diffSettings(witnessSettings(w), voterSettings(base))).toBeNull();
-    const longer = parseWitnessConfig({ ...structuredClone(w), stateFile: 's.json', leaseMs: 3000 }, 'w.json');
+    const longer = parseWitnessConfig({ ...structuredClone(raw), leaseMs: 3000 }, 'w.json');
     expect(describeDiff(diffSettings(witnessSettings(longer), voterSettings(base))!, 'witness', 'region east')).toBe('leaseMs: witness 3000, region east 1500');
   });
 
