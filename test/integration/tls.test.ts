@@ -166,6 +166,32 @@ beforeAll(async () => {
   }
 }, 60_000);
 
+/** PUTs a new key at east every few ms until stopped: the keys acknowledged, and how many PUTs failed. */
+function steadyWrites(prefix: string): { stop(): Promise<{ acked: string[]; failed: number }> } {
+  let stopped = false;
+  const acked: string[] = [];
+  let failed = 0;
+  const loop = (async () => {
+    for (let i = 0; !stopped; i++) {
+      const key = `${prefix}${i}`;
+      try {
+        if ((await https(`${gateways.east!.url}/v1/kv/carts/${key}`, { method: 'PUT', body: key })).status === 201) acked.push(key);
+        else failed++;
+      } catch { failed++; }
+      await new Promise((r) => setTimeout(r, 5));
+    }
+  })();
+  return { async stop() { stopped = true; await loop; return { acked, failed }; } };
+}
+
+/** Every acknowledged key arrives at west (no write lost). */
+async function allAtWest(keys: readonly string[]): Promise<boolean> {
+  return eventually(async () => {
+    for (const key of keys) if ((await gateways.west!.store.get('carts', key)) === null) return false;
+    return true;
+  }, 15_000);
+}
+
 function gatewayRaw(region: string, port: number, redisUrl: string, extra: Record<string, unknown>) {
   return {
     region, listen: { host: '127.0.0.1', port }, publicUrl: `https://127.0.0.1:${port}`,
@@ -336,6 +362,7 @@ describe('TLS between sites (issue 12)', () => {
       expect(await eventually(async () => established() > before && (await linkUp()), 15_000)).toBe(true);
     };
     const links = established();
+    const writer = steadyWrites('srot');
     setSecrets(`${SECRET}\n${NEW_SECRET}\n`); // 1: accept both, sign with the old
     expect(established()).toBe(links);
     await replicates();
@@ -351,6 +378,11 @@ describe('TLS between sites (issue 12)', () => {
     expect(east.reloadCredentials()).toBe(false);
     writeFileSync(join(dir, 'east.secret'), `${NEW_SECRET}\n`);
     await replicates();
+    // writes went on through every step, and each acknowledged one reached west
+    const { acked, failed } = await writer.stop();
+    expect(failed).toBe(0);
+    expect(acked.length).toBeGreaterThan(20);
+    expect(await allAtWest(acked)).toBe(true);
   });
 
   it('CA rotation with reloads: a second CA accepted, certificates reissued under it, the first CA removed; links and votes go on', async () => {
@@ -378,6 +410,7 @@ describe('TLS between sites (issue 12)', () => {
     await createCa({ dir: join(dir, 'ca2'), commonName: 'geogate cluster CA 2' });
     const ca2 = readFileSync(join(dir, 'ca2', 'ca.crt'), 'utf8');
     const links = established();
+    const writer = steadyWrites('carot');
     // 1: every node trusts both CAs
     writeFileSync(join(dir, 'live', 'cas.pem'), clusterCa + ca2);
     reloadAll();
@@ -407,5 +440,9 @@ describe('TLS between sites (issue 12)', () => {
     const newCert = new WitnessClient({ url: witness.url, secret: NEW_SECRET, nowMs: () => Date.now(), timeoutMs: 3000, tls: () => ({ ...dialTlsOptions(material(live.east!), WITNESS_IDENTITY) }) });
     expect((await newCert.heartbeat({ v: PROTOCOL_VERSION_WITNESS, from: 'east', peersUp: [] })).v).toBe(PROTOCOL_VERSION_WITNESS);
     newCert.close();
+    const { acked, failed } = await writer.stop();
+    expect(failed).toBe(0);
+    expect(acked.length).toBeGreaterThan(20);
+    expect(await allAtWest(acked)).toBe(true);
   });
 });
