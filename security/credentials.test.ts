@@ -2,7 +2,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Credentials, CredentialsError, readSecrets, SECRETS_MAX, sourceProblem } from './credentials.js';
+import { Credentials, CredentialsError, readSecrets, readTlsFiles, SECRETS_MAX, sourceProblem } from './credentials.js';
 import { bearerToken, tokenAccepted } from './admin-token.js';
 
 const A = 'secret-aaaaaaaaaaaaaaaa';
@@ -51,6 +51,23 @@ describe('secrets from the config, a file or the environment', () => {
     expect(() => c.reload()).toThrow(CredentialsError);
     expect(c.secrets()).toEqual([B, A]);
     expect(reloads).toBe(1);
+  });
+});
+
+describe('TLS files', () => {
+  it('reads the certificate, the key, several CA files and the client-facing pair; names a file that is not PEM', () => {
+    const d = tmp();
+    const pem = (label: string) => `-----BEGIN ${label}-----\nAAAA\n-----END ${label}-----\n`;
+    writeFileSync(join(d, 'n.crt'), pem('CERTIFICATE'));
+    writeFileSync(join(d, 'n.key'), pem('PRIVATE KEY'));
+    writeFileSync(join(d, 'a.crt'), pem('CERTIFICATE'));
+    writeFileSync(join(d, 'b.crt'), pem('CERTIFICATE') + pem('CERTIFICATE'));
+    writeFileSync(join(d, 'bad.crt'), 'not a certificate');
+    const m = readTlsFiles({ certFile: 'n.crt', keyFile: 'n.key', caFile: ['a.crt', 'b.crt'], client: { certFile: 'n.crt', keyFile: 'n.key' } }, d);
+    expect(m.ca).toHaveLength(2);
+    expect(m.client?.key).toContain('PRIVATE KEY');
+    expect(() => readTlsFiles({ certFile: 'n.crt', keyFile: 'n.key', caFile: 'bad.crt' }, d)).toThrow(/bad.crt is not PEM/);
+    try { readTlsFiles({ certFile: 'missing.crt', keyFile: 'n.key', caFile: 'a.crt' }, d); } catch (e) { expect((e as CredentialsError).field).toBe('tls.certFile'); }
   });
 });
 
