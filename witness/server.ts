@@ -10,7 +10,7 @@ import { RequestVerifier } from './auth.js';
 import { loadWitnessConfig, type WitnessConfig } from './config.js';
 import { AuthError, BadRequestError, OverloadedError, StateFileMissingError } from './errors.js';
 import { createWitnessMetrics, type WitnessMetrics } from './metrics.js';
-import { Counter } from 'prom-client';
+import { Counter, Gauge } from 'prom-client';
 import { SettingsGuard } from './settings-guard.js';
 import { SettingsMismatchError, witnessSettings } from './shared-settings.js';
 import { confirmRequestSchema, helloRequestSchema, PROTOCOL_VERSION, SETTINGS_HEADER, SETTINGS_MISMATCH_STATUS, grantBatchRequestSchema, grantRequestSchema, heartbeatRequestSchema } from './protocol.js';
@@ -18,7 +18,7 @@ import { WitnessService } from './service.js';
 import { StateFile } from './state-file.js';
 import { buildTopology } from './topology.js';
 import { WitnessCore } from './witness-core.js';
-import { bearerToken, clientIdentityProblem, Credentials, regionIdentity, serverTlsOptions, tokenAccepted, watchTlsErrors } from '../security/index.js';
+import { bearerToken, certificateExpirySeconds, clientIdentityProblem, Credentials, regionIdentity, serverTlsOptions, tokenAccepted, watchTlsErrors } from '../security/index.js';
 
 type Env = { Variables: { body: string }; Bindings: Partial<HttpBindings> };
 
@@ -200,6 +200,19 @@ export async function runWitness(configPath: string, opts: WitnessStartOptions =
   const credentials = witnessCredentials(config);
   const w = await createWitness(config, realClock, undefined, { ...opts, credentials });
   const tlsFailures = new Counter({ name: 'geogate_tls_handshake_failures_total', help: 'TLS handshakes the listener refused, by reason', labelNames: ['reason'], registers: [w.metrics.registry] });
+  if (config.tls) {
+    new Gauge({
+      name: 'geogate_tls_certificate_expiry_seconds', help: 'Seconds until the witness\'s certificate expires (cert="node"; "client": the client-facing one); negative once expired',
+      labelNames: ['cert'], registers: [w.metrics.registry],
+      collect() {
+        const m = credentials.tls();
+        if (!m) return;
+        this.set({ cert: 'node' }, certificateExpirySeconds(m.cert, Date.now()));
+        if (m.client) this.set({ cert: 'client' }, certificateExpirySeconds(m.client.cert, Date.now()));
+      },
+    });
+    if (certificateExpirySeconds(credentials.tls()!.cert, Date.now()) <= 0) w.log.error({ certFile: config.tls.certFile }, 'the witness\'s certificate has expired: the regions refuse it');
+  }
   const m = credentials.tls();
   const server = await new Promise<ReturnType<typeof serve>>((resolve, reject) => {
     const s = m

@@ -224,6 +224,7 @@ describe('TLS between sites (issue 12)', () => {
     const expiry = await metric(east.url, /^geogate_tls_certificate_expiry_seconds\{cert="node"/);
     expect(expiry / 86_400).toBeGreaterThan(360); // a year's certificate from the certs module
     expect(expiry / 86_400).toBeLessThan(366);
+    expect((await metric(witness.url, /^geogate_tls_certificate_expiry_seconds\{cert="node"/)) / 86_400).toBeGreaterThan(360);
   });
 
   it('a plaintext client or peer against a TLS port is refused, and counted', async () => {
