@@ -498,6 +498,9 @@ export class RegionStore implements ChangeSink {
 
   /** One TIME round trip on `on` (default: the main connection): a sample for its Redis clock mapping. */
   async sampleClock(on: Lane = this.main): Promise<void> {
+    // a client that queues commands while it connects (not the gateway's) answers TIME only
+    // after its first 'ready': wait for it, or that first connect looks like a reconnect
+    if (on.redis.status !== 'ready') await readyWithin(on.redis, CLOCK_READY_WAIT_MS);
     const t0 = this.monoMs();
     const generation = on.generation;
     on.sampledAtMs = t0;
@@ -564,6 +567,17 @@ interface Lane {
   sampledAtMs: number;
   /** Writes running on it now. */
   inFlight: number;
+}
+
+const CLOCK_READY_WAIT_MS = 1000;
+
+/** Resolves on the connection's next 'ready' or after `ms`, whichever comes first. */
+function readyWithin(redis: Redis, ms: number): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => { clearTimeout(timer); redis.off('ready', done); resolve(); };
+    const timer = setTimeout(done, ms);
+    redis.once('ready', done);
+  });
 }
 
 function lane(redis: Redis): Lane {
