@@ -236,6 +236,7 @@ export class RegionStore implements ChangeSink {
         if (this.storeId === undefined) {
           const { id, created } = await this.claim();
           const lost = created && this.claimedOnce;
+          if (lost) this.maxSeqSeen = 0; // the old log is gone with the data: a new incarnation starts over
           if (lost) this.identityLost();
           this.storeId = id;
           this.claimedOnce = true;
@@ -256,6 +257,9 @@ export class RegionStore implements ChangeSink {
           return false;
         }
         this.storeId = undefined;
+        // the old log went with the data (a new log incarnation starts over): its seqs are no
+        // floor for the new one, or the next check counted this loss a second time
+        this.maxSeqSeen = 0;
         this.identityLost();
         this.storeId = (await this.claim()).id;
         return false;
