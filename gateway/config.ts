@@ -32,6 +32,10 @@ export const DEFAULT_AE_BACKGROUND_INTERVAL_MS = 30_000;
 export const DEFAULT_TOMBSTONE_INTERVAL_MS = 60_000;
 /** `durability: replica`: how long a write waits (Redis WAIT) for an in-region replica to hold it. */
 export const DEFAULT_REPLICA_WAIT_MS = 500;
+/** How long a write's outcome is remembered for a retry with its Idempotency-Key. */
+export const DEFAULT_IDEMPOTENCY_TTL_MS = 24 * 3_600_000;
+/** At most this many remembered outcomes per region (then writes with a new key answer 503). */
+export const DEFAULT_IDEMPOTENCY_ENTRIES_MAX = 1_000_000;
 export const REPLICA_WAIT_MS_MAX = 10_000;
 
 const regionName = z.string().regex(/^[a-z][a-z0-9-]{0,31}$/, 'a region name is 1-32 of [a-z0-9-], starting with a letter');
@@ -98,6 +102,10 @@ export const gatewayConfigSchema = z.strictObject({
     keyBytesMax: z.number().int().min(1).max(8192).default(DEFAULT_KEY_BYTES_MAX),
     valueBytesMax: z.number().int().min(1).max(64 * 1024 * 1024).default(DEFAULT_VALUE_BYTES_MAX),
     requestsInFlightMax: z.number().int().min(1).max(1_000_000).default(DEFAULT_REQUESTS_IN_FLIGHT_MAX),
+  }).prefault({}),
+  idempotency: z.strictObject({
+    ttlMs: z.number().int().min(100).max(7 * 24 * 3_600_000).default(DEFAULT_IDEMPOTENCY_TTL_MS),
+    entriesMax: z.number().int().min(1).max(100_000_000).default(DEFAULT_IDEMPOTENCY_ENTRIES_MAX),
   }).prefault({}),
   log: z.strictObject({
     maxEntries: z.number().int().min(16).max(100_000_000).default(DEFAULT_LOG_MAX_ENTRIES),

@@ -42,6 +42,22 @@ export class PreconditionFailedError extends GeogateError {
   }
 }
 
+/** The Idempotency-Key names another request (a different method, key, headers or body). */
+export class IdempotencyKeyReusedError extends GeogateError {
+  override name = 'IdempotencyKeyReusedError';
+  constructor(message: string) {
+    super(message, 422, 'idempotency_key_reused');
+  }
+}
+
+/** An operation the keyspace's resolver gives no meaning (incr outside a counter keyspace, …). */
+export class OperationNotSupportedError extends GeogateError {
+  override name = 'OperationNotSupportedError';
+  constructor(message: string) {
+    super(message, 409, 'operation_not_supported');
+  }
+}
+
 /** This region may not take the write; the region that may is elsewhere. */
 export class RedirectError extends GeogateError {
   override name = 'RedirectError';

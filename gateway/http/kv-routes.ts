@@ -5,8 +5,9 @@
 import { Hono, type Context } from 'hono';
 import type { GatewayContext } from './context.js';
 import { readBody } from './body.js';
-import { BadRequestError, FencedError, NotFoundError, PreconditionFailedError, RedirectError, UnavailableError, WriteOutcomeUnknownError } from '../errors.js';
-import { StoreError, StoreErrorCode } from '../store/index.js';
+import { BadRequestError, FencedError, IdempotencyKeyReusedError, NotFoundError, PreconditionFailedError, RedirectError, UnavailableError, WriteOutcomeUnknownError } from '../errors.js';
+import { idempotencyOf } from './idempotency.js';
+import { StoreError, StoreErrorCode, type WriteResult } from '../store/index.js';
 import type { KeyspaceConfig } from '../config.js';
 
 export const DEFAULT_CONTENT_TYPE = 'application/octet-stream';
@@ -31,12 +32,12 @@ export function kvRoutes(ctx: GatewayContext): Hono {
     const contentType = c.req.header('content-type') ?? DEFAULT_CONTENT_TYPE;
     if (contentType.length > CONTENT_TYPE_BYTES_MAX) throw new BadRequestError(`content-type longer than ${CONTENT_TYPE_BYTES_MAX} bytes`);
     const value = await readBody(c, config.limits.valueBytesMax);
-    return write(ctx, c, target, { value, contentType, tombstone: false });
+    return write(ctx, c, target, { value, contentType, tombstone: false, body: value });
   });
 
   app.delete('/:keyspace/:key{.+}', async (c) => {
     const target = locate(ctx, c);
-    return write(ctx, c, target, { value: new Uint8Array(0), contentType: '', tombstone: true });
+    return write(ctx, c, target, { value: new Uint8Array(0), contentType: '', tombstone: true, body: new Uint8Array(0) });
   });
 
   return app;
@@ -73,7 +74,16 @@ function setPlacementHeaders(ctx: GatewayContext, c: Context, ks: KeyspaceConfig
   if (ks.writes === 'single-master' && active !== ctx.config.region) c.header('x-geogate-stale', 'possible');
 }
 
-async function write(ctx: GatewayContext, c: Context, t: Target, body: { value: Uint8Array; contentType: string; tombstone: boolean }) {
+/** What a route writes; `body` is the request's own body (what a retry must repeat), `op` a server-side operation. */
+interface WriteBody {
+  value: Uint8Array;
+  contentType: string;
+  tombstone: boolean;
+  body: Uint8Array;
+  op?: 'incr' | undefined;
+}
+
+async function write(ctx: GatewayContext, c: Context, t: Target, body: WriteBody) {
   const auth = ctx.authority.check(t.ks, t.placement.partition);
   if (auth.kind === 'redirect') {
     const url = ctx.publicUrls.get(auth.region);
@@ -84,6 +94,10 @@ async function write(ctx: GatewayContext, c: Context, t: Target, body: { value: 
   const ifMatch = parseEtag(c.req.header('if-match'));
   const ifNoneMatch = c.req.header('if-none-match');
   if (ifNoneMatch !== undefined && ifNoneMatch.trim() !== '*') throw new BadRequestError('only If-None-Match: * is supported');
+  const idempotency = idempotencyOf(c, ctx.config.idempotency, {
+    method: c.req.method, keyspace: t.ks.name, key: t.key, op: body.op ?? '', contentType: body.contentType,
+    ifMatch: ifMatch ?? '', ifNoneMatch: ifNoneMatch ?? '', body: body.body,
+  });
   // no await since check(): a handover that stops the partition now waits for this write
   const ended = ctx.writeGuard?.begin(t.ks.name, t.placement.partition);
   try {
@@ -93,7 +107,9 @@ async function write(ctx: GatewayContext, c: Context, t: Target, body: { value: 
       ifMatch, ifNoneMatch: ifNoneMatch !== undefined, epoch: auth.epoch, fenced: auth.fenced,
       leaseEndMonoMs: auth.leaseEndMonoMs,
       replicaWait: t.ks.durability === 'replica' ? { replicas: 1, timeoutMs: t.ks.replicaWaitMs } : undefined,
+      op: body.op, idempotency,
     });
+    if (res.replayed) return replay(ctx, c, t, res, res.replayed);
     // the lease may have ended while Redis ran the script: acknowledge only inside it
     if (auth.fenced && auth.leaseEndMonoMs !== undefined && ctx.monoMs() >= auth.leaseEndMonoMs) {
       throw new WriteOutcomeUnknownError(`the write lease of ${t.ks.name}/${t.placement.partition} ended before Redis answered`);
@@ -118,6 +134,22 @@ async function write(ctx: GatewayContext, c: Context, t: Target, body: { value: 
   }
 }
 
+/**
+ * A retry of a request whose outcome is remembered: the first answer again (status, ETag,
+ * epoch and stamp), nothing written now. Sync replicas are waited for as the first attempt
+ * did (it may have failed there, after the write).
+ */
+async function replay(ctx: GatewayContext, c: Context, t: Target, res: WriteResult, first: { tombstone: boolean; epoch: number }) {
+  await ctx.afterWrite(t.ks, t.placement.partition, res.seq);
+  setPlacementHeaders(ctx, c, t.ks, t.placement.partition);
+  c.header('x-geogate-epoch', String(first.epoch));
+  c.header('x-geogate-hlc', res.hlc);
+  c.header('etag', `"${res.version}"`);
+  c.header('x-geogate-idempotent-replay', 'true');
+  if (first.tombstone) return c.body(null, 204);
+  return c.json({ version: res.version, created: res.created }, res.created ? 201 : 200);
+}
+
 function mapStoreError(err: StoreError, t: Target): Error {
   switch (err.code) {
     case StoreErrorCode.IfMatchFailed: return new PreconditionFailedError(`If-Match does not match the current version of "${t.key}"`);
@@ -125,6 +157,8 @@ function mapStoreError(err: StoreError, t: Target): Error {
     case StoreErrorCode.NotFound: return new NotFoundError(`no key "${t.key}" in ${t.ks.name}`);
     case StoreErrorCode.Fenced: return new FencedError(t.ks.name, t.placement.partition);
     case StoreErrorCode.StoreReset: return new UnavailableError(err.message, 'store_reset', 1);
+    case StoreErrorCode.IdempotencyFull: return new UnavailableError(`${err.message}; nothing was written, retry once older outcomes expired`, 'idempotency_full', 1);
+    case StoreErrorCode.IdempotencyKeyReused: return new IdempotencyKeyReusedError(`Idempotency-Key was first used by a request with another method, key, operation, conditional headers or body; use a new key for "${t.key}"`);
     default: return err;
   }
 }

@@ -10,6 +10,9 @@ export enum StoreErrorCode {
   VersionChanged = -5,
   PendingGone = -6,
   StoreReset = -7,
+  IdempotencyFull = -8,
+  IdempotencyKeyReused = -9,
+  NotACounter = -10,
 }
 
 export class StoreError extends Error {
@@ -28,6 +31,9 @@ export function storeError(code: number, context: string): StoreError {
     case StoreErrorCode.VersionChanged: return new StoreError(code, `${context}: record changed during resolution`);
     case StoreErrorCode.PendingGone: return new StoreError(code, `${context}: conflict already resolved`);
     case StoreErrorCode.StoreReset: return new StoreError(code, `${context}: the region's Redis lost its data (restarted empty?) or came back with older data (a failover to a replica that missed writes?); the gateway is recovering`);
+    case StoreErrorCode.IdempotencyFull: return new StoreError(code, `${context}: this region remembers as many write outcomes as it may (idempotency.entriesMax)`);
+    case StoreErrorCode.IdempotencyKeyReused: return new StoreError(code, `${context}: the Idempotency-Key was used by another request`);
+    case StoreErrorCode.NotACounter: return new StoreError(code, `${context}: the value is not a PN-counter ({"p":{region:n},"n":{region:n}}) or a count would pass 2^53`);
     default: throw new Error(`unknown store error code ${code} (${context})`);
   }
 }

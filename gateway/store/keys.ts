@@ -6,6 +6,10 @@ export class StoreKeys {
   members(ks: string, partition: number, bucket: number): string { return `${this.prefix}mb:${ks}:${partition}:${bucket}`; }
   fence(ks: string, partition: number): string { return `${this.prefix}fence:${ks}:${partition}`; }
   pending(ks: string, key: string): string { return `${this.prefix}pend:${ks}:${key}`; }
+  /** A write's remembered outcome, by its Idempotency-Key (lua/includes/idempotency.lua). */
+  idempotency(idemKey: string): string { return `${this.prefix}idem:${idemKey}`; }
+  /** The region's remembered outcomes by expiry (wall ms), to keep their number under the cap. */
+  get idempotencyIndex(): string { return `${this.prefix}idemidx`; }
   get log(): string { return `${this.prefix}log`; }
   get seq(): string { return `${this.prefix}seq`; }
   get logBytes(): string { return `${this.prefix}logbytes`; }

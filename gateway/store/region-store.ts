@@ -92,6 +92,25 @@ export interface WriteRequest {
    * on the master, it may or may not survive a failover), never a success.
    */
   readonly replicaWait?: { readonly replicas: number; readonly timeoutMs: number } | undefined;
+  /**
+   * `incr`: `value` is an integer in decimal (may be negative) added to this region's entry of
+   * the PN-counter JSON in the script itself (no read-modify-write outside Redis).
+   */
+  readonly op?: 'incr' | undefined;
+  /**
+   * An Idempotency-Key: the outcome is remembered with the write, in the same script, for
+   * `ttlMs`; a retry with the same `fingerprint` gets it back (`replayed`) without writing,
+   * another request with the key is IdempotencyKeyReused, and with `entriesMax` outcomes
+   * remembered already the write is refused (IdempotencyFull).
+   */
+  readonly idempotency?: IdempotencyRequest | undefined;
+}
+
+export interface IdempotencyRequest {
+  readonly key: string;
+  readonly fingerprint: string;
+  readonly ttlMs: number;
+  readonly entriesMax: number;
 }
 
 /** What a store that lost or rolled back its data is known to have lost. */
@@ -108,8 +127,10 @@ export interface WriteResult {
   readonly version: string;
   readonly seq: number;
   readonly hlc: string;
-  /** The log entry exactly as appended (replicator/packed.ts). */
+  /** The log entry exactly as appended (replicator/packed.ts); empty for a replay. */
   readonly packed: Buffer;
+  /** The first outcome of a retried request (Idempotency-Key): nothing was written now. */
+  readonly replayed?: { readonly tombstone: boolean; readonly epoch: number } | undefined;
 }
 
 export interface StoredRecord extends RecordVersion {
@@ -308,18 +329,26 @@ export class RegionStore implements ChangeSink {
   private async writeOn(on: Lane, req: WriteRequest): Promise<WriteResult> {
     const k = this.keys;
     const writerEnd = req.fenced && req.leaseEndMonoMs !== undefined ? await this.toRedisDeadline(req.leaseEndMonoMs, on) : undefined;
-    const res = await guardWrite(callScriptBuffer(on.redis, 'putRecord-9', [
+    const res = await guardWrite(callScriptBuffer(on.redis, 'putRecord-11', [
       k.record(req.keyspace, req.key), k.log, k.seq, k.logBytes, k.hlc,
       k.digest(req.keyspace, req.partition), k.members(req.keyspace, req.partition, req.bucket),
       k.fence(req.keyspace, req.partition), k.identity,
+      req.idempotency ? k.idempotency(req.idempotency.key) : k.idempotencyIndex, k.idempotencyIndex,
       this.opts.region, this.opts.nowMs(), Buffer.from(req.value.buffer, req.value.byteOffset, req.value.byteLength),
       req.contentType, req.tombstone ? '1' : '0', req.ifMatch ?? '', req.ifNoneMatch ? '1' : '0',
       req.epoch, req.fenced ? '1' : '0', this.opts.logMaxEntries, this.opts.logMaxBytes,
       req.keyspace, req.key, req.partition, req.bucket, this.counterFloor, this.storeId ?? (this.claimedOnce ? UNCLAIMED : ''),
       writerEnd ?? '', this.maxSeqSeen || '',
+      req.idempotency?.key ?? '', req.idempotency?.fingerprint ?? '', req.idempotency?.ttlMs ?? 0, req.idempotency?.entriesMax ?? 0,
+      req.op ?? '',
     ]));
     if (res === StoreErrorCode.StoreReset) void this.checkIdentity().catch(() => {});
     if (typeof res === 'number') throw storeError(res, `${req.keyspace}/${req.key}`);
+    if ((res as unknown[])[0] === 2) {
+      // the first attempt may have answered before its replica held it: wait again
+      if (req.replicaWait) await this.waitReplicas(on, req.replicaWait.replicas, req.replicaWait.timeoutMs, `${req.keyspace}/${req.key}`);
+      return replayedResult(res as ReplayReply);
+    }
     const [created, version, seq, hlc, packed] = res as [number, Buffer, number, Buffer, Buffer];
     if (seq > this.maxSeqSeen) this.maxSeqSeen = seq;
     if (req.replicaWait) await this.waitReplicas(on, req.replicaWait.replicas, req.replicaWait.timeoutMs, `${req.keyspace}/${req.key}`);
@@ -582,6 +611,16 @@ function readyWithin(redis: Redis, ms: number): Promise<void> {
     const timer = setTimeout(done, ms);
     redis.once('ready', done);
   });
+}
+
+type ReplayReply = [2, Buffer, number, Buffer, number, Buffer, Buffer];
+
+/** putRecord's answer to a retry (`{ 2, version, seq, hlc, created, tomb, epoch }`). */
+function replayedResult([, version, seq, hlc, created, tomb, epoch]: ReplayReply): WriteResult {
+  return {
+    created: created === 1, version: version.toString(), seq, hlc: hlc.toString(), packed: Buffer.alloc(0),
+    replayed: { tombstone: tomb.toString() === '1', epoch: Number(epoch.toString()) },
+  };
 }
 
 function lane(redis: Redis): Lane {

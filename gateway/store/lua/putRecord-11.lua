@@ -10,6 +10,8 @@
     KEYS[3] log seq counter      KEYS[7] bucket members (key -> version)
     KEYS[4] log byte count       KEYS[8] partition fence ("epoch:endMs", includes/fence.lua)
                                  KEYS[9] the store's identity (RegionStore.checkIdentity)
+    KEYS[10] the request's remembered outcome (Idempotency-Key; any key when ARGV[20] is '')
+    KEYS[11] the region's index of remembered outcomes (zset: idempotency key -> expiry wall ms)
 
     ARGV[1] region               ARGV[9]  fence required (1 | 0)
     ARGV[2] now (wall ms)        ARGV[10] log max entries
@@ -24,13 +26,22 @@
                                  ARGV[18] the writer's own lease end on Redis's clock, ms ('' = none)
                                  ARGV[19] the lowest log seq the store must hold: the highest one the
                                           writer saw it hand out ('' = no check)
+    ARGV[20] Idempotency-Key ('' = none)   ARGV[21] the request's fingerprint (hex)
+    ARGV[22] how long an outcome is remembered, ms   ARGV[23] at most this many remembered per region
+    ARGV[24] operation: '' = put/delete (ARGV[3] is the value), 'incr' = add the integer ARGV[3] to
+             this region's entry of the PN-counter JSON (ARGV[3] may be negative)
 
   Output:
     { 1 = created | 0 = updated, version, seq, hlc, packed change as logged (for the senders' tail cache) }
+    or, for a retry whose Idempotency-Key is remembered with the same fingerprint (nothing written):
+    { 2, version, seq, hlc, created (1 | 0), tombstone (1 | 0), epoch }
     -1 If-Match mismatch, -2 If-None-Match failed, -3 fenced (no fence for this epoch, or its end or the writer's has passed on Redis's clock),
     -4 delete of an absent key, -7 the store's identity is not the writer's (Redis lost its data),
     or its log seq is below ARGV[19] (it came back with older data: a failover to a replica that
-    missed writes, an older snapshot), so the next seqs would be ones already handed out
+    missed writes, an older snapshot), so the next seqs would be ones already handed out,
+    -8 the region remembers ARGV[23] outcomes already (nothing written; the oldest expires first),
+    -9 the Idempotency-Key is remembered with another fingerprint (another request), -10 the
+    counter's value is not a PN-counter (or the sum is past 2^53)
 ]]
 local rcall = redis.call
 --- @include "vv"
@@ -38,12 +49,22 @@ local rcall = redis.call
 --- @include "merkle"
 --- @include "log"
 --- @include "fence"
+--- @include "idempotency"
+--- @include "counter"
 
 local region, now, tomb = ARGV[1], tonumber(ARGV[2]), ARGV[5]
 local epoch = ARGV[8]
 
 if ARGV[17] ~= "" and rcall("GET", KEYS[9]) ~= ARGV[17] then return -7 end
 if ARGV[19] ~= "" and (tonumber(rcall("GET", KEYS[3])) or 0) < tonumber(ARGV[19]) then return -7 end
+
+-- a retry answers with the first outcome whatever happened since (fence, If-Match, a newer value)
+local idemKey = ARGV[20]
+if idemKey ~= "" then
+  local seen = idemLookup(KEYS[10], ARGV[21])
+  if seen then return seen end
+  if not idemRoom(KEYS[11], now, tonumber(ARGV[23])) then return -8 end
+end
 
 if ARGV[9] == "1" and not fenceHolds(KEYS[8], epoch, tonumber(ARGV[18])) then return -3 end
 
@@ -63,6 +84,12 @@ local w, l = hlcTick(KEYS[5], cw, cl, now)
 local hlcText = hlcFormat(w, l)
 local value = ARGV[3]
 if tomb == "1" then value = "" end
+if ARGV[24] == "incr" then
+  local curValue = ""
+  if live then curValue = rcall("HGET", KEYS[1], "v") end
+  value = counterAdd(curValue, region, tonumber(ARGV[3]))
+  if not value then return -10 end
+end
 
 rcall("HSET", KEYS[1], "v", value, "ct", ARGV[4], "vv", vvText, "h", hlcText, "o", region,
   "e", epoch, "t", tomb, "p", ARGV[14], "b", ARGV[15])
@@ -72,4 +99,8 @@ merkleUpdate(KEYS[6], KEYS[7], ARGV[15], ARGV[13], curVv or nil, vvText)
 
 local created = 0
 if not live then created = 1 end
+if idemKey ~= "" then
+  idemRemember(KEYS[10], KEYS[11], idemKey, now, tonumber(ARGV[22]),
+    { "f", ARGV[21], "v", vvText, "q", seq, "h", hlcText, "c", created, "t", tomb, "e", epoch })
+end
 return { created, vvText, seq, hlcText, packed }
