@@ -77,7 +77,7 @@ export function isolate(sim: SimCluster, r: string): void {
 }
 
 /** A chaos phase, then a heal phase (all up, calm network) that must settle in bounded time. */
-export function runSeed(seed: number, overrides: Partial<SimOptions> = {}): SeedResult {
+export async function runSeed(seed: number, overrides: Partial<SimOptions> = {}): Promise<SeedResult> {
   const sim = new SimCluster({ ...SIM_DEFAULTS, ...overrides, seed });
   sim.start();
   let violation: string | null = null;
@@ -89,14 +89,14 @@ export function runSeed(seed: number, overrides: Partial<SimOptions> = {}): Seed
       if (t >= CHAOS_MS) break;
       sim.q.push(t, () => injectFault(sim));
     }
-    sim.runUntil(CHAOS_MS);
+    await sim.runUntil(CHAOS_MS);
     sim.net.heal();
     sim.net.faults = { ...CALM };
     if (!sim.witness) sim.startWitness();
     for (const r of sim.o.regions) sim.startRegion(r);
     sim.log('heal all');
     const healAt = sim.nowMs;
-    sim.runUntil(healAt + HEAL_MS, () => {
+    await sim.runUntil(healAt + HEAL_MS, () => {
       if (settleMs !== null) return;
       for (let p = 0; p < sim.o.partitions; p++) if (sim.holders(p).length !== 1) return;
       settleMs = sim.nowMs - healAt;

@@ -1,10 +1,14 @@
-import { seededRandom } from '../../infra/clock.js';
+import { HandoverDriver } from '../../gateway/ownership/handover.js';
+import { seededRandom, type Clock, type TimerHandle } from '../../infra/clock.js';
+import { silentLogger } from '../../infra/log.js';
 import { OwnershipAgent } from '../../witness/agent.js';
+import type { LinkState } from '../../witness/agent-types.js';
 import type { ConfirmReply, ConfirmRequest } from '../../witness/protocol.js';
 import { buildTopology, type Topology } from '../../witness/topology.js';
 import { WitnessCore, type DurableState } from '../../witness/witness-core.js';
 import { EventQueue } from './heap.js';
 import { SimNetwork } from './network.js';
+import { SimReplicator } from './replication.js';
 import { FenceGateway, SimStore, type FenceModelOptions, type FenceObserver } from './store.js';
 
 export interface SimOptions {
@@ -47,7 +51,37 @@ interface RegionNode {
   readonly lastHeard: Map<string, number>;
   readonly linkUpSince: Map<string, number>;
   gateway: FenceGateway | null;
+  replicator: SimReplicator | null;
+  handover: HandoverDriver | null;
   durable: Array<{ keyspace: string; partition: number; owner: string; epoch: number }>;
+}
+
+/** A region's monotonic clock (its rate, its origin) as the production code's `Clock`; timers run on the sim's queue. */
+class RegionClock implements Clock {
+  constructor(private readonly q: EventQueue, private readonly realMs: () => number, private readonly rate: number, private readonly offsetMs: number) {}
+  monoMs(): number {
+    return this.offsetMs + this.rate * this.realMs();
+  }
+  nowMs(): number {
+    return 1.7e12 + this.monoMs();
+  }
+  setTimer(ms: number, fn: () => void): TimerHandle {
+    let cancelled = false;
+    this.q.push(this.realMs() + Math.max(0, ms) / this.rate, () => { if (!cancelled) fn(); });
+    return { cancel: () => { cancelled = true; } };
+  }
+  sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => this.setTimer(ms, resolve));
+  }
+}
+
+/** Client writes of the constant load (SimCluster.startLoad), as the clients saw them. */
+export interface LoadCounters {
+  issued: number;
+  /** Redirected to the owner (one WAN hop more). */
+  redirected: number;
+  /** No gateway reachable, or redirected twice: the client gives up on this write. */
+  lost: number;
 }
 
 export class Violation extends Error {
@@ -75,8 +109,13 @@ export class SimCluster {
   readonly trace: string[] = [];
   /** One Redis per region (with the fence model). */
   readonly stores = new Map<string, SimStore>();
-  /** Per partition: the highest epoch any store accepted a write under, and any gateway acknowledged one under (and by whom). */
-  readonly fenceSeen: Array<{ acceptedEpoch: number; ackedEpoch: number; ackedBy: string | null; acks: number }>;
+  /** Per partition: the highest epoch any store accepted a write under, and any gateway acknowledged one under (by whom, when: real ms). */
+  readonly fenceSeen: Array<{ acceptedEpoch: number; ackedEpoch: number; ackedBy: string | null; ackedAtMs: number; acks: number }>;
+  /** Per partition: real ms of the witness's last grant (NaN: none). */
+  readonly lastGrantAtMs: number[];
+  /** Handover drivers with drains that may still be running (their promises need the microtask queue). */
+  private readonly drivers = new Set<HandoverDriver>();
+  readonly load: LoadCounters = { issued: 0, redirected: 0, lost: 0 };
   /**
    * Writes a store accepted under an older epoch than one another store had accepted, while
    * the writer's lease had not reached its end yet (it was given up early: the old owner
@@ -93,9 +132,10 @@ export class SimCluster {
     const rate = () => 1 - o.driftRate + 2 * o.driftRate * this.random();
     this.witnessRate = rate();
     for (const r of o.regions) {
-      this.regions.set(r, { agent: null, gateway: null, rate: rate(), offsetMs: 1000 + this.random() * 1e6, lastHeard: new Map(), linkUpSince: new Map(), durable: [] });
+      this.regions.set(r, { agent: null, gateway: null, replicator: null, handover: null, rate: rate(), offsetMs: 1000 + this.random() * 1e6, lastHeard: new Map(), linkUpSince: new Map(), durable: [] });
     }
-    this.fenceSeen = Array.from({ length: o.partitions }, () => ({ acceptedEpoch: -1, ackedEpoch: -1, ackedBy: null, acks: 0 }));
+    this.fenceSeen = Array.from({ length: o.partitions }, () => ({ acceptedEpoch: -1, ackedEpoch: -1, ackedBy: null, ackedAtMs: Number.NaN, acks: 0 }));
+    this.lastGrantAtMs = new Array<number>(o.partitions).fill(Number.NaN);
     if (o.fence) {
       for (const r of o.regions) {
         const n = this.regions.get(r) as RegionNode;
@@ -109,6 +149,60 @@ export class SimCluster {
   start(): void {
     this.startWitness();
     for (const r of this.o.regions) this.startRegion(r);
+    if (this.o.fence?.clientLoadEveryMs !== undefined) this.startLoad(this.o.fence.clientLoadEveryMs);
+  }
+
+  /**
+   * Constant client load for the whole run: the clients of every region write every
+   * partition once every `everyMs` (jittered 0.5–1.5×), whatever happens to the cluster. A
+   * client sends to its own region's gateway, or, while that is down, to the next live region
+   * (one WAN hop); a redirect is followed once to the owner it names (one WAN hop from the
+   * client's site); cuts, drops and delays of the network apply to those hops.
+   */
+  private startLoad(everyMs: number): void {
+    for (const site of this.o.regions) {
+      for (let p = 0; p < this.o.partitions; p++) {
+        const next = () => {
+          this.clientWrite(site, p);
+          this.q.push(this.nowMs + everyMs * (0.5 + this.random()), next);
+        };
+        this.q.push(this.nowMs + this.random() * everyMs, next);
+      }
+    }
+  }
+
+  private clientWrite(site: string, p: number): void {
+    this.load.issued++;
+    const at = (region: string, redirected: boolean) => {
+      const gw = this.regions.get(region)?.gateway;
+      if (!gw) {
+        this.load.lost++;
+        return;
+      }
+      const owner = gw.write(p);
+      if (owner === null) return;
+      if (redirected) {
+        this.load.lost++;
+        return;
+      }
+      this.load.redirected++;
+      this.net.sendFromSite(site, owner, () => at(owner, true));
+    };
+    if (this.isUp(site)) {
+      at(site, false);
+      return;
+    }
+    const i = this.o.regions.indexOf(site);
+    const entry = [...this.o.regions.slice(i + 1), ...this.o.regions.slice(0, i)].find((r) => this.isUp(r));
+    if (entry === undefined) this.load.lost++;
+    else this.net.sendFromSite(site, entry, () => at(entry, false));
+  }
+
+  /** How `at` sees its link to `peer` from heartbeat ages (what the agent is told). */
+  linkState(at: string, peer: string): LinkState {
+    const n = this.regions.get(at) as RegionNode;
+    const age = this.localMs(at) - (n.lastHeard.get(peer) ?? Number.NEGATIVE_INFINITY);
+    return age > this.o.heartbeatMs * this.o.missedMax ? 'down' : age > this.o.heartbeatMs * 2 ? 'suspect' : 'up';
   }
 
   isUp(node: string): boolean {
@@ -153,6 +247,8 @@ export class SimCluster {
     const n = this.regions.get(r) as RegionNode;
     n.agent = null;
     n.gateway = null;
+    n.replicator = null;
+    n.handover = null;
     this.log(`${r} crash`);
   }
 
@@ -161,6 +257,7 @@ export class SimCluster {
     if (n.agent) return;
     n.lastHeard.clear();
     n.linkUpSince.clear();
+    const handover = this.o.fence ? this.handoverDriver(r, n) : null;
     n.agent = new OwnershipAgent({
       region: r,
       topology: this.topology,
@@ -170,27 +267,34 @@ export class SimCluster {
       incarnation: Math.floor(this.random() * 2 ** 32),
       ...(this.o.bootQuietMs === undefined ? {} : { bootQuietMs: this.o.bootQuietMs }),
       initialOwners: n.durable,
-      // with the fence model a failback drains the partition's running writes through the store first
-      ...(this.o.fence ? { onReleaseBegun: (_ks: string, p: number) => this.q.push(this.nowMs, () => n.gateway?.drain(p)) } : {}),
-      isCaughtUp: (_ks, _p, peer) => this.localMs(r) - (n.linkUpSince.get(peer) ?? Infinity) > 1000,
+      // with the fence model, the gateway's handover (gateway/ownership/handover.ts) pre-checks and drains a failback
+      ...(handover
+        ? { isCaughtUp: (_ks: string, _p: number, peer: string) => handover.driver.ready(peer), onReleaseBegun: (ks: string, p: number, target: string) => handover.driver.begin(ks, p, target) }
+        : { isCaughtUp: (_ks: string, _p: number, peer: string) => this.localMs(r) - (n.linkUpSince.get(peer) ?? Infinity) > 1000 }),
       onOwnerChanged: (keyspace, partition, owner, epoch) => {
+        const previous = n.durable.find((e) => e.partition === partition && e.keyspace === keyspace)?.owner ?? this.topology.partitions.get(`${keyspace}/${partition}`)?.nodes[0];
         n.durable = [...n.durable.filter((e) => e.partition !== partition || e.keyspace !== keyspace), { keyspace, partition, owner, epoch }];
+        // handed over by us: tell the new owner now (witness-authority.ts, OWNER_TOPIC)
+        if (handover && previous === r && owner !== r) this.net.send(r, owner, () => this.ownerHint(owner, keyspace, partition, epoch, r));
       },
     });
     this.log(`${r} up`);
     const agent = n.agent;
     const store = this.stores.get(r);
-    if (store && this.o.fence) {
+    if (store && this.o.fence && handover) {
       const fence = this.o.fence;
       const gw = new FenceGateway(r, agent, store, this.o.partitions, () => this.localMs(r), () => n.agent === agent, fence, this.fenceObserver(),
-        (ms, fn) => this.q.push(this.nowMs + ms, fn));
+        handover.driver.inflight);
       n.gateway = gw;
+      n.replicator = handover.replicator;
+      n.handover = handover.driver;
+      handover.bind(agent);
       const client = () => {
         if (n.agent !== agent) return;
         gw.write(Math.floor(this.random() * this.o.partitions));
         this.q.push(this.nowMs + fence.writeEveryMs * (0.5 + this.random()), client);
       };
-      this.q.push(this.nowMs + this.random() * fence.writeEveryMs, client);
+      if (fence.clientLoadEveryMs === undefined) this.q.push(this.nowMs + this.random() * fence.writeEveryMs, client);
     }
     const loop = () => {
       if (n.agent !== agent) return;
@@ -206,6 +310,48 @@ export class SimCluster {
     this.q.push(this.nowMs + this.random() * this.o.heartbeatMs, beat);
   }
 
+  /**
+   * The gateway's handover for one region incarnation, wired as gateway/ownership/witness-authority.ts
+   * wires it: the real `HandoverDriver` on the region's clock, over the simulated replicator.
+   */
+  private handoverDriver(r: string, n: RegionNode) {
+    const clock = new RegionClock(this.q, () => this.nowMs, n.rate, n.offsetMs);
+    let agent: OwnershipAgent | null = null;
+    const alive = () => agent !== null && n.agent === agent;
+    const replicator = new SimReplicator({
+      region: r, peers: this.o.regions.filter((x) => x !== r), clock, alive,
+      storeOf: (x) => this.stores.get(x) as SimStore,
+      linkState: (peer) => this.linkState(r, peer),
+      send: (to, deliver) => this.net.send(r, to, deliver),
+      sendOrdered: (to, deliver) => this.net.sendOrdered(r, to, deliver),
+      replicatorOf: (x) => this.regions.get(x)?.replicator ?? null,
+    });
+    const driver = new HandoverDriver({
+      clock, log: silentLogger(), targetUpMsMin: this.o.leaseMs,
+      upSinceMs: (peer) => (this.linkState(r, peer) === 'down' ? null : n.linkUpSince.get(peer) ?? null),
+      peers: () => replicator.status(),
+      waitForAck: (peer, seq, ms) => replicator.waitForAck(peer, seq, ms),
+      compare: (peer, _ks, p) => replicator.compareRoots(peer, p),
+      // ask the witness now, not at the next tick (witness-authority.ts: runner.tick())
+      drained: (ks, p) => { if (alive() && agent?.releaseDrained(ks, p)) this.q.push(this.nowMs, () => this.tickNow(r)); },
+      aborted: (ks, p) => { if (alive()) agent?.abortRelease(ks, p, clock.monoMs()); },
+      drainMsMax: (this.o.fence as FenceModelOptions).drainMsMax,
+    });
+    this.drivers.add(driver);
+    return { driver, replicator, bind: (a: OwnershipAgent) => { agent = a; } };
+  }
+
+  /** The previous owner's hint reached `to`: taken only from the owner it knows, for the next epoch; it renews at once. */
+  private ownerHint(to: string, keyspace: string, partition: number, epoch: number, from: string): void {
+    const agent = this.regions.get(to)?.agent;
+    if (agent?.learnFromPreviousOwner(keyspace, partition, to, epoch, from)) this.tickNow(to);
+  }
+
+  private tickNow(r: string): void {
+    const n = this.regions.get(r) as RegionNode;
+    if (n.agent) this.tickRegion(r, n, n.agent);
+  }
+
   /** `at` heard from `from` (any frame proves the peer alive). */
   private heard(at: string, from: string): void {
     const n = this.regions.get(at) as RegionNode;
@@ -219,11 +365,7 @@ export class SimCluster {
 
   private tickRegion(r: string, n: RegionNode, agent: OwnershipAgent): void {
     const now = this.localMs(r);
-    for (const peer of this.o.regions) {
-      if (peer === r) continue;
-      const age = now - (n.lastHeard.get(peer) ?? Number.NEGATIVE_INFINITY);
-      agent.setPeerLink(peer, age > this.o.heartbeatMs * this.o.missedMax ? 'down' : age > this.o.heartbeatMs * 2 ? 'suspect' : 'up');
-    }
+    for (const peer of this.o.regions) if (peer !== r) agent.setPeerLink(peer, this.linkState(r, peer));
     const out = agent.tick(now);
     for (const { voter, request } of out.confirms) {
       if (voter === WITNESS) this.toWitness(r, agent, (w) => w.confirm(request, this.witnessMs()), (reply) => agent.onConfirmReply(reply, this.localMs(r)));
@@ -237,6 +379,7 @@ export class SimCluster {
           this.durableEpochs[plan.change.entry.partition] = plan.change.entry.epoch;
           w.commit(plan.change, this.witnessMs());
           this.grants++;
+          this.lastGrantAtMs[plan.change.entry.partition] = this.nowMs;
           this.log(`grant ${plan.change.key} -> ${plan.change.entry.owner}@${plan.change.entry.epoch} (${g.reason} by ${g.from})`);
         }
         return plan.reply;
@@ -247,6 +390,7 @@ export class SimCluster {
       this.toWitness(r, agent, (w) => w.heartbeat(hb, this.witnessMs()), (reply) => agent.onHeartbeatReply(reply, this.localMs(r)));
     }
     n.gateway?.tick();
+    n.replicator?.ship();
   }
 
   /** Freezes region r's Redis (SIGSTOP): its commands and replies wait `forMs`. */
@@ -288,7 +432,9 @@ export class SimCluster {
         }
         s.ackedEpoch = epoch;
         s.ackedBy = region;
+        s.ackedAtMs = this.nowMs;
         s.acks++;
+        this.onAck?.(region, p, epoch);
       },
     };
   }
@@ -346,8 +492,16 @@ export class SimCluster {
     }
   }
 
-  /** Runs events until `untilMs`, checking invariants after each; `onStep` may observe. */
-  runUntil(untilMs: number, onStep?: () => void): void {
+  /** Called on every acknowledged fenced write (after the split-brain check). */
+  onAck: ((region: string, partition: number, epoch: number) => void) | null = null;
+
+  /**
+   * Runs events until `untilMs`, checking invariants after each; `onStep` may observe and
+   * answer true to stop early. While a handover drains, the promises of the real
+   * `HandoverDriver` settle after each event, at that event's time (the microtask queue is
+   * emptied before the next event), so runs still replay exactly.
+   */
+  async runUntil(untilMs: number, onStep?: () => boolean | void): Promise<void> {
     for (;;) {
       const e = this.q.pop();
       if (!e) break;
@@ -357,10 +511,25 @@ export class SimCluster {
       }
       this.nowMs = e.atMs;
       e.run();
+      if (this.drivers.size > 0 && this.draining()) await new Promise<void>((resolve) => setImmediate(resolve));
       this.events++;
       this.check();
-      onStep?.();
+      if (onStep?.() === true) return;
     }
     this.nowMs = untilMs;
+  }
+
+  private draining(): boolean {
+    let any = false;
+    for (const d of this.drivers) {
+      if (d.runningCount() > 0) any = true;
+      else if (!this.isLiveDriver(d)) this.drivers.delete(d);
+    }
+    return any;
+  }
+
+  private isLiveDriver(d: HandoverDriver): boolean {
+    for (const n of this.regions.values()) if (n.handover === d) return true;
+    return false;
   }
 }

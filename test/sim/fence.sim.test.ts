@@ -35,12 +35,12 @@ function frozenReport(r: FrozenOwnerResult): string {
 
 describe('the store\'s fence under frozen and replaying stores (seeded)', () => {
   for (const [name, regions] of Object.entries(TOPOLOGIES)) {
-    it(`${name}: the frozen owner's store refuses what it ran late, the next owner acknowledges, no split-brain (${ONLY_SEED ?? `${FROZEN_SEEDS} seeds`})`, () => {
+    it(`${name}: the frozen owner's store refuses what it ran late, the next owner acknowledges, no split-brain (${ONLY_SEED ?? `${FROZEN_SEEDS} seeds`})`, async () => {
       let refused = 0;
       let unknown = 0;
       const takeovers: number[] = [];
       for (const seed of seedsOf(FROZEN_SEEDS)) {
-        const r = frozenOwnerTakeover(seed, regions);
+        const r = await frozenOwnerTakeover(seed, regions);
         if (r.violation !== null || r.takeoverAckMs === null || r.takeoverAckMs > TAKEOVER_ACK_BOUND_MS) {
           console.error(frozenReport(r));
           expect.fail(`seed ${seed}: ${r.violation ?? `no takeover ack within ${TAKEOVER_ACK_BOUND_MS} ms (${r.takeoverAckMs})`} (GEOGATE_SIM_SEED=${seed})`);
@@ -55,11 +55,11 @@ describe('the store\'s fence under frozen and replaying stores (seeded)', () => 
       expect(refused + unknown).toBeGreaterThan(0);
     });
 
-    it(`${name}: chaos with freezes, isolation, replays: no split-brain, settles after heal (${ONLY_SEED ?? `${CHAOS_SEEDS} seeds`})`, () => {
+    it(`${name}: chaos with freezes, isolation, replays: no split-brain, settles after heal (${ONLY_SEED ?? `${CHAOS_SEEDS} seeds`})`, async () => {
       let grants = 0;
       let stale = 0;
       for (const seed of seedsOf(CHAOS_SEEDS)) {
-        const r = runSeed(seed, { regions, partitions: regions.length, fence: FENCE_DEFAULTS, strictStore: STRICT_STORE });
+        const r = await runSeed(seed, { regions, partitions: regions.length, fence: FENCE_DEFAULTS, strictStore: STRICT_STORE });
         if (r.violation !== null || r.settleMs === null || r.settleMs > SETTLE_BOUND_MS) {
           console.error(chaosReport(r));
           expect.fail(`seed ${seed}: ${r.violation ?? `settle ${r.settleMs} ms > ${SETTLE_BOUND_MS} ms`} (GEOGATE_SIM_SEED=${seed})`);
@@ -72,10 +72,10 @@ describe('the store\'s fence under frozen and replaying stores (seeded)', () => 
     }, 120_000);
   }
 
-  it('finds the split-brain with the fence before 88abdf4 (PX from execution, no writer end, no check after the reply)', () => {
+  it('finds the split-brain with the fence before 88abdf4 (PX from execution, no writer end, no check after the reply)', async () => {
     let found: FrozenOwnerResult | null = null;
     for (let seed = 1; seed <= 200 && !found; seed++) {
-      const r = frozenOwnerTakeover(seed, ['a', 'b'], { mode: 'legacy' });
+      const r = await frozenOwnerTakeover(seed, ['a', 'b'], { mode: 'legacy' });
       if (r.violation) found = r;
     }
     console.info(`legacy fence: ${found ? `seed ${found.seed}: ${found.violation}` : 'no violation in 200 seeds'}`);

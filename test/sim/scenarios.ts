@@ -3,18 +3,18 @@ import { isolate } from './chaos.js';
 import { FENCE_DEFAULTS, type FenceModelOptions } from './store.js';
 
 /** A calm cluster, started and settled (every partition leased). */
-export function settledCluster(overrides: Partial<SimOptions> = {}, seed = 1): SimCluster {
+export async function settledCluster(overrides: Partial<SimOptions> = {}, seed = 1): Promise<SimCluster> {
   const sim = new SimCluster({ ...SIM_DEFAULTS, ...overrides, seed });
   sim.start();
-  sim.runUntil(5_000);
+  await sim.runUntil(5_000);
   return sim;
 }
 
 /** Real ms from `fromMs` until partition p has a holder other than `not` (null: not within `withinMs`). */
-export function timeUntilHolder(sim: SimCluster, p: number, not: string, withinMs: number): number | null {
+export async function timeUntilHolder(sim: SimCluster, p: number, not: string, withinMs: number): Promise<number | null> {
   const fromMs = sim.nowMs;
   let at: number | null = null;
-  sim.runUntil(fromMs + withinMs, () => {
+  await sim.runUntil(fromMs + withinMs, () => {
     if (at !== null) return;
     const h = sim.holders(p);
     if (h.length === 1 && h[0] !== not) at = sim.nowMs;
@@ -41,7 +41,7 @@ export interface FrozenOwnerResult {
  * partition 0 over and acknowledges writes; the Redis resumes with the renewals and writes
  * queued behind the stall; later the network heals. Violations are checked at every step.
  */
-export function frozenOwnerTakeover(seed: number, regions: readonly string[], fence: Partial<FenceModelOptions> = {}): FrozenOwnerResult {
+export async function frozenOwnerTakeover(seed: number, regions: readonly string[], fence: Partial<FenceModelOptions> = {}): Promise<FrozenOwnerResult> {
   const sim = new SimCluster({ ...SIM_DEFAULTS, regions, partitions: regions.length, fence: { ...FENCE_DEFAULTS, ...fence }, seed });
   let violation: string | null = null;
   let takeoverAckMs: number | null = null;
@@ -49,7 +49,7 @@ export function frozenOwnerTakeover(seed: number, regions: readonly string[], fe
   let freezeAt = 0;
   try {
     sim.start();
-    sim.runUntil(5_000);
+    await sim.runUntil(5_000);
     if (sim.holders(0).join() !== 'a') throw new Error(`seed ${seed}: partition 0 is held by [${sim.holders(0).join()}] before the freeze, not by a`);
     const freezeMs = 1200 + sim.random() * 600;
     const cutAfterMs = 200 + sim.random() * 200;
@@ -58,13 +58,13 @@ export function frozenOwnerTakeover(seed: number, regions: readonly string[], fe
     sim.freezeStore('a', freezeMs);
     sim.q.push(freezeAt + cutAfterMs, () => isolate(sim, 'a'));
     sim.q.push(freezeAt + freezeMs - 1, () => { before = { refused: gw.refused, unknown: gw.unknown }; });
-    sim.runUntil(freezeAt + 8_000, () => {
+    await sim.runUntil(freezeAt + 8_000, () => {
       const s = sim.fenceSeen[0]!;
       if (takeoverAckMs === null && s.ackedBy !== null && s.ackedBy !== 'a') takeoverAckMs = sim.nowMs - freezeAt;
     });
     sim.net.heal();
     sim.log('heal');
-    sim.runUntil(sim.nowMs + 6_000);
+    await sim.runUntil(sim.nowMs + 6_000);
     return { seed, violation, takeoverAckMs, oldOwnerRefused: gw.refused - before.refused, oldOwnerUnknown: gw.unknown - before.unknown, acks: sim.fenceSeen.reduce((n, s) => n + s.acks, 0), trace: sim.trace };
   } catch (err) {
     if (!(err instanceof Violation)) throw err;

@@ -14,7 +14,13 @@
  * min(fence end, writer's end). `legacy` models the code before 88abdf4: the fence SET is a
  * relative PX counted from when the store runs it, the write carries no end of its own, and
  * the gateway acknowledges whatever the store accepted.
+ *
+ * Every accepted write is appended to the store's log (`SimLog`), which the region's
+ * replicator (replication.ts) ships to its peers; the writes running on a partition are
+ * counted by the real handover's `InflightWrites` (gateway/ownership/handover.ts), which a
+ * failback's drain waits on.
  */
+import { HANDOVER_DRAIN_MS_MAX, type InflightWrites } from '../../gateway/ownership/handover.js';
 import { RedisClock } from '../../gateway/store/redis-clock.js';
 import type { OwnershipAgent } from '../../witness/agent.js';
 import type { EventQueue } from './heap.js';
@@ -29,8 +35,14 @@ export interface FenceModelOptions {
   /** Probability that a command is run a second time later (a replay after a reconnect). */
   readonly replayRate: number;
   readonly replayDelayMaxMs: number;
-  /** Client writes per region: one every this many ms on a random partition. */
+  /** Client writes per region: one every this many ms on a random partition (without `clientLoadEveryMs`). */
   readonly writeEveryMs: number;
+  /**
+   * Constant client load instead: every region's clients write every partition once every
+   * this many ms (jittered 0.5–1.5×) for the whole run, through a live region while their
+   * own is down, following a redirect to the owner (SimCluster.startLoad).
+   */
+  readonly clientLoadEveryMs?: number;
   /** TIME is sampled again at most this often (REDIS_CLOCK_RESAMPLE_MS). */
   readonly resampleMs: number;
   /** A write not answered by the store within this is answered write_outcome_unknown (the gateway's Redis command timeout). */
@@ -40,7 +52,8 @@ export interface FenceModelOptions {
 }
 
 export const FENCE_DEFAULTS: FenceModelOptions = {
-  mode: 'absolute', storeDelayMinMs: 0.1, storeDelayMaxMs: 2, replayRate: 0.02, replayDelayMaxMs: 400, writeEveryMs: 20, resampleMs: 1000, commandTimeoutMs: 2000, drainMsMax: 2000,
+  mode: 'absolute', storeDelayMinMs: 0.1, storeDelayMaxMs: 2, replayRate: 0.02, replayDelayMaxMs: 400, writeEveryMs: 20, resampleMs: 1000, commandTimeoutMs: 2000,
+  drainMsMax: HANDOVER_DRAIN_MS_MAX,
 };
 
 /** What the cluster sees of fenced writes, to judge them at every step. */
@@ -60,7 +73,40 @@ type Command =
   | { kind: 'ping' }
   | { kind: 'fence-set'; partition: number; epoch: number; endMs: number } // absolute end (store clock) or, legacy, a ttl
   | { kind: 'fence-del'; partition: number }
-  | { kind: 'write'; partition: number; epoch: number; writerEndMs: number | undefined; leaseEndMonoMs: number };
+  | { kind: 'write'; partition: number; epoch: number; writerEndMs: number | undefined; leaseEndMonoMs: number }
+  /** A batch of `from`'s log entries (fromSeq..toSeq) applied here; answers the applied cursor. */
+  | { kind: 'apply'; from: string; fromSeq: number; toSeq: number };
+
+/**
+ * A region's log, as far as replication and a handover's checks go: one entry per accepted
+ * write (seq 1, 2, … across partitions) and, per peer, the cursor through which this store
+ * applied that peer's log (entries arrive in order). In Redis: it outlives gateway crashes.
+ */
+export class SimLog {
+  headSeq = 0;
+  private readonly seqsOf = new Map<number, number[]>();
+  readonly appliedFrom = new Map<string, number>();
+
+  append(partition: number): void {
+    this.headSeq++;
+    const seqs = this.seqsOf.get(partition);
+    if (seqs) seqs.push(this.headSeq);
+    else this.seqsOf.set(partition, [this.headSeq]);
+  }
+
+  /** Entries of `partition` with seq ≤ `seq`. */
+  countThrough(partition: number, seq: number): number {
+    const seqs = this.seqsOf.get(partition) ?? [];
+    let lo = 0;
+    let hi = seqs.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if ((seqs[mid] as number) <= seq) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  }
+}
 
 interface Queued {
   readonly cmd: Command;
@@ -72,6 +118,8 @@ export class SimStore {
   private readonly fences = new Map<number, { epoch: number; endMs: number }>();
   private readonly queue: Queued[] = [];
   private busy = false;
+  readonly log = new SimLog();
+  private applyArrivalMs = 0;
   frozenUntilMs = 0;
   executed = 0;
 
@@ -98,9 +146,18 @@ export class SimStore {
     return this.o.storeDelayMinMs + this.random() * (this.o.storeDelayMaxMs - this.o.storeDelayMinMs);
   }
 
-  /** A command sent by the gateway: it arrives after a short delay, runs in order, its reply travels back. */
+  /**
+   * A command sent by the gateway: it arrives after a short delay, runs in order, its reply
+   * travels back. The replication applier's batches share one connection: they arrive in
+   * the order sent.
+   */
   send(cmd: Command, reply: ((result: number | boolean) => void) | null): void {
-    this.q.push(this.realMs() + this.delay(), () => this.enqueue({ cmd, reply }));
+    let atMs = this.realMs() + this.delay();
+    if (cmd.kind === 'apply') {
+      atMs = Math.max(atMs, this.applyArrivalMs);
+      this.applyArrivalMs = atMs;
+    }
+    this.q.push(atMs, () => this.enqueue({ cmd, reply }));
     if (cmd.kind !== 'time' && cmd.kind !== 'ping' && this.random() < this.o.replayRate) {
       // the same bytes again, later (a client that re-sent after a reconnect); nobody waits for the reply
       this.q.push(this.realMs() + this.delay() + this.random() * this.o.replayDelayMaxMs, () => this.enqueue({ cmd, reply: null }));
@@ -112,10 +169,12 @@ export class SimStore {
     this.pump();
   }
 
+  /** Commands take no time to run: the head runs now unless the store is frozen. */
   private pump(): void {
     if (this.busy || this.queue.length === 0) return;
     this.busy = true;
-    this.q.push(Math.max(this.realMs(), this.frozenUntilMs), () => this.runHead());
+    if (this.realMs() >= this.frozenUntilMs) this.runHead();
+    else this.q.push(this.frozenUntilMs, () => this.runHead());
   }
 
   private runHead(): void {
@@ -159,7 +218,13 @@ export class SimStore {
       case 'write': {
         if (!this.fenceHolds(cmd.partition, cmd.epoch, cmd.writerEndMs, now)) return false;
         this.observer.accepted(this.region, cmd.partition, cmd.epoch, cmd.leaseEndMonoMs);
+        this.log.append(cmd.partition);
         return true;
+      }
+      case 'apply': {
+        const cursor = this.log.appliedFrom.get(cmd.from) ?? 0;
+        if (cmd.fromSeq <= cursor + 1 && cmd.toSeq > cursor) this.log.appliedFrom.set(cmd.from, cmd.toSeq);
+        return this.log.appliedFrom.get(cmd.from) ?? 0;
       }
     }
   }
@@ -181,8 +246,9 @@ export class FenceGateway {
   private sampling = false;
   private readonly fenceSentEndMs = new Map<number, number>();
   private readonly fenceHeld = new Set<number>();
-  /** Per partition: writes from their authority check to their answer (a handover waits for them). */
-  private readonly running = new Map<number, number>();
+  /** Writes sent to the store, oldest first, until answered or timed out (swept on every tick). */
+  private pending: Array<{ readonly sentMonoMs: number; answered: boolean; readonly timeout: () => void }> = [];
+  private pendingHead = 0;
   writes = 0;
   acks = 0;
   unknown = 0;
@@ -197,39 +263,14 @@ export class FenceGateway {
     private readonly alive: () => boolean,
     private readonly o: FenceModelOptions,
     private readonly observer: FenceObserver,
-    /** Runs `fn` after `ms` of real time (the sim's event queue). */
-    private readonly later: (ms: number, fn: () => void) => void,
+    /** The handover's count of running writes (the gateway's writeGuard.begin): a failback drains them. */
+    private readonly inflight: InflightWrites,
   ) {}
 
-  /**
-   * A handover's drain (gateway/ownership/handover.ts), as far as the store goes: the writes
-   * running on the partition are answered, then one command through the store (the root
-   * comparison reads it) so everything queued before has run; bounded by drainMsMax.
-   */
-  drain(partition: number): void {
-    const startMs = this.monoMs();
-    const step = () => {
-      if (!this.alive() || !this.agent.release('ks', partition)) return;
-      if (this.monoMs() - startMs > this.o.drainMsMax) {
-        this.agent.abortRelease('ks', partition, this.monoMs());
-        return;
-      }
-      if ((this.running.get(partition) ?? 0) > 0) {
-        this.later(5, step);
-        return;
-      }
-      this.store.send({ kind: 'ping' }, () => {
-        if (!this.alive()) return;
-        if (this.monoMs() - startMs > this.o.drainMsMax) this.agent.abortRelease('ks', partition, this.monoMs());
-        else this.agent.releaseDrained('ks', partition);
-      });
-    };
-    step();
-  }
-
-  /** After every agent tick: resample the store's clock, keep the fences up to date. */
+  /** After every agent tick: time out writes, resample the store's clock, keep the fences up to date. */
   tick(): void {
     const now = this.monoMs();
+    this.sweepTimeouts(now);
     if (!this.sampling && now - this.lastSampleMs >= this.o.resampleMs) this.sample(now);
     for (let p = 0; p < this.partitions; p++) {
       const a = this.agent.authority('ks', p, now);
@@ -246,6 +287,20 @@ export class FenceGateway {
         this.fenceSentEndMs.delete(p);
         this.store.send({ kind: 'fence-del', partition: p }, null);
       }
+    }
+  }
+
+  /** A write the store did not answer within commandTimeoutMs is answered write_outcome_unknown (at the tick after: ≤ 37.5 ms late). */
+  private sweepTimeouts(now: number): void {
+    while (this.pendingHead < this.pending.length) {
+      const w = this.pending[this.pendingHead]!;
+      if (!w.answered && now - w.sentMonoMs < this.o.commandTimeoutMs) break;
+      this.pendingHead++;
+      if (!w.answered) w.timeout();
+    }
+    if (this.pendingHead > 1024 && this.pendingHead * 2 > this.pending.length) {
+      this.pending = this.pending.slice(this.pendingHead);
+      this.pendingHead = 0;
     }
   }
 
@@ -268,28 +323,35 @@ export class FenceGateway {
     });
   }
 
-  /** One client write on `partition`: authority check, the fenced write, the check after the reply. */
-  write(partition: number): void {
+  /**
+   * One client write on `partition`: authority check, the fenced write, the check after the
+   * reply. Answers the region to redirect the client to (another owner), else null (sent, or
+   * refused here: 503).
+   */
+  write(partition: number): string | null {
     const now = this.monoMs();
     const a = this.agent.authority('ks', partition, now);
-    if (a.kind !== 'owner') return;
+    if (a.kind === 'redirect') return a.region;
+    if (a.kind !== 'owner') return null;
     const leaseEndMono = now + a.leaseRemainingMs;
     const writerEndMs = this.o.mode === 'legacy' ? undefined : this.clock.toRedisMs(leaseEndMono);
-    if (this.o.mode !== 'legacy' && writerEndMs === undefined) return; // the real store maps the end before it writes
+    if (this.o.mode !== 'legacy' && writerEndMs === undefined) return null; // the real store maps the end before it writes
     this.writes++;
-    let answered = false;
-    const answer = () => {
-      answered = true;
-      this.running.set(partition, (this.running.get(partition) ?? 1) - 1);
+    const end = this.inflight.begin('ks', partition);
+    const w = {
+      sentMonoMs: now, answered: false,
+      timeout: () => {
+        answer();
+        this.unknown++; // 503 write_outcome_unknown: Redis did not answer in time
+      },
     };
-    this.running.set(partition, (this.running.get(partition) ?? 0) + 1);
-    this.later(this.o.commandTimeoutMs, () => {
-      if (answered || !this.alive()) return;
-      answer();
-      this.unknown++; // 503 write_outcome_unknown: Redis did not answer in time
-    });
+    const answer = () => {
+      w.answered = true;
+      end();
+    };
+    this.pending.push(w);
     this.store.send({ kind: 'write', partition, epoch: a.epoch, writerEndMs, leaseEndMonoMs: leaseEndMono }, (ok) => {
-      if (!this.alive() || answered) return;
+      if (!this.alive() || w.answered) return;
       answer();
       if (!ok) {
         this.refused++;
@@ -304,5 +366,6 @@ export class FenceGateway {
       this.acks++;
       this.observer.acked(this.region, partition, a.epoch);
     });
+    return null;
   }
 }
