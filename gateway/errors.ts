@@ -53,8 +53,8 @@ export class IdempotencyKeyReusedError extends GeogateError {
 /** An operation the keyspace's resolver gives no meaning (incr outside a counter keyspace, …). */
 export class OperationNotSupportedError extends GeogateError {
   override name = 'OperationNotSupportedError';
-  constructor(message: string) {
-    super(message, 409, 'operation_not_supported');
+  constructor(message: string, code = 'operation_not_supported') {
+    super(message, 409, code);
   }
 }
 

@@ -5,9 +5,10 @@
 import { Hono, type Context } from 'hono';
 import type { GatewayContext } from './context.js';
 import { readBody } from './body.js';
-import { BadRequestError, FencedError, IdempotencyKeyReusedError, NotFoundError, PreconditionFailedError, RedirectError, UnavailableError, WriteOutcomeUnknownError } from '../errors.js';
+import { BadRequestError, FencedError, IdempotencyKeyReusedError, OperationNotSupportedError, PayloadTooLargeError, NotFoundError, PreconditionFailedError, RedirectError, UnavailableError, WriteOutcomeUnknownError } from '../errors.js';
 import { idempotencyOf } from './idempotency.js';
-import { StoreError, StoreErrorCode, type WriteResult } from '../store/index.js';
+import { type Operation, addMembers, applyMergePatch, checkOperation, parseIncr, parseJsonBody, parseMembers, removeMembers } from './operations.js';
+import { StoreError, StoreErrorCode, type WriteRequest, type WriteResult } from '../store/index.js';
 import type { KeyspaceConfig } from '../config.js';
 
 export const DEFAULT_CONTENT_TYPE = 'application/octet-stream';
@@ -35,6 +36,32 @@ export function kvRoutes(ctx: GatewayContext): Hono {
     return write(ctx, c, target, { value, contentType, tombstone: false, body: value });
   });
 
+  app.post('/:keyspace/:key{.+}/incr', async (c) => {
+    const target = locateFor(ctx, c, 'incr');
+    const body = await readBody(c, config.limits.valueBytesMax);
+    const by = parseIncr(body);
+    return write(ctx, c, target, { value: Buffer.from(by), contentType: 'application/json', tombstone: false, body, op: 'incr' });
+  });
+
+  for (const op of ['add', 'remove'] as const) {
+    app.post(`/:keyspace/:key{.+}/${op}`, async (c) => {
+      const target = locateFor(ctx, c, op);
+      const body = await readBody(c, config.limits.valueBytesMax);
+      const members = parseMembers(body);
+      const compute = op === 'add' ? addMembers : removeMembers;
+      return write(ctx, c, target, { value: body, contentType: 'application/json', tombstone: false, body, op, compute: (cur) => compute(cur, members, target.ks.name) });
+    });
+  }
+
+  app.patch('/:keyspace/:key{.+}', async (c) => {
+    const target = locateFor(ctx, c, 'merge-patch');
+    const type = c.req.header('content-type') ?? '';
+    if (!/^application\/merge-patch\+json\s*(;|$)/i.test(type)) throw new BadRequestError('PATCH takes a JSON merge patch (content-type: application/merge-patch+json, RFC 7386)', 'bad_content_type');
+    const body = await readBody(c, config.limits.valueBytesMax);
+    const patch = parseJsonBody(body);
+    return write(ctx, c, target, { value: body, contentType: 'application/json', tombstone: false, body, op: 'merge-patch', compute: (cur) => applyMergePatch(cur, patch, target.ks.name) });
+  });
+
   app.delete('/:keyspace/:key{.+}', async (c) => {
     const target = locate(ctx, c);
     return write(ctx, c, target, { value: new Uint8Array(0), contentType: '', tombstone: true, body: new Uint8Array(0) });
@@ -47,6 +74,13 @@ interface Target {
   ks: KeyspaceConfig;
   key: string;
   placement: { partition: number; bucket: number };
+}
+
+/** `locate`, then: the keyspace's resolver gives `op` a meaning (else 409 naming the resolver). */
+function locateFor(ctx: GatewayContext, c: Context, op: Operation): Target {
+  const t = locate(ctx, c);
+  checkOperation(t.ks, op);
+  return t;
 }
 
 function locate(ctx: GatewayContext, c: Context): Target {
@@ -74,14 +108,23 @@ function setPlacementHeaders(ctx: GatewayContext, c: Context, ks: KeyspaceConfig
   if (ks.writes === 'single-master' && active !== ctx.config.region) c.header('x-geogate-stale', 'possible');
 }
 
-/** What a route writes; `body` is the request's own body (what a retry must repeat), `op` a server-side operation. */
+/**
+ * What a route writes; `body` is the request's own body (what a retry must repeat), `op` a
+ * server-side operation. With `compute`, the value is computed from the current one (absent:
+ * undefined) and written with If-Match on the version read (If-None-Match when absent),
+ * OP_ATTEMPTS_MAX times at most when other writes come in between.
+ */
 interface WriteBody {
   value: Uint8Array;
   contentType: string;
   tombstone: boolean;
   body: Uint8Array;
-  op?: 'incr' | undefined;
+  op?: Operation | undefined;
+  compute?: ((current: Uint8Array | undefined) => Uint8Array) | undefined;
 }
+
+/** Attempts of a computed operation (add, remove, merge-patch) against concurrent writes of the key. */
+export const OP_ATTEMPTS_MAX = 8;
 
 async function write(ctx: GatewayContext, c: Context, t: Target, body: WriteBody) {
   const auth = ctx.authority.check(t.ks, t.placement.partition);
@@ -101,14 +144,15 @@ async function write(ctx: GatewayContext, c: Context, t: Target, body: WriteBody
   // no await since check(): a handover that stops the partition now waits for this write
   const ended = ctx.writeGuard?.begin(t.ks.name, t.placement.partition);
   try {
-    const res = await ctx.store.write({
+    const req: WriteRequest = {
       keyspace: t.ks.name, key: t.key, partition: t.placement.partition, bucket: t.placement.bucket,
       value: body.value, contentType: body.contentType, tombstone: body.tombstone,
       ifMatch, ifNoneMatch: ifNoneMatch !== undefined, epoch: auth.epoch, fenced: auth.fenced,
       leaseEndMonoMs: auth.leaseEndMonoMs,
       replicaWait: t.ks.durability === 'replica' ? { replicas: 1, timeoutMs: t.ks.replicaWaitMs } : undefined,
-      op: body.op, idempotency,
-    });
+      op: body.op === 'incr' ? 'incr' : undefined, idempotency,
+    };
+    const res = body.compute ? await computedWrite(ctx, req, body.compute) : await ctx.store.write(req);
     if (res.replayed) return replay(ctx, c, t, res, res.replayed);
     // the lease may have ended while Redis ran the script: acknowledge only inside it
     if (auth.fenced && auth.leaseEndMonoMs !== undefined && ctx.monoMs() >= auth.leaseEndMonoMs) {
@@ -135,6 +179,30 @@ async function write(ctx: GatewayContext, c: Context, t: Target, body: WriteBody
 }
 
 /**
+ * Reads the key, computes its new value, writes it conditionally on the version read; again
+ * when another write came in between, OP_ATTEMPTS_MAX times at most. A client's own If-Match
+ * or If-None-Match is one attempt (its precondition failing is its 412). A retry with a
+ * remembered Idempotency-Key is answered by the script before its If-Match is looked at.
+ */
+async function computedWrite(ctx: GatewayContext, req: WriteRequest, compute: (current: Uint8Array | undefined) => Uint8Array): Promise<WriteResult> {
+  const own = req.ifMatch !== undefined || req.ifNoneMatch === true;
+  for (let attempt = 1; ; attempt++) {
+    const rec = await ctx.store.get(req.keyspace, req.key);
+    const live = rec && !rec.tombstone ? rec : undefined;
+    const value = compute(live?.value);
+    if (value.byteLength > ctx.config.limits.valueBytesMax) throw new PayloadTooLargeError(`the result is ${value.byteLength} bytes, more than ${ctx.config.limits.valueBytesMax} (limits.valueBytesMax)`);
+    const cas = own ? {} : live ? { ifMatch: live.version, ifNoneMatch: false } : { ifMatch: undefined, ifNoneMatch: true };
+    try {
+      return await ctx.store.write({ ...req, ...cas, value, contentType: live?.contentType || req.contentType });
+    } catch (err) {
+      const raced = err instanceof StoreError && (err.code === StoreErrorCode.IfMatchFailed || err.code === StoreErrorCode.IfNoneMatchFailed);
+      if (own || !raced) throw err;
+      if (attempt >= OP_ATTEMPTS_MAX) throw new UnavailableError(`"${req.key}" changed under each of ${OP_ATTEMPTS_MAX} attempts of the operation; nothing was written`, 'operation_contended', 1);
+    }
+  }
+}
+
+/**
  * A retry of a request whose outcome is remembered: the first answer again (status, ETag,
  * epoch and stamp), nothing written now. Sync replicas are waited for as the first attempt
  * did (it may have failed there, after the write).
@@ -157,6 +225,7 @@ function mapStoreError(err: StoreError, t: Target): Error {
     case StoreErrorCode.NotFound: return new NotFoundError(`no key "${t.key}" in ${t.ks.name}`);
     case StoreErrorCode.Fenced: return new FencedError(t.ks.name, t.placement.partition);
     case StoreErrorCode.StoreReset: return new UnavailableError(err.message, 'store_reset', 1);
+    case StoreErrorCode.NotACounter: return new OperationNotSupportedError(`the current value of "${t.key}" is not a PN-counter ({"p":{region:n},"n":{region:n}}) or a count would pass 2^53`, 'not_a_counter');
     case StoreErrorCode.IdempotencyFull: return new UnavailableError(`${err.message}; nothing was written, retry once older outcomes expired`, 'idempotency_full', 1);
     case StoreErrorCode.IdempotencyKeyReused: return new IdempotencyKeyReusedError(`Idempotency-Key was first used by a request with another method, key, operation, conditional headers or body; use a new key for "${t.key}"`);
     default: return err;
