@@ -265,9 +265,13 @@ export class RegionStore implements ChangeSink {
         }
         // one round trip, on the connection the writes use: a write acknowledged before
         // this check was processed before it, so the log seq cannot be below its seq
+        // the floor is what was seen BEFORE the MGET was sent: a seq the senders read on the
+        // replication connection while it was on its way may have been written after Redis ran
+        // it, so comparing with the floor at reply time took a busy store for a rolled-back one
+        const floor = this.maxSeqSeen;
         const [id, seq] = await this.redis.mget(this.keys.identity, this.keys.seq);
         if (id === this.storeId) {
-          if ((Number(seq) || 0) >= this.maxSeqSeen) return true;
+          if ((Number(seq) || 0) >= floor) return true;
           // same identity, older data: Redis came back from an older snapshot (the last
           // second of an appendfsync-everysec file, an old RDB, a failover to a replica that
           // missed writes); as unsafe as a loss
