@@ -315,7 +315,7 @@ function checkFence(key: string, ops: Op[], journal: JournalEntry[], final: Fina
       }
       const staleEpoch = journal.some((e) => e.type === 'stale-epoch'
         && [e.currentVersion, e.incomingVersion].some((v) => v !== '' && dominatesOrEqual(v, first.version!) && compareVv(v, second.version!) === 'concurrent'));
-      if (!staleEpoch && !endedInDeletes(acked, first, final)) {
+      if (!staleEpoch && !endedInDeletes(first, final)) {
         out.push({ invariant: 'fence-single-writer', key,
           message: `fence key forked: ${first.version} acked at ${first.ackRegion}, then ${second.version} acked at ${second.ackRegion} without seeing it, `
             + `and no stale-epoch journal entry records the old owner's write; journal for the key: ${journal.map(showJournal).join('; ') || 'none'}`,
@@ -332,7 +332,7 @@ function checkFence(key: string, ops: Op[], journal: JournalEntry[], final: Fina
  * delete (the old owner's an acked one, or one of unknown outcome that took effect) and
  * nothing of the old owner's writes is lost silently.
  */
-function endedInDeletes(_acked: Op[], first: Op, final: FinalRecord | null): boolean {
+function endedInDeletes(first: Op, final: FinalRecord | null): boolean {
   return !!final?.tombstone && dominatesOrEqual(final.version, first.version!);
 }
 

@@ -15,7 +15,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { requireEngine } from './harness/index.js';
-import { GeoTopology } from './topology.js';
+import { GeoTopology, type PeerStatus } from './topology.js';
 import { runScenario, type ScenarioRun } from './scenario.js';
 
 const { skip } = await requireEngine();
@@ -46,6 +46,24 @@ async function until(done: () => Promise<boolean>, timeoutMs: number): Promise<n
   }
   return undefined;
 }
+
+/**
+ * `until` that keeps each distinct state line it saw (with the time since `t0`), for the log:
+ * `probe` says whether it is done and describes the state.
+ */
+async function untilRecorded(probe: () => Promise<{ done: boolean; line: string }>, timeoutMs: number, t0: number): Promise<{ ms: number | undefined; seen: string[] }> {
+  const seen: string[] = [];
+  let last = '';
+  const ms = await until(async () => {
+    const { done, line } = await probe();
+    if (line !== last) seen.push(`${line} @ ${Date.now() - t0}`);
+    last = line;
+    return done;
+  }, timeoutMs);
+  return { ms, seen };
+}
+
+const peersLine = (s: { peers?: PeerStatus[] } | undefined) => JSON.stringify(s?.peers?.map((p) => [p.region, p.state, p.needsRepair, p.lagEntries]));
 
 const writesIn = (run: ScenarioRun, fromMs: number, toMs: number) => {
   const t0 = run.history.ops[0]?.invokeMs ?? 0;
@@ -80,14 +98,13 @@ describe.skipIf(skip)('handover under load over a WAN (2 regions + witness)', ()
         restartedAt = Date.now() - t0;
         await until(() => t.healthy('west'), 20_000);
         healthyAt = Date.now() - t0;
-        const seen: string[] = [];
-        backAfterMs = await until(async () => {
+        const back = await untilRecorded(async () => {
           const s = await t.status('west').catch(() => undefined);
           const leased = (s?.ownership as Ownership | undefined)?.leased ?? 0;
-          const line = `${Date.now() - t0}: leased ${leased} writesOpen ${String(s?.writesOpen ?? s?.bootstrap ?? '?')} peers ${JSON.stringify(s?.peers?.map((p) => [p.region, p.state, p.needsRepair, p.lagEntries]))}`;
-          if (seen.at(-1)?.split(': ')[1] !== line.split(': ')[1]) seen.push(line);
-          return leased >= homeLeases;
-        }, 12_000);
+          return { done: leased >= homeLeases, line: `leased ${leased} peers ${peersLine(s)}` };
+        }, 12_000, t0);
+        backAfterMs = back.ms;
+        const seen = back.seen;
         console.log(`[failback-wan] west's status while it waited:\n  ${seen.join('\n  ')}`);
         if (backAfterMs === undefined || backAfterMs > 5000) console.log(`[failback-wan] gw-west log:\n${await t.logs('gw-west', 80)}\n[failback-wan] gw-east log:\n${await t.logs('gw-east', 60)}`);
         await at(18_000); // writes go on after the failback
@@ -120,21 +137,19 @@ describe.skipIf(skip)('handover under load over a WAN (2 regions + witness)', ()
         await at(6000);
         for (const r of t.relays.values()) await r.control.heal(); // the delay stays
         healedAt = Date.now() - t0;
-        const seen: string[] = [];
-        mergedAfterMs = await until(async () => {
-          let ok = true;
+        const merged = await untilRecorded(async () => {
+          let done = true;
           const parts: string[] = [];
           for (const region of t.regions) {
             const s = await t.status(region).catch(() => undefined);
-            if (!s) return false;
-            const o = s.ownership as Ownership;
-            parts.push(`${region}: diverged ${o.diverged.length} peers ${JSON.stringify(s.peers.map((p) => [p.region, p.state, p.needsRepair, p.lagEntries]))}`);
-            if (o.diverged.length > 0 || s.peers.some((p) => p.state !== 'up' || p.needsRepair)) ok = false;
+            const o = s?.ownership as Ownership | undefined;
+            parts.push(`${region}: diverged ${o?.diverged.length ?? '?'} peers ${peersLine(s)}`);
+            if (!s || !o || o.diverged.length > 0 || s.peers.some((p) => p.state !== 'up' || p.needsRepair)) done = false;
           }
-          const line = parts.join(' | ');
-          if (seen.at(-1)?.split(' @ ')[0] !== line) seen.push(`${line} @ ${Date.now() - t0}`);
-          return ok;
-        }, 15_000);
+          return { done, line: parts.join(' | ') };
+        }, 15_000, t0);
+        mergedAfterMs = merged.ms;
+        const seen = merged.seen;
         console.log(`[heal-wan] status while it waited:\n  ${seen.join('\n  ')}`);
         if (mergedAfterMs === undefined || mergedAfterMs > 10_000 || seen.some((l) => l.includes('true'))) console.log(`[heal-wan] gw-east log:\n${await t.logs('gw-east', 80)}\n[heal-wan] gw-west log:\n${await t.logs('gw-west', 80)}`);
         await at(18_000);
