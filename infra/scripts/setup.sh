@@ -22,6 +22,29 @@ if ! command -v redis-server >/dev/null 2>&1; then
   fi
 fi
 
+# `setup.sh --test-tools` (test.sh): the tools the test suites drive besides Redis — headless
+# Chromium (the status page), debootstrap (the production Dockerfile's base image, made
+# locally), docker-compose (the compose file), promtool (the alert rules).
+if [ "${1:-}" = "--test-tools" ]; then
+  missing=()
+  command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+  command -v debootstrap >/dev/null 2>&1 || missing+=(debootstrap)
+  command -v docker-compose >/dev/null 2>&1 || missing+=(docker-compose)
+  command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
+  if [ "${#missing[@]}" -gt 0 ]; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+      log "installing test tools (apt): ${missing[*]}"
+      export DEBIAN_FRONTEND=noninteractive
+      apt-get update -qq >/dev/null
+      apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+      # the prometheus package starts a server; the tests only use promtool
+      (service prometheus stop || systemctl stop prometheus || true) >/dev/null 2>&1
+    else
+      log "missing test tools (${missing[*]}) and cannot install them (need root + apt); the tests that need them fail"
+    fi
+  fi
+fi
+
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   log "installing npm dependencies (npm ci)"
   # The lockfile pins every version. When the registry serves no build of an optional,

@@ -4,7 +4,7 @@
 # GEOGATE_SKIP_CONTAINERS=1 to skip them explicitly). Installs what it needs first.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-bash infra/scripts/setup.sh
+bash infra/scripts/setup.sh --test-tools
 npx tsc -p tsconfig.json --noEmit
 npx vitest run --project unit --project integration "$@"
 if [ "${GEOGATE_SKIP_CONTAINERS:-}" = "1" ]; then
