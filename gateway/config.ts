@@ -36,6 +36,18 @@ export const DEFAULT_REPLICA_WAIT_MS = 500;
 export const DEFAULT_IDEMPOTENCY_TTL_MS = 24 * 3_600_000;
 /** At most this many remembered outcomes per region (then writes with a new key answer 503). */
 export const DEFAULT_IDEMPOTENCY_ENTRIES_MAX = 1_000_000;
+const DAY_MS = 24 * 3_600_000;
+/** The conflict journal, the compensation outbox and the dead letters: size and age bounds (docs/conflicts.md). */
+export const CONFLICT_RETENTION_DEFAULTS = {
+  journalMaxEntries: 100_000,
+  journalMaxBytes: 256 * 1024 * 1024,
+  journalMaxAgeMs: 30 * DAY_MS,
+  outboxMaxEntries: 100_000,
+  outboxMaxAgeMs: DAY_MS,
+  deadLetterMaxEntries: 10_000,
+  deadLetterMaxAgeMs: 30 * DAY_MS,
+  sweepIntervalMs: 10_000,
+} as const;
 export const REPLICA_WAIT_MS_MAX = 10_000;
 
 const regionName = z.string().regex(/^[a-z][a-z0-9-]{0,31}$/, 'a region name is 1-32 of [a-z0-9-], starting with a letter');
@@ -106,6 +118,16 @@ export const gatewayConfigSchema = z.strictObject({
   idempotency: z.strictObject({
     ttlMs: z.number().int().min(100).max(7 * 24 * 3_600_000).default(DEFAULT_IDEMPOTENCY_TTL_MS),
     entriesMax: z.number().int().min(1).max(100_000_000).default(DEFAULT_IDEMPOTENCY_ENTRIES_MAX),
+  }).prefault({}),
+  conflicts: z.strictObject({
+    journalMaxEntries: z.number().int().min(1).max(100_000_000).default(CONFLICT_RETENTION_DEFAULTS.journalMaxEntries),
+    journalMaxBytes: z.number().int().min(1024 * 1024).max(64 * 1024 * 1024 * 1024).default(CONFLICT_RETENTION_DEFAULTS.journalMaxBytes),
+    journalMaxAgeMs: z.number().int().min(1000).max(3650 * DAY_MS).default(CONFLICT_RETENTION_DEFAULTS.journalMaxAgeMs),
+    outboxMaxEntries: z.number().int().min(1).max(100_000_000).default(CONFLICT_RETENTION_DEFAULTS.outboxMaxEntries),
+    outboxMaxAgeMs: z.number().int().min(1000).max(3650 * DAY_MS).default(CONFLICT_RETENTION_DEFAULTS.outboxMaxAgeMs),
+    deadLetterMaxEntries: z.number().int().min(1).max(100_000_000).default(CONFLICT_RETENTION_DEFAULTS.deadLetterMaxEntries),
+    deadLetterMaxAgeMs: z.number().int().min(1000).max(3650 * DAY_MS).default(CONFLICT_RETENTION_DEFAULTS.deadLetterMaxAgeMs),
+    sweepIntervalMs: z.number().int().min(100).max(3_600_000).default(CONFLICT_RETENTION_DEFAULTS.sweepIntervalMs),
   }).prefault({}),
   log: z.strictObject({
     maxEntries: z.number().int().min(16).max(100_000_000).default(DEFAULT_LOG_MAX_ENTRIES),

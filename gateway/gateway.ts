@@ -15,6 +15,7 @@ import { PartitionMap } from './partition-map.js';
 import { ConflictStore, RegionStore } from './store/index.js';
 import { ConflictWorker } from './merge/conflict-worker.js';
 import { ActionWorker } from './merge/action-worker.js';
+import { RetentionSweeper } from './merge/retention.js';
 import { createReplicator, SyncReplicas } from './replication.js';
 import { SettingsCheck } from './settings-check.js';
 import { gatewaySettings } from './shared-settings.js';
@@ -59,7 +60,6 @@ export interface RunningGateway {
 }
 
 export { REDIS_RETRY_DELAY_MS_MAX } from './store/connection.js';
-export const JOURNAL_MAX_ENTRIES = 100_000;
 /** Connections `durability: replica` writes spread over (each WAIT holds its connection for a replica round trip). */
 export const REPLICA_WAIT_CONNECTIONS = 4;
 /** How long boot waits for Redis before listening anyway. */
@@ -115,7 +115,9 @@ export async function startGateway(config: GatewayConfig, opts: GatewayOptions =
 
   const conflicts = new ConflictStore(redis, store.keys, {
     region: config.region, logMaxEntries: config.log.maxEntries, logMaxBytes: config.log.maxBytes,
-    journalMaxEntries: JOURNAL_MAX_ENTRIES, nowMs: () => clock.nowMs(),
+    journalMaxEntries: config.conflicts.journalMaxEntries, journalMaxBytes: config.conflicts.journalMaxBytes,
+    outboxMaxEntries: config.conflicts.outboxMaxEntries, deadLetterMaxEntries: config.conflicts.deadLetterMaxEntries,
+    nowMs: () => clock.nowMs(),
   });
   let replicator: Replicator | undefined;
   let conflictWorker: ConflictWorker | undefined;
@@ -182,7 +184,8 @@ export async function startGateway(config: GatewayConfig, opts: GatewayOptions =
     region: config.region, store, conflicts, keyspaces, authority, triggers, clock, registry: metrics.registry, valueBytesMax: config.limits.valueBytesMax,
     log: childLogger(root, { component: 'conflicts' }), onLocalWrite: (seq) => replicator?.notifyAppended(seq),
   });
-  const actionWorker = new ActionWorker(conflicts, { clock, log: childLogger(root, { component: 'actions' }), registry: metrics.registry });
+  const actionWorker = new ActionWorker(conflicts, { clock, log: childLogger(root, { component: 'actions' }), registry: metrics.registry, outboxMaxAgeMs: config.conflicts.outboxMaxAgeMs });
+  const retention = new RetentionSweeper(conflicts, config.conflicts, { clock, log: childLogger(root, { component: 'retention' }), registry: metrics.registry }, config.conflicts.sweepIntervalMs);
   const sync = new SyncReplicas(config.region, maps, replicator, childLogger(root, { component: 'sync' }));
 
   const context: GatewayContext = {
@@ -305,6 +308,7 @@ export async function startGateway(config: GatewayConfig, opts: GatewayOptions =
   ownership?.start();
   conflictWorker.start();
   actionWorker.start();
+  retention.start();
   log.info({ port, publicUrl: config.publicUrl, keyspaces: config.keyspaces.map((k) => k.name) }, 'gateway listening');
 
   return {
@@ -316,6 +320,7 @@ export async function startGateway(config: GatewayConfig, opts: GatewayOptions =
       antiEntropy?.stop();
       conflictWorker?.stop();
       actionWorker.stop();
+      retention.stop();
       ownership?.stop();
       settingsCheck.close();
       await replicator?.stop();

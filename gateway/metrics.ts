@@ -41,5 +41,5 @@ export function createGatewayMetrics(region: string, withDefaults = true): Gatew
 export function evictionsCounter(registry: Registry): Counter<'stream'> {
   const name = 'geogate_evicted_total';
   const existing = registry.getSingleMetric(name) as Counter<'stream'> | undefined;
-  return existing ?? new Counter({ name, help: 'Entries dropped by a size bound before a consumer acknowledged them, by stream', labelNames: ['stream'], registers: [registry] });
+  return existing ?? new Counter({ name, help: 'Entries dropped by a size or age bound before a consumer acknowledged them, by stream', labelNames: ['stream'], registers: [registry] });
 }

@@ -30,7 +30,7 @@ export class ActionWorker {
 
   constructor(
     private readonly conflicts: ConflictStore,
-    private readonly deps: { clock: Clock; log: Logger; registry: Registry; fetch?: typeof fetch },
+    private readonly deps: { clock: Clock; log: Logger; registry: Registry; fetch?: typeof fetch; outboxMaxAgeMs?: number },
     pollMs = DEFAULT_ACTION_POLL_MS,
   ) {
     this.delivered = new Counter({ name: 'geogate_compensation_actions_total', help: 'Compensating actions by outcome', labelNames: ['outcome'], registers: [deps.registry] });
@@ -63,6 +63,16 @@ export class ActionWorker {
   private async deliver(entryId: string, json: string): Promise<void> {
     const now = this.deps.clock.monoMs();
     const state = this.attempts.get(entryId) ?? { count: 0, notBefore: 0 };
+    // the outbox's age bound (conflicts.outboxMaxAgeMs): an action still undelivered after it
+    // goes to the dead letters, where an operator sees it; the entry id is the time it was
+    // queued (Redis's clock, ms)
+    const maxAge = this.deps.outboxMaxAgeMs;
+    const queuedMs = Number(entryId.split('-')[0]);
+    if (maxAge !== undefined && Number.isFinite(queuedMs) && this.deps.clock.nowMs() - queuedMs > maxAge) {
+      this.delivered.inc({ outcome: 'expired' });
+      await this.deadLetter(entryId, json, `undelivered for longer than conflicts.outboxMaxAgeMs (${maxAge} ms)${state.count > 0 ? ` after ${state.count} attempts` : ''}`);
+      return;
+    }
     if (state.notBefore > now) return;
     let action: ParsedAction;
     try {

@@ -71,6 +71,28 @@ export interface ConflictStoreOptions {
   readonly nowMs: () => number;
 }
 
+/** The age (and size) bounds the retention sweep applies (config `conflicts`). */
+export interface RetentionBounds {
+  readonly journalMaxEntries: number;
+  readonly journalMaxBytes: number;
+  readonly journalMaxAgeMs: number;
+  readonly deadLetterMaxEntries: number;
+  readonly deadLetterMaxAgeMs: number;
+}
+
+export interface RetentionResult {
+  /** Journal entries dropped after the consumer's acknowledged id. */
+  readonly journalEvicted: number;
+  readonly journalDropped: number;
+  /** Dead letters dropped (there is no ack cursor: every one is an eviction). */
+  readonly deadLettersDropped: number;
+  /** The journal may hold more to drop: call again. */
+  readonly more: boolean;
+}
+
+/** Journal entries one sweep call drops at most (one script call: Redis is blocked meanwhile). */
+export const RETENTION_ROUND_ENTRIES_MAX = 256;
+
 export class ConflictStore {
   constructor(private readonly redis: Redis, private readonly keys: StoreKeys, private readonly opts: ConflictStoreOptions) {}
 
@@ -228,6 +250,19 @@ export class ConflictStore {
     if (cur !== '' && !streamIdAfter(id, cur)) return cur;
     await this.redis.set(this.journalAckedKey, id);
     return id;
+  }
+
+  /**
+   * Applies the journal's and the dead letters' age and size bounds (trimConflicts-4.lua, on
+   * Redis's clock); at most RETENTION_ROUND_ENTRIES_MAX journal entries per call.
+   */
+  async sweep(b: RetentionBounds): Promise<RetentionResult> {
+    const res = (await callScript(this.redis, 'trimConflicts-4', [
+      this.keys.journal, this.journalBytesKey, this.journalAckedKey, this.deadLetterKey,
+      b.journalMaxEntries, b.journalMaxBytes, b.journalMaxAgeMs, b.deadLetterMaxEntries, b.deadLetterMaxAgeMs,
+      RETENTION_ROUND_ENTRIES_MAX,
+    ])) as [number, number, number, number];
+    return { journalEvicted: Number(res[0]), journalDropped: Number(res[1]), deadLettersDropped: Number(res[2]), more: Number(res[3]) === 1 };
   }
 
   /** Oldest pending compensation actions: `[id, json]`. */

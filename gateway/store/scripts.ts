@@ -10,7 +10,7 @@ import type { Redis } from 'ioredis';
 export const SCRIPT_VERSION = 1;
 const LUA_DIR = new URL('./lua/', import.meta.url);
 
-export const SCRIPTS = ['putRecord-11', 'applyChanges-3', 'trimLog-3', 'resolveConflict-15', 'reofferPending-4'] as const;
+export const SCRIPTS = ['putRecord-11', 'applyChanges-3', 'trimLog-3', 'resolveConflict-15', 'reofferPending-4', 'trimConflicts-4'] as const;
 export type ScriptFile = (typeof SCRIPTS)[number];
 
 function expandIncludes(source: string, seen: Set<string>): string {

@@ -10,6 +10,8 @@ import { Registry } from 'prom-client';
 import { ConflictStore, RegionStore, parseGatewayConfig, type KeyspaceConfig } from '../../gateway/index.js';
 import { ConflictWorker } from '../../gateway/merge/conflict-worker.js';
 import { conflictRoutes } from '../../gateway/http/conflict-routes.js';
+import { RetentionSweeper } from '../../gateway/merge/retention.js';
+import { ActionWorker } from '../../gateway/merge/action-worker.js';
 import type { WriteAuthority } from '../../gateway/authority.js';
 import { silentLogger } from '../../infra/log.js';
 import { realClock } from '../../infra/clock.js';
@@ -140,6 +142,87 @@ describe('conflict journal: losers in full, bounded, evictions counted, ack curs
     const app = conflictRoutes(conflicts);
     expect(await (await app.request('/dead-letters/ack', { method: 'POST', body: JSON.stringify({ id: dead[0]!.id }) })).json()).toEqual({ removed: 1 });
     expect(((await (await app.request('/dead-letters')).json()) as { total: number }).total).toBe(1);
+  });
+});
+
+describe('retention: age bounds of the journal, the outbox and the dead letters', () => {
+  const bounds = { journalMaxEntries: 1000, journalMaxBytes: 1 << 26, journalMaxAgeMs: 1000, deadLetterMaxEntries: 1000, deadLetterMaxAgeMs: 1000 };
+  const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+  it('journal entries older than journalMaxAgeMs are dropped by the sweep; the unacknowledged ones are counted as evictions, the newer kept', async () => {
+    const { conflicts, worker, conflict, evicted } = setup();
+    const registry = new Registry();
+    const sweeper = new RetentionSweeper(conflicts, bounds, { clock: realClock, log: silentLogger(), registry }, 1000);
+    for (let i = 0; i < 3; i++) await conflict(`a${i}`, Buffer.from(`e${i}`), Buffer.from(`w${i}`));
+    expect(await worker.drainOnce()).toBe(3);
+    const [first] = await conflicts.readJournal('', 1);
+    await conflicts.ackJournal(first!.id); // a consumer read the first one
+    expect(await sweeper.sweepOnce()).toEqual({ journalDropped: 0, journalEvicted: 0, deadLettersDropped: 0 }); // all young
+    await sleep(1100);
+    await conflict('fresh', Buffer.from('e'), Buffer.from('w'));
+    expect(await worker.drainOnce()).toBe(1);
+    const bytesBefore = await conflicts.journalBytes();
+    expect(await sweeper.sweepOnce()).toEqual({ journalDropped: 3, journalEvicted: 2, deadLettersDropped: 0 });
+    const left = await conflicts.readJournal('', 10);
+    expect(left.map((e) => e.fields.key)).toEqual(['fresh']);
+    expect(await conflicts.journalBytes()).toBeLessThan(bytesBefore);
+    expect(await conflicts.journalBytes()).toBeGreaterThan(0);
+    const m = (await registry.getMetricsAsJSON()).find((x) => x.name === 'geogate_evicted_total');
+    expect((m?.values as { labels: { stream?: string }; value: number }[]).find((v) => v.labels.stream === 'journal')?.value).toBe(2);
+    expect(await evicted('journal')).toBe(0); // the append-time bounds dropped nothing
+    await sleep(1100);
+    expect((await sweeper.sweepOnce()).journalDropped).toBe(1);
+    expect(await conflicts.journalLength()).toBe(0);
+    expect(await conflicts.journalBytes()).toBe(0);
+  });
+
+  it('a sweep drops at most its bound of entries and goes on where it stopped', async () => {
+    const { conflicts, worker, conflict } = setup();
+    for (let i = 0; i < 300; i++) await conflict(`m${i}`, Buffer.from('e'), Buffer.from('w'));
+    expect(await worker.drainOnce()).toBe(300);
+    await sleep(1100);
+    const first = await conflicts.sweep(bounds);
+    expect(first).toMatchObject({ journalDropped: 256, more: true });
+    expect(await conflicts.sweep(bounds)).toMatchObject({ journalDropped: 44, more: false });
+    expect(await conflicts.journalLength()).toBe(0);
+  });
+
+  it('dead letters older than deadLetterMaxAgeMs are dropped and counted', async () => {
+    const { conflicts } = setup();
+    const registry = new Registry();
+    const sweeper = new RetentionSweeper(conflicts, bounds, { clock: realClock, log: silentLogger(), registry }, 1000);
+    await conflicts.deadLetterOutbox('0-1', '{"n":1}', 'HTTP 500');
+    await sleep(1100);
+    await conflicts.deadLetterOutbox('0-2', '{"n":2}', 'HTTP 500');
+    expect(await sweeper.sweepOnce()).toMatchObject({ deadLettersDropped: 1 });
+    expect((await conflicts.readDeadLetters('', 10)).map((d) => d.action)).toEqual(['{"n":2}']);
+  });
+
+  it('an action undelivered for longer than outboxMaxAgeMs goes to the dead letters, not lost', async () => {
+    const { store, conflicts, conflict } = setup();
+    await conflict('old', Buffer.from('a'), Buffer.from('b'));
+    const [p] = await conflicts.pendingFor('carts', 'old');
+    const cur = (await store.get('carts', 'old'))!;
+    await conflicts.writeResolution({
+      keyspace: 'carts', key: 'old', partition: 0, bucket: 0, expectedVersion: cur.version, incomingVersion: p!.version,
+      resolved: { ...p!.record, vv: { east: 2, west: 1 } }, hlcFloor: '1.0', journal: {},
+      actions: [JSON.stringify({ id: 'x1', kind: 'webhook', url: 'http://127.0.0.1:9/never', body: {} })],
+    });
+    await sleep(1100);
+    let posts = 0;
+    const actions = new ActionWorker(conflicts, {
+      clock: realClock, log: silentLogger(), registry: new Registry(), outboxMaxAgeMs: 1000,
+      fetch: (async () => { posts++; return new Response('no', { status: 500 }); }) as typeof fetch,
+    }, 50);
+    actions.start();
+    try {
+      for (let i = 0; i < 100 && (await conflicts.deadLetterLength()) === 0; i++) await sleep(20);
+    } finally { actions.stop(); }
+    const [dead] = await conflicts.readDeadLetters('', 10);
+    expect(dead?.reason).toMatch(/undelivered for longer than conflicts.outboxMaxAgeMs \(1000 ms\)/);
+    expect(JSON.parse(dead!.action)).toMatchObject({ id: 'x1' });
+    expect(await conflicts.readOutbox(10)).toEqual([]);
+    expect(posts).toBe(0);
   });
 });
 

@@ -11,24 +11,33 @@ local function streamIdAfter(a, b)
 end
 
 -- Drops the oldest journal entries while the journal is above `maxEntries` or `maxBytes`
--- (each entry carries its size in field "sz"; the total is in `bytesKey`). The newest entry
--- is always kept. Returns how many dropped entries were after the consumer's acknowledged
--- id (`ackedKey`): those are evictions the caller counts and logs.
-local function journalTrim(journalKey, bytesKey, ackedKey, maxEntries, maxBytes)
+-- (each entry carries its size in field "sz"; the total is in `bytesKey`; the newest entry is
+-- always kept for these two bounds) or its oldest entry's id (Redis's time of the append, ms)
+-- is before `cutoffMs` (nil: no age bound). At most `rounds` entries (default 64) per call.
+-- Returns how many dropped entries were after the consumer's acknowledged id (`ackedKey`):
+-- those are evictions the caller counts and logs; and how many entries it dropped in all.
+local function journalTrim(journalKey, bytesKey, ackedKey, maxEntries, maxBytes, cutoffMs, rounds)
   local acked = rcall("GET", ackedKey) or ""
-  local evicted = 0
-  for _ = 1, 64 do
+  local evicted, dropped = 0, 0
+  for _ = 1, (rounds or 64) do
     local len = rcall("XLEN", journalKey)
+    if len == 0 then
+      rcall("DEL", bytesKey)
+      break
+    end
     local bytes = tonumber(rcall("GET", bytesKey) or "0")
-    if len <= 1 or (len <= maxEntries and bytes <= maxBytes) then return evicted end
     local first = rcall("XRANGE", journalKey, "-", "+", "COUNT", 1)[1]
-    if not first then return evicted end
+    if not first then break end
+    local over = len > 1 and (len > maxEntries or bytes > maxBytes)
+    local aged = cutoffMs ~= nil and tonumber(string.match(first[1], "^(%d+)-")) < cutoffMs
+    if not over and not aged then break end
     local fields = first[2]
     for i = 1, #fields, 2 do
       if fields[i] == "sz" then rcall("DECRBY", bytesKey, fields[i + 1]) end
     end
     rcall("XDEL", journalKey, first[1])
+    dropped = dropped + 1
     if streamIdAfter(first[1], acked) then evicted = evicted + 1 end
   end
-  return evicted
+  return evicted, dropped
 end

@@ -1,0 +1,30 @@
+--[[
+  The age and size bounds of the conflict journal and the dead letters, applied by the
+  retention sweep (gateway/merge/retention.ts) between appends: the resolve script applies the
+  journal's entry and byte bounds at each append, but an age bound must also act on a journal
+  nothing is appended to. Ages are measured on Redis's clock (TIME), the clock stream ids are
+  made from.
+
+  Input:
+    KEYS[1] conflict journal stream   KEYS[3] journal acknowledged id
+    KEYS[2] journal byte count        KEYS[4] dead-letter stream
+    ARGV[1] journal max entries   ARGV[2] journal max bytes   ARGV[3] journal max age, ms
+    ARGV[4] dead letters max entries   ARGV[5] dead letters max age, ms
+    ARGV[6] journal entries dropped at most by this call
+  Output: { journal entries dropped unacknowledged (evictions), journal entries dropped,
+            dead letters dropped, 1 when the journal may hold more to drop (call again) else 0 }
+]]
+local rcall = redis.call
+--- @include "journal"
+
+local t = rcall("TIME")
+local nowMs = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local rounds = tonumber(ARGV[6])
+local evicted, dropped = journalTrim(KEYS[1], KEYS[2], KEYS[3], tonumber(ARGV[1]), tonumber(ARGV[2]),
+  nowMs - tonumber(ARGV[3]), rounds)
+-- dead letters: exact bounds (no `~`), oldest first
+local dead = rcall("XTRIM", KEYS[4], "MINID", tostring(nowMs - tonumber(ARGV[5])))
+dead = dead + rcall("XTRIM", KEYS[4], "MAXLEN", tonumber(ARGV[4]))
+local more = 0
+if dropped >= rounds then more = 1 end
+return { evicted, dropped, dead, more }
