@@ -195,6 +195,7 @@ export async function startGateway(config: GatewayConfig, opts: GatewayOptions =
     decisions: (limit) => ownership?.recentDecisions(limit) ?? [],
     adminTokens: () => security.credentials.adminTokens(),
     onAdminRefused: (reason) => security.adminRefused(reason),
+    dial: { peerTls: security.linkTls?.dial, witness: { secret: () => security.credentials.signingSecret(), tls: security.witnessTls }, nowMs: () => clock.nowMs() },
     statusExtras: async () => ({
       peers: replicator?.status() ?? [],
       ownership: ownership?.status() ?? { mode: 'static (no witness)' },

@@ -6,13 +6,14 @@ import { Hono } from 'hono';
 import type { GatewayContext } from './context.js';
 import { kvRoutes } from './kv-routes.js';
 import { conflictRoutes } from './conflict-routes.js';
+import { clusterRoutes } from './cluster-routes.js';
 import { adminRoutes } from './admin-routes.js';
 import { adminGuard } from './admin-guard.js';
 import { GeogateError, StoreUnavailableError, UnavailableError } from '../errors.js';
 
 export const DECISIONS_SERVED_MAX = 1000;
 /** Guarded by the admin token with `admin.protectReads` (hono paths). */
-export const PROTECTED_READS = ['/v1/status', '/v1/conflicts', '/v1/conflicts/*', '/v1/decisions', '/metrics'] as const;
+export const PROTECTED_READS = ['/v1/status', '/v1/conflicts', '/v1/conflicts/*', '/v1/decisions', '/metrics', '/v1/cluster', '/v1/cluster/*'] as const;
 
 export function createApp(ctx: GatewayContext): Hono {
   const app = new Hono();
@@ -62,6 +63,7 @@ export function createApp(ctx: GatewayContext): Hono {
   app.route('/v1/kv', kvRoutes(ctx));
   app.route('/v1/conflicts', conflictRoutes(ctx.conflicts));
   app.route('/v1/admin', adminRoutes(ctx));
+  app.route('/v1/cluster', clusterRoutes(ctx, () => status(ctx)));
 
   app.get('/healthz', async (c) => {
     try {
@@ -101,7 +103,7 @@ function toGeogateError(err: Error): GeogateError {
   return new GeogateError(`internal error: ${err.message}`, 500, 'internal');
 }
 
-const ROUTES = new Set(['/v1/status', '/healthz', '/metrics', '/v1/decisions', '/v1/conflicts', '/v1/admin/restore']);
+const ROUTES = new Set(['/v1/status', '/healthz', '/metrics', '/v1/decisions', '/v1/conflicts', '/v1/admin/restore', '/v1/cluster', '/v1/cluster/conflicts', '/v1/cluster/decisions']);
 const METHODS = new Set(['GET', 'PUT', 'POST', 'DELETE', 'HEAD', 'OPTIONS', 'PATCH']);
 
 /** Metric labels come from a fixed set: client-chosen paths and methods never grow the label space. */
@@ -133,5 +135,5 @@ async function status(ctx: GatewayContext): Promise<Record<string, unknown>> {
       })),
     };
   });
-  return { region: ctx.config.region, cluster: ctx.config.cluster.id, store, keyspaces, ...(await ctx.statusExtras()) };
+  return { region: ctx.config.region, cluster: ctx.config.cluster.id, publicUrl: ctx.config.publicUrl ?? null, store, keyspaces, ...(await ctx.statusExtras()) };
 }

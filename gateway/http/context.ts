@@ -43,4 +43,14 @@ export interface GatewayContext {
   adminTokens(): readonly string[];
   /** An operator request refused for its token (metric). */
   onAdminRefused?(reason: 'missing' | 'wrong'): void;
+  /** How this region dials its peers and the witness (site-security.ts), for the cluster-wide reads. */
+  readonly dial?: ClusterDial | undefined;
+}
+
+/** The peers' TLS (absent without `tls`) and the witness's transport, as the links and the ownership agent use them. */
+export interface ClusterDial {
+  readonly peerTls?: ((peer: string) => Record<string, unknown>) | undefined;
+  readonly witness?: { secret: () => string; tls?: { options: () => Record<string, unknown>; version: () => number } | undefined } | undefined;
+  /** Wall ms (signed requests carry it). */
+  nowMs(): number;
 }
