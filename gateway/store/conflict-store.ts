@@ -9,7 +9,7 @@ import type { RecordVersion } from '../../conflict/types.js';
 import { vvFromString, vvToString } from '../../conflict/vv.js';
 import { hlcFromString } from '../../conflict/hlc.js';
 import type { StoreKeys } from './keys.js';
-import { callScript } from './scripts.js';
+import { scripts } from './scripts.js';
 import { StoreErrorCode, storeError } from './errors.js';
 
 export const PENDING_SCAN_COUNT = 256;
@@ -166,10 +166,9 @@ export class ConflictStore {
    */
   async reofferPending(keyspace: string, key: string, afterMs: number): Promise<number[]> {
     const k = this.keys;
-    const res = await callScript(this.redis, 'reofferPending-4', [
-      k.pending(keyspace, key), k.log, k.seq, k.logBytes,
-      this.opts.nowMs(), afterMs, this.opts.logMaxEntries, this.opts.logMaxBytes, keyspace, key,
-    ]);
+    const res = await scripts.reofferPending.call(this.redis, { pending: k.pending(keyspace, key), log: k.log, seq: k.seq, logBytes: k.logBytes }, {
+      nowMs: this.opts.nowMs(), afterMs, logMaxEntries: this.opts.logMaxEntries, logMaxBytes: this.opts.logMaxBytes, keyspace, key,
+    });
     return (res as number[]).map(Number);
   }
 
@@ -188,17 +187,21 @@ export class ConflictStore {
     const k = this.keys;
     const r = w.resolved;
     const journal = Object.entries(w.journal).flat();
-    const res = await callScript(this.redis, 'resolveConflict-15', [
-      k.record(w.keyspace, w.key), k.log, k.seq, k.logBytes, k.hlc, k.digest(w.keyspace, w.partition),
-      k.members(w.keyspace, w.partition, w.bucket), k.pending(w.keyspace, w.key), k.pendingIndex, k.journal, k.outbox,
-      this.partitionIndex(w.keyspace, w.partition), k.fence(w.keyspace, w.partition), this.journalBytesKey, this.journalAckedKey,
-      this.opts.region, this.opts.nowMs(), Buffer.from(r.value.buffer, r.value.byteOffset, r.value.byteLength), r.contentType,
-      r.tombstone ? '1' : '0', w.expectedVersion, w.incomingVersion, vvToString(r.vv), `${r.hlc[0]}.${r.hlc[1]}`, r.epoch,
-      this.opts.logMaxEntries, this.opts.logMaxBytes, w.keyspace, w.key, w.partition, w.bucket,
-      this.opts.journalMaxEntries, this.opts.journalMaxBytes ?? JOURNAL_MAX_BYTES, this.opts.outboxMaxEntries ?? OUTBOX_MAX_ENTRIES,
-      r.origin, w.fence ? '1' : '0', w.fence?.epoch ?? '', w.fence?.leaseEndRedisMs ?? '', w.hlcFloor,
-      journal.length, ...journal, ...w.actions,
-    ]);
+    const res = await scripts.resolveConflict.call(this.redis, {
+      record: k.record(w.keyspace, w.key), log: k.log, seq: k.seq, logBytes: k.logBytes, hlc: k.hlc, digest: k.digest(w.keyspace, w.partition),
+      members: k.members(w.keyspace, w.partition, w.bucket), pending: k.pending(w.keyspace, w.key), pendingIndex: k.pendingIndex,
+      journal: k.journal, outbox: k.outbox, partitionPending: this.partitionIndex(w.keyspace, w.partition), fence: k.fence(w.keyspace, w.partition),
+      journalBytes: this.journalBytesKey, journalAcked: this.journalAckedKey,
+    }, {
+      region: this.opts.region, nowMs: this.opts.nowMs(), value: Buffer.from(r.value.buffer, r.value.byteOffset, r.value.byteLength),
+      contentType: r.contentType, tombstone: r.tombstone ? '1' : '0', expectedVersion: w.expectedVersion, incomingVersion: w.incomingVersion,
+      resolvedVersion: vvToString(r.vv), winnerHlc: `${r.hlc[0]}.${r.hlc[1]}`, epoch: r.epoch,
+      logMaxEntries: this.opts.logMaxEntries, logMaxBytes: this.opts.logMaxBytes, keyspace: w.keyspace, key: w.key,
+      partition: w.partition, bucket: w.bucket, journalMaxEntries: this.opts.journalMaxEntries,
+      journalMaxBytes: this.opts.journalMaxBytes ?? JOURNAL_MAX_BYTES, outboxMaxEntries: this.opts.outboxMaxEntries ?? OUTBOX_MAX_ENTRIES,
+      origin: r.origin, fenced: w.fence ? '1' : '0', fenceEpoch: w.fence?.epoch ?? '', leaseEndRedisMs: w.fence?.leaseEndRedisMs ?? '',
+      hlcFloor: w.hlcFloor, journalItems: journal.length,
+    }, [...journal, ...w.actions]);
     if (res === StoreErrorCode.VersionChanged) return { written: false, reason: 'changed' };
     if (res === StoreErrorCode.PendingGone) return { written: false, reason: 'gone' };
     if (res === StoreErrorCode.Fenced) return { written: false, reason: 'fenced' };
@@ -257,11 +260,12 @@ export class ConflictStore {
    * Redis's clock); at most RETENTION_ROUND_ENTRIES_MAX journal entries per call.
    */
   async sweep(b: RetentionBounds): Promise<RetentionResult> {
-    const res = (await callScript(this.redis, 'trimConflicts-4', [
-      this.keys.journal, this.journalBytesKey, this.journalAckedKey, this.deadLetterKey,
-      b.journalMaxEntries, b.journalMaxBytes, b.journalMaxAgeMs, b.deadLetterMaxEntries, b.deadLetterMaxAgeMs,
-      RETENTION_ROUND_ENTRIES_MAX,
-    ])) as [number, number, number, number];
+    const res = (await scripts.trimConflicts.call(this.redis, {
+      journal: this.keys.journal, journalBytes: this.journalBytesKey, journalAcked: this.journalAckedKey, deadLetters: this.deadLetterKey,
+    }, {
+      journalMaxEntries: b.journalMaxEntries, journalMaxBytes: b.journalMaxBytes, journalMaxAgeMs: b.journalMaxAgeMs,
+      deadLetterMaxEntries: b.deadLetterMaxEntries, deadLetterMaxAgeMs: b.deadLetterMaxAgeMs, roundEntriesMax: RETENTION_ROUND_ENTRIES_MAX,
+    })) as [number, number, number, number];
     return { journalEvicted: Number(res[0]), journalDropped: Number(res[1]), deadLettersDropped: Number(res[2]), more: Number(res[3]) === 1 };
   }
 

@@ -2,10 +2,9 @@
  * The store side of anti-entropy: reads of bucket digests (packed, 8 bytes per bucket),
  * bucket members and full records in the store's layout, the version comparison apply
  * (through RegionStore), tombstone states, and its scripts (lua/collectTombstones-1.lua,
- * lua/readMembers-0.lua, lua/readRecords-0.lua, registered here with `defineCommand`).
+ * lua/readMembers-0.lua, lua/readRecords-0.lua; registered with the others in scripts.ts).
  * Implements `AeStore`.
  */
-import { readFileSync } from 'node:fs';
 import type { Redis } from 'ioredis';
 import { compareVv, vvFromString } from '../../conflict/vv.js';
 import { hlcFromString } from '../../conflict/hlc.js';
@@ -13,11 +12,8 @@ import type { AeStore, TombstoneCandidate, WireRecord } from '../../replicator/a
 import { TOMB_ABSENT, TOMB_HOLDS, TOMB_NEWER, TOMB_OTHER } from '../../replicator/anti-entropy/index.js';
 import type { ApplyOutcome, ChangeRecord } from '../../replicator/types.js';
 import type { RegionStore } from './region-store.js';
-import { SCRIPT_VERSION } from './scripts.js';
+import { defineScripts, scripts } from './scripts.js';
 
-const LUA_DIR = new URL('./lua/', import.meta.url);
-const AE_SCRIPTS = ['collectTombstones-1', 'readMembers-0', 'readRecords-0'] as const;
-type AeScript = (typeof AE_SCRIPTS)[number];
 const RECORD_FIELDS = ['v', 'ct', 'vv', 'h', 'o', 'e', 't', 'p', 'b'] as const;
 /** SCAN steps `startedEmpty` takes before assuming the store holds data. */
 const EMPTY_CHECK_SCAN_STEPS = 64;
@@ -25,20 +21,6 @@ const EMPTY_CHECK_SCAN_STEPS = 64;
 const DIGEST_FIELDS_PER_READ = 4096;
 const DIGEST_BYTES = 8;
 const DIGEST_HEX_CHARS = 16;
-
-function commandOf(file: AeScript): string {
-  return `gg${SCRIPT_VERSION}_${file.split('-')[0]}`;
-}
-
-function loadLua(file: string): string {
-  const seen = new Set<string>();
-  const expand = (src: string): string => src.replace(/^--- @include "([a-z-]+)"$/gm, (_l, name: string) => {
-    if (seen.has(name)) return '';
-    seen.add(name);
-    return expand(readFileSync(new URL(`includes/${name}.lua`, LUA_DIR), 'utf8'));
-  });
-  return expand(readFileSync(new URL(`${file}.lua`, LUA_DIR), 'utf8'));
-}
 
 /** A bucket field name (decimal digits) as a number; -1 when it is not one. */
 function bucketOf(field: Buffer): number {
@@ -78,16 +60,7 @@ export class MerkleStore implements AeStore {
   constructor(private readonly store: RegionStore) {
     this.redis = store.redis;
     this.prefix = store.keys.prefix;
-    for (const file of AE_SCRIPTS) {
-      if ((this.redis as unknown as Record<string, unknown>)[commandOf(file)]) continue;
-      this.redis.defineCommand(commandOf(file), { lua: loadLua(file), numberOfKeys: Number(file.split('-')[1]) });
-    }
-  }
-
-  private script<T>(file: AeScript, buffer: boolean, args: (string | number)[]): Promise<T> {
-    const name = `${commandOf(file)}${buffer ? 'Buffer' : ''}`;
-    const fn = (this.redis as unknown as Record<string, (...a: (string | number)[]) => Promise<T>>)[name]!;
-    return fn.apply(this.redis, args);
+    defineScripts(this.redis);
   }
 
   /**
@@ -149,7 +122,7 @@ export class MerkleStore implements AeStore {
   async bucketMembers(keyspace: string, partition: number, buckets: readonly number[], entriesMax: number): Promise<(Map<string, string> | null)[]> {
     if (buckets.length === 0) return [];
     const names = buckets.map((b) => this.store.keys.members(keyspace, partition, b));
-    const flat = await this.script<(string | number)[]>('readMembers-0', false, [entriesMax, ...names]);
+    const flat = (await scripts.readMembers.call(this.redis, {}, { entriesMax }, names)) as (string | number)[];
     const covered = Number(flat[0]);
     if (!Number.isInteger(covered) || covered < 1 || covered > buckets.length) throw new Error(`readMembers covered ${covered} of ${buckets.length} buckets`);
     const out: (Map<string, string> | null)[] = [];
@@ -168,7 +141,7 @@ export class MerkleStore implements AeStore {
   async readRecords(keyspace: string, keys: readonly string[]): Promise<(WireRecord | null)[]> {
     if (keys.length === 0) return [];
     const names = keys.map((k) => this.store.keys.record(keyspace, k));
-    const flat = await this.script<(Buffer | null)[]>('readRecords-0', true, [RECORD_FIELDS.length, ...RECORD_FIELDS, ...names]);
+    const flat = (await scripts.readRecords.callBuffer(this.redis, {}, { fieldCount: RECORD_FIELDS.length }, [...RECORD_FIELDS, ...names])) as (Buffer | null)[];
     const w = RECORD_FIELDS.length;
     if (flat.length !== keys.length * w) throw new Error(`readRecords returned ${flat.length} fields for ${keys.length} records`);
     return keys.map((key, i) => {
@@ -202,8 +175,8 @@ export class MerkleStore implements AeStore {
 
   async collectTombstones(keyspace: string, items: readonly (readonly [string, number, number, string])[]): Promise<number[]> {
     if (items.length === 0) return [];
-    return this.script<number[]>('collectTombstones-1', false, [this.store.keys.pendingIndex, this.prefix, keyspace, items.length,
-      ...items.map((t) => t[3]), ...items.map((t) => t[0])]);
+    return (await scripts.collectTombstones.call(this.redis, { pendingIndex: this.store.keys.pendingIndex },
+      { prefix: this.prefix, keyspace, count: items.length }, [...items.map((t) => t[3]), ...items.map((t) => t[0])])) as number[];
   }
 
   async scanTombstones(cursor: string, count: number, olderThanWallMs: number): Promise<{ cursor: string; items: TombstoneCandidate[] }> {

@@ -11,7 +11,7 @@ import type { ApplyOutcome, ChangeRecord, ChangeSink, LogSource } from '../../re
 import { type LogEntry, packEntry, takeWithin } from '../../replicator/packed.js';
 import { StoreKeys } from './keys.js';
 import { RedisClock, redisTimeMs } from './redis-clock.js';
-import { callScript, callScriptBuffer, defineScripts } from './scripts.js';
+import { defineScripts, scripts } from './scripts.js';
 import { StoreError, StoreErrorCode, storeError } from './errors.js';
 import { ReplicaUnavailableError, StoreUnavailableError, WriteOutcomeUnknownError } from '../errors.js';
 
@@ -333,19 +333,21 @@ export class RegionStore implements ChangeSink {
   private async writeOn(on: Lane, req: WriteRequest): Promise<WriteResult> {
     const k = this.keys;
     const writerEnd = req.fenced && req.leaseEndMonoMs !== undefined ? await this.toRedisDeadline(req.leaseEndMonoMs, on) : undefined;
-    const res = await guardWrite(callScriptBuffer(on.redis, 'putRecord-11', [
-      k.record(req.keyspace, req.key), k.log, k.seq, k.logBytes, k.hlc,
-      k.digest(req.keyspace, req.partition), k.members(req.keyspace, req.partition, req.bucket),
-      k.fence(req.keyspace, req.partition), k.identity,
-      req.idempotency ? k.idempotency(req.idempotency.key) : k.idempotencyIndex, k.idempotencyIndex,
-      this.opts.region, this.opts.nowMs(), Buffer.from(req.value.buffer, req.value.byteOffset, req.value.byteLength),
-      req.contentType, req.tombstone ? '1' : '0', req.ifMatch ?? '', req.ifNoneMatch ? '1' : '0',
-      req.epoch, req.fenced ? '1' : '0', this.opts.logMaxEntries, this.opts.logMaxBytes,
-      req.keyspace, req.key, req.partition, req.bucket, this.counterFloor, this.storeId ?? (this.claimedOnce ? UNCLAIMED : ''),
-      writerEnd ?? '', this.maxSeqSeen || '',
-      req.idempotency?.key ?? '', req.idempotency?.fingerprint ?? '', req.idempotency?.ttlMs ?? 0, req.idempotency?.entriesMax ?? 0,
-      req.op ?? '',
-    ]));
+    const res = await guardWrite(scripts.putRecord.callBuffer(on.redis, {
+      record: k.record(req.keyspace, req.key), log: k.log, seq: k.seq, logBytes: k.logBytes, hlc: k.hlc,
+      digest: k.digest(req.keyspace, req.partition), members: k.members(req.keyspace, req.partition, req.bucket),
+      fence: k.fence(req.keyspace, req.partition), identity: k.identity,
+      // any key will do without an Idempotency-Key: the script does not touch it then
+      idempotency: req.idempotency ? k.idempotency(req.idempotency.key) : k.idempotencyIndex, idempotencyIndex: k.idempotencyIndex,
+    }, {
+      region: this.opts.region, nowMs: this.opts.nowMs(), value: Buffer.from(req.value.buffer, req.value.byteOffset, req.value.byteLength),
+      contentType: req.contentType, tombstone: req.tombstone ? '1' : '0', ifMatch: req.ifMatch ?? '', ifNoneMatch: req.ifNoneMatch ? '1' : '0',
+      epoch: req.epoch, fenced: req.fenced ? '1' : '0', logMaxEntries: this.opts.logMaxEntries, logMaxBytes: this.opts.logMaxBytes,
+      keyspace: req.keyspace, key: req.key, partition: req.partition, bucket: req.bucket, counterFloor: this.counterFloor,
+      storeId: this.storeId ?? (this.claimedOnce ? UNCLAIMED : ''), leaseEndRedisMs: writerEnd ?? '', minSeq: this.maxSeqSeen || '',
+      idempotencyKey: req.idempotency?.key ?? '', fingerprint: req.idempotency?.fingerprint ?? '',
+      idempotencyTtlMs: req.idempotency?.ttlMs ?? 0, idempotencyEntriesMax: req.idempotency?.entriesMax ?? 0, op: req.op ?? '',
+    }));
     if (res === StoreErrorCode.StoreReset) void this.checkIdentity().catch(() => {});
     if (typeof res === 'number') throw storeError(res, `${req.keyspace}/${req.key}`);
     if ((res as unknown[])[0] === 2) {
@@ -434,7 +436,8 @@ export class RegionStore implements ChangeSink {
 
   async trimThrough(seq: number): Promise<void> {
     for (let round = 0; round < 64; round++) {
-      const dropped = (await callScript(this.redis, 'trimLog-3', [this.keys.log, this.keys.logBytes, this.keys.incarnation, seq, TRIM_BATCH_MAX, this.incarnationId ?? ''])) as number;
+      const dropped = (await scripts.trimLog.call(this.redis, { log: this.keys.log, logBytes: this.keys.logBytes, incarnation: this.keys.incarnation },
+        { throughSeq: seq, entriesMax: TRIM_BATCH_MAX, callerIncarnation: this.incarnationId ?? '' })) as number;
       if (dropped === StoreErrorCode.StoreReset) throw storeError(dropped, 'trim of the replication log');
       if (dropped < TRIM_BATCH_MAX) return;
     }
@@ -507,10 +510,9 @@ export class RegionStore implements ChangeSink {
   async apply(origin: string, incarnation: string, batch: readonly LogEntry[]): Promise<ApplyOutcome[]> {
     if (batch.length === 0) return [];
     if (batch.length > APPLY_BATCH_RECORDS_MAX) throw new RangeError(`apply batch of ${batch.length} > ${APPLY_BATCH_RECORDS_MAX}`);
-    const args: (string | number | Buffer)[] = [this.keys.applied, this.keys.hlc, this.keys.pendingIndex,
-      this.opts.prefix, origin, incarnation, this.opts.nowMs(), batch.length];
-    for (const { bytes } of batch) args.push(Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
-    const codes = (await callScript(this.redis, 'applyChanges-3', args)) as number[];
+    const packed = batch.map(({ bytes }) => (Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)));
+    const codes = (await scripts.applyChanges.call(this.redis, { applied: this.keys.applied, hlc: this.keys.hlc, pendingIndex: this.keys.pendingIndex },
+      { prefix: this.opts.prefix, origin, incarnation, nowMs: this.opts.nowMs(), count: batch.length }, packed)) as number[];
     return codes.map((code) => APPLY_OUTCOMES[code] ?? 'conflict');
   }
 
