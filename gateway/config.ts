@@ -158,6 +158,8 @@ export const gatewayConfigSchema = z.strictObject({
     sessionsPerPeerMax: z.number().int().min(1).max(64).default(2),
     bootstrapWriteWaitMs: z.number().int().min(0).max(3_600_000).default(DEFAULT_BOOTSTRAP_WRITE_WAIT_MS),
   }).prefault({}),
+  /** Reload the credential files when they change (polled every watchMs; 0: only on SIGHUP). */
+  credentials: z.strictObject({ watchMs: z.number().int().min(0).max(3_600_000).default(2000) }).prefault({}),
   admin: z.strictObject({
     // at most one of token, tokenFile, tokenEnv (none: admin endpoints answer 404)
     ...tokenSourceFields,

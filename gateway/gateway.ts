@@ -324,6 +324,7 @@ export async function startGateway(config: GatewayConfig, opts: GatewayOptions =
       retention.stop();
       ownership?.stop();
       settingsCheck.close();
+      security.close();
       await replicator?.stop();
       await new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeAllConnections?.();

@@ -4,7 +4,8 @@
  * replication links on one port, a client certificate asked for but required only of links),
  * the links' dial and identity checks (mutual TLS: the peer's certificate must chain to a
  * cluster CA and name `geogate://region/<peer>`), the witness client's TLS. `reload()`
- * (SIGHUP) reads every credential again: new handshakes use them, established links stay.
+ * (SIGHUP, or a change of a credential file) reads every credential again: new handshakes use
+ * them, established links stay.
  */
 import { createServer as createHttpsServer } from 'node:https';
 import type { Server } from 'node:http';
@@ -14,7 +15,7 @@ import { Counter, Gauge, type Registry } from 'prom-client';
 import type { Logger } from 'pino';
 import type { LinkTls } from '../replicator/options.js';
 import {
-  certificateExpirySeconds, Credentials, dialTlsOptions, regionIdentity, regionsOf, serverTlsOptions, verifiedClientSan, watchTlsErrors, WITNESS_IDENTITY,
+  certificateExpirySeconds, Credentials, dialTlsOptions, regionIdentity, regionsOf, serverTlsOptions, verifiedClientSan, watchFiles, watchTlsErrors, WITNESS_IDENTITY,
 } from '../security/index.js';
 import type { GatewayConfig } from './config.js';
 
@@ -28,6 +29,8 @@ export interface SiteSecurity {
   listen(fetch: (req: Request) => Response | Promise<Response>, host: string, port: number): Promise<{ server: Server; port: number }>;
   /** Reads every credential again; false (and logged) when one cannot be read: the old ones stay. */
   reload(): boolean;
+  /** Stops watching the credential files. */
+  close(): void;
 }
 
 export function createSiteSecurity(config: GatewayConfig, baseDir: string, log: Logger, registry: Registry): SiteSecurity {
@@ -40,7 +43,7 @@ export function createSiteSecurity(config: GatewayConfig, baseDir: string, log: 
   });
   const tlsFailures = new Counter({ name: 'geogate_tls_handshake_failures_total', help: 'TLS handshakes the listener refused, by reason (plaintext, protocol, certificate, reset, other)', labelNames: ['reason'], registers: [registry] });
   const adminFailures = new Counter({ name: 'geogate_admin_auth_failures_total', help: 'Requests refused for a missing or wrong admin token', labelNames: ['reason'], registers: [registry] });
-  const reloads = new Counter({ name: 'geogate_credentials_reloads_total', help: 'Credential reloads (SIGHUP), by result', labelNames: ['result'], registers: [registry] });
+  const reloads = new Counter({ name: 'geogate_credentials_reloads_total', help: 'Credential reloads (SIGHUP or a credential file changed), by result', labelNames: ['result'], registers: [registry] });
   if (config.tls) {
     new Gauge({
       name: 'geogate_tls_certificate_expiry_seconds', help: 'Seconds until this node\'s certificate expires (cert="node"; "client": the client-facing one); negative once expired',
@@ -69,7 +72,7 @@ export function createSiteSecurity(config: GatewayConfig, baseDir: string, log: 
       return 'problem' in v ? v : { regions: regionsOf(v.san) };
     },
   } : undefined;
-  return {
+  const security: SiteSecurity = {
     credentials, linkTls,
     witnessTls: config.tls ? { options: () => ({ ...dialTlsOptions(tls(), WITNESS_IDENTITY) }), version: () => version } : undefined,
     adminRefused: (reason) => adminFailures.inc({ reason }),
@@ -99,5 +102,12 @@ export function createSiteSecurity(config: GatewayConfig, baseDir: string, log: 
       log.info({ secrets: credentials.secrets().length, adminTokens: credentials.adminTokens().length, caFiles: m?.ca.length ?? 0 }, 'credentials reloaded: new handshakes use them, established links stay');
       return true;
     },
+    close() { stopWatching(); },
   };
+  // reload on file change (credentials.watchMs; 0: SIGHUP only)
+  const stopWatching = watchFiles(credentials.files(), config.credentials.watchMs, () => {
+    log.info({ files: credentials.files() }, 'credential files changed: reloading');
+    security.reload();
+  });
+  return security;
 }

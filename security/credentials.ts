@@ -3,8 +3,8 @@
  * config (the config files of the documented examples hold no secret): the cluster
  * secrets, the admin tokens, the TLS certificate, key and CA certificates. Several secrets,
  * tokens and CA files are accepted at once for rotation; the first secret signs. `reload()`
- * reads everything again (SIGHUP): on any error the old credentials stay and the error is
- * thrown, naming the file or variable.
+ * reads everything again (SIGHUP, or a change of one of `files()`: security/file-watch.ts): on
+ * any error the old credentials stay and the error is thrown, naming the file or variable.
  */
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
@@ -159,6 +159,15 @@ export class Credentials {
   reload(): void {
     this.current = this.read();
     for (const l of this.listeners) l(this);
+  }
+
+  /** Every file the credentials are read from (resolved paths): what a reload on file change watches. */
+  files(): string[] {
+    const { spec } = this;
+    const t = spec.tls;
+    const paths = [spec.secrets?.file, spec.adminTokens?.file, t?.certFile, t?.keyFile,
+      ...(t ? (typeof t.caFile === 'string' ? [t.caFile] : t.caFile) : []), t?.client?.certFile, t?.client?.keyFile];
+    return [...new Set(paths.filter((p): p is string => p !== undefined).map((p) => resolve(spec.baseDir, p)))];
   }
 
   onReload(listener: (c: Credentials) => void): () => void {

@@ -6,4 +6,5 @@ export {
 } from './credentials.js';
 export { serverTlsOptions, dialTlsOptions, CLUSTER_SERVERNAME, certificateExpirySeconds, clientIdentityProblem, verifiedClientSan, tlsSocketOf, watchTlsErrors, tlsErrorReason, PeerIdentityError } from './tls.js';
 export { tokenAccepted, bearerToken } from './admin-token.js';
+export { watchFiles, WATCHED_FILES_MAX } from './file-watch.js';
 export { createCa, createNodeCert, nodeFileBase, CertsError, type CertFiles, type NodeIdentity, DEFAULT_NODE_HOSTS } from './certs.js';

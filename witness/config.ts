@@ -26,6 +26,8 @@ export const witnessConfigSchema = z
     cluster: z.strictObject({ id: name, ...secretSourceFields, regions: z.array(name).min(1).max(16) }),
     /** HTTPS; votes (POST) only from a region certificate of the cluster CA naming the request's region. */
     tls: tlsFilesSchema.optional(),
+    /** Reload the credential files when they change (polled every watchMs; 0: only on SIGHUP). */
+    credentials: z.strictObject({ watchMs: z.number().int().min(0).max(3_600_000).default(2000) }).prefault({}),
     /** Bearer token for /v1/status and /v1/decisions (besides a signed request), and /metrics with protectReads. */
     admin: z.strictObject({ ...tokenSourceFields, protectReads: z.boolean().default(false) }).prefault({}),
     keyspaces: z

@@ -18,7 +18,7 @@ import { WitnessService } from './service.js';
 import { StateFile } from './state-file.js';
 import { buildTopology } from './topology.js';
 import { WitnessCore } from './witness-core.js';
-import { bearerToken, certificateExpirySeconds, clientIdentityProblem, Credentials, regionIdentity, serverTlsOptions, tokenAccepted, watchTlsErrors } from '../security/index.js';
+import { bearerToken, certificateExpirySeconds, clientIdentityProblem, Credentials, regionIdentity, serverTlsOptions, tokenAccepted, watchFiles, watchTlsErrors } from '../security/index.js';
 
 type Env = { Variables: { body: string }; Bindings: Partial<HttpBindings> };
 
@@ -225,7 +225,7 @@ export async function runWitness(configPath: string, opts: WitnessStartOptions =
   const port = typeof addr === 'object' && addr ? addr.port : config.listen.port;
   const url = `${m ? 'https' : 'http'}://${config.listen.host}:${port}`;
   w.log.info({ url, tls: m !== undefined }, 'witness listening');
-  return {
+  const witness = {
     url,
     reload() {
       try {
@@ -239,8 +239,17 @@ export async function runWitness(configPath: string, opts: WitnessStartOptions =
       w.log.info({ secrets: credentials.secrets().length, caFiles: next?.ca.length ?? 0 }, 'credentials reloaded');
       return true;
     },
-    close: () => new Promise<void>((resolve, reject) => server.close((err) => (err ? reject(err) : resolve()))),
+    close: () => {
+      stopWatching();
+      return new Promise<void>((resolve, reject) => server.close((err) => (err ? reject(err) : resolve())));
+    },
   };
+  // reload on file change (credentials.watchMs; 0: SIGHUP only)
+  const stopWatching = watchFiles(credentials.files(), config.credentials.watchMs, () => {
+    w.log.info({ files: credentials.files() }, 'credential files changed: reloading');
+    witness.reload();
+  });
+  return witness;
 }
 
 function witnessCredentials(config: WitnessConfig): Credentials {

@@ -142,7 +142,7 @@ beforeAll(async () => {
   const witnessFile = join(dir, 'witness.json');
   writeFileSync(witnessFile, JSON.stringify({
     listen: { host: '127.0.0.1', port: ports.witness },
-    cluster: { id: 'tls', secretFile: 'witness.secret', regions: REGIONS },
+    cluster: { id: 'tls', secretFile: 'witness.secret', regions: REGIONS }, credentials: { watchMs: 0 }, // reloads by hand here (file-watch.test.ts: on change)
     tls: live.witness, admin: { tokenFile: 'admin.token', protectReads: true },
     keyspaces: KEYSPACES.map((k) => {
       const map = new PartitionMap(parseGatewayConfig(gatewayRaw('east', 1, 'redis://x', {}), 'x').keyspaces.find((c) => c.name === k.name)!, REGIONS, 64);
@@ -156,7 +156,7 @@ beforeAll(async () => {
     const peer = REGIONS[1 - i]!;
     const peerPort = r === 'east' ? relayPort : ports.east;
     const raw = gatewayRaw(r, ports[r as 'east' | 'west'], redis[i]!.url, {
-      cluster: { id: 'tls', secretFile: `${r}.secret`, regions: REGIONS },
+      cluster: { id: 'tls', secretFile: `${r}.secret`, regions: REGIONS }, credentials: { watchMs: 0 },
       tls: r === 'west' ? westTls : live[r],
       peers: [{ region: peer, url: `https://127.0.0.1:${peerPort}`, publicUrl: `https://127.0.0.1:${ports[peer as 'east' | 'west']}` }],
       witness: { url: witness.url },
