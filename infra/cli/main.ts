@@ -1,15 +1,21 @@
 /**
- * `geogate` command line: gateway | witness | wan | up | status.
+ * `geogate` command line: gateway | witness | wan | up (processes) and status | conflicts |
+ * decisions | restore | config check (operators; docs/operations.md). Exit codes: 0 ok,
+ * 1 a region or the cluster has a problem or did not answer, 2 a usage error.
  */
 import { parseArgs } from 'node:util';
 import { dirname, resolve } from 'node:path';
 import { loadGatewayConfig, startGateway } from '../../gateway/index.js';
 import { REDIS_MODES, runUp } from '../local/up.js';
+import { configureLogs, LOG_FORMATS, LOG_LEVELS } from '../log.js';
 import { CERTS_USAGE } from './certs.js';
+import { EXIT_PROBLEM, EXIT_USAGE, ProblemError, UsageError } from './connection.js';
+import type { Out } from './conflicts.js';
 
 const USAGE = `usage: geogate <command> [options]
 
-commands:
+processes (and --log-level fatal|error|warn|info|debug|trace|silent, --log-format json|pretty;
+pretty by default on a terminal, JSON otherwise):
   gateway --config FILE        run one region's gateway
   witness --config FILE [--init]
                                run the witness service (--init: new cluster, create
@@ -20,15 +26,52 @@ commands:
      [--redis standalone|sentinel]
                                run a local cluster on loopback (redis-server per region;
                                sentinel: a master, a replica and 3 sentinels per region)
-  status --url URL [--ca FILE] [--token T]
-                               print a gateway's /v1/status (--token or GEOGATE_ADMIN_TOKEN
-                               with admin.protectReads; --ca: the cluster CA for https://)
+
+operators (each takes --url URL (default http://127.0.0.1:7101), --ca FILE (the cluster CA
+for https://), --token T or GEOGATE_ADMIN_TOKEN, --json for the raw JSON):
+  status [--partitions] [--timeout-ms N]
+                               every region, its links and leases, from one gateway
+  conflicts [--keyspace KS] [--type T] [--since TIME] [--limit N]
+            [--follow [--interval-ms N]] [--ack]
+                               the cluster-wide conflict journal, one line per conflict;
+                               --follow polls every region until Ctrl-C, --ack acknowledges
+  decisions [--limit N]        why ownership moved, cluster-wide
+  restore --keyspace KS --partition P --source REGION [--yes]
+                               merge one partition from a source region (admin token)
+  config check FILE [--kind gateway|witness] [--json]
+                               validate a config file without starting anything
+
+exit codes: 0 ok, 1 a region or the cluster has a problem or did not answer (named on
+stderr), 2 a usage error
 ${CERTS_USAGE}`;
 
 type Command = (args: string[]) => Promise<number | void>;
 
+const stdio: Out = { out: (line) => process.stdout.write(`${line}\n`), err: (line) => process.stderr.write(`${line}\n`) };
+
+/** `--log-level` / `--log-format` of the process commands, taken out before their own options are parsed. */
+function takeLogOptions(args: string[]): string[] {
+  const { values, tokens } = parseArgs({ args, strict: false, tokens: true, options: { 'log-level': { type: 'string' }, 'log-format': { type: 'string' } } });
+  const level = values['log-level'];
+  const format = values['log-format'];
+  const l = LOG_LEVELS.find((x) => x === level);
+  const f = LOG_FORMATS.find((x) => x === format);
+  if (level !== undefined && !l) throw new UsageError(`--log-level must be one of ${LOG_LEVELS.join(', ')}, got "${String(level)}"`);
+  if (format !== undefined && !f) throw new UsageError(`--log-format must be one of ${LOG_FORMATS.join(', ')}, got "${String(format)}"`);
+  configureLogs({ level: l, format: f });
+  const drop = new Set<number>();
+  for (const t of tokens ?? []) {
+    if (t.kind === 'option' && (t.name === 'log-level' || t.name === 'log-format')) {
+      drop.add(t.index);
+      if (!t.inlineValue && t.value !== undefined) drop.add(t.index + 1);
+    }
+  }
+  return args.filter((_, i) => !drop.has(i));
+}
+
 const commands: Record<string, Command> = {
-  async gateway(args) {
+  async gateway(argv) {
+    const args = takeLogOptions(argv);
     const { values } = parseArgs({ args, options: { config: { type: 'string', short: 'c' } } });
     if (!values.config) throw new UsageError('gateway needs --config FILE');
     const gw = await startGateway(loadGatewayConfig(values.config), { configDir: dirname(resolve(values.config)) });
@@ -38,7 +81,8 @@ const commands: Record<string, Command> = {
     process.off('SIGHUP', reload);
     await gw.close();
   },
-  async witness(args) {
+  async witness(argv) {
+    const args = takeLogOptions(argv);
     const { values } = parseArgs({ args, options: { config: { type: 'string', short: 'c' }, init: { type: 'boolean', default: false } } });
     if (!values.config) throw new UsageError('witness needs --config FILE');
     const { runWitness } = await import('../../witness/index.js');
@@ -53,7 +97,8 @@ const commands: Record<string, Command> = {
     const { wanCommand } = await import('../wan/index.js');
     return wanCommand(args);
   },
-  async up(args) {
+  async up(argv) {
+    const args = takeLogOptions(argv);
     const { values } = parseArgs({
       args,
       options: {
@@ -79,12 +124,33 @@ const commands: Record<string, Command> = {
     await cluster.close();
   },
   async status(args) {
-    const { values } = parseArgs({ args, options: { url: { type: 'string', default: 'http://127.0.0.1:7101' }, ca: { type: 'string' }, token: { type: 'string' } } });
-    const { getJson } = await import('./http-get.js');
-    const token = values.token ?? process.env.GEOGATE_ADMIN_TOKEN;
-    const res = await getJson(`${values.url}/v1/status`, { ...(values.ca ? { caFile: values.ca } : {}), ...(token ? { token } : {}) });
-    console.log(JSON.stringify(res.body, null, 2));
-    return res.status >= 200 && res.status < 300 ? 0 : 1;
+    const { statusCommand } = await import('./ops.js');
+    return statusCommand(args, stdio);
+  },
+  async conflicts(args) {
+    const { conflictsCommand } = await import('./conflicts.js');
+    const stop = new AbortController();
+    const onSignal = () => stop.abort();
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
+    try {
+      return await conflictsCommand(args, stdio, stop.signal);
+    } finally {
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+    }
+  },
+  async decisions(args) {
+    const { decisionsCommand } = await import('./ops.js');
+    return decisionsCommand(args, stdio);
+  },
+  async restore(args) {
+    const { restoreCommand } = await import('./ops.js');
+    return restoreCommand(args, stdio);
+  },
+  async config(args) {
+    const { configCommand } = await import('./ops.js');
+    return configCommand(args, stdio);
   },
   async certs(args) {
     const { certsCommand } = await import('./certs.js');
@@ -92,9 +158,7 @@ const commands: Record<string, Command> = {
   },
 };
 
-export class UsageError extends Error {
-  override name = 'UsageError';
-}
+export { UsageError };
 
 function intOption(name: string, text: string | undefined, min: number, max: number): number {
   const n = Number(text);
@@ -128,11 +192,11 @@ export async function main(argv: string[]): Promise<number> {
     const e = err as Error;
     if (e instanceof UsageError || e.name === 'UsageError' || e.name === 'ConfigError' || (e as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
       process.stderr.write(`geogate ${name}: ${e.message}\n`);
-      return 2;
+      return EXIT_USAGE;
     }
-    if (e.name === 'StateFileMissingError' || e.name === 'CertsError') {
+    if (e instanceof ProblemError || e.name === 'UnreachableError' || e.name === 'StateFileMissingError' || e.name === 'CertsError') {
       process.stderr.write(`geogate ${name}: ${e.message}\n`);
-      return 1;
+      return EXIT_PROBLEM;
     }
     throw err;
   }
