@@ -10,7 +10,18 @@
  * starts the process, so a restarted container runs with the same config (and the witness
  * keeps its state file in the container's /data). The witness runs with `--init` (a new
  * cluster at first boot); a restart finds its state file and the flag is ignored.
+ *
+ * With `tls`, every node gets a certificate of a lab CA made for the run (regions
+ * `geogate://region/<r>`, the witness `geogate://witness`), handed in through environment
+ * variables like the config; every listener is HTTPS and every link between sites mutual TLS
+ * through the relays (which pass the bytes untouched). `clientFetch()` is a fetch that trusts
+ * the lab CA, for the harness's own requests.
  */
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Agent, fetch as undiciFetch } from 'undici';
+import { createCa, createNodeCert, identitiesOf } from '../../security/index.js';
 import { WanClient } from '../../infra/wan/index.js';
 import { Lab, WAN_CONTROL_PORT, WAN_PORT, wanNode, type LabNode, type NodeSpec } from './harness/index.js';
 import type { RegionStoreAccess } from '../checker/observe.js';
@@ -33,6 +44,25 @@ export interface TopologyOptions {
   /** Extra gateway config fields (merged at the top level). */
   gateway?: Record<string, unknown>;
   witness?: Record<string, unknown>;
+  /** HTTPS listeners and mutual TLS on every link between sites (certificates of a lab CA). */
+  tls?: boolean;
+}
+
+/** PEM files of one node, as the environment variables its container writes to files at start. */
+interface NodePem { cert: string; key: string; ca: string }
+const TLS_ENV = { GEOGATE_TLS_CERT: '/tmp/node.crt', GEOGATE_TLS_KEY: '/tmp/node.key', GEOGATE_TLS_CA: '/tmp/ca.crt' } as const;
+const TLS_FILES = { certFile: TLS_ENV.GEOGATE_TLS_CERT, keyFile: TLS_ENV.GEOGATE_TLS_KEY, caFile: TLS_ENV.GEOGATE_TLS_CA };
+
+async function labCertificates(regions: readonly string[]): Promise<{ dir: string; ca: string; nodes: Map<string, NodePem> }> {
+  const dir = mkdtempSync(join(tmpdir(), 'geogate-lab-tls-'));
+  const ca = await createCa({ dir });
+  const caPem = readFileSync(ca.certFile, 'utf8');
+  const nodes = new Map<string, NodePem>();
+  for (const site of [...regions, WITNESS_SITE]) {
+    const files = await createNodeCert({ dir, node: site === WITNESS_SITE ? { witness: true } : { region: site } });
+    nodes.set(site, { cert: readFileSync(files.certFile, 'utf8'), key: readFileSync(files.keyFile, 'utf8'), ca: caPem });
+  }
+  return { dir, ca: caPem, nodes };
 }
 
 export interface PeerStatus {
@@ -46,8 +76,13 @@ export interface PeerStatus {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-function shell(configVar: string, file: string, run: string): string[] {
-  return ['sh', '-c', `printf '%s' "$${configVar}" > ${file} && exec ${run} --config ${file}`];
+function shell(configVar: string, file: string, run: string, tls = false): string[] {
+  const pems = tls ? Object.entries(TLS_ENV).map(([v, f]) => `printf '%s' "$${v}" > ${f} && `).join('') : '';
+  return ['sh', '-c', `${pems}printf '%s' "$${configVar}" > ${file} && exec ${run} --config ${file}`];
+}
+
+function tlsEnv(pem: NodePem | undefined): Record<string, string> {
+  return pem ? { GEOGATE_TLS_CERT: pem.cert, GEOGATE_TLS_KEY: pem.key, GEOGATE_TLS_CA: pem.ca } : {};
 }
 
 export function keyspaces(): Record<string, unknown>[] {
@@ -60,7 +95,30 @@ export function keyspaces(): Record<string, unknown>[] {
 export class GeoTopology {
   private readonly ips = new Map<string, string>();
   readonly relays = new Map<string, { node: LabNode; control: WanClient }>();
+  private certs: Awaited<ReturnType<typeof labCertificates>> | undefined;
+  private clientAgent: Agent | undefined;
   private constructor(readonly lab: Lab, readonly regions: string[], readonly networks: Map<string, string>) {}
+
+  get tls(): boolean { return this.certs !== undefined; }
+  private get scheme(): 'http' | 'https' { return this.tls ? 'https' : 'http'; }
+
+  /**
+   * A fetch for the harness's own requests: with `tls` it trusts the lab CA and takes a
+   * certificate naming any node of the lab (the harness reaches containers by address, which
+   * no certificate names); without, the global fetch.
+   */
+  get clientFetch(): typeof fetch {
+    const certs = this.certs;
+    if (!certs) return globalThis.fetch;
+    this.clientAgent ??= new Agent({
+      connect: {
+        ca: certs.ca,
+        checkServerIdentity: (_host, cert) => (identitiesOf(cert.subjectaltname).length > 0 ? undefined : new Error('not a certificate of a lab node')),
+      },
+    });
+    const dispatcher = this.clientAgent;
+    return ((input: Parameters<typeof fetch>[0], init?: RequestInit) => undiciFetch(input as never, { ...(init as object), dispatcher } as never)) as unknown as typeof fetch;
+  }
 
   static async create(opts: TopologyOptions): Promise<GeoTopology> {
     const regions = opts.regions ?? ['east', 'west'];
@@ -69,6 +127,7 @@ export class GeoTopology {
       const networks = new Map<string, string>();
       for (const site of [...regions, WITNESS_SITE]) networks.set(site, await lab.network(site));
       const t = new GeoTopology(lab, regions, networks);
+      if (opts.tls) t.certs = await labCertificates(regions);
       await t.boot(opts);
       return t;
     } catch (err) {
@@ -89,12 +148,13 @@ export class GeoTopology {
     const witnessConfig = {
       listen: { host: '0.0.0.0', port: WITNESS_PORT },
       cluster: { id: 'lab', secret: CLUSTER_SECRET, regions },
-      keyspaces: keyspaces().map(({ resolver: _resolver, ...k }) => k), stateFile: '/data/witness-state.json', logLevel: 'info', ...opts.witness,
+      keyspaces: keyspaces().map(({ resolver: _resolver, ...k }) => k), stateFile: '/data/witness-state.json', logLevel: 'info',
+      ...(this.tls ? { tls: TLS_FILES } : {}), ...opts.witness,
     };
     await lab.start({
       name: 'witness', networks: { [this.net(WITNESS_SITE)]: [] },
-      command: shell('GEOGATE_CONFIG', '/data/witness.json', 'node /app/bin/geogate.js witness --init'),
-      env: { GEOGATE_CONFIG: JSON.stringify(witnessConfig) }, waitForLog: 'witness listening',
+      command: shell('GEOGATE_CONFIG', '/data/witness.json', 'node /app/bin/geogate.js witness --init', this.tls),
+      env: { GEOGATE_CONFIG: JSON.stringify(witnessConfig), ...tlsEnv(this.certs?.nodes.get(WITNESS_SITE)) }, waitForLog: 'witness listening',
     });
     const relaySpecs: [string, NodeSpec][] = [];
     for (const a of regions) {
@@ -109,8 +169,8 @@ export class GeoTopology {
     }
     await Promise.all(regions.map((r) => lab.start({
       name: `gw-${r}`, networks: { [this.net(r)]: [] },
-      command: shell('GEOGATE_CONFIG', '/tmp/gateway.json', 'node /app/bin/geogate.js gateway'),
-      env: { GEOGATE_CONFIG: JSON.stringify(this.gatewayConfig(r, opts.gateway ?? {})) }, waitForLog: 'gateway listening',
+      command: shell('GEOGATE_CONFIG', '/tmp/gateway.json', 'node /app/bin/geogate.js gateway', this.tls),
+      env: { GEOGATE_CONFIG: JSON.stringify(this.gatewayConfig(r, opts.gateway ?? {})), ...tlsEnv(this.certs?.nodes.get(r)) }, waitForLog: 'gateway listening',
     })));
     await this.refreshIps();
   }
@@ -122,15 +182,16 @@ export class GeoTopology {
       publicUrl: this.publicUrl(region),
       redis: { url: `redis://redis-${region}:${REDIS_PORT}`, keyPrefix: KEY_PREFIX },
       cluster: { id: 'lab', secret: CLUSTER_SECRET, regions: this.regions },
-      peers: this.regions.filter((p) => p !== region).map((p) => ({ region: p, url: `http://wan-${region}-${p}:${WAN_PORT}`, publicUrl: this.publicUrl(p) })),
-      witness: { url: `http://wan-${region}-${WITNESS_SITE}:${WAN_PORT}` },
+      peers: this.regions.filter((p) => p !== region).map((p) => ({ region: p, url: `${this.scheme}://wan-${region}-${p}:${WAN_PORT}`, publicUrl: this.publicUrl(p) })),
+      witness: { url: `${this.scheme}://wan-${region}-${WITNESS_SITE}:${WAN_PORT}` },
       keyspaces: keyspaces(),
+      ...(this.tls ? { tls: TLS_FILES } : {}),
       ...extra,
     };
   }
 
   publicUrl(region: string): string {
-    return `http://gw-${region}:${GATEWAY_PORT}`;
+    return `${this.scheme}://gw-${region}:${GATEWAY_PORT}`;
   }
 
   /** Control-network addresses can change when a container is started again. */
@@ -147,8 +208,8 @@ export class GeoTopology {
   gateway(region: string): LabNode { return this.lab.node(`gw-${region}`); }
   redis(region: string): LabNode { return this.lab.node(`redis-${region}`); }
   get witness(): LabNode { return this.lab.node('witness'); }
-  gatewayUrl(region: string): string { return `http://${this.ip(`gw-${region}`)}:${GATEWAY_PORT}`; }
-  witnessUrl(): string { return `http://${this.ip('witness')}:${WITNESS_PORT}`; }
+  gatewayUrl(region: string): string { return `${this.scheme}://${this.ip(`gw-${region}`)}:${GATEWAY_PORT}`; }
+  witnessUrl(): string { return `${this.scheme}://${this.ip('witness')}:${WITNESS_PORT}`; }
 
   relay(from: string, to: string): WanClient {
     const r = this.relays.get(`${from}->${to}`);
@@ -199,14 +260,14 @@ export class GeoTopology {
   }
 
   async status(region: string): Promise<{ peers: PeerStatus[]; [k: string]: unknown }> {
-    const res = await fetch(`${this.gatewayUrl(region)}/v1/status`, { signal: AbortSignal.timeout(3000) });
+    const res = await this.clientFetch(`${this.gatewayUrl(region)}/v1/status`, { signal: AbortSignal.timeout(3000) });
     if (!res.ok) throw new Error(`${region} /v1/status answered ${res.status}`);
     return res.json();
   }
 
   async healthy(region: string): Promise<boolean> {
     try {
-      const res = await fetch(`${this.gatewayUrl(region)}/healthz`, { signal: AbortSignal.timeout(1000) });
+      const res = await this.clientFetch(`${this.gatewayUrl(region)}/healthz`, { signal: AbortSignal.timeout(1000) });
       await res.text();
       return res.ok;
     } catch {
@@ -253,8 +314,13 @@ export class GeoTopology {
     return this.lab.logs(this.lab.node(name), lines);
   }
 
-  close(): Promise<void> {
-    return this.lab.close();
+  async close(): Promise<void> {
+    try {
+      await this.lab.close();
+    } finally {
+      await this.clientAgent?.close();
+      if (this.certs) rmSync(this.certs.dir, { recursive: true, force: true });
+    }
   }
 }
 
