@@ -72,7 +72,8 @@ describe('log format', () => {
     childLogger(log, { component: 'replicator' }).info({ peer: 'east' }, 'link established');
     const text = out.lines.join('');
     expect(text).toMatch(/INFO.*\[west replicator\] link established/);
-    expect(text).toMatch(/peer: "east"/);
+    expect(text).toMatch(/"peer":"east"/);
+    expect(text.trimEnd().split("\n")).toHaveLength(1);
     expect(() => JSON.parse(text)).toThrow();
   });
 });

@@ -48,7 +48,7 @@ export function createLogger(fields: Record<string, unknown>, level?: string, de
 export function prettyStream(o: { colorize: boolean; destination?: NodeJS.WritableStream | number }): DestinationStream {
   return PinoPretty({
     colorize: o.colorize, sync: true, destination: o.destination ?? 1,
-    translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname,region,component',
+    translateTime: 'SYS:HH:MM:ss.l', singleLine: true, ignore: 'pid,hostname,region,component',
     messageFormat: (log, messageKey) => {
       const tags = [log.region, log.component].filter((x) => typeof x === 'string' && x !== '').join(' ');
       return `${tags ? `[${tags}] ` : ''}${String(log[messageKey] ?? '')}`;

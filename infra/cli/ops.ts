@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline/promises';
 import { parseArgs } from 'node:util';
 import { loadGatewayConfig } from '../../gateway/index.js';
-import { CONNECTION_OPTIONS, connectionOf, EXIT_OK, EXIT_PROBLEM, EXIT_USAGE, getOk, intOption, postOk, UsageError } from './connection.js';
+import { CONNECTION_OPTIONS, connectionOf, EXIT_OK, EXIT_PROBLEM, EXIT_USAGE, getOk, intOption, postOk, ProblemError, UsageError, type Connection } from './connection.js';
 import type { Out } from './conflicts.js';
 import { renderStatus, statusProblems, type ClusterBody } from './status-view.js';
 
@@ -17,7 +17,7 @@ export async function statusCommand(args: string[], io: Out): Promise<number> {
   const { values } = parseArgs({ args, options: { ...CONNECTION_OPTIONS, partitions: { type: 'boolean', default: false }, 'timeout-ms': { type: 'string' } } });
   const c = connectionOf(values);
   const timeout = values['timeout-ms'] === undefined ? '' : `?timeoutMs=${intOption('timeout-ms', values['timeout-ms'], 1, 10_000)}`;
-  const body = await getOk(c, `/v1/cluster${timeout}`) as unknown as ClusterBody;
+  const body = await clusterOrStatus(c, timeout);
   const problems = statusProblems(body);
   if (c.json) io.out(JSON.stringify(body, null, 2));
   else {
@@ -27,6 +27,18 @@ export async function statusCommand(args: string[], io: Out): Promise<number> {
   }
   for (const p of problems) io.err(`  ${p}`);
   return problems.length === 0 ? EXIT_OK : EXIT_PROBLEM;
+}
+
+/** GET /v1/cluster; a gateway from before it (404 no_route) is shown alone from its /v1/status. */
+async function clusterOrStatus(c: Connection, query: string): Promise<ClusterBody> {
+  try {
+    return await getOk(c, `/v1/cluster${query}`) as unknown as ClusterBody;
+  } catch (err) {
+    if (!(err instanceof ProblemError) || !/HTTP 404 \(no_route:/.test(err.message)) throw err;
+    const status = await getOk(c, '/v1/status');
+    const region = String(status.region);
+    return { region, regions: [{ region, url: c.url, ok: true, status }] };
+  }
 }
 
 export async function decisionsCommand(args: string[], io: Out): Promise<number> {

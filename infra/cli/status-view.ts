@@ -21,7 +21,7 @@ export function renderStatus(c: ClusterBody, o: { partitions: boolean }): string
   out.push(...table(['REGION', 'ANSWER', 'STORE', 'BOOTSTRAP', 'LEASES', 'DIVERGED', 'PENDING', 'WITNESS'], c.regions.map((r) => {
     if (!r.ok || !r.status) return [r.region, 'no', '-', '-', '-', '-', '-', '-'];
     const s = r.status;
-    return [r.region, `${fmtMs(r.ms)}`, storeText(s), bootstrapText(s), leasesText(r.region, s), divergedText(s), pendingText(s), witnessText(s)];
+    return [r.region, r.ms === undefined ? 'yes' : fmtMs(r.ms), storeText(s), bootstrapText(s), leasesText(r.region, s), divergedText(s), pendingText(s), witnessText(s)];
   })));
   for (const r of c.regions) if (!r.ok) out.push(`  ${r.region} did not answer at ${r.url}: ${r.error ?? UNKNOWN}`);
   out.push('');

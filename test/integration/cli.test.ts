@@ -6,11 +6,13 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFile, spawn } from 'node:child_process';
+import { createServer } from 'node:http';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startCluster, eventually, TEST_SECRET } from '../helpers/cluster.js';
 import { freePort } from '../../infra/local/ports.js';
+import { runUp } from '../../infra/local/up.js';
 
 const TOKEN = 'cli-test-admin-token-0123';
 const CLI = ['--import', 'tsx', 'infra/cli/run.ts'];
@@ -74,6 +76,25 @@ describe('geogate status', () => {
     expect((await cli(['conflicts', '--url', eastUrl(), '--ack', '--keyspace', 'carts'])).code).toBe(2);
     expect((await cli(['nonsense'])).code).toBe(2);
   }, 60_000);
+});
+
+describe('geogate status against a gateway without /v1/cluster', () => {
+  it('shows that gateway alone from its /v1/status', async () => {
+    // a gateway of an earlier version: /v1/cluster is no route there
+    const server = createServer((req, res) => {
+      res.setHeader('content-type', 'application/json');
+      if (req.url === '/v1/status') res.end(JSON.stringify({ region: 'old', cluster: 'c', store: { ok: true }, keyspaces: [], peers: [], bootstrap: { state: 'done', writesOpen: true } }));
+      else { res.statusCode = 404; res.end(JSON.stringify({ error: { code: 'no_route', message: `no route for GET ${req.url}` } })); }
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    try {
+      const r = await cli(['status', '--url', `http://127.0.0.1:${(server.address() as { port: number }).port}`]);
+      expect(r.code).toBe(0);
+      expect(r.stdout).toMatch(/^old\s+yes\s+ok\s+done\s+unknown\s+0\s+unknown\s+unknown$/m);
+    } finally {
+      server.close();
+    }
+  }, 30_000);
 });
 
 describe('geogate config check', () => {
@@ -201,6 +222,33 @@ describe('geogate conflicts, decisions, restore', () => {
     expect(d.code).toBe(1);
     expect(d.stderr).toMatch(/west did not answer/);
   }, 60_000);
+});
+
+describe('over TLS (geogate up --tls)', () => {
+  it('status and decisions with --ca: the asked gateway reaches its peer over mutual TLS and the witness over TLS', async () => {
+    const upDir = mkdtempSync(join(tmpdir(), 'geogate-cli-tls-'));
+    const up = await runUp({ regions: 2, basePort: await freePort(), dir: upDir, wanDelayMs: 0, quiet: true, tls: true });
+    try {
+      const url = up.gateways[0]!.url;
+      const ca = join(upDir, 'certs', 'ca.crt');
+      expect(url).toMatch(/^https:/);
+      let s = await cli(['status', '--url', url, '--ca', ca, '--json']);
+      expect(await eventually(async () => (s = await cli(['status', '--url', url, '--ca', ca, '--json'])).code === 0, 15_000, 300)).toBe(true);
+      const body = JSON.parse(s.stdout) as { regions: { region: string; ok: boolean; url: string }[] };
+      expect(body.regions.map((r) => [r.region, r.ok])).toEqual([['east', true], ['west', true]]);
+      expect(body.regions[1]!.url).toMatch(/^https:/);
+      const d = JSON.parse((await cli(['decisions', '--url', url, '--ca', ca, '--json'])).stdout) as { witness: { ok: boolean; url: string } };
+      expect(d.witness).toMatchObject({ ok: true });
+      expect(d.witness.url).toMatch(/^https:/);
+      // without the CA the CLI names the URL it could not verify
+      const noCa = await cli(['status', '--url', url]);
+      expect(noCa.code).toBe(1);
+      expect(noCa.stderr).toContain(`${url}/v1/cluster:`);
+    } finally {
+      await up.close();
+      rmSync(upDir, { recursive: true, force: true });
+    }
+  }, 90_000);
 });
 
 function compareIds(a: string, b: string): number {

@@ -1,0 +1,161 @@
+/**
+ * infra/monitoring/: every metric the Grafana dashboard and the Prometheus alert rules name is
+ * exported by a running gateway or witness (a local cluster over TLS, so the certificate
+ * expiry gauge is there too), and promtool accepts the rules and the example configuration.
+ */
+import { execFile } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { request } from 'node:https';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runUp, type LocalCluster } from '../../infra/local/up.js';
+import { freePort } from '../../infra/local/ports.js';
+import { baseMetric, dashboardExpressions, exportedMetrics, ruleExpressions, seriesNames } from '../../infra/monitoring/metric-names.js';
+
+const run = promisify(execFile);
+const ROOT = new URL('../..', import.meta.url).pathname;
+const MONITORING = join(ROOT, 'infra/monitoring');
+const RULES_FILE = join(MONITORING, 'alerts.yml');
+const PROMETHEUS_CONFIG = join(MONITORING, 'prometheus.yml');
+const DASHBOARD_FILE = join(MONITORING, 'grafana-dashboard.json');
+const PROMTOOL_TIMEOUT_MS = 30_000;
+const SCRAPE_BYTES_MAX = 4 * 1024 * 1024;
+/** Series Prometheus makes itself for every scrape target, not exported by any service. */
+const PROMETHEUS_SERIES = new Set(['up', 'scrape_duration_seconds', 'scrape_samples_scraped']);
+
+function scrape(url: string, ca: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const req = request(url, { ca, timeout: 5_000 }, (res) => {
+      const chunks: Buffer[] = [];
+      let bytes = 0;
+      res.on('data', (c: Buffer) => {
+        bytes += c.length;
+        if (bytes > SCRAPE_BYTES_MAX) req.destroy(new Error(`${url}: more than ${SCRAPE_BYTES_MAX} bytes`));
+        else chunks.push(c);
+      });
+      res.on('end', () => (res.statusCode === 200 ? resolve(Buffer.concat(chunks).toString()) : reject(new Error(`${url}: HTTP ${res.statusCode}`))));
+    });
+    req.on('timeout', () => req.destroy(new Error(`${url}: no answer in 5 s`)));
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+interface Named {
+  where: string;
+  expr: string;
+}
+
+function ruleExprs(text: string): Named[] {
+  const names = [...text.matchAll(/^\s*-\s*(?:alert|record):\s*(\S+)/gm)].map((m) => m[1]!);
+  return ruleExpressions(text).map((expr, i) => ({ where: `rule ${names[i] ?? i}`, expr }));
+}
+
+/** `where: name` for every name an expression reads that the services do not export. */
+function unknownNames(exprs: readonly Named[], gateway: ReadonlySet<string>, witness: ReadonlySet<string>): string[] {
+  const all = new Set([...gateway, ...witness]);
+  const missing: string[] = [];
+  for (const { where, expr } of exprs) {
+    for (const series of seriesNames(expr)) {
+      if (PROMETHEUS_SERIES.has(series)) continue;
+      const name = baseMetric(series, all);
+      const from = name.startsWith('geogate_witness_') ? witness : all;
+      if (!from.has(name)) missing.push(`${where}: ${series}`);
+    }
+  }
+  return missing;
+}
+
+async function promtool(args: string[]): Promise<{ code: number; output: string }> {
+  try {
+    const { stdout, stderr } = await run('promtool', args, { timeout: PROMTOOL_TIMEOUT_MS });
+    return { code: 0, output: `${stdout}${stderr}` };
+  } catch (err) {
+    const e = err as { code?: number | string; stdout?: string; stderr?: string; message: string };
+    if (e.code === 'ENOENT') throw new Error('promtool is not installed: infra/scripts/setup.sh --test-tools installs it (Debian package prometheus); the alert rules are not checked without it');
+    return { code: typeof e.code === 'number' ? e.code : -1, output: `${e.stdout ?? ''}${e.stderr ?? ''}` || e.message };
+  }
+}
+
+describe('monitoring files', () => {
+  let dir: string;
+  let cluster: LocalCluster;
+  let gatewayNames: Set<string>;
+  let witnessNames: Set<string>;
+  const rulesText = readFileSync(RULES_FILE, 'utf8');
+  const dashboard = JSON.parse(readFileSync(DASHBOARD_FILE, 'utf8')) as { panels: { id: number; type: string; title: string; gridPos: { x: number; w: number }; panels?: unknown[] }[] };
+
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'geogate-monitoring-'));
+    cluster = await runUp({ regions: 2, basePort: await freePort(), dir, wanDelayMs: 0, quiet: true, tls: true });
+    const ca = readFileSync(join(dir, 'certs', 'ca.crt'), 'utf8');
+    const [east, west] = cluster.gateways;
+    gatewayNames = new Set([...exportedMetrics(await scrape(`${east!.url}/metrics`, ca)), ...exportedMetrics(await scrape(`${west!.url}/metrics`, ca))]);
+    witnessNames = exportedMetrics(await scrape(`${cluster.witnessUrl}/metrics`, ca));
+  });
+
+  afterAll(async () => {
+    await cluster?.close();
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('the scrapes hold the gateway and witness metrics (the check below has something to compare with)', () => {
+    expect(gatewayNames.has('geogate_replication_lag_ms')).toBe(true);
+    expect(gatewayNames.has('geogate_tls_certificate_expiry_seconds')).toBe(true);
+    expect(witnessNames.has('geogate_witness_decisions_total')).toBe(true);
+  });
+
+  it('every metric the alert rules name is exported', () => {
+    const exprs = ruleExprs(rulesText);
+    expect(exprs.length).toBeGreaterThanOrEqual(15);
+    expect(unknownNames(exprs, gatewayNames, witnessNames)).toEqual([]);
+  });
+
+  it('every metric the dashboard names is exported', () => {
+    const exprs = dashboardExpressions(dashboard);
+    expect(exprs.length).toBeGreaterThanOrEqual(30);
+    expect(unknownNames(exprs, gatewayNames, witnessNames)).toEqual([]);
+  });
+
+  it('a rule naming a metric nobody exports is caught, and a witness metric is looked up at the witness', () => {
+    const bogus = `${rulesText}\n      - alert: Bogus\n        expr: rate(geogate_no_such_metric_total{region="east"}[5m]) > 0\n`;
+    expect(unknownNames(ruleExprs(bogus), gatewayNames, witnessNames)).toEqual(['rule Bogus: geogate_no_such_metric_total']);
+    expect(unknownNames([{ where: 'x', expr: 'geogate_witness_quiet' }], gatewayNames, new Set())).toEqual(['x: geogate_witness_quiet']);
+    expect(unknownNames([{ where: 'x', expr: 'histogram_quantile(0.9, rate(geogate_http_request_duration_seconds_bucket[5m]))' }], gatewayNames, witnessNames)).toEqual([]);
+  });
+
+  it('every alert has a summary, a description and a runbook link to a docs/monitoring.md section', () => {
+    const docs = readFileSync(join(ROOT, 'docs/monitoring.md'), 'utf8').toLowerCase();
+    const blocks = rulesText.split(/^\s*- alert:/m).slice(1);
+    expect(blocks.length).toBe(ruleExprs(rulesText).length);
+    for (const block of blocks) {
+      const name = block.trim().split(/\s/)[0]!;
+      expect(block, name).toMatch(/summary: "[^"]{10,}"/);
+      expect(block, name).toMatch(/description: "[^"]{40,}"/);
+      expect(block, name).toContain(`runbook_url: "docs/monitoring.md#${name.toLowerCase()}"`);
+      expect(docs, `docs/monitoring.md has no section for ${name}`).toContain(`### ${name.toLowerCase()}`);
+    }
+  });
+
+  it('the dashboard panels have unique ids, a Prometheus datasource and fit the 24-column grid', () => {
+    const all = dashboard.panels.flatMap((p) => [p, ...((p.panels ?? []) as typeof dashboard.panels)]);
+    expect(new Set(all.map((p) => p.id)).size).toBe(all.length);
+    for (const p of all.filter((q) => q.type !== 'row')) {
+      expect(p.gridPos.x + p.gridPos.w, p.title).toBeLessThanOrEqual(24);
+      expect((p as unknown as { datasource?: { type?: string } }).datasource?.type, p.title).toBe('prometheus');
+    }
+  });
+
+  it('promtool accepts the rules and the example Prometheus configuration, and refuses a broken rule', async () => {
+    const rules = await promtool(['check', 'rules', RULES_FILE]);
+    expect(rules.code, rules.output).toBe(0);
+    expect(rules.output).toMatch(/SUCCESS: \d+ rules found/);
+    const config = await promtool(['check', 'config', PROMETHEUS_CONFIG]);
+    expect(config.code, config.output).toBe(0);
+    const broken = join(dir, 'broken.yml');
+    writeFileSync(broken, 'groups:\n  - name: g\n    rules:\n      - alert: Broken\n        expr: rate(geogate_store_up[5m]\n');
+    expect((await promtool(['check', 'rules', broken])).code).not.toBe(0);
+  });
+});
