@@ -258,6 +258,11 @@ export class OwnershipAgent {
     return nowMs - this.witnessOkAtMs <= this.witnessSilenceMs;
   }
 
+  /** The witness answered a heartbeat since this agent started (its reply lists every owner). */
+  witnessAnsweredOnce(): boolean {
+    return this.witnessOkAtMs > Number.NEGATIVE_INFINITY;
+  }
+
   known(keyspace: string, partition: number): KnownOwner & { leaseUntilMs: number } {
     const st = this.state(keyspace, partition);
     return { ...st.known, leaseUntilMs: st.leaseUntilMs };

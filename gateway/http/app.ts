@@ -1,5 +1,6 @@
 /**
- * The region's HTTP surface: /v1/kv, /v1/status, /healthz, /metrics. One onError maps typed
+ * The region's HTTP surface: /v1/kv, /v1/status, /healthz, /readyz, /metrics, the status page
+ * /ui. One onError maps typed
  * errors to JSON error bodies; a bound on requests in flight gives 503 instead of a queue.
  */
 import { Hono } from 'hono';
@@ -9,6 +10,8 @@ import { conflictRoutes } from './conflict-routes.js';
 import { clusterRoutes } from './cluster-routes.js';
 import { adminRoutes } from './admin-routes.js';
 import { adminGuard } from './admin-guard.js';
+import { judgeReadiness, type ReadinessInput } from './readiness.js';
+import { uiRoutes } from './ui-routes.js';
 import { GeogateError, StoreUnavailableError, UnavailableError } from '../errors.js';
 
 export const DECISIONS_SERVED_MAX = 1000;
@@ -65,14 +68,18 @@ export function createApp(ctx: GatewayContext): Hono {
   app.route('/v1/admin', adminRoutes(ctx));
   app.route('/v1/cluster', clusterRoutes(ctx, () => status(ctx)));
 
-  app.get('/healthz', async (c) => {
-    try {
-      await ctx.store.ping();
-      return c.json({ ok: true, region: ctx.config.region });
-    } catch (err) {
-      return c.json({ ok: false, region: ctx.config.region, error: `store: ${(err as Error).message}` }, 503);
-    }
+  // liveness: the process answers (Redis, links and leases are /readyz's business)
+  app.get('/healthz', (c) => c.json({ ok: true, region: ctx.config.region }));
+  // readiness: this region can take the writes it should (readiness.ts)
+  app.get('/readyz', async (c) => {
+    const r = judgeReadiness({ ...(await status(ctx)), witness: ctx.config.witness !== undefined } as unknown as ReadinessInput);
+    return c.json(r, r.ready ? 200 : 503);
   });
+
+  const toUi = (url: string) => `/ui${new URL(url).search}`;
+  app.get('/', (c) => c.redirect(toUi(c.req.url), 302));
+  app.get('/ui/', (c) => c.redirect(toUi(c.req.url), 301));
+  app.route('/ui', uiRoutes());
 
   app.get('/v1/status', async (c) => c.json(await status(ctx)));
   app.get('/v1/decisions', (c) => c.json({ region: ctx.config.region, decisions: ctx.decisions(DECISIONS_SERVED_MAX) }));
@@ -103,12 +110,13 @@ function toGeogateError(err: Error): GeogateError {
   return new GeogateError(`internal error: ${err.message}`, 500, 'internal');
 }
 
-const ROUTES = new Set(['/v1/status', '/healthz', '/metrics', '/v1/decisions', '/v1/conflicts', '/v1/admin/restore', '/v1/cluster', '/v1/cluster/conflicts', '/v1/cluster/decisions']);
+const ROUTES = new Set(['/v1/status', '/healthz', '/readyz', '/metrics', '/v1/decisions', '/v1/conflicts', '/v1/admin/restore', '/v1/cluster', '/v1/cluster/conflicts', '/v1/cluster/decisions']);
 const METHODS = new Set(['GET', 'PUT', 'POST', 'DELETE', 'HEAD', 'OPTIONS', 'PATCH']);
 
 /** Metric labels come from a fixed set: client-chosen paths and methods never grow the label space. */
 function routeLabel(path: string): string {
   if (path.startsWith('/v1/kv/')) return '/v1/kv/:keyspace/:key';
+  if (path === '/ui' || path.startsWith('/ui/')) return '/ui';
   return ROUTES.has(path) ? path : 'other';
 }
 
@@ -127,12 +135,18 @@ async function status(ctx: GatewayContext): Promise<Record<string, unknown>> {
     const map = ctx.maps.get(ks.name)!;
     return {
       name: ks.name, writes: ks.writes, onSplit: ks.onSplit, resolver: ks.resolver,
-      partitions: Array.from({ length: ks.partitions }, (_, p) => ({
-        partition: p, name: map.partitionName(p),
-        nodes: map.nodeList(p).map((n) => (n.replication === 'sync' ? `${n.region}(sync)` : n.region)),
-        active: ctx.authority.activeRegion(ks, p) ?? null,
-        state: ctx.authority.partitionState(ks, p),
-      })),
+      partitions: Array.from({ length: ks.partitions }, (_, p) => {
+        // 'unknown': the owner has not been heard since start; what is remembered is no answer
+        const state = ctx.authority.partitionState(ks, p);
+        const known = state !== 'unknown';
+        return {
+          partition: p, name: map.partitionName(p),
+          nodes: map.nodeList(p).map((n) => (n.replication === 'sync' ? `${n.region}(sync)` : n.region)),
+          active: known ? ctx.authority.activeRegion(ks, p) ?? null : null,
+          epoch: known ? ctx.authority.currentEpoch?.(ks, p) ?? 0 : null,
+          state,
+        };
+      }),
     };
   });
   return { region: ctx.config.region, cluster: ctx.config.cluster.id, publicUrl: ctx.config.publicUrl ?? null, store, keyspaces, ...(await ctx.statusExtras()) };

@@ -70,6 +70,10 @@ export class WitnessAuthority implements WriteAuthority {
   private readonly owners = new Map<string, { owner: string; epoch: number }>();
   private readonly peerStates = new Map<string, string>();
   private readonly peerUpSince = new Map<string, number>();
+  /** Partitions whose owner was heard since this process started (beyond the persisted guess). */
+  private readonly learnt = new Set<string>();
+  /** While the agent replays the persisted owners: those are guesses, not learnt. */
+  private booting = true;
 
   static async create(deps: WitnessAuthorityDeps): Promise<WitnessAuthority> {
     const saved = await deps.redis.hgetall(deps.ownersKey).catch(() => ({} as Record<string, string>));
@@ -121,11 +125,20 @@ export class WitnessAuthority implements WriteAuthority {
       },
       onOwnerChanged: (ks, p, owner, epoch) => this.ownerChanged(ks, p, owner, epoch),
     });
+    this.booting = false;
     this.agent.forEachPartition((spec, known) => {
       const key = `${spec.keyspace}/${spec.partition}`;
       if (!this.owners.has(key)) this.owners.set(key, { owner: known.owner, epoch: known.epoch });
     });
-    this.transport = new LinkVoteTransport(deps.replicator, clock, deps.log, (req) => this.runner.onPeerConfirmRequest(req));
+    this.transport = new LinkVoteTransport(deps.replicator, clock, deps.log, (req) => {
+      const reply = this.runner.onPeerConfirmRequest(req);
+      // a peer renewing a lease at the epoch we know: its owner is learnt
+      for (const item of req.items) {
+        const k = this.agent.known(item.keyspace, item.partition);
+        if (k.owner === req.from && k.epoch === item.epoch) this.learnt.add(`${item.keyspace}/${item.partition}`);
+      }
+      return reply;
+    });
     deps.replicator.registerTopic(OWNER_TOPIC, (peer, body) => this.onOwnerHint(peer, body));
     const t = deps.witnessTransport;
     const witness = new WitnessClient({
@@ -191,14 +204,27 @@ export class WitnessAuthority implements WriteAuthority {
     return this.agent.known(ks.name, partition)?.owner;
   }
 
+  /**
+   * Whether this region heard who owns the partition since it started: the witness answered
+   * a heartbeat (its reply lists every owner), a lease of ours was confirmed, the owner
+   * changed, or the owner asked us to confirm its lease at the epoch we know. Until then
+   * the owner it knows is the one persisted before a restart (or the node list's first), a guess.
+   */
+  ownerLearnt(ks: KeyspaceConfig, partition: number): boolean {
+    if (this.agent.witnessAnsweredOnce()) return true;
+    if (this.learnt.has(`${ks.name}/${partition}`)) return true;
+    return this.agent.known(ks.name, partition).leaseUntilMs > Number.NEGATIVE_INFINITY;
+  }
+
   partitionState(ks: KeyspaceConfig, partition: number): string {
     const d = this.diverged.get(`${ks.name}/${partition}`);
     if (d) return 'diverged';
     if (this.agent.release(ks.name, partition)) return 'handover';
     const a = this.agent.authority(ks.name, partition, this.deps.clock.monoMs());
     if (a.kind === 'owner') return 'active';
-    if (a.kind === 'unavailable') return ks.onSplit === 'fence' ? 'fenced' : 'unavailable';
     if (a.kind === 'diverged') return 'diverged';
+    if (!this.ownerLearnt(ks, partition)) return 'unknown';
+    if (a.kind === 'unavailable') return ks.onSplit === 'fence' ? 'fenced' : 'unavailable';
     return 'replicating';
   }
 
@@ -208,11 +234,19 @@ export class WitnessAuthority implements WriteAuthority {
       handovers: { draining: this.handover.runningCount(), completed: this.handover.completed, abandoned: this.handover.abandoned },
       diverged: [...this.diverged.entries()].map(([key, d]) => ({ partition: key, owner: d.owner, since: new Date(d.sinceMs).toISOString() })),
       witness: this.deps.config.witness?.url,
+      witnessReachable: this.agent.witnessReachable(this.deps.clock.monoMs()),
+      unknownOwners: this.countUnknown(),
     };
   }
 
   recentDecisions(limit: number): OwnershipDecision[] {
     return this.decisions.slice(-limit);
+  }
+
+  private countUnknown(): number {
+    let n = 0;
+    for (const ks of this.deps.config.keyspaces) for (let p = 0; p < ks.partitions; p++) if (!this.ownerLearnt(ks, p)) n++;
+    return n;
   }
 
   private countLeased(): number {
@@ -259,6 +293,7 @@ export class WitnessAuthority implements WriteAuthority {
     const key = `${keyspace}/${partition}`;
     const previous = this.owners.get(key)?.owner ?? null;
     this.owners.set(key, { owner, epoch });
+    if (!this.booting) this.learnt.add(key);
     // handed over by us: tell the new owner now rather than at its next witness heartbeat
     if (previous === this.deps.config.region && owner !== previous) this.deps.replicator.sendControl(owner, OWNER_TOPIC, { keyspace, partition, owner, epoch });
     if (owner !== this.deps.config.region) {

@@ -35,7 +35,7 @@ describe('Redis killed and restarted under load', () => {
     await sleep(500);
     await r.redis.kill();
     await sleep(800);
-    const health = await fetch(`${r.gateway.url}/healthz`);
+    const health = await fetch(`${r.gateway.url}/readyz`);
     expect(health.status).toBe(503);
     await r.redis.start();
     // the gateway reconnects by itself; wait until writes succeed again

@@ -72,7 +72,7 @@ describe('rediss:// to the region store', () => {
     const noCert = await gateway({ caFile: join(ca, 'ca.crt') });
     const otherCa = await gateway({ caFile: join(dir, 'other', 'ca.crt'), certFile: join(ca, 'region-east.crt'), keyFile: join(ca, 'region-east.key') });
     for (const g of [noCert, otherCa]) {
-      expect((await fetch(`${g.url}/healthz`)).status).toBe(503);
+      expect((await fetch(`${g.url}/readyz`)).status).toBe(503);
       expect((await fetch(`${g.url}/v1/kv/carts/k`, { method: 'PUT', body: 'x' })).status).toBe(503);
     }
   });
