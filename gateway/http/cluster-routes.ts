@@ -39,7 +39,6 @@ export function clusterRoutes(ctx: GatewayContext, localStatus: () => Promise<Js
   const self = ctx.config.region;
   const selfUrl = ctx.config.publicUrl;
   const local = conflictRoutes(ctx.conflicts);
-  let witness: WitnessClient | undefined;
 
   /** `path` (with its query) at every peer, in parallel; this region's answer is `mine`. */
   const fanOut = async (c: { req: { header(n: string): string | undefined } }, path: string, timeoutMs: number, mine: () => Promise<Json>): Promise<RegionReply[]> => {
@@ -121,7 +120,8 @@ export function clusterRoutes(ctx: GatewayContext, localStatus: () => Promise<Js
     if (!url) return { ok: false, url: null, error: 'no witness configured' };
     if (!transport || !ctx.dial) return { ok: false, url, error: 'this region cannot sign witness requests' };
     const dial = ctx.dial;
-    witness ??= new WitnessClient({
+    // one client per read: its TLS pool is closed right after (nothing outlives the request)
+    const witness = new WitnessClient({
       url, secret: transport.secret, nowMs: () => dial.nowMs(), timeoutMs,
       ...(transport.tls ? { tls: transport.tls.options, tlsVersion: transport.tls.version } : {}),
     });
@@ -131,6 +131,8 @@ export function clusterRoutes(ctx: GatewayContext, localStatus: () => Promise<Js
       return { ok: true, url, decisions: list.slice(-CLUSTER_LIMIT_MAX) };
     } catch (err) {
       return { ok: false, url, error: (err as Error).message };
+    } finally {
+      witness.close();
     }
   }
   return app;

@@ -181,6 +181,22 @@ describe('geogate conflicts, decisions, restore', () => {
     const j = JSON.parse((await cli(['conflicts', '--url', eastUrl(), '--json'])).stdout) as { conflicts: { key: string }[]; regions: unknown[] };
     expect(j.conflicts.filter((x) => x.key === 'c-follow')).toHaveLength(1);
     expect(j.regions).toHaveLength(2);
+
+    // without --follow, --ack acknowledges at each region up to the newest entry printed from it
+    const marker = `c-ack-${Date.now()}`;
+    cluster.relay('east', 'west').cut('both', 'blackhole');
+    cluster.relay('west', 'east').cut('both', 'blackhole');
+    await (await fetch(`${eastUrl()}/v1/kv/carts/${marker}`, { method: 'PUT', body: 'e' })).arrayBuffer();
+    await (await fetch(`${cluster.byName('west').gateway.url}/v1/kv/carts/${marker}`, { method: 'PUT', body: 'w' })).arrayBuffer();
+    cluster.healAll();
+    let acked = { code: -1, stdout: '', stderr: '' };
+    expect(await eventually(async () => (acked = await cli(['conflicts', '--url', eastUrl(), '--ack', '--limit', '1000'])).stdout.includes(marker), 20_000, 300)).toBe(true);
+    expect(acked.code).toBe(0);
+    const holder = acked.stdout.split('\n').find((l) => l.includes(marker))!.split(/\s+/)[1]!;
+    expect(acked.stderr).toMatch(new RegExp(`acknowledged ${holder}'s journal up to \\d+-\\d+`));
+    const journal = await (await fetch(`${cluster.byName(holder).gateway.url}/v1/conflicts?limit=1000`)).json() as { conflicts: { id: string; key: string }[]; acked: string | null };
+    const entry = journal.conflicts.find((x) => x.key === marker)!;
+    expect(compareIds(journal.acked!, entry.id)).toBeGreaterThanOrEqual(0);
   }, 90_000);
 
   it('decisions: one line per ownership change with exit 0, --json the merged body with the witness', async () => {
