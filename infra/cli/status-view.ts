@@ -169,18 +169,21 @@ function push(m: Map<string, number[]>, k: string, v: number): void {
   if (list) list.push(v); else m.set(k, [v]);
 }
 
-/** `0-3,5,7-9` (at most RANGES_SHOWN_MAX pieces, then `…`: a line stays within a terminal). */
-export const RANGES_SHOWN_MAX = 12;
+/** `0-3,5,7-9`, cut with `,…` before it passes RANGES_CHARS_MAX (a line stays within a 120-column terminal). */
+export const RANGES_CHARS_MAX = 90;
 export function ranges(ns: readonly number[]): string {
   const s = [...ns].sort((a, b) => a - b);
-  const pieces: string[] = [];
+  let text = '';
   for (let i = 0; i < s.length;) {
     let j = i;
     while (j + 1 < s.length && s[j + 1] === s[j]! + 1) j++;
-    pieces.push(j === i ? `${s[i]}` : `${s[i]}-${s[j]}`);
+    const piece = j === i ? `${s[i]}` : `${s[i]}-${s[j]}`;
+    const next = text === '' ? piece : `${text},${piece}`;
+    if (next.length > RANGES_CHARS_MAX) return `${text},…`;
+    text = next;
     i = j + 1;
   }
-  return pieces.length > RANGES_SHOWN_MAX ? `${pieces.slice(0, RANGES_SHOWN_MAX).join(',')},…` : pieces.join(',');
+  return text;
 }
 
 /** Columns padded to the widest cell, two spaces apart. */
