@@ -1,7 +1,8 @@
 /**
  * infra/monitoring/: every metric the Grafana dashboard and the Prometheus alert rules name is
  * exported by a running gateway or witness (a local cluster over TLS, so the certificate
- * expiry gauge is there too), and promtool accepts the rules and the example configuration.
+ * expiry gauge is there too); promtool accepts the rules and the example configuration, and
+ * the rules' unit tests (alerts.test.yml) pass.
  */
 import { execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -19,6 +20,7 @@ const ROOT = new URL('../..', import.meta.url).pathname;
 const MONITORING = join(ROOT, 'infra/monitoring');
 const RULES_FILE = join(MONITORING, 'alerts.yml');
 const PROMETHEUS_CONFIG = join(MONITORING, 'prometheus.yml');
+const RULE_TESTS = join(MONITORING, 'alerts.test.yml');
 const DASHBOARD_FILE = join(MONITORING, 'grafana-dashboard.json');
 const PROMTOOL_TIMEOUT_MS = 30_000;
 const SCRAPE_BYTES_MAX = 4 * 1024 * 1024;
@@ -146,6 +148,12 @@ describe('monitoring files', () => {
       expect(p.gridPos.x + p.gridPos.w, p.title).toBeLessThanOrEqual(24);
       expect((p as unknown as { datasource?: { type?: string } }).datasource?.type, p.title).toBe('prometheus');
     }
+  });
+
+  it('the rules fire when and as alerts.test.yml expects (promtool test rules)', async () => {
+    const tests = await promtool(['test', 'rules', RULE_TESTS]);
+    expect(tests.code, tests.output).toBe(0);
+    expect(tests.output).toContain('SUCCESS');
   });
 
   it('promtool accepts the rules and the example Prometheus configuration, and refuses a broken rule', async () => {
