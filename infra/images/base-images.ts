@@ -131,6 +131,14 @@ async function imageLabel(tag: string): Promise<string | undefined> {
   }
 }
 
+async function imageId(tag: string): Promise<string | undefined> {
+  try {
+    return (await run('docker', ['image', 'inspect', '--format', '{{.Id}}', tag], { timeout: 30_000 })).stdout.trim() || undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /** The shared bookworm root file system, made once per cache directory and recipe. */
 async function ensureRootfs(cacheDir: string, mirror: string, log: (m: string) => void): Promise<string> {
   const dir = join(cacheDir, `bookworm-minbase-${recipeHash(rootfsRecipe(mirror))}`);
@@ -262,8 +270,12 @@ export async function ensureBaseImages(options: BaseImageOptions = {}, tags: rea
       continue;
     }
     if (label) log(`${tag} is a stand-in of another recipe (${label}); making it again`);
+    if (process.getuid?.() !== 0) throw new BaseImageError(`${tag} is missing and making its stand-in needs root (debootstrap, chroot): run infra/images/base.ts as root, or load the image from a registry`);
     rootfs ??= await ensureRootfs(cacheDir, mirror, log);
+    const previousId = label ? await imageId(tag) : undefined;
     await buildStandin(tag, rootfs, hash, log);
+    // The stand-in it replaces, now untagged (kept while a container or an image still uses it).
+    if (previousId) await run('docker', ['image', 'rm', previousId], { timeout: 60_000 }).catch(() => undefined);
     results.push({ tag, outcome: 'built', ms: Math.round(performance.now() - startMs) });
   }
   return results;
