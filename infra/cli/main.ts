@@ -29,8 +29,9 @@ pretty by default on a terminal, JSON otherwise):
 
 operators (each takes --url URL (default http://127.0.0.1:7101), --ca FILE (the cluster CA
 for https://), --token T or GEOGATE_ADMIN_TOKEN, --json for the raw JSON):
-  status [--partitions] [--timeout-ms N]
+  status [--partitions] [--timeout-ms N] [--local]
                                every region, its links and leases, from one gateway
+                               (--local: only that gateway, --json: its /v1/status)
   conflicts [--keyspace KS] [--type T] [--since TIME] [--limit N]
             [--follow [--interval-ms N]] [--ack]
                                the cluster-wide conflict journal, one line per conflict;

@@ -14,12 +14,13 @@ import { renderStatus, statusProblems, type ClusterBody } from './status-view.js
 type Json = Record<string, unknown>;
 
 export async function statusCommand(args: string[], io: Out): Promise<number> {
-  const { values } = parseArgs({ args, options: { ...CONNECTION_OPTIONS, partitions: { type: 'boolean', default: false }, 'timeout-ms': { type: 'string' } } });
+  const { values } = parseArgs({ args, options: { ...CONNECTION_OPTIONS, partitions: { type: 'boolean', default: false }, 'timeout-ms': { type: 'string' }, local: { type: 'boolean', default: false } } });
   const c = connectionOf(values);
   const timeout = values['timeout-ms'] === undefined ? '' : `?timeoutMs=${intOption('timeout-ms', values['timeout-ms'], 1, 10_000)}`;
-  const body = await clusterOrStatus(c, timeout);
+  const body = values.local ? await localOnly(c) : await clusterOrStatus(c, timeout);
   const problems = statusProblems(body);
-  if (c.json) io.out(JSON.stringify(body, null, 2));
+  // --local --json: the gateway's own /v1/status as it came (what `status` printed before /v1/cluster)
+  if (c.json) io.out(JSON.stringify(values.local ? body.regions[0]!.status : body, null, 2));
   else {
     for (const line of renderStatus(body, { partitions: values.partitions })) io.out(line);
     io.out('');
@@ -29,15 +30,20 @@ export async function statusCommand(args: string[], io: Out): Promise<number> {
   return problems.length === 0 ? EXIT_OK : EXIT_PROBLEM;
 }
 
+/** Only the gateway asked, from its /v1/status. */
+async function localOnly(c: Connection): Promise<ClusterBody> {
+  const status = await getOk(c, '/v1/status');
+  const region = String(status.region);
+  return { region, regions: [{ region, url: c.url, ok: true, status }] };
+}
+
 /** GET /v1/cluster; a gateway from before it (404 no_route) is shown alone from its /v1/status. */
 async function clusterOrStatus(c: Connection, query: string): Promise<ClusterBody> {
   try {
     return await getOk(c, `/v1/cluster${query}`) as unknown as ClusterBody;
   } catch (err) {
     if (!(err instanceof ProblemError) || !/HTTP 404 \(no_route:/.test(err.message)) throw err;
-    const status = await getOk(c, '/v1/status');
-    const region = String(status.region);
-    return { region, regions: [{ region, url: c.url, ok: true, status }] };
+    return localOnly(c);
   }
 }
 

@@ -63,6 +63,14 @@ describe('geogate status', () => {
     const body = JSON.parse(j.stdout) as { region: string; regions: { region: string; ok: boolean; status: { region: string } }[] };
     expect(body.region).toBe('east');
     expect(body.regions.map((x) => [x.region, x.ok, x.status.region])).toEqual([['east', true, 'east'], ['west', true, 'west']]);
+
+    // --local --json: the asked gateway's own /v1/status, as `status` printed it before
+    const local = await cli(['status', '--url', eastUrl(), '--local', '--json']);
+    expect(local.code).toBe(0);
+    const own = JSON.parse(local.stdout) as { region: string; peers: { region: string }[]; keyspaces: unknown[] };
+    expect(own.region).toBe('east');
+    expect(own.peers.map((x) => x.region)).toEqual(['west']);
+    expect(own.keyspaces).toHaveLength(2);
   }, 60_000);
 
   it('exit 1 naming the URL when the gateway asked does not answer; exit 2 on a usage error', async () => {
