@@ -12,7 +12,7 @@ import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ensureBaseImages, NODE_BASE_TAG, REDIS_BASE_TAG } from '../../infra/images/base-images.js';
+import { ensureBaseImages, NODE_BASE_TAG, REDIS_BASE_TAG } from '../../infra/images/index.js';
 import { freePort } from '../../infra/local/ports.js';
 import { command, docker } from './harness/docker.js';
 import { PROJECT_ROOT, releaseEngine, requireEngine } from './harness/index.js';

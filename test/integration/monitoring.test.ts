@@ -13,7 +13,7 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runUp, type LocalCluster } from '../../infra/local/up.js';
 import { freePort } from '../../infra/local/ports.js';
-import { baseMetric, dashboardExpressions, exportedMetrics, ruleExpressions, seriesNames } from '../../infra/monitoring/metric-names.js';
+import { baseMetric, dashboardExpressions, exportedMetrics, ruleExpressions, seriesNames } from '../../infra/monitoring/index.js';
 
 const run = promisify(execFile);
 const ROOT = new URL('../..', import.meta.url).pathname;
