@@ -5,7 +5,7 @@
  * every keyspace, follow a cut link within a bound, render keys as text (never HTML), and
  * ask for the admin token when reads are protected. Screenshots go to test-output/ui/.
  */
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import puppeteer, { type Browser, type Page } from 'puppeteer-core';
@@ -25,6 +25,7 @@ let cluster: Cluster | undefined;
 const cleanups: (() => Promise<void>)[] = [];
 
 beforeAll(async () => {
+  if (!existsSync(CHROMIUM)) throw new Error(`no chromium at ${CHROMIUM}: infra/scripts/setup.sh --test-tools installs Debian's chromium (or set GEOGATE_CHROMIUM)`);
   mkdirSync(OUT, { recursive: true });
   browser = await puppeteer.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'], headless: true });
 });
