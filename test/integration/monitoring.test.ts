@@ -4,7 +4,7 @@
  * expiry gauge is there too); promtool accepts the rules and the example configuration, and
  * the rules' unit tests (alerts.test.yml) pass.
  */
-import { execFile } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:https';
 import { tmpdir } from 'node:os';
@@ -23,6 +23,11 @@ const PROMETHEUS_CONFIG = join(MONITORING, 'prometheus.yml');
 const RULE_TESTS = join(MONITORING, 'alerts.test.yml');
 const DASHBOARD_FILE = join(MONITORING, 'grafana-dashboard.json');
 const PROMTOOL_TIMEOUT_MS = 30_000;
+/** Bounds of the live Prometheus check: start and first scrapes, the alert after the cut. */
+const PROMETHEUS_READY_TIMEOUT_MS = 30_000;
+const ALERT_TIMEOUT_MS = 30_000;
+const PROMETHEUS_POLL_MS = 250;
+const PROMETHEUS_STOP_TIMEOUT_MS = 10_000;
 const SCRAPE_BYTES_MAX = 4 * 1024 * 1024;
 /** Series Prometheus makes itself for every scrape target, not exported by any service. */
 const PROMETHEUS_SERIES = new Set(['up', 'scrape_duration_seconds', 'scrape_samples_scraped']);
@@ -81,6 +86,39 @@ async function promtool(args: string[]): Promise<{ code: number; output: string 
   }
 }
 
+async function promApi<T>(base: string, path: string): Promise<T | undefined> {
+  try {
+    const res = await fetch(`${base}${path}`, { signal: AbortSignal.timeout(3_000) });
+    if (res.status !== 200) return undefined;
+    return ((await res.json()) as { data: T }).data;
+  } catch {
+    return undefined;
+  }
+}
+
+async function pollUntil<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined>): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let value: T | undefined;
+  while (Date.now() < deadline) {
+    value = await probe();
+    if (value !== undefined) return value;
+    await new Promise((r) => setTimeout(r, PROMETHEUS_POLL_MS));
+  }
+  throw new Error(`${what}: not within ${timeoutMs} ms`);
+}
+
+function stopProcess(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => child.kill('SIGKILL'), PROMETHEUS_STOP_TIMEOUT_MS);
+    child.once('exit', () => {
+      clearTimeout(timer);
+      resolve();
+    });
+    child.kill('SIGTERM');
+  });
+}
+
 describe('monitoring files', () => {
   let dir: string;
   let cluster: LocalCluster;
@@ -91,7 +129,8 @@ describe('monitoring files', () => {
 
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'geogate-monitoring-'));
-    cluster = await runUp({ regions: 2, basePort: await freePort(), dir, wanDelayMs: 0, quiet: true, tls: true });
+    // wanDelayMs > 0: the link runs through WAN relays, which the last test cuts.
+    cluster = await runUp({ regions: 2, basePort: await freePort(), dir, wanDelayMs: 1, quiet: true, tls: true });
     const ca = readFileSync(join(dir, 'certs', 'ca.crt'), 'utf8');
     const [east, west] = cluster.gateways;
     gatewayNames = new Set([...exportedMetrics(await scrape(`${east!.url}/metrics`, ca)), ...exportedMetrics(await scrape(`${west!.url}/metrics`, ca))]);
@@ -166,4 +205,55 @@ describe('monitoring files', () => {
     writeFileSync(broken, 'groups:\n  - name: g\n    rules:\n      - alert: Broken\n        expr: rate(geogate_store_up[5m]\n');
     expect((await promtool(['check', 'rules', broken])).code).not.toBe(0);
   });
+
+  it('a real Prometheus loads the rules, scrapes the cluster, and GeogateReplicationLinkDown goes pending when the link is cut', async () => {
+    const port = await freePort();
+    const ca = join(dir, 'certs', 'ca.crt');
+    const target = (url: string) => new URL(url).host;
+    const [east, west] = cluster.gateways;
+    const job = (name: string, targets: string[]) =>
+      `  - job_name: ${name}\n    scheme: https\n    tls_config: { ca_file: "${ca}" }\n    static_configs:\n      - targets: [${targets.map((t) => `"${t}"`).join(', ')}]\n`;
+    const config = join(dir, 'prometheus-live.yml');
+    writeFileSync(config, `global: { scrape_interval: 1s, evaluation_interval: 1s }\nrule_files: ["${RULES_FILE}"]\nscrape_configs:\n`
+      + job('geogate', [target(east!.url), target(west!.url)]) + job('geogate-witness', [target(cluster.witnessUrl)]));
+    let prometheus: ChildProcess;
+    try {
+      prometheus = spawn('prometheus', [`--config.file=${config}`, `--storage.tsdb.path=${join(dir, 'prometheus-data')}`, `--web.listen-address=127.0.0.1:${port}`, '--log.level=warn'], { stdio: 'ignore' });
+    } catch (err) {
+      throw new Error(`prometheus could not be started (${(err as Error).message}): infra/scripts/setup.sh --test-tools installs it (Debian package prometheus)`);
+    }
+    const spawnError = new Promise<never>((_, reject) => prometheus.once('error', (err) => reject(new Error(`prometheus: ${err.message} (infra/scripts/setup.sh --test-tools installs it)`))));
+    spawnError.catch(() => undefined);
+    const base = `http://127.0.0.1:${port}/api/v1`;
+    try {
+      type Targets = { activeTargets: { labels: { job: string }; health: string; lastError: string }[] };
+      const targets = await Promise.race([spawnError, pollUntil('three targets up', PROMETHEUS_READY_TIMEOUT_MS, async () => {
+        const t = await promApi<Targets>(base, '/targets');
+        return t && t.activeTargets.length === 3 && t.activeTargets.every((a) => a.health === 'up') ? t : undefined;
+      })]);
+      expect(targets.activeTargets.map((a) => a.labels.job).sort()).toEqual(['geogate', 'geogate', 'geogate-witness']);
+      type Rules = { groups: { rules: { name: string; health: string }[] }[] };
+      const rules = await pollUntil('rules evaluated', PROMETHEUS_READY_TIMEOUT_MS, async () => {
+        const r = await promApi<Rules>(base, '/rules');
+        const all = r?.groups.flatMap((g) => g.rules) ?? [];
+        return all.length > 0 && all.every((x) => x.health === 'ok') ? all : undefined;
+      });
+      expect(rules.length).toBe(ruleExprs(rulesText).length);
+      type Alerts = { alerts: { labels: Record<string, string>; state: string }[] };
+      const linkAlerts = async () => ((await promApi<Alerts>(base, '/alerts'))?.alerts ?? []).filter((a) => a.labels.alertname === 'GeogateReplicationLinkDown');
+      expect(await linkAlerts()).toEqual([]);
+      expect(cluster.relays.length, 'WAN relays of the east-west link').toBe(2);
+      for (const relay of cluster.relays) relay.cut('both', 'reset');
+      // One alert per side of the link: east's link to west and west's to east.
+      const pending = await pollUntil('GeogateReplicationLinkDown pending at both sides after the cut', ALERT_TIMEOUT_MS, async () => {
+        const a = await linkAlerts();
+        return a.length >= 2 ? a : undefined;
+      });
+      expect(pending.map((a) => `${a.labels.region}->${a.labels.peer}`).sort()).toEqual(['east->west', 'west->east']);
+      expect(pending.every((a) => a.state === 'pending' || a.state === 'firing')).toBe(true);
+    } finally {
+      for (const relay of cluster.relays) relay.heal();
+      await stopProcess(prometheus);
+    }
+  }, PROMETHEUS_READY_TIMEOUT_MS * 2 + ALERT_TIMEOUT_MS + PROMETHEUS_STOP_TIMEOUT_MS);
 });
