@@ -6,6 +6,7 @@
 import { Hono } from 'hono';
 import type { GatewayContext } from './context.js';
 import { kvRoutes } from './kv-routes.js';
+import { batchRoutes } from './batch-routes.js';
 import { conflictRoutes } from './conflict-routes.js';
 import { clusterRoutes } from './cluster-routes.js';
 import { adminRoutes } from './admin-routes.js';
@@ -63,6 +64,7 @@ export function createApp(ctx: GatewayContext): Hono {
     for (const path of PROTECTED_READS) app.use(path, guard);
   }
 
+  app.route('/v1/kv', batchRoutes(ctx)); // _mget and listing first: /:keyspace/_mget is not a key
   app.route('/v1/kv', kvRoutes(ctx));
   app.route('/v1/conflicts', conflictRoutes(ctx.conflicts));
   app.route('/v1/admin', adminRoutes(ctx));
@@ -115,7 +117,11 @@ const METHODS = new Set(['GET', 'PUT', 'POST', 'DELETE', 'HEAD', 'OPTIONS', 'PAT
 
 /** Metric labels come from a fixed set: client-chosen paths and methods never grow the label space. */
 function routeLabel(path: string): string {
-  if (path.startsWith('/v1/kv/')) return '/v1/kv/:keyspace/:key';
+  if (path.startsWith('/v1/kv/')) {
+    const rest = path.slice('/v1/kv/'.length);
+    if (!rest.includes('/')) return '/v1/kv/:keyspace';
+    return rest.endsWith('/_mget') && rest.indexOf('/') === rest.length - '/_mget'.length ? '/v1/kv/:keyspace/_mget' : '/v1/kv/:keyspace/:key';
+  }
   if (path === '/ui' || path.startsWith('/ui/')) return '/ui';
   return ROUTES.has(path) ? path : 'other';
 }

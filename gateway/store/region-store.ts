@@ -412,6 +412,48 @@ export class RegionStore implements ChangeSink {
     return decodeRecord(raw);
   }
 
+  /** Several records of a keyspace in one round trip (null: absent), in the order asked. */
+  async getMany(keyspace: string, keys: readonly string[]): Promise<(StoredRecord | null)[]> {
+    if (keys.length === 0) return [];
+    const pipe = this.redis.pipeline();
+    for (const key of keys) pipe.hmgetBuffer(this.keys.record(keyspace, key), ...RECORD_FIELDS);
+    const res = (await guard(pipe.exec())) ?? [];
+    return res.map(([err, raw]) => {
+      if (err) throw new StoreUnavailableError(`redis: ${err.message}`);
+      const r = raw as (Buffer | null)[];
+      return r[2] ? decodeRecord(r) : null;
+    });
+  }
+
+  /** The buckets of a partition holding (or having held) keys: the fields of its digest hash, ascending. */
+  async bucketsInUse(keyspace: string, partition: number): Promise<number[]> {
+    const fields = await guard(this.redis.hkeys(this.keys.digest(keyspace, partition)));
+    return fields.map(Number).filter((b) => Number.isInteger(b) && b >= 0).sort((a, b) => a - b);
+  }
+
+  /**
+   * The keys of some buckets of a partition that hold a live value (tombstones left out),
+   * each bucket read whole in one command (HKEYS of its member hash): two round trips.
+   */
+  async liveKeysOfBuckets(keyspace: string, partition: number, buckets: readonly number[]): Promise<string[][]> {
+    if (buckets.length === 0) return [];
+    const pipe = this.redis.pipeline();
+    for (const b of buckets) pipe.hkeys(this.keys.members(keyspace, partition, b));
+    const lists = ((await guard(pipe.exec())) ?? []).map(([err, keys]) => {
+      if (err) throw new StoreUnavailableError(`redis: ${err.message}`);
+      return keys as string[];
+    });
+    const check = this.redis.pipeline();
+    for (const keys of lists) for (const key of keys) check.hmget(this.keys.record(keyspace, key), 'vv', 't');
+    const states = ((await guard(check.exec())) ?? []).map(([err, v]) => {
+      if (err) throw new StoreUnavailableError(`redis: ${err.message}`);
+      const [vv, t] = v as (string | null)[];
+      return vv !== null && t !== '1';
+    });
+    let i = 0;
+    return lists.map((keys) => keys.filter(() => states[i++]!));
+  }
+
   /**
    * LogSource.read: entries after `afterSeq`, bounded in count and (roughly) bytes. Each is
    * the packed change exactly as the write script logged it: nothing is decoded here.
