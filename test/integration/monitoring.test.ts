@@ -206,7 +206,7 @@ describe('monitoring files', () => {
     expect((await promtool(['check', 'rules', broken])).code).not.toBe(0);
   });
 
-  it('a real Prometheus loads the rules, scrapes the cluster, and GeogateReplicationLinkDown goes pending when the link is cut', async () => {
+  it('a real Prometheus loads the rules, scrapes the cluster, runs every dashboard query, and GeogateReplicationLinkDown goes pending when the link is cut', async () => {
     const port = await freePort();
     const ca = join(dir, 'certs', 'ca.crt');
     const target = (url: string) => new URL(url).host;
@@ -239,6 +239,14 @@ describe('monitoring files', () => {
         return all.length > 0 && all.every((x) => x.health === 'ok') ? all : undefined;
       });
       expect(rules.length).toBe(ruleExprs(rulesText).length);
+      // Every dashboard query is valid PromQL to this Prometheus (Grafana's variables filled in).
+      const invalid: string[] = [];
+      for (const { where, expr } of dashboardExpressions(dashboard)) {
+        const q = expr.replaceAll('$__rate_interval', '1m').replaceAll('$__range', '5m').replaceAll('$region', '.*');
+        const res = await fetch(`${base}/query?query=${encodeURIComponent(q)}`, { signal: AbortSignal.timeout(3_000) });
+        if (res.status !== 200) invalid.push(`${where}: HTTP ${res.status} ${(await res.text()).slice(0, 200)}`);
+      }
+      expect(invalid).toEqual([]);
       type Alerts = { alerts: { labels: Record<string, string>; state: string }[] };
       const linkAlerts = async () => ((await promApi<Alerts>(base, '/alerts'))?.alerts ?? []).filter((a) => a.labels.alertname === 'GeogateReplicationLinkDown');
       expect(await linkAlerts()).toEqual([]);
