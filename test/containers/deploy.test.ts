@@ -123,8 +123,8 @@ describe.skipIf(skip)('production Dockerfile and compose file', () => {
     lap(`${compose.join(' ')} up -d`);
     for (const [region, port] of [['east', ports.GEOGATE_EAST_PORT], ['west', ports.GEOGATE_WEST_PORT]] as const) {
       await until(`${region} /healthz`, `http://127.0.0.1:${port}/healthz`, (r) => r.status === 200, READY_TIMEOUT_MS);
-      // /readyz where the gateway has it (a 404 means a gateway without the endpoint).
-      await until(`${region} /readyz`, `http://127.0.0.1:${port}/readyz`, (r) => r.status === 200 || r.status === 404, READY_TIMEOUT_MS);
+      // Ready: Redis up, bootstrap done, the link up, owners learnt from the witness, leases held.
+      await until(`${region} /readyz`, `http://127.0.0.1:${port}/readyz`, (r) => r.status === 200, READY_TIMEOUT_MS);
     }
     lap('both gateways ready');
     console.log(`[deploy] timings (ms): ${JSON.stringify(timings)}`);
