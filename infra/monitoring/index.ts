@@ -1,2 +1,2 @@
 /** Checks of the monitoring files (dashboard, alert rules) against the metrics the services export. */
-export { seriesNames, baseMetric, exportedMetrics, ruleExpressions, dashboardExpressions, MetricNameError, EXPRESSION_CHARS_MAX } from './metric-names.js';
+export { seriesNames, baseMetric, exportedMetrics, exportedLabels, expressionLabels, ruleExpressions, dashboardExpressions, MetricNameError, EXPRESSION_CHARS_MAX } from './metric-names.js';

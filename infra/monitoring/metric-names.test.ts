@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { baseMetric, dashboardExpressions, exportedMetrics, MetricNameError, ruleExpressions, seriesNames } from './metric-names.js';
+import { baseMetric, dashboardExpressions, exportedLabels, exportedMetrics, expressionLabels, MetricNameError, ruleExpressions, seriesNames } from './metric-names.js';
 
 describe('seriesNames', () => {
   it('keeps metric names, drops functions, aggregations, label matchers, groupings, ranges and numbers', () => {
@@ -63,5 +63,19 @@ describe('dashboardExpressions', () => {
       { where: 'panel "two"', expr: 'b' },
       { where: 'variable "region"', expr: 'c' },
     ]);
+  });
+});
+
+describe('expressionLabels', () => {
+  it('takes matcher and grouping labels, not label values', () => {
+    expect(expressionLabels('sum by (region, le) (rate(h_bucket{method=~"PUT|POST", route!="a,b=c"}[5m])) / on(region) group_left(peer) x')).toEqual(['le', 'method', 'peer', 'region', 'route']);
+  });
+});
+
+describe('exportedLabels', () => {
+  it('collects the label names of each series', () => {
+    const labels = exportedLabels('# TYPE a counter\na{x="1",y="q\\"z"} 1\na{z="2"} 2\nb 3\n');
+    expect([...labels.get('a')!].sort()).toEqual(['x', 'y', 'z']);
+    expect([...labels.get('b')!]).toEqual([]);
   });
 });

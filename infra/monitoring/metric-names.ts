@@ -107,3 +107,34 @@ export function dashboardExpressions(dashboard: unknown): { where: string; expr:
   }
   return out;
 }
+
+/** Label names an expression matches on (`{label="…"}`) or groups by (`by (…)`, `on (…)`, …). */
+export function expressionLabels(expr: string): string[] {
+  if (expr.length > EXPRESSION_CHARS_MAX) throw new MetricNameError(`expression of ${expr.length} characters (at most ${EXPRESSION_CHARS_MAX})`);
+  const text = expr.replace(/"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*'|`[^`]*`/g, '""');
+  const labels = new Set<string>();
+  for (const m of text.matchAll(/\{([^}]*)\}/g)) {
+    for (const part of m[1]!.split(',')) {
+      const name = /^\s*([A-Za-z_]\w*)\s*(?:=~|!~|!=|=)/.exec(part)?.[1];
+      if (name) labels.add(name);
+    }
+  }
+  for (const m of text.matchAll(/\b(?:by|without|on|ignoring|group_left|group_right)\s*\(([^)]*)\)/g)) {
+    for (const name of m[1]!.split(',').map((l) => l.trim()).filter(Boolean)) labels.add(name);
+  }
+  return [...labels].sort();
+}
+
+/** Label names seen on each metric's samples (a histogram's `_bucket`/`_sum`/`_count` under its own name too). */
+export function exportedLabels(exposition: string): Map<string, Set<string>> {
+  const out = new Map<string, Set<string>>();
+  for (const line of exposition.split('\n')) {
+    if (!line || line.startsWith('#')) continue;
+    const m = /^([A-Za-z_:][\w:]*)(?:\{(.*)\})?\s/.exec(line);
+    if (!m) continue;
+    const set = out.get(m[1]!) ?? new Set<string>();
+    for (const l of (m[2] ?? '').matchAll(/([A-Za-z_]\w*)="(?:[^"\\]|\\.)*"/g)) set.add(l[1]!);
+    out.set(m[1]!, set);
+  }
+  return out;
+}

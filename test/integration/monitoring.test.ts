@@ -13,7 +13,7 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runUp, type LocalCluster } from '../../infra/local/up.js';
 import { freePort } from '../../infra/local/ports.js';
-import { baseMetric, dashboardExpressions, exportedMetrics, ruleExpressions, seriesNames } from '../../infra/monitoring/index.js';
+import { baseMetric, dashboardExpressions, exportedLabels, exportedMetrics, expressionLabels, ruleExpressions, seriesNames } from '../../infra/monitoring/index.js';
 
 const run = promisify(execFile);
 const ROOT = new URL('../..', import.meta.url).pathname;
@@ -75,6 +75,31 @@ function unknownNames(exprs: readonly Named[], gateway: ReadonlySet<string>, wit
   return missing;
 }
 
+/** Labels Prometheus adds to every series (job, instance) or a histogram's buckets carry (le). */
+const SCRAPE_LABELS = ['job', 'instance', 'le'];
+
+/**
+ * `where: label` for every label an expression matches or groups on that no series of its
+ * metrics carries. Only expressions whose every metric has samples can be judged; the others
+ * are counted as skipped.
+ */
+function unknownLabels(exprs: readonly Named[], labels: ReadonlyMap<string, ReadonlySet<string>>): { missing: string[]; checked: number; skipped: number } {
+  const missing: string[] = [];
+  let checked = 0;
+  let skipped = 0;
+  for (const { where, expr } of exprs) {
+    const names = seriesNames(expr).filter((n) => !PROMETHEUS_SERIES.has(n));
+    if (names.some((n) => !labels.has(n))) {
+      skipped += 1;
+      continue;
+    }
+    checked += 1;
+    const known = new Set([...SCRAPE_LABELS, ...names.flatMap((n) => [...labels.get(n)!])]);
+    for (const label of expressionLabels(expr)) if (!known.has(label)) missing.push(`${where}: ${label}`);
+  }
+  return { missing, checked, skipped };
+}
+
 async function promtool(args: string[]): Promise<{ code: number; output: string }> {
   try {
     const { stdout, stderr } = await run('promtool', args, { timeout: PROMTOOL_TIMEOUT_MS });
@@ -124,6 +149,7 @@ describe('monitoring files', () => {
   let cluster: LocalCluster;
   let gatewayNames: Set<string>;
   let witnessNames: Set<string>;
+  let sampleLabels: Map<string, Set<string>>;
   const rulesText = readFileSync(RULES_FILE, 'utf8');
   const dashboard = JSON.parse(readFileSync(DASHBOARD_FILE, 'utf8')) as { panels: { id: number; type: string; title: string; gridPos: { x: number; w: number }; panels?: unknown[] }[] };
 
@@ -133,8 +159,20 @@ describe('monitoring files', () => {
     cluster = await runUp({ regions: 2, basePort: await freePort(), dir, wanDelayMs: 1, quiet: true, tls: true });
     const ca = readFileSync(join(dir, 'certs', 'ca.crt'), 'utf8');
     const [east, west] = cluster.gateways;
-    gatewayNames = new Set([...exportedMetrics(await scrape(`${east!.url}/metrics`, ca)), ...exportedMetrics(await scrape(`${west!.url}/metrics`, ca))]);
-    witnessNames = exportedMetrics(await scrape(`${cluster.witnessUrl}/metrics`, ca));
+    // A write and a read, so the request series have samples to take label names from.
+    await new Promise<void>((resolve, reject) => {
+      const req = request(`${east!.url}/v1/kv/carts/monitoring`, { method: 'PUT', ca, timeout: 5_000 }, (res) => res.resume().on('end', resolve));
+      req.on('error', reject);
+      req.end('"x"');
+    });
+    const texts = [await scrape(`${east!.url}/metrics`, ca), await scrape(`${west!.url}/metrics`, ca)];
+    const witnessText = await scrape(`${cluster.witnessUrl}/metrics`, ca);
+    gatewayNames = new Set(texts.flatMap((t) => [...exportedMetrics(t)]));
+    witnessNames = exportedMetrics(witnessText);
+    sampleLabels = new Map();
+    for (const text of [...texts, witnessText]) {
+      for (const [name, set] of exportedLabels(text)) sampleLabels.set(name, new Set([...(sampleLabels.get(name) ?? []), ...set]));
+    }
   });
 
   afterAll(async () => {
@@ -158,6 +196,15 @@ describe('monitoring files', () => {
     const exprs = dashboardExpressions(dashboard);
     expect(exprs.length).toBeGreaterThanOrEqual(30);
     expect(unknownNames(exprs, gatewayNames, witnessNames)).toEqual([]);
+  });
+
+  it('the labels the rules and the dashboard match or group on are labels of their metrics (where the metrics have samples)', () => {
+    const result = unknownLabels([...ruleExprs(rulesText), ...dashboardExpressions(dashboard)], sampleLabels);
+    console.log(`label check: ${result.checked} expressions checked, ${result.skipped} skipped (a metric without samples in an idle cluster)`);
+    expect(result.missing).toEqual([]);
+    expect(result.checked).toBeGreaterThanOrEqual(20);
+    const bogus = unknownLabels([{ where: 'x', expr: 'sum by (region, colour) (geogate_store_up)' }], sampleLabels);
+    expect(bogus).toEqual({ missing: ['x: colour'], checked: 1, skipped: 0 });
   });
 
   it('a rule naming a metric nobody exports is caught, and a witness metric is looked up at the witness', () => {
