@@ -10,6 +10,7 @@
  *    about:blank, rounds alternated in the same run.
  * node --import tsx bench/ui-load.ts [--rounds 3] [--duration 8] [--refresh 2] [--connections 16]
  */
+import { mkdirSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import puppeteer, { type Page } from 'puppeteer-core';
 import { startCluster, eventually } from '../test/helpers/cluster.js';
@@ -55,6 +56,8 @@ try {
     loadMs.push(performance.now() - t0);
     firstBytes = await meta(page, 'data-last-bytes');
   }
+  mkdirSync('test-output/ui', { recursive: true });
+  await page.screenshot({ path: 'test-output/ui/bench-3x256.png', fullPage: true });
   const cells = await page.$$eval('.cell', (els) => els.length);
   if (cells !== 2 * PARTITIONS) throw new Error(`the page drew ${cells} partitions, not ${2 * PARTITIONS}`);
   // a plain refresh (not one that reads the lists)
