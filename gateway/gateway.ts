@@ -12,7 +12,7 @@ import { realClock, realRandom, type Clock } from '../infra/clock.js';
 import { childLogger, createLogger } from '../infra/log.js';
 import type { GatewayConfig, KeyspaceConfig } from './config.js';
 import { PartitionMap } from './partition-map.js';
-import { ConflictStore, RegionStore } from './store/index.js';
+import { AppliedFrontier, ConflictStore, RegionStore } from './store/index.js';
 import { ConflictWorker } from './merge/conflict-worker.js';
 import { ActionWorker } from './merge/action-worker.js';
 import { RetentionSweeper } from './merge/retention.js';
@@ -91,6 +91,8 @@ export async function startGateway(config: GatewayConfig, opts: GatewayOptions =
   const storeOptions = {
     region: config.region, prefix: config.redis.keyPrefix,
     logMaxEntries: config.log.maxEntries, logMaxBytes: config.log.maxBytes, nowMs: () => clock.nowMs(), monoMs: () => clock.monoMs(),
+    // peers' outcomes remembered under the same bounds; one frontier for both stores (session tokens)
+    idempotency: config.idempotency, frontier: new AppliedFrontier(),
   };
   // `durability: replica` writes WAIT for a replica on connections of their own (WAIT blocks
   // the connection it runs on: region-store.ts)

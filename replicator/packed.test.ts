@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { checkPacked, packChange, unpackChange } from './packed.js';
+import { checkPacked, packChange, readPackedFields, unpackChange, unpackIdempotency } from './packed.js';
 import type { ChangeRecord } from './types.js';
 
 const base: ChangeRecord = {
@@ -84,5 +84,25 @@ describe('packed changes', () => {
     lying.writeUInt32BE(0xffffffff, 0);
     expect(checkPacked(lying)).toMatch(/announced/);
     expect(() => unpackChange(lying)).toThrow(/bad packed change/);
+  });
+
+  it('the idempotency trailer: round trip, absent without a key, each field checked', () => {
+    const fp = 'a'.repeat(64);
+    const withKey = packChange(base, { key: 'k-1', fingerprint: fp, created: true });
+    expect(checkPacked(withKey)).toBe(12);
+    expect(unpackIdempotency(withKey)).toEqual({ key: 'k-1', fingerprint: fp, created: true });
+    expect(unpackChange(withKey).key).toBe('k-ü');
+    expect(readPackedFields(withKey)).toMatchObject({ idempotencyKeyBytes: 3, fingerprintBytes: 64 });
+    expect(unpackIdempotency(packChange(base))).toBeUndefined();
+    expect(readPackedFields(packChange(base))).toMatchObject({ idempotencyKeyBytes: 0, fingerprintBytes: 0 });
+    expect(checkPacked(rawPacked([...good, 'k', fp, '1']))).toBe(12);
+    expect(checkPacked(rawPacked([...good, '', fp, '1']))).toMatch(/^idempotencyKey: not 1-128/);
+    expect(checkPacked(rawPacked([...good, 'x'.repeat(129), fp, '1']))).toMatch(/^idempotencyKey: not 1-128/);
+    expect(checkPacked(rawPacked([...good, 'a b', fp, '1']))).toMatch(/^idempotencyKey: not printable/);
+    expect(checkPacked(rawPacked([...good, 'k', 'a'.repeat(63), '1']))).toMatch(/^fingerprint: not 64/);
+    expect(checkPacked(rawPacked([...good, 'k', 'A'.repeat(64), '1']))).toMatch(/^fingerprint: not lowercase hex/);
+    expect(checkPacked(rawPacked([...good, 'k', fp, '2']))).toMatch(/^created: not 0 or 1/);
+    expect(checkPacked(rawPacked([...good, 'k', fp]))).toMatch(/field 15: truncated/);
+    expect(checkPacked(rawPacked([...good, 'k', fp, '1', 'x']))).toMatch(/trailing/);
   });
 });

@@ -12,6 +12,16 @@
  *   6 value   7 content type   8 version vector (canonical text, `conflict/vv.ts`)
  *   9 HLC ("wall.logical")   10 origin region   11 epoch (decimal)   12 tombstone ("1" | "0")
  *
+ * A write that carried an Idempotency-Key has three more fields, the idempotency trailer:
+ *
+ *   13 the Idempotency-Key (1-128 printable ASCII)   14 the request's fingerprint (64 lowercase
+ *   hex, sha256)   15 created ("1" | "0")
+ *
+ * so the regions that apply it remember its outcome (applyChanges-3.lua). A change without a
+ * key keeps the 12 fields: entries logged before the trailer existed read the same. A peer
+ * older than the trailer refuses such a change (trailing bytes): the link protocol version
+ * (codec.ts PROTOCOL_VERSION 3) keeps the two from linking at all.
+ *
  * A peer's bytes are untrusted: `checkPacked` applies the config's name rules and the
  * channel's bounds (keys up to 64 Ki characters, canonical version vectors, …) before
  * anything reaches Redis.
@@ -22,6 +32,10 @@ import { vvFromString, vvToString } from '../conflict/vv.js';
 import type { ChangeRecord } from './types.js';
 
 export const PACKED_FIELDS = 12;
+/** Fields of the idempotency trailer (13-15). */
+export const PACKED_IDEMPOTENCY_FIELDS = 3;
+export const IDEMPOTENCY_KEY_CHARS_MAX = 128;
+export const FINGERPRINT_CHARS = 64;
 const LEN_BYTES = 4;
 /** The config's rules for names (gateway/config.ts): nothing else can be a region or keyspace. */
 const REGION_CHARS_MAX = 32;
@@ -41,7 +55,8 @@ export const PACKED_METADATA_BYTES_MAX = PACKED_FIELDS * LEN_BYTES
   + 4 * DECIMAL_DIGITS_MAX // seq, partition, bucket, epoch
   + KEYSPACE_CHARS_MAX + CONTENT_TYPE_CHARS_MAX * 4 + VV_BYTES_MAX
   + 2 * DECIMAL_DIGITS_MAX + 1 // hlc
-  + REGION_CHARS_MAX + 1; // origin, tombstone
+  + REGION_CHARS_MAX + 1 // origin, tombstone
+  + PACKED_IDEMPOTENCY_FIELDS * LEN_BYTES + IDEMPOTENCY_KEY_CHARS_MAX + FINGERPRINT_CHARS + 1; // the idempotency trailer
 
 /** One log entry as it travels: its seq (also inside the bytes) and the packed change. */
 export interface LogEntry {
@@ -49,13 +64,21 @@ export interface LogEntry {
   readonly bytes: Uint8Array;
 }
 
+/** The idempotency trailer of a change: the key, the request's fingerprint, whether the write created the record. */
+export interface PackedIdempotency {
+  readonly key: string;
+  readonly fingerprint: string;
+  readonly created: boolean;
+}
+
 /** Packs a change (for the in-memory log, anti-entropy and tests; the store's Lua packs its own). */
-export function packChange(c: ChangeRecord): Buffer {
+export function packChange(c: ChangeRecord, idempotency?: PackedIdempotency): Buffer {
   const r = c.record;
   const fields: (string | Uint8Array)[] = [
     String(c.seq), c.keyspace, c.key, String(c.partition), String(c.bucket), r.value, r.contentType,
     vvToString(r.vv), `${r.hlc[0]}.${r.hlc[1]}`, r.origin, String(r.epoch), r.tombstone ? '1' : '0',
   ];
+  if (idempotency) fields.push(idempotency.key, idempotency.fingerprint, idempotency.created ? '1' : '0');
   const parts = fields.map((f) => (typeof f === 'string' ? Buffer.from(f, 'utf8') : Buffer.from(f.buffer, f.byteOffset, f.byteLength)));
   const out = Buffer.allocUnsafe(parts.reduce((n, p) => n + LEN_BYTES + p.byteLength, 0));
   let at = 0;
@@ -69,6 +92,11 @@ export function packChange(c: ChangeRecord): Buffer {
 
 export function packEntry(c: ChangeRecord): LogEntry {
   return { seq: c.seq, bytes: packChange(c) };
+}
+
+/** A log entry of a write that carried an Idempotency-Key (the trailer). */
+export function packIdempotentEntry(c: ChangeRecord, idempotency: PackedIdempotency): LogEntry {
+  return { seq: c.seq, bytes: packChange(c, idempotency) };
 }
 
 /**
@@ -87,12 +115,14 @@ export function takeWithin(entries: Iterable<LogEntry>, maxRecords: number, maxB
   return out;
 }
 
-/** Field boundaries of a packed change: [start, end) byte offsets, or a problem. */
+/** Field boundaries of a packed change: [start, end) byte offsets (12 or 15 fields), or a problem. */
 function split(bytes: Uint8Array): number[] | string {
   const view = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const bounds: number[] = new Array(PACKED_FIELDS * 2);
+  const bounds: number[] = [];
   let at = 0;
-  for (let i = 0; i < PACKED_FIELDS; i++) {
+  for (let i = 0; i < PACKED_FIELDS + PACKED_IDEMPOTENCY_FIELDS; i++) {
+    if (i === PACKED_FIELDS && at === view.byteLength) break; // no idempotency trailer
+    if (i === PACKED_FIELDS && view.byteLength - at < LEN_BYTES) return `${view.byteLength - at} trailing bytes`;
     if (at + LEN_BYTES > view.byteLength) return `field ${i + 1}: truncated length`;
     const len = view.readUInt32BE(at);
     const start = at + LEN_BYTES;
@@ -182,6 +212,14 @@ export function checkPacked(bytes: Uint8Array): number | string {
   if (!nameAt(v, b[18]!, b[19]!, REGION_CHARS_MAX, false)) return 'origin: not a region name';
   if (decimalAt(v, b[20]!, b[21]!) < 0) return 'epoch: not a non-negative integer';
   if (b[23]! - b[22]! !== 1 || (v[b[22]!] !== C0 && v[b[22]!] !== C0 + 1)) return 'tombstone: not 0 or 1';
+  if (b.length > PACKED_FIELDS * 2) {
+    const keyLen = b[25]! - b[24]!;
+    if (keyLen < 1 || keyLen > IDEMPOTENCY_KEY_CHARS_MAX) return `idempotencyKey: not 1-${IDEMPOTENCY_KEY_CHARS_MAX} characters`;
+    for (let i = b[24]!; i < b[25]!; i++) if (v[i]! < 0x21 || v[i]! > 0x7e) return 'idempotencyKey: not printable ASCII';
+    if (b[27]! - b[26]! !== FINGERPRINT_CHARS) return `fingerprint: not ${FINGERPRINT_CHARS} hex digits`;
+    for (let i = b[26]!; i < b[27]!; i++) if (!((v[i]! >= C0 && v[i]! <= C9) || (v[i]! >= CA && v[i]! <= 0x66))) return 'fingerprint: not lowercase hex';
+    if (b[29]! - b[28]! !== 1 || (v[b[28]!] !== C0 && v[b[28]!] !== C0 + 1)) return 'created: not 0 or 1';
+  }
   return seq;
 }
 
@@ -197,6 +235,9 @@ export interface PackedFields {
   readonly hlcWallMs: number;
   readonly origin: string;
   readonly epoch: number;
+  /** Byte lengths of the idempotency trailer's key and fingerprint (0: no trailer). */
+  readonly idempotencyKeyBytes: number;
+  readonly fingerprintBytes: number;
 }
 
 /** Reads those fields of a change `checkPacked` accepted (throws on bytes it rejects). */
@@ -211,7 +252,17 @@ export function readPackedFields(bytes: Uint8Array): PackedFields {
     seq: decimalAt(v, b[0]!, b[1]!), keyspace: view.toString('latin1', b[2]!, b[3]!), key: v.subarray(b[4]!, b[5]!),
     partition: decimalAt(v, b[6]!, b[7]!), bucket: decimalAt(v, b[8]!, b[9]!), valueBytes: b[11]! - b[10]!,
     hlcWallMs: decimalAt(v, b[16]!, dot), origin: view.toString('latin1', b[18]!, b[19]!), epoch: decimalAt(v, b[20]!, b[21]!),
+    idempotencyKeyBytes: b.length > PACKED_FIELDS * 2 ? b[25]! - b[24]! : 0,
+    fingerprintBytes: b.length > PACKED_FIELDS * 2 ? b[27]! - b[26]! : 0,
   };
+}
+
+/** The idempotency trailer of a change `checkPacked` accepted; undefined without one. */
+export function unpackIdempotency(bytes: Uint8Array): PackedIdempotency | undefined {
+  const b = split(bytes);
+  if (typeof b === 'string') throw new Error(`bad packed change: ${b}`);
+  if (b.length <= PACKED_FIELDS * 2) return undefined;
+  return { key: text(bytes, b, 12), fingerprint: text(bytes, b, 13), created: text(bytes, b, 14) === '1' };
 }
 
 /** Unpacks a change; throws on bytes that `checkPacked` rejects. */

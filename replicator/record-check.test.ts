@@ -20,6 +20,7 @@ const withRecord = (r: Partial<ChangeRecord['record']>): ChangeRecord => ({ ...g
 describe('record check: every field of a received record against local placement and bounds', () => {
   it('accepts a record that fits the local placement', () => {
     expect(check(packChange(good))).toBeNull();
+    expect(check(packChange(good, { key: 'k'.repeat(128), fingerprint: 'f'.repeat(64), created: false }))).toBeNull();
     expect(check(packChange(withRecord({ hlc: [NOW + 60_000, 3] })))).toBeNull();
   });
 
@@ -39,6 +40,13 @@ describe('record check: every field of a received record against local placement
     expect(problem?.reason).toBe(reason);
     expect(problem?.message).toMatch(message);
     expect(problem?.message).toContain(`seq ${change.seq}`);
+  });
+
+  it('refuses an idempotency trailer over its bounds, naming it', () => {
+    const long = check(packChange(good, { key: 'k'.repeat(129), fingerprint: 'f'.repeat(64), created: true }));
+    expect(long).toMatchObject({ reason: 'idempotency', message: expect.stringMatching(/Idempotency-Key of 129 bytes over 128/) });
+    const fp = check(packChange(good, { key: 'k', fingerprint: 'f'.repeat(65), created: true }));
+    expect(fp).toMatchObject({ reason: 'idempotency', message: expect.stringMatching(/fingerprint of 65 bytes, not 64/) });
   });
 
   it('throws on bytes the codec would reject (the check runs after checkPacked)', () => {

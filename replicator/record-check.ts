@@ -4,10 +4,11 @@
  * partition and Merkle bucket the local ring gives its key (so a peer with other partitions,
  * ring slots or buckets never writes leaves into the wrong digests), key and value within
  * the local limits, an origin that is a cluster region, an HLC wall time at most
- * `hlcAheadMsMax` ahead of the local clock, a sane epoch. Pure: the clock is passed in.
+ * `hlcAheadMsMax` ahead of the local clock, a sane epoch, an idempotency trailer within its
+ * bounds (a key of at most 128 bytes, a 64-digit fingerprint). Pure: the clock is passed in.
  * The receiver (receiver.ts) applies the records that pass and reports the others.
  */
-import { readPackedFields } from './packed.js';
+import { FINGERPRINT_CHARS, IDEMPOTENCY_KEY_CHARS_MAX, readPackedFields } from './packed.js';
 
 /** No honest epoch gets near this (one increment per ownership change). */
 export const EPOCH_MAX = 2 ** 48;
@@ -29,7 +30,7 @@ export interface RecordBounds {
   readonly nowMs: () => number;
 }
 
-export type RecordRejection = 'keyspace' | 'partition' | 'bucket' | 'key-size' | 'value-size' | 'origin' | 'hlc-ahead' | 'epoch';
+export type RecordRejection = 'keyspace' | 'partition' | 'bucket' | 'key-size' | 'value-size' | 'origin' | 'hlc-ahead' | 'epoch' | 'idempotency';
 
 export interface RecordProblem {
   readonly reason: RecordRejection;
@@ -55,6 +56,9 @@ export function createRecordCheck(b: RecordBounds): RecordCheck {
     if (here.bucket !== f.bucket) return problem('bucket', `${at()}: the key is in bucket ${here.bucket} here, not ${f.bucket}`);
     if (!regions.has(f.origin)) return problem('origin', `${at()}: origin ${f.origin} is not a cluster region`);
     if (f.epoch > EPOCH_MAX) return problem('epoch', `${at()}: epoch ${f.epoch} above ${EPOCH_MAX}`);
+    // the idempotency trailer: the key within the header's bound, a sha256 fingerprint
+    if (f.idempotencyKeyBytes > IDEMPOTENCY_KEY_CHARS_MAX) return problem('idempotency', `${at()}: Idempotency-Key of ${f.idempotencyKeyBytes} bytes over ${IDEMPOTENCY_KEY_CHARS_MAX}`);
+    if (f.idempotencyKeyBytes > 0 && f.fingerprintBytes !== FINGERPRINT_CHARS) return problem('idempotency', `${at()}: request fingerprint of ${f.fingerprintBytes} bytes, not ${FINGERPRINT_CHARS}`);
     const aheadMs = f.hlcWallMs - b.nowMs();
     if (aheadMs > b.hlcAheadMsMax) return problem('hlc-ahead', `${at()}: HLC wall time ${aheadMs} ms ahead of the local clock (bound ${b.hlcAheadMsMax} ms)`);
     return null;

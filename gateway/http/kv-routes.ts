@@ -208,7 +208,8 @@ async function computedWrite(ctx: GatewayContext, req: WriteRequest, compute: (c
  * did (it may have failed there, after the write).
  */
 async function replay(ctx: GatewayContext, c: Context, t: Target, res: WriteResult, first: { tombstone: boolean; epoch: number }) {
-  await ctx.afterWrite(t.ks, t.placement.partition, res.seq);
+  // seq 0: an outcome learnt from a peer's change (its origin waited for its sync replicas)
+  if (res.seq > 0) await ctx.afterWrite(t.ks, t.placement.partition, res.seq);
   setPlacementHeaders(ctx, c, t.ks, t.placement.partition);
   c.header('x-geogate-epoch', String(first.epoch));
   c.header('x-geogate-hlc', res.hlc);

@@ -56,6 +56,65 @@ export function nextCounterFloor(prev: number, prevAtMs: number, nowMs: number):
 }
 export const APPLY_BATCH_RECORDS_MAX = 4096;
 
+/** Incarnations of one origin's log remembered by the frontier (the newest ones). */
+export const FRONTIER_INCARNATIONS_MAX = 4;
+
+/**
+ * What this region applied of each origin's log: per origin and incarnation the highest seq
+ * (the store's `applied` hash, kept here in memory as the applies move it), and the
+ * incarnation applied last per origin. Session tokens (gateway/http/session.ts) read it and
+ * wait on it: `onApplied` listeners run after every batch applied, no polling.
+ */
+export class AppliedFrontier {
+  private readonly seqs = new Map<string, Map<string, number>>();
+  private readonly current = new Map<string, string>();
+  private readonly listeners = new Set<() => void>();
+
+  /** A batch of `origin`'s log at `incarnation` was applied up to `seq`. */
+  applied(origin: string, incarnation: string, seq: number): void {
+    this.note(origin, incarnation, seq);
+    this.current.set(origin, incarnation);
+    for (const l of [...this.listeners]) l();
+  }
+
+  /** Seeds from the store's applied hash (`origin|incarnation` → seq), without marking a current incarnation. */
+  seed(all: Readonly<Record<string, number>>): void {
+    for (const [field, seq] of Object.entries(all)) {
+      const bar = field.lastIndexOf('|');
+      if (bar > 0) this.note(field.slice(0, bar), field.slice(bar + 1), seq);
+    }
+  }
+
+  /** The highest applied seq of `origin` at `incarnation` (0: none). */
+  seq(origin: string, incarnation: string): number {
+    return this.seqs.get(origin)?.get(incarnation) ?? 0;
+  }
+
+  /** Per origin, the incarnation applied last in this process and its seq. */
+  currentAll(): { origin: string; incarnation: string; seq: number }[] {
+    return [...this.current].map(([origin, incarnation]) => ({ origin, incarnation, seq: this.seq(origin, incarnation) }));
+  }
+
+  /** Runs `listener` after every applied batch; the result removes it. */
+  onApplied(listener: () => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  get listenerCount(): number {
+    return this.listeners.size;
+  }
+
+  private note(origin: string, incarnation: string, seq: number): void {
+    let byInc = this.seqs.get(origin);
+    if (!byInc) this.seqs.set(origin, (byInc = new Map()));
+    const prev = byInc.get(incarnation);
+    if (prev !== undefined) byInc.delete(incarnation); // re-inserted: the newest last
+    byInc.set(incarnation, Math.max(prev ?? 0, seq));
+    while (byInc.size > FRONTIER_INCARNATIONS_MAX) byInc.delete(byInc.keys().next().value!);
+  }
+}
+
 export interface RegionStoreOptions {
   readonly region: string;
   readonly prefix: string;
@@ -66,7 +125,19 @@ export interface RegionStoreOptions {
   readonly monoMs?: () => number;
   /** The highest seq of a log read (the senders ship what they read): `noteSeqSeen` of the store that writes. */
   readonly onLogRead?: (lastSeq: number) => void;
+  /**
+   * How the outcomes of a peer's writes with an Idempotency-Key are remembered when their
+   * changes are applied (the config's `idempotency`; default 24 h and 1,000,000).
+   */
+  readonly idempotency?: { readonly ttlMs: number; readonly entriesMax: number } | undefined;
+  /**
+   * What this region applied of each origin's log, shared by the stores of one gateway (the
+   * one that applies and the one the reads use): session tokens wait on it (applied-frontier.ts).
+   */
+  readonly frontier?: AppliedFrontier | undefined;
 }
+
+export const DEFAULT_APPLY_IDEMPOTENCY = { ttlMs: 24 * 3_600_000, entriesMax: 1_000_000 } as const;
 
 export interface WriteRequest {
   readonly keyspace: string;
@@ -168,7 +239,10 @@ export class RegionStore implements ChangeSink {
     this.main = lane(redis);
     this.redisClock = this.main.clock;
     this.replicaLanes = replicaWaitRedis.map(lane);
+    this.appliedFrontier = opts.frontier ?? new AppliedFrontier();
   }
+
+  private readonly appliedFrontier: AppliedFrontier;
 
   /**
    * The lowest value this region's own version-vector counter takes in a write (0: none).
@@ -553,9 +627,30 @@ export class RegionStore implements ChangeSink {
     if (batch.length === 0) return [];
     if (batch.length > APPLY_BATCH_RECORDS_MAX) throw new RangeError(`apply batch of ${batch.length} > ${APPLY_BATCH_RECORDS_MAX}`);
     const packed = batch.map(({ bytes }) => (Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)));
+    const idem = this.opts.idempotency ?? DEFAULT_APPLY_IDEMPOTENCY;
     const codes = (await scripts.applyChanges.call(this.redis, { applied: this.keys.applied, hlc: this.keys.hlc, pendingIndex: this.keys.pendingIndex },
-      { prefix: this.opts.prefix, origin, incarnation, nowMs: this.opts.nowMs(), count: batch.length }, packed)) as number[];
+      { prefix: this.opts.prefix, origin, incarnation, nowMs: this.opts.nowMs(), idempotencyTtlMs: idem.ttlMs, idempotencyEntriesMax: idem.entriesMax, count: batch.length },
+      packed)) as number[];
+    const unremembered = codes.pop() ?? 0;
+    this.idempotencyUnremembered += unremembered;
+    if (origin !== '') {
+      let last = 0;
+      for (const e of batch) if (e.seq > last) last = e.seq;
+      this.frontier.applied(origin, incarnation, last);
+    }
     return codes.map((code) => APPLY_OUTCOMES[code] ?? 'conflict');
+  }
+
+  /**
+   * Outcomes of peers' writes with an Idempotency-Key that this process applied without
+   * remembering them (the region was at `idempotency.entriesMax`). Durable count across
+   * restarts in Redis: `<prefix>idemunremembered`.
+   */
+  idempotencyUnremembered = 0;
+
+  /** What this region applied of each origin's log (shared with the gateway's other store). */
+  get frontier(): AppliedFrontier {
+    return this.appliedFrontier;
   }
 
   /**

@@ -87,7 +87,7 @@ export const scripts = {
       'idempotencyKey', 'fingerprint', 'idempotencyTtlMs', 'idempotencyEntriesMax', 'op']),
   applyChanges: new LuaScript('applyChanges-3',
     ['applied', 'hlc', 'pendingIndex'],
-    ['prefix', 'origin', 'incarnation', 'nowMs', 'count'], 'the packed changes'),
+    ['prefix', 'origin', 'incarnation', 'nowMs', 'idempotencyTtlMs', 'idempotencyEntriesMax', 'count'], 'the packed changes'),
   trimLog: new LuaScript('trimLog-3',
     ['log', 'logBytes', 'incarnation'],
     ['throughSeq', 'entriesMax', 'callerIncarnation']),

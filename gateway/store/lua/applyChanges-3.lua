@@ -14,6 +14,16 @@
   With an empty origin (ARGV[2] = '') the batch comes from anti-entropy or a restore, not
   from a log: no seq bookkeeping, every record goes through the version comparison.
 
+  A change with an idempotency trailer (a write that carried an Idempotency-Key, packed.lua)
+  has its outcome remembered here as the write script remembers it at the origin
+  (includes/idempotency.lua: "<prefix>idem:<key>", indexed in "<prefix>idemidx"), whatever
+  the version comparison decided (applied, dominated or pending: the origin took the write
+  and answered that version), for ARGV[5] ms from now, unless the key is remembered here
+  already (a request this region took itself keeps its own outcome). At ARGV[6] outcomes
+  remembered the outcome is NOT remembered — the apply never fails nor stalls for it — and
+  counted ("<prefix>idemunremembered", and the last element of the output); a retry here is
+  then refused with idempotency_full while the cap holds.
+
   Keys of records are derived from ARGV[1] (prefix): standalone Redis only.
 
   Input:
@@ -21,24 +31,30 @@
     KEYS[2] region HLC
     KEYS[3] pending-conflict index (set of "ks\0key")
     ARGV[1] key prefix    ARGV[2] origin    ARGV[3] incarnation    ARGV[4] now (wall ms)
-    ARGV[5] record count N, then N packed changes (packed.lua: seq, keyspace, key, partition,
-      bucket, value, content type, version, hlc, origin, epoch, tombstone), one argument each
+    ARGV[5] how long an outcome is remembered, ms    ARGV[6] at most this many remembered
+    ARGV[7] record count N, then N packed changes (packed.lua: seq, keyspace, key, partition,
+      bucket, value, content type, version, hlc, origin, epoch, tombstone[, idempotency key,
+      fingerprint, created]), one argument each
 
   Output: one code per record: 0 duplicate, 1 applied, 2 dominated/equal (by the record or
-    by a pending version), 3 conflict (pending)
+    by a pending version), 3 conflict (pending); then the number of idempotency outcomes of
+    the batch not remembered (the cap)
 ]]
 local rcall = redis.call
 --- @include "vv"
 --- @include "hlc"
 --- @include "merkle"
 --- @include "packed"
+--- @include "idempotency"
 
 local prefix, origin = ARGV[1], ARGV[2]
 local appliedField = origin .. "|" .. ARGV[3]
 local fromLog = origin ~= ""
 local applied = 0
 if fromLog then applied = tonumber(rcall("HGET", KEYS[1], appliedField) or "0") end
-local n = tonumber(ARGV[5])
+local n = tonumber(ARGV[7])
+local idemTtl, idemMax, idemIndex = tonumber(ARGV[5]), tonumber(ARGV[6]), prefix .. "idemidx"
+local unremembered = 0
 local out = {}
 local maxW, maxL = 0, 0
 local merkle = {}
@@ -82,11 +98,23 @@ local function pendingCovers(ks, key, vv)
 end
 
 for i = 0, n - 1 do
-  local seq, ks, key, p, bucket, value, ct, vvText, hlcText, o, e, t = unpackChange(ARGV[6 + i])
+  local seq, ks, key, p, bucket, value, ct, vvText, hlcText, o, e, t, ik, fp, cr = unpackChange(ARGV[8 + i])
   if fromLog and seq <= applied then
     out[#out + 1] = 0
   else
     if fromLog then applied = seq end
+    if ik then
+      local outcomeKey = prefix .. "idem:" .. ik
+      if rcall("EXISTS", outcomeKey) == 0 then
+        if idemRoom(idemIndex, tonumber(ARGV[4]), idemMax) then
+          -- q = 0: the seq is the origin's, not of this region's log (nothing to wait for here)
+          idemRemember(outcomeKey, idemIndex, ik, tonumber(ARGV[4]), idemTtl,
+            { "f", fp, "v", vvText, "q", 0, "h", hlcText, "c", cr, "t", t, "e", e })
+        else
+          unremembered = unremembered + 1
+        end
+      end
+    end
     local recKey = prefix .. "r:" .. ks .. ":" .. key
     local curVv = rcall("HGET", recKey, "vv")
     local order = "after"
@@ -124,4 +152,6 @@ if fromLog then rcall("HSET", KEYS[1], appliedField, applied) end
 local lw, ll = hlcParse(rcall("GET", KEYS[2]))
 local w, l = hlcMax(lw, ll, maxW, maxL)
 rcall("SET", KEYS[2], hlcFormat(w, l))
+if unremembered > 0 then rcall("INCRBY", prefix .. "idemunremembered", unremembered) end
+out[#out + 1] = unremembered
 return out

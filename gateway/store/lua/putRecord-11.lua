@@ -2,7 +2,8 @@
   Writes (or deletes, as a tombstone) one record: the whole local write path in one call.
   Checks the partition's fence/epoch and the preconditions, bumps the version vector and the
   HLC, stores the record, appends the change to the region's replication log, and updates
-  the partition's Merkle bucket digest.
+  the partition's Merkle bucket digest. With an Idempotency-Key the logged change carries
+  the key, the fingerprint and created (packed.lua's trailer): the peers remember the outcome.
 
   Input:
     KEYS[1] record hash          KEYS[5] region HLC
@@ -91,14 +92,18 @@ if ARGV[24] == "incr" then
   if not value then return -10 end
 end
 
+local created = 0
+if not live then created = 1 end
+-- the outcome travels with the change: the regions applying it remember it too (applyChanges)
+local idem = nil
+if idemKey ~= "" then idem = { idemKey, ARGV[21], tostring(created) } end
+
 rcall("HSET", KEYS[1], "v", value, "ct", ARGV[4], "vv", vvText, "h", hlcText, "o", region,
   "e", epoch, "t", tomb, "p", ARGV[14], "b", ARGV[15])
 local seq, packed = logAppend(KEYS[2], KEYS[3], KEYS[4], tonumber(ARGV[10]), tonumber(ARGV[11]),
-  ARGV[12], ARGV[13], ARGV[14], ARGV[15], value, ARGV[4], vvText, hlcText, region, epoch, tomb)
+  ARGV[12], ARGV[13], ARGV[14], ARGV[15], value, ARGV[4], vvText, hlcText, region, epoch, tomb, idem)
 merkleUpdate(KEYS[6], KEYS[7], ARGV[15], ARGV[13], curVv or nil, vvText)
 
-local created = 0
-if not live then created = 1 end
 if idemKey ~= "" then
   idemRemember(KEYS[10], KEYS[11], idemKey, now, tonumber(ARGV[22]),
     { "f", ARGV[21], "v", vvText, "q", seq, "h", hlcText, "c", created, "t", tomb, "e", epoch })

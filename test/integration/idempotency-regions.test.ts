@@ -1,0 +1,132 @@
+/**
+ * Idempotency-Key outcomes replicated with the write (issue 13 item 2): two regions on real
+ * redis-servers, gateways and a witness. A write with a key at east, retried at west once it
+ * replicated, is answered with the first outcome (not applied twice: an incr makes a double
+ * application visible in the count); another request with the key is 422 there; a region
+ * at its cap applies the change without remembering it (counted) and refuses the retry; on
+ * a single-master keyspace the retry at the non-owner is redirected, and after a failover
+ * the new owner answers it from the replicated outcome.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Redis } from 'ioredis';
+import { startCluster, eventually } from '../helpers/cluster.js';
+
+type Cluster = Awaited<ReturnType<typeof startCluster>>;
+const KEYSPACES = [
+  { name: 'orders', partitions: 8, onSplit: 'fence' },
+  { name: 'hits', partitions: 8, onSplit: 'diverge', writes: 'multi-master', resolver: 'counter' },
+];
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const total = (doc: { p?: Record<string, number>; n?: Record<string, number> }) =>
+  Object.values(doc.p ?? {}).reduce((s, x) => s + x, 0) - Object.values(doc.n ?? {}).reduce((s, x) => s + x, 0);
+const incr = (base: string, key: string, by: number, idem: string) =>
+  fetch(`${base}/v1/kv/hits/${key}/incr`, { method: 'POST', body: JSON.stringify({ by }), headers: { 'content-type': 'application/json', 'idempotency-key': idem } });
+const count = async (base: string, key: string) => {
+  const res = await fetch(`${base}/v1/kv/hits/${key}`);
+  return res.status === 200 ? total(await res.json()) : null;
+};
+
+describe('Idempotency-Key outcomes across regions', () => {
+  let c: Cluster;
+  let east: string;
+  let west: string;
+  beforeAll(async () => {
+    c = await startCluster(['east', 'west'], { witness: true, wan: true, extra: { keyspaces: KEYSPACES } });
+    east = c.byName('east').gateway.url;
+    west = c.byName('west').gateway.url;
+  });
+  afterAll(async () => { await c?.stop(); });
+
+  it('an incr retried at west after it replicated is replayed, not applied twice', async () => {
+    const first = await incr(east, 'h-1', 5, 'rk-1');
+    expect(first.status).toBe(201);
+    expect(await eventually(async () => (await count(west, 'h-1')) === 5)).toBe(true);
+    const retry = await incr(west, 'h-1', 5, 'rk-1');
+    expect(retry.status).toBe(201); // east's first answer: created
+    expect(retry.headers.get('x-geogate-idempotent-replay')).toBe('true');
+    expect(retry.headers.get('etag')).toBe(first.headers.get('etag'));
+    expect(retry.headers.get('x-geogate-hlc')).toBe(first.headers.get('x-geogate-hlc'));
+    expect(await retry.json()).toEqual({ version: 'east:1', created: true });
+    await sleep(300); // a second application at west would replicate back to east by now
+    expect(await count(west, 'h-1')).toBe(5);
+    expect(await count(east, 'h-1')).toBe(5);
+  });
+
+  it('the key used at west for another request (another body) is 422, nothing written', async () => {
+    expect((await incr(east, 'h-2', 2, 'rk-2')).status).toBe(201);
+    expect(await eventually(async () => (await count(west, 'h-2')) === 2)).toBe(true);
+    const other = await incr(west, 'h-2', 3, 'rk-2');
+    expect(other.status).toBe(422);
+    expect((await other.json()).error.code).toBe('idempotency_key_reused');
+    await sleep(300);
+    expect(await count(west, 'h-2')).toBe(2);
+    expect(await count(east, 'h-2')).toBe(2);
+  });
+
+  it('single-master: the retry at the non-owner is redirected to the owner, which replays it; after a failover the new owner replays it', async () => {
+    // a key whose partition east owns: west redirects a write of it to east
+    let key = '';
+    for (let i = 0; i < 64 && !key; i++) {
+      const probe = await fetch(`${west}/v1/kv/orders/o-${i}`, { method: 'PUT', body: 'probe', redirect: 'manual' });
+      await probe.arrayBuffer();
+      if (probe.status === 307 && probe.headers.get('location')?.startsWith(east)) key = `o-${i}`;
+    }
+    expect(key).not.toBe('');
+    const put = (base: string) => fetch(`${base}/v1/kv/orders/${key}`, { method: 'PUT', body: 'order', redirect: 'manual', headers: { 'idempotency-key': 'rk-order' } });
+    let first: Response | undefined; // east may still be taking its leases (503 lease-pending)
+    expect(await eventually(async () => (first = await put(east)).status !== 503, 10_000, 100)).toBe(true);
+    expect(first!.status).toBe(201);
+    expect(await eventually(async () => (await fetch(`${west}/v1/kv/orders/${key}`)).status === 200)).toBe(true);
+    const atWest = await put(west);
+    expect(atWest.status).toBe(307);
+    expect(atWest.headers.get('location')).toBe(`${east}/v1/kv/orders/${key}`);
+    const followed = await put(east);
+    expect(followed.status).toBe(201);
+    expect(followed.headers.get('x-geogate-idempotent-replay')).toBe('true');
+
+    await c.stopGateway('east'); // west takes the partition over through the witness
+    let after: Response | undefined;
+    expect(await eventually(async () => {
+      after = await put(west);
+      return after.status !== 503 && after.status !== 307;
+    }, 20_000, 200)).toBe(true);
+    expect(after!.status).toBe(201);
+    expect(after!.headers.get('x-geogate-idempotent-replay')).toBe('true');
+    expect(after!.headers.get('etag')).toBe(first!.headers.get('etag'));
+    expect((await fetch(`${west}/v1/kv/orders/${key}`)).headers.get('etag')).toBe(first!.headers.get('etag'));
+  }, 40_000);
+});
+
+describe('Idempotency-Key outcomes at a receiving region at its cap', () => {
+  let c: Cluster;
+  beforeAll(async () => {
+    c = await startCluster(['east', 'west'], {
+      extra: { keyspaces: KEYSPACES.slice(1) },
+      perRegion: (r) => (r === 'west' ? { idempotency: { entriesMax: 2 } } : {}),
+    });
+  });
+  afterAll(async () => { await c?.stop(); });
+
+  it('the change is applied without its outcome (counted), the link goes on, the retry there is refused with 503 idempotency_full', async () => {
+    const east = c.byName('east').gateway.url;
+    const west = c.byName('west').gateway.url;
+    expect((await incr(west, 'w-1', 1, 'west-1')).status).toBe(201);
+    expect((await incr(west, 'w-2', 1, 'west-2')).status).toBe(201); // west remembers 2: its cap
+    expect((await incr(east, 'h-cap', 7, 'rk-cap')).status).toBe(201);
+    expect((await fetch(`${east}/v1/kv/hits/h-after`, { method: 'PUT', body: 'x' })).status).toBe(201);
+    expect(await eventually(async () => (await count(west, 'h-cap')) === 7 && (await fetch(`${west}/v1/kv/hits/h-after`)).status === 200)).toBe(true);
+    const westRegion = c.byName('west');
+    const redis = new Redis(westRegion.redis.url);
+    try {
+      expect(await redis.get(`${westRegion.config.redis.keyPrefix}idemunremembered`)).toBe('1');
+    } finally {
+      redis.disconnect();
+    }
+    const retry = await incr(west, 'h-cap', 7, 'rk-cap');
+    expect(retry.status).toBe(503);
+    expect((await retry.json()).error.code).toBe('idempotency_full');
+    expect(await count(west, 'h-cap')).toBe(7);
+    // a retry at the origin is still answered there
+    expect((await incr(east, 'h-cap', 7, 'rk-cap')).headers.get('x-geogate-idempotent-replay')).toBe('true');
+  });
+});
