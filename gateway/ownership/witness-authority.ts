@@ -59,6 +59,23 @@ export interface WitnessAuthorityDeps {
   onHeal(keyspace: string, partition: number, owner: string, sinceMs: number): void;
 }
 
+/**
+ * The partitions whose owner a peer's confirm request shows: the peer asks us to confirm its
+ * lease at exactly the epoch we know it owns. `known` is undefined for a partition this
+ * region does not have (the request answered it unknown-partition; skipped, never thrown on).
+ */
+export function ownersShownBy(
+  req: { readonly from: string; readonly items: readonly { readonly keyspace: string; readonly partition: number; readonly epoch: number }[] },
+  known: (keyspace: string, partition: number) => { owner: string; epoch: number } | undefined,
+): string[] {
+  const out: string[] = [];
+  for (const item of req.items) {
+    const k = known(item.keyspace, item.partition);
+    if (k && k.owner === req.from && k.epoch === item.epoch) out.push(`${item.keyspace}/${item.partition}`);
+  }
+  return out;
+}
+
 export class WitnessAuthority implements WriteAuthority {
   readonly writeGuard: WriteGuard;
   private readonly handover: HandoverDriver;
@@ -133,10 +150,10 @@ export class WitnessAuthority implements WriteAuthority {
     this.transport = new LinkVoteTransport(deps.replicator, clock, deps.log, (req) => {
       const reply = this.runner.onPeerConfirmRequest(req);
       // a peer renewing a lease at the epoch we know: its owner is learnt
-      for (const item of req.items) {
-        const k = this.agent.known(item.keyspace, item.partition);
-        if (k.owner === req.from && k.epoch === item.epoch) this.learnt.add(`${item.keyspace}/${item.partition}`);
-      }
+      for (const key of ownersShownBy(req, (ks, p) => {
+        const spec = deps.maps.get(ks)?.keyspace;
+        return spec && Number.isInteger(p) && p >= 0 && p < spec.partitions ? this.agent.known(ks, p) : undefined;
+      })) this.learnt.add(key);
       return reply;
     });
     deps.replicator.registerTopic(OWNER_TOPIC, (peer, body) => this.onOwnerHint(peer, body));
