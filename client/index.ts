@@ -8,6 +8,9 @@
  * every attempt, redirect, wait and failover.
  */
 import { randomUUID } from 'node:crypto';
+import { SESSION_HEADER, formatSessionToken, mergeSessionTokens, parseSessionToken, type SessionEntry } from './session.js';
+
+export { SESSION_HEADER, SESSION_TOKEN_BYTES_MAX, formatSessionToken, mergeSessionTokens, parseSessionToken, type SessionEntry } from './session.js';
 
 export const DEFAULT_ATTEMPTS_MAX = 6;
 export const DEFAULT_REDIRECTS_MAX = 3;
@@ -34,6 +37,11 @@ export interface ClientOptions {
   onEvent?: (event: ClientEvent) => void;
   /** Idempotency keys for writes (default: a random UUID per call). */
   newIdempotencyKey?: () => string;
+  /**
+   * A session token to start from (`client.session()` of another client, e.g. in another
+   * process): reads wait until the region they reach has what it names (read-your-writes).
+   */
+  session?: string;
 }
 
 export interface GetResult {
@@ -100,8 +108,15 @@ export class GeogateClient {
   private readonly retryAfterMsMax: number;
   private readonly onEvent: (event: ClientEvent) => void;
   private readonly newKey: () => string;
+  /** What this client has seen, per region (merged from every answer's x-geogate-session). */
+  private seen: SessionEntry[] = [];
 
   constructor(opts: ClientOptions) {
+    if (opts.session !== undefined && opts.session !== '') {
+      const parsed = parseSessionToken(opts.session);
+      if (typeof parsed === 'string') throw new RangeError(`ClientOptions.session is not a session token: ${parsed}`);
+      this.seen = parsed;
+    }
     if (opts.regions.length === 0) throw new RangeError('ClientOptions.regions: at least one region URL');
     this.regions = opts.regions.map((u) => new URL(u).origin);
     this.attemptsMax = positive('attemptsMax', opts.attemptsMax, DEFAULT_ATTEMPTS_MAX);
@@ -111,6 +126,15 @@ export class GeogateClient {
     this.retryAfterMsMax = opts.retryAfterMsMax ?? DEFAULT_RETRY_AFTER_MS_MAX;
     this.onEvent = opts.onEvent ?? (() => {});
     this.newKey = opts.newIdempotencyKey ?? randomUUID;
+  }
+
+  /**
+   * The session token: every version this client wrote or read, as positions in the regions'
+   * logs (sent on every request; '' before the first answer). Hand it to another client
+   * (`new GeogateClient({ session })`) to carry read-your-writes across processes.
+   */
+  session(): string {
+    return formatSessionToken(this.seen);
   }
 
   async get(keyspace: string, key: string): Promise<GetResult | undefined> {
@@ -179,9 +203,10 @@ export class GeogateClient {
       if (remainingMs <= 0) break;
       this.onEvent({ type: 'attempt', method: call.method, url, attempt });
       let res: Response;
+      const headers = this.seen.length > 0 ? { ...call.headers, [SESSION_HEADER]: formatSessionToken(this.seen) } : call.headers;
       try {
         res = await fetch(url, {
-          method: call.method, headers: call.headers, body: call.body, redirect: 'manual',
+          method: call.method, headers, body: call.body, redirect: 'manual',
           signal: AbortSignal.timeout(Math.min(this.requestTimeoutMs, remainingMs)),
         });
       } catch (err) {
@@ -193,6 +218,7 @@ export class GeogateClient {
         continue;
       }
       this.onEvent({ type: 'response', method: call.method, url, status: res.status, elapsedMs: performance.now() - started });
+      this.noteSession(res.headers.get(SESSION_HEADER));
       if (res.status === 307) {
         const location = res.headers.get('location');
         await res.arrayBuffer();
@@ -218,7 +244,17 @@ export class GeogateClient {
     }
     throw new GeogateUnavailableError(`${call.method} ${call.path}: no answer within ${this.attemptsMax} attempts and ${this.totalTimeoutMs} ms`, last);
   }
+
+  /** Merges an answer's token (per region the max); an unreadable one is ignored. */
+  private noteSession(header: string | null): void {
+    if (!header) return;
+    const next = parseSessionToken(header);
+    if (typeof next !== 'string') this.seen = mergeSessionTokens(this.seen, next);
+  }
 }
+
+/** The same client under a shorter name. */
+export { GeogateClient as Client };
 
 function kvPath(keyspace: string, key: string): string {
   return `/v1/kv/${encodeURIComponent(keyspace)}/${key.split('/').map(encodeURIComponent).join('/')}`;

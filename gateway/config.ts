@@ -119,6 +119,11 @@ export const gatewayConfigSchema = z.strictObject({
     ttlMs: z.number().int().min(100).max(7 * 24 * 3_600_000).default(DEFAULT_IDEMPOTENCY_TTL_MS),
     entriesMax: z.number().int().min(1).max(100_000_000).default(DEFAULT_IDEMPOTENCY_ENTRIES_MAX),
   }).prefault({}),
+  /** Session tokens (docs/client.md): how long a read waits for the region to catch up with one, and how many may wait at once. */
+  session: z.strictObject({
+    waitMs: z.number().int().min(0).max(10_000).default(1000),
+    waitersMax: z.number().int().min(1).max(100_000).default(1024),
+  }).prefault({}),
   conflicts: z.strictObject({
     journalMaxEntries: z.number().int().min(1).max(100_000_000).default(CONFLICT_RETENTION_DEFAULTS.journalMaxEntries),
     journalMaxBytes: z.number().int().min(1024 * 1024).max(64 * 1024 * 1024 * 1024).default(CONFLICT_RETENTION_DEFAULTS.journalMaxBytes),

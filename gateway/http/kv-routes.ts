@@ -7,6 +7,7 @@ import type { GatewayContext } from './context.js';
 import { readBody } from './body.js';
 import { BadRequestError, FencedError, IdempotencyKeyReusedError, OperationNotSupportedError, PayloadTooLargeError, NotFoundError, PreconditionFailedError, RedirectError, UnavailableError, WriteOutcomeUnknownError } from '../errors.js';
 import { idempotencyOf } from './idempotency.js';
+import { sessionGate, type SessionGate } from './session.js';
 import { type Operation, addMembers, applyMergePatch, checkOperation, parseIncr, parseJsonBody, parseMembers, removeMembers } from './operations.js';
 import { StoreError, StoreErrorCode, type WriteRequest, type WriteResult } from '../store/index.js';
 import type { KeyspaceConfig } from '../config.js';
@@ -20,7 +21,9 @@ export function kvRoutes(ctx: GatewayContext): Hono {
 
   app.get('/:keyspace/:key{.+}', async (c) => {
     const { ks, key, placement } = locate(ctx, c);
+    await awaitSession(ctx, c);
     const rec = await ctx.store.get(ks.name, key);
+    await sessionOf(ctx).answer(c);
     setPlacementHeaders(ctx, c, ks, placement.partition);
     if (!rec || rec.tombstone) throw new NotFoundError(`no key "${key}" in ${ks.name}`);
     c.header('etag', `"${rec.version}"`);
@@ -134,6 +137,8 @@ async function write(ctx: GatewayContext, c: Context, t: Target, body: WriteBody
     throw new RedirectError(auth.region, url + new URL(c.req.url).pathname);
   }
   if (auth.kind === 'unavailable') throw new UnavailableError(auth.reason, auth.code ?? 'no_write_authority', Math.max(1, Math.ceil(auth.retryAfterMs / 1000)));
+  const session = sessionOf(ctx);
+  session.parse(c); // a write does not wait for a token; a malformed one is still 400
   const ifMatch = parseEtag(c.req.header('if-match'));
   const ifNoneMatch = c.req.header('if-none-match');
   if (ifNoneMatch !== undefined && ifNoneMatch.trim() !== '*') throw new BadRequestError('only If-None-Match: * is supported');
@@ -164,6 +169,7 @@ async function write(ctx: GatewayContext, c: Context, t: Target, body: WriteBody
     }
     ctx.onLocalWrite(res.seq, res.packed);
     await ctx.afterWrite(t.ks, t.placement.partition, res.seq);
+    await session.answer(c);
     setPlacementHeaders(ctx, c, t.ks, t.placement.partition);
     c.header('x-geogate-epoch', String(auth.epoch)); // the ownership epoch the write was taken under
     c.header('x-geogate-hlc', res.hlc); // the write's own stamp, which lww compares (wallMs.logical)
@@ -210,6 +216,7 @@ async function computedWrite(ctx: GatewayContext, req: WriteRequest, compute: (c
 async function replay(ctx: GatewayContext, c: Context, t: Target, res: WriteResult, first: { tombstone: boolean; epoch: number }) {
   // seq 0: an outcome learnt from a peer's change (its origin waited for its sync replicas)
   if (res.seq > 0) await ctx.afterWrite(t.ks, t.placement.partition, res.seq);
+  await sessionOf(ctx).answer(c);
   setPlacementHeaders(ctx, c, t.ks, t.placement.partition);
   c.header('x-geogate-epoch', String(first.epoch));
   c.header('x-geogate-hlc', res.hlc);
@@ -242,4 +249,16 @@ export function parseEtag(header: string | undefined): string | undefined {
   if (!m) throw new BadRequestError('If-Match must be one quoted version or *');
   if (m[1] === '') throw new BadRequestError('If-Match version is empty');
   return m[1];
+}
+
+/** This gateway's session-token gate (gateway/http/session.ts). */
+function sessionOf(ctx: GatewayContext): SessionGate {
+  return sessionGate(ctx.store, ctx.config.region, ctx.config.cluster.regions, ctx.config.session);
+}
+
+/** A read with `x-geogate-session` waits (bounded) until this region applied what the token names. */
+async function awaitSession(ctx: GatewayContext, c: Context): Promise<void> {
+  const gate = sessionOf(ctx);
+  const need = gate.parse(c);
+  if (need) await gate.waitFor(need);
 }

@@ -378,6 +378,11 @@ export class RegionStore implements ChangeSink {
     if (seq > this.maxSeqSeen) this.maxSeqSeen = seq;
   }
 
+  /** The highest seq of its own log this process saw the store hand out (0: none yet). */
+  headSeq(): number {
+    return this.maxSeqSeen;
+  }
+
   private identityLost(loss: StoreLoss = {}): void {
     for (const l of this.identityListeners) l(loss);
   }

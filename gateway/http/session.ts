@@ -1,0 +1,117 @@
+/**
+ * Session tokens at the gateway (docs/client.md): every kv answer carries this region's
+ * position (`x-geogate-session`: its own log head and, per peer, how far it applied that
+ * peer's log); a read that carries a token waits until the region applied that much of
+ * every origin the token names — woken by the apply path (AppliedFrontier.onApplied), at
+ * most `session.waitMs`, at most `session.waitersMax` reads waiting at once — else 503.
+ */
+import type { Context } from 'hono';
+import { BadRequestError, UnavailableError } from '../errors.js';
+import type { RegionStore } from '../store/index.js';
+import { SESSION_HEADER, formatSessionToken, parseSessionToken, type SessionEntry } from '../../client/session.js';
+
+export interface SessionLimits {
+  readonly waitMs: number;
+  readonly waitersMax: number;
+}
+
+/** One gate per store (so per gateway): the waiters' count is shared by its requests. */
+const gates = new WeakMap<RegionStore, SessionGate>();
+
+export function sessionGate(store: RegionStore, region: string, regions: readonly string[], limits: SessionLimits): SessionGate {
+  let g = gates.get(store);
+  if (!g) gates.set(store, (g = new SessionGate(store, region, regions, limits)));
+  return g;
+}
+
+export class SessionGate {
+  private waiting = 0;
+  private seeded: Promise<void> | undefined;
+  private head: Promise<void> | undefined;
+  private readonly regions: ReadonlySet<string>;
+
+  constructor(private readonly store: RegionStore, private readonly region: string, regions: readonly string[], private readonly limits: SessionLimits) {
+    this.regions = new Set(regions);
+  }
+
+  /** The request's token, checked (400 naming the header and the region); undefined without one. */
+  parse(c: Context): SessionEntry[] | undefined {
+    const header = c.req.header(SESSION_HEADER);
+    if (header === undefined) return undefined;
+    const entries = parseSessionToken(header.trim());
+    if (typeof entries === 'string') throw new BadRequestError(`${SESSION_HEADER}: ${entries}`, 'bad_session_token');
+    for (const e of entries) {
+      if (!this.regions.has(e.region)) throw new BadRequestError(`${SESSION_HEADER}: region ${e.region} is not a cluster region`, 'bad_session_token');
+    }
+    return entries;
+  }
+
+  /**
+   * Resolves once this region holds what `entries` names; 503 session_stale after
+   * `session.waitMs` (naming what it lacks), 503 session_waiters_full over `waitersMax`.
+   */
+  async waitFor(entries: readonly SessionEntry[]): Promise<void> {
+    const own = await this.store.incarnation();
+    await this.seed();
+    let lacking = this.lacking(entries, own);
+    if (lacking === null) return;
+    if (lacking.own || this.limits.waitMs === 0) throw stale(lacking.message);
+    if (this.waiting >= this.limits.waitersMax) {
+      throw new UnavailableError(`${this.limits.waitersMax} reads wait for this region to catch up already (session.waitersMax); ${lacking.message}`, 'session_waiters_full', 1);
+    }
+    this.waiting++;
+    try {
+      await new Promise<void>((resolve) => {
+        const done = () => { clearTimeout(timer); off(); resolve(); };
+        const off = this.store.frontier.onApplied(() => { if (this.lacking(entries, own) === null) done(); });
+        const timer = setTimeout(done, this.limits.waitMs);
+      });
+    } finally {
+      this.waiting--;
+    }
+    lacking = this.lacking(entries, own);
+    if (lacking !== null) throw stale(`after ${this.limits.waitMs} ms (session.waitMs): ${lacking.message}`);
+  }
+
+  /** This region's position now: its own log head, and per peer the incarnation it applied last and how far. */
+  async token(): Promise<string> {
+    // right after a start the process has seen no seq of its own log yet: read its head once
+    if (this.store.headSeq() === 0) {
+      this.head ??= this.store.bounds().then((b) => this.store.noteSeqSeen(b.lastSeq), (err: unknown) => { this.head = undefined; throw err; });
+      await this.head;
+    }
+    const entries: SessionEntry[] = [{ region: this.region, incarnation: await this.store.incarnation(), seq: this.store.headSeq() }];
+    for (const a of this.store.frontier.currentAll()) {
+      if (a.origin !== this.region && this.regions.has(a.origin)) entries.push({ region: a.origin, incarnation: a.incarnation, seq: a.seq });
+    }
+    return formatSessionToken(entries);
+  }
+
+  /** Sets the answer's `x-geogate-session`. */
+  async answer(c: Context): Promise<void> {
+    c.header(SESSION_HEADER, await this.token());
+  }
+
+  private lacking(entries: readonly SessionEntry[], ownIncarnation: string): { message: string; own: boolean } | null {
+    for (const e of entries) {
+      if (e.region === this.region) {
+        // its own writes are in its own store; another incarnation of its log is data it lost
+        if (e.incarnation !== ownIncarnation) return { own: true, message: `the session saw incarnation ${e.incarnation} of ${e.region}'s log, which this region's store no longer holds (it is at ${ownIncarnation})` };
+        continue;
+      }
+      const have = this.store.frontier.seq(e.region, e.incarnation);
+      if (have < e.seq) return { own: false, message: `${this.region} applied ${e.region}'s log (incarnation ${e.incarnation}) to seq ${have}, the session needs seq ${e.seq}` };
+    }
+    return null;
+  }
+
+  /** The store's applied seqs as Redis holds them, once (the applies since keep the frontier current). */
+  private seed(): Promise<void> {
+    this.seeded ??= this.store.appliedAll().then((all) => this.store.frontier.seed(all), (err: unknown) => { this.seeded = undefined; throw err; });
+    return this.seeded;
+  }
+}
+
+function stale(message: string): UnavailableError {
+  return new UnavailableError(`session token not caught up with: ${message}`, 'session_stale', 1);
+}
