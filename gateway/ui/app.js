@@ -19,8 +19,9 @@ const CONFLICTS_WINDOW_MS = 3600_000;
 const TOKEN_KEY = 'geogate.adminToken';
 const PALETTE_SIZE = 12;
 
+const refreshAsked = new URLSearchParams(location.search).get('refresh');
 const st = {
-  refreshS: clamp(Number(new URLSearchParams(location.search).get('refresh')) || REFRESH_S_DEFAULT, REFRESH_S_MIN, REFRESH_S_MAX),
+  refreshS: clamp(Number(refreshAsked) || REFRESH_S_DEFAULT, REFRESH_S_MIN, REFRESH_S_MAX),
   inFlight: false,
   timer: 0,
   refreshes: 0,
@@ -159,7 +160,8 @@ async function refresh() {
     meta.dataset.lastBytes = String(acc.bytes);
     meta.dataset.lastMs = String(Math.round(performance.now() - t0));
     meta.textContent = `cluster ${clusterId(cluster)} · data from ${st.cluster ? '/v1/cluster (every region asked by this one)' : 'this region\'s /v1/status only'}`
-      + ` · refreshed ${new Date().toLocaleTimeString()} every ${st.refreshS} s · ${acc.bytes} bytes in ${meta.dataset.lastMs} ms`;
+      + ` · refreshed ${new Date().toLocaleTimeString()} every ${st.refreshS} s · ${acc.bytes} bytes in ${meta.dataset.lastMs} ms`
+      + (refreshAsked !== null && Number(refreshAsked) !== st.refreshS ? ` · ?refresh=${refreshAsked} is not a number of seconds in [${REFRESH_S_MIN}, ${REFRESH_S_MAX}]: ${st.refreshS} s used` : '');
   } catch (err) {
     st.failures++;
     $('meta').dataset.failures = String(st.failures);

@@ -31,12 +31,19 @@ beforeAll(async () => {
 });
 afterAll(async () => { await browser?.close(); });
 afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c().catch(() => {}); // pages first: their keep-alive connections hold the servers open
+  for (const c of cleanups.splice(0).reverse()) await c().catch(() => {}); // browser contexts first: their keep-alive connections hold the servers open
   await cluster?.stop();
   cluster = undefined;
 }, 60_000);
 
 interface StatusBody { region: string; keyspaces: { name: string; partitions: { partition: number; active: string | null; state: string }[] }[] }
+
+/** A page in its own browser context: closing the context drops its keep-alive sockets, which would hold a gateway's close. */
+async function newPage(): Promise<Page> {
+  const context = await browser.createBrowserContext();
+  cleanups.push(() => context.close());
+  return context.newPage();
+}
 
 const refreshes = (page: Page) => page.$eval('#meta', (e) => Number(e.getAttribute('data-refreshes') ?? 0));
 const cellState = (page: Page, from: string, to: string) =>
@@ -50,8 +57,7 @@ describe('status page /ui (headless Chromium, real cluster)', () => {
     cluster = await startCluster(['east', 'west', 'north'], { wan: true, witness: true });
     const c = cluster;
     const east = c.byName('east').gateway;
-    const page = await browser.newPage();
-    cleanups.push(() => page.close());
+    const page = await newPage();
     await page.setViewport({ width: 1400, height: 1000 });
     const xss: string[] = [];
     page.on('dialog', (d) => { xss.push(d.message()); void d.dismiss(); });
@@ -121,8 +127,7 @@ describe('status page /ui (headless Chromium, real cluster)', () => {
   it('a region that does not answer is shown as unreachable; the page keeps refreshing', async () => {
     cluster = await startCluster(['east', 'west'], { wan: true });
     const c = cluster;
-    const page = await browser.newPage();
-    cleanups.push(() => page.close());
+    const page = await newPage();
     await page.goto(`${c.byName('east').gateway.url}/ui?refresh=1`);
     await waitRefreshes(page, 1);
     await c.stopGateway('west');
@@ -142,8 +147,7 @@ describe('status page /ui (headless Chromium, real cluster)', () => {
     const c = cluster;
     c.isolate('east');
     await c.restartGateway('east');
-    const page = await browser.newPage();
-    cleanups.push(() => page.close());
+    const page = await newPage();
     await page.setViewport({ width: 1200, height: 800 });
     await page.goto(`${c.byName('east').gateway.url}/ui?refresh=1`);
     await waitRefreshes(page, 1);
@@ -161,8 +165,7 @@ describe('status page /ui (headless Chromium, real cluster)', () => {
     cleanups.push(() => r.stop());
     for (const asset of ['/ui', '/ui/app.js', '/ui/style.css']) expect((await fetch(`${r.gateway.url}${asset}`)).status).toBe(200);
     expect((await fetch(`${r.gateway.url}/v1/status`)).status).toBe(401);
-    const page = await browser.newPage();
-    cleanups.push(() => page.close());
+    const page = await newPage();
     await page.goto(`${r.gateway.url}/ui?refresh=1`);
     await page.waitForSelector('#auth:not([hidden])', { timeout: 10_000 });
     expect(await refreshes(page)).toBe(0);
@@ -173,5 +176,9 @@ describe('status page /ui (headless Chromium, real cluster)', () => {
     expect(await page.$$eval('#regions tr[data-region]', (trs) => trs.map((t) => t.getAttribute('data-region')))).toEqual(['east']);
     expect(await page.$$eval('.cell[data-keyspace="orders"]', (els) => els.length)).toBe(8);
     expect(await page.evaluate('sessionStorage.getItem("geogate.adminToken")')).toBe(token);
+    // a refresh interval out of bounds is said, not silently changed
+    await page.goto(`${r.gateway.url}/ui?refresh=0.01`);
+    await waitRefreshes(page, 1);
+    expect(await page.$eval('#meta', (e) => e.textContent)).toMatch(/\?refresh=0\.01 is not a number of seconds in \[1, 60\]: 1 s used/);
   });
 });
