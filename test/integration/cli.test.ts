@@ -11,7 +11,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startCluster, eventually, TEST_SECRET } from '../helpers/cluster.js';
-import { freePort } from '../../infra/local/ports.js';
+import { freePort, freePortRange } from '../../infra/local/ports.js';
 import { runUp } from '../../infra/local/up.js';
 
 const TOKEN = 'cli-test-admin-token-0123';
@@ -251,7 +251,7 @@ describe('geogate conflicts, decisions, restore', () => {
 describe('over TLS (geogate up --tls)', () => {
   it('status and decisions with --ca: the asked gateway reaches its peer over mutual TLS and the witness over TLS', async () => {
     const upDir = mkdtempSync(join(tmpdir(), 'geogate-cli-tls-'));
-    const up = await runUp({ regions: 2, basePort: await freePort(), dir: upDir, wanDelayMs: 0, quiet: true, tls: true });
+    const up = await runUp({ regions: 2, basePort: await freePortRange(8), dir: upDir, wanDelayMs: 0, quiet: true, tls: true });
     try {
       const url = up.gateways[0]!.url;
       const ca = join(upDir, 'certs', 'ca.crt');

@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runUp, type LocalCluster } from '../../infra/local/up.js';
-import { freePort } from '../../infra/local/ports.js';
+import { freePort, freePortRange } from '../../infra/local/ports.js';
 import { baseMetric, dashboardExpressions, exportedLabels, exportedMetrics, expressionLabels, ruleExpressions, seriesNames } from '../../infra/monitoring/index.js';
 
 const run = promisify(execFile);
@@ -156,7 +156,7 @@ describe('monitoring files', () => {
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'geogate-monitoring-'));
     // wanDelayMs > 0: the link runs through WAN relays, which the last test cuts.
-    cluster = await runUp({ regions: 2, basePort: await freePort(), dir, wanDelayMs: 1, quiet: true, tls: true });
+    cluster = await runUp({ regions: 2, basePort: await freePortRange(8), dir, wanDelayMs: 1, quiet: true, tls: true });
     const ca = readFileSync(join(dir, 'certs', 'ca.crt'), 'utf8');
     const [east, west] = cluster.gateways;
     // A write and a read, so the request series have samples to take label names from.

@@ -5,7 +5,7 @@ import { request } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runUp } from '../../infra/local/up.js';
-import { freePort } from '../../infra/local/ports.js';
+import { freePortRange } from '../../infra/local/ports.js';
 import { eventually } from '../helpers/cluster.js';
 
 function get(url: string, ca: string, method = 'GET', body?: string): Promise<{ status: number; text: string }> {
@@ -23,7 +23,7 @@ function get(url: string, ca: string, method = 'GET', body?: string): Promise<{ 
 describe('geogate up --tls', () => {
   it('runs the regions and the witness over TLS with mutual TLS between sites, through the WAN emulator', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'geogate-up-tls-'));
-    const cluster = await runUp({ regions: 2, basePort: await freePort(), dir, wanDelayMs: 5, quiet: true, tls: true });
+    const cluster = await runUp({ regions: 2, basePort: await freePortRange(8), dir, wanDelayMs: 5, quiet: true, tls: true });
     try {
       const ca = readFileSync(join(dir, 'certs', 'ca.crt'), 'utf8');
       expect(cluster.witnessUrl).toMatch(/^https:/);

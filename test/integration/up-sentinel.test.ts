@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createConnection } from 'node:net';
 import { runUp } from '../../infra/local/up.js';
-import { freePort } from '../../infra/local/ports.js';
+import { freePortRange } from '../../infra/local/ports.js';
 import { eventually } from '../helpers/cluster.js';
 
 const listening = (port: number) => new Promise<boolean>((resolve) => {
@@ -16,7 +16,7 @@ const listening = (port: number) => new Promise<boolean>((resolve) => {
 describe('geogate up --redis sentinel', () => {
   it('gives every region a master, a replica and 3 sentinels, serves through them, and stops them all', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'geogate-up-sentinel-'));
-    const cluster = await runUp({ regions: 2, basePort: await freePort(), dir, wanDelayMs: 0, quiet: true, redisMode: 'sentinel' })
+    const cluster = await runUp({ regions: 2, basePort: await freePortRange(8), dir, wanDelayMs: 0, quiet: true, redisMode: 'sentinel' })
       .catch((err: Error) => { rmSync(dir, { recursive: true, force: true }); throw err; });
     const groups = [...cluster.sentinelGroups];
     const sentinelPorts = groups.flatMap((g) => g.addresses.map((a) => Number(a.split(':')[1])));

@@ -3,13 +3,13 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runUp } from '../../infra/local/up.js';
-import { freePort } from '../../infra/local/ports.js';
+import { freePortRange } from '../../infra/local/ports.js';
 import { eventually } from '../helpers/cluster.js';
 
 describe('geogate up', () => {
   it('starts a witness and fully meshed regions (through the WAN emulator) and stops everything', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'geogate-up-test-'));
-    const cluster = await runUp({ regions: 3, basePort: await freePort(), dir, wanDelayMs: 20, quiet: true });
+    const cluster = await runUp({ regions: 3, basePort: await freePortRange(8), dir, wanDelayMs: 20, quiet: true });
     const redis = [...cluster.redis];
     expect(redis.every((r) => r.running)).toBe(true);
     try {
