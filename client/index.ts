@@ -3,7 +3,8 @@
  * dependency). A list of region URLs, the preferred one first; follows 307 to the region that
  * takes the write; honours 503 Retry-After; fails over to the next region on a timeout or a
  * connection error; every write carries an Idempotency-Key, the same on every attempt, so a
- * retried write is applied once. Everything is bounded: attempts, redirects, the wait a
+ * retried write is applied once; every answer's session token is merged and sent again, so
+ * a read at any region sees this client's writes (read-your-writes). Everything is bounded: attempts, redirects, the wait a
  * Retry-After may ask for, each request's time and the call's total time. `onEvent` sees
  * every attempt, redirect, wait and failover.
  */
@@ -52,6 +53,14 @@ export interface GetResult {
   region: string | undefined;
   /** The answering region is a replica for the key (single-master): it may lag. */
   stale: boolean;
+}
+
+/** One found key of `mget`. */
+export interface MgetRecord {
+  key: string;
+  value: Uint8Array;
+  contentType: string;
+  version: string;
 }
 
 export interface WriteResult {
@@ -148,6 +157,33 @@ export class GeogateClient {
       region: res.headers.get('x-geogate-region') ?? undefined,
       stale: res.headers.get('x-geogate-stale') === 'possible',
     };
+  }
+
+  /**
+   * Several keys of one keyspace in one request (`POST …/_mget`, at most 100 keys), in the
+   * order asked; undefined for a key absent or deleted.
+   */
+  async mget(keyspace: string, keys: readonly string[]): Promise<(MgetRecord | undefined)[]> {
+    const res = await this.send(jsonCall('POST', `/v1/kv/${encodeURIComponent(keyspace)}/_mget`, { keys }));
+    await ensureOk(res);
+    const body = (await res.json()) as { results: { key: string; found: boolean; version?: string; contentType?: string; value?: string; valueBase64?: string }[] };
+    return body.results.map((r) => (!r.found ? undefined : {
+      key: r.key, version: r.version ?? '', contentType: r.contentType ?? 'application/octet-stream',
+      value: r.value !== undefined ? new TextEncoder().encode(r.value) : new Uint8Array(Buffer.from(r.valueBase64 ?? '', 'base64')),
+    }));
+  }
+
+  /** One page of a keyspace's live keys (`GET /v1/kv/:keyspace`): pass `next` back as `cursor`; null at the end. */
+  async list(keyspace: string, opts: { prefix?: string; cursor?: string; limit?: number } = {}): Promise<{ keys: string[]; next: string | null }> {
+    const q = new URLSearchParams();
+    if (opts.prefix !== undefined) q.set('prefix', opts.prefix);
+    if (opts.cursor !== undefined) q.set('cursor', opts.cursor);
+    if (opts.limit !== undefined) q.set('limit', String(opts.limit));
+    const qs = q.toString();
+    const res = await this.send({ method: 'GET', path: `/v1/kv/${encodeURIComponent(keyspace)}${qs ? `?${qs}` : ''}`, headers: {} });
+    await ensureOk(res);
+    const body = (await res.json()) as { keys: string[]; next: string | null };
+    return { keys: body.keys, next: body.next };
   }
 
   put(keyspace: string, key: string, value: Uint8Array | string, opts: WriteOptions & { contentType?: string } = {}): Promise<WriteResult> {

@@ -15,6 +15,7 @@
 import { Hono, type Context } from 'hono';
 import type { GatewayContext } from './context.js';
 import { validateKey } from './kv-routes.js';
+import { answerSession, awaitSession } from './session.js';
 import { readBody } from './body.js';
 import { BadRequestError, NotFoundError, PayloadTooLargeError } from '../errors.js';
 import type { KeyspaceConfig } from '../config.js';
@@ -43,7 +44,9 @@ export function batchRoutes(ctx: GatewayContext): Hono {
   app.post('/:keyspace/_mget', async (c) => {
     const ks = keyspaceOf(ctx, c);
     const keys = parseKeys(await readBody(c, MGET_BODY_BYTES_MAX), ctx.config.limits.keyBytesMax);
+    await awaitSession(ctx, c); // session tokens (session.ts): wait until this region caught up
     const records = await ctx.store.getMany(ks.name, keys);
+    await answerSession(ctx, c);
     let bytes = 0;
     const map = ctx.maps.get(ks.name)!;
     const results = keys.map((key, i) => {
@@ -65,6 +68,7 @@ export function batchRoutes(ctx: GatewayContext): Hono {
     const prefix = q.prefix ?? '';
     if (Buffer.byteLength(prefix) > PREFIX_BYTES_MAX) throw new BadRequestError(`prefix over ${PREFIX_BYTES_MAX} bytes`);
     let [partition, bucket] = parseCursor(q.cursor, ks, ctx.config.merkle.buckets);
+    await awaitSession(ctx, c); // session tokens (session.ts): wait until this region caught up
     const keys: string[] = [];
     // work bound: store commands of this call (a partition's bucket list counts one, a bucket one)
     let budget = LIST_BUCKETS_PER_CALL;
@@ -87,6 +91,7 @@ export function batchRoutes(ctx: GatewayContext): Hono {
       }
     }
     const done = partition >= ks.partitions;
+    await answerSession(ctx, c);
     c.header('x-geogate-region', ctx.config.region);
     return c.json({ keyspace: ks.name, keys, next: done ? null : `${partition}.${bucket}` });
   });

@@ -7,7 +7,7 @@ import type { GatewayContext } from './context.js';
 import { readBody } from './body.js';
 import { BadRequestError, FencedError, IdempotencyKeyReusedError, OperationNotSupportedError, PayloadTooLargeError, NotFoundError, PreconditionFailedError, RedirectError, UnavailableError, WriteOutcomeUnknownError } from '../errors.js';
 import { idempotencyOf } from './idempotency.js';
-import { sessionGate, type SessionGate } from './session.js';
+import { answerSession, awaitSession, sessionOf } from './session.js';
 import { type Operation, addMembers, applyMergePatch, checkOperation, parseIncr, parseJsonBody, parseMembers, removeMembers } from './operations.js';
 import { StoreError, StoreErrorCode, type WriteRequest, type WriteResult } from '../store/index.js';
 import type { KeyspaceConfig } from '../config.js';
@@ -23,7 +23,7 @@ export function kvRoutes(ctx: GatewayContext): Hono {
     const { ks, key, placement } = locate(ctx, c);
     await awaitSession(ctx, c);
     const rec = await ctx.store.get(ks.name, key);
-    await sessionOf(ctx).answer(c);
+    await answerSession(ctx, c);
     setPlacementHeaders(ctx, c, ks, placement.partition);
     if (!rec || rec.tombstone) throw new NotFoundError(`no key "${key}" in ${ks.name}`);
     c.header('etag', `"${rec.version}"`);
@@ -249,16 +249,4 @@ export function parseEtag(header: string | undefined): string | undefined {
   if (!m) throw new BadRequestError('If-Match must be one quoted version or *');
   if (m[1] === '') throw new BadRequestError('If-Match version is empty');
   return m[1];
-}
-
-/** This gateway's session-token gate (gateway/http/session.ts). */
-function sessionOf(ctx: GatewayContext): SessionGate {
-  return sessionGate(ctx.store, ctx.config.region, ctx.config.cluster.regions, ctx.config.session);
-}
-
-/** A read with `x-geogate-session` waits (bounded) until this region applied what the token names. */
-async function awaitSession(ctx: GatewayContext, c: Context): Promise<void> {
-  const gate = sessionOf(ctx);
-  const need = gate.parse(c);
-  if (need) await gate.waitFor(need);
 }

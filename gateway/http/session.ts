@@ -8,11 +8,29 @@
 import type { Context } from 'hono';
 import { BadRequestError, UnavailableError } from '../errors.js';
 import type { RegionStore } from '../store/index.js';
+import type { GatewayContext } from './context.js';
 import { SESSION_HEADER, formatSessionToken, parseSessionToken, type SessionEntry } from '../../client/session.js';
 
 export interface SessionLimits {
   readonly waitMs: number;
   readonly waitersMax: number;
+}
+
+/** A read with `x-geogate-session` waits (bounded) until this region applied what the token names; 400 on a bad token. */
+export async function awaitSession(ctx: GatewayContext, c: Context): Promise<void> {
+  const gate = sessionOf(ctx);
+  const need = gate.parse(c);
+  if (need) await gate.waitFor(need);
+}
+
+/** Sets this region's token on the answer. */
+export function answerSession(ctx: GatewayContext, c: Context): Promise<void> {
+  return sessionOf(ctx).answer(c);
+}
+
+/** This gateway's gate. */
+export function sessionOf(ctx: GatewayContext): SessionGate {
+  return sessionGate(ctx.store, ctx.config.region, ctx.config.cluster.regions, ctx.config.session);
 }
 
 /** One gate per store (so per gateway): the waiters' count is shared by its requests. */
@@ -51,7 +69,7 @@ export class SessionGate {
    * `session.waitMs` (naming what it lacks), 503 session_waiters_full over `waitersMax`.
    */
   async waitFor(entries: readonly SessionEntry[]): Promise<void> {
-    const own = await this.store.incarnation();
+    const own = await this.ownIncarnation();
     await this.seed();
     let lacking = this.lacking(entries, own);
     if (lacking === null) return;
@@ -80,7 +98,7 @@ export class SessionGate {
       this.head ??= this.store.bounds().then((b) => this.store.noteSeqSeen(b.lastSeq), (err: unknown) => { this.head = undefined; throw err; });
       await this.head;
     }
-    const entries: SessionEntry[] = [{ region: this.region, incarnation: await this.store.incarnation(), seq: this.store.headSeq() }];
+    const entries: SessionEntry[] = [{ region: this.region, incarnation: await this.ownIncarnation(), seq: this.store.headSeq() }];
     for (const a of this.store.frontier.currentAll()) {
       if (a.origin !== this.region && this.regions.has(a.origin)) entries.push({ region: a.origin, incarnation: a.incarnation, seq: a.seq });
     }
@@ -103,6 +121,11 @@ export class SessionGate {
       if (have < e.seq) return { own: false, message: `${this.region} applied ${e.region}'s log (incarnation ${e.incarnation}) to seq ${have}, the session needs seq ${e.seq}` };
     }
     return null;
+  }
+
+  /** This region's log incarnation: the newest either store of the gateway saw in Redis. */
+  private async ownIncarnation(): Promise<string> {
+    return this.store.frontier.ownIncarnation ?? await this.store.incarnation();
   }
 
   /** The store's applied seqs as Redis holds them, once (the applies since keep the frontier current). */

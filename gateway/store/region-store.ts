@@ -69,6 +69,12 @@ export class AppliedFrontier {
   private readonly seqs = new Map<string, Map<string, number>>();
   private readonly current = new Map<string, string>();
   private readonly listeners = new Set<() => void>();
+  /**
+   * The incarnation of this region's own log as a store of the gateway last read or wrote it
+   * in Redis: the store that ships the log renews it after a data loss, and the store the
+   * reads use would otherwise keep the one it cached.
+   */
+  ownIncarnation: string | undefined;
 
   /** A batch of `origin`'s log at `incarnation` was applied up to `seq`. */
   applied(origin: string, incarnation: string, seq: number): void {
@@ -582,6 +588,7 @@ export class RegionStore implements ChangeSink {
     if (renewal === this.renewals) {
       this.incarnationId = id;
       this.renewed = renewal;
+      this.appliedFrontier.ownIncarnation = id; // read from Redis just now (the cached one is not recorded)
     }
     return id;
   }

@@ -63,6 +63,26 @@ describe('Idempotency-Key outcomes across regions', () => {
     expect(await count(east, 'h-2')).toBe(2);
   });
 
+  it('a change west first held as a concurrent version (written at both during a cut) is replayed there with the first outcome', async () => {
+    for (const [a, b] of [['east', 'west'], ['west', 'east']] as const) c.relay(a, b).cut('both', 'blackhole');
+    let first: Response;
+    try {
+      first = await incr(east, 'h-3', 4, 'rk-3');
+      expect(first.status).toBe(201);
+      expect((await incr(west, 'h-3', 1, 'west-own-3')).status).toBe(201);
+    } finally {
+      c.healAll();
+    }
+    // the two versions are concurrent: west keeps east's pending until the counter resolver merges them
+    expect(await eventually(async () => (await count(west, 'h-3')) === 5 && (await count(east, 'h-3')) === 5, 20_000)).toBe(true);
+    const retry = await incr(west, 'h-3', 4, 'rk-3');
+    expect(retry.status).toBe(201);
+    expect(retry.headers.get('x-geogate-idempotent-replay')).toBe('true');
+    expect(retry.headers.get('etag')).toBe(first.headers.get('etag')); // east's version, not the merged one
+    await sleep(300);
+    expect(await count(west, 'h-3')).toBe(5);
+  }, 30_000);
+
   it('single-master: the retry at the non-owner is redirected to the owner, which replays it; after a failover the new owner replays it', async () => {
     // a key whose partition east owns: west redirects a write of it to east
     let key = '';

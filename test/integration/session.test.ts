@@ -65,6 +65,30 @@ describe('session tokens: read-your-writes across regions', () => {
     }
   });
 
+  it('_mget and the listing wait for the token too, and answer with one', async () => {
+    slow(DELAY_MS);
+    try {
+      const w = await put(east, 'batch-1', 'fresh');
+      const token = w.headers.get('x-geogate-session')!;
+      const headers = { 'x-geogate-session': token, 'content-type': 'application/json' };
+      const mget = await fetch(`${west}/v1/kv/carts/_mget`, { method: 'POST', body: JSON.stringify({ keys: ['batch-1'] }), headers });
+      expect(mget.status).toBe(200);
+      expect((await mget.json()).results[0]).toMatchObject({ key: 'batch-1', found: true, value: 'fresh' });
+      expect(mget.headers.get('x-geogate-session')).toMatch(/east:/);
+      const w2 = await put(east, 'batch-2', 'fresh');
+      const listed = await fetch(`${west}/v1/kv/carts?prefix=batch-&limit=1000`, { headers: { 'x-geogate-session': w2.headers.get('x-geogate-session')! } });
+      expect(listed.status).toBe(200);
+      expect(listed.headers.get('x-geogate-session')).toMatch(/east:/);
+      const body = await listed.json() as { keys: string[]; next: string | null };
+      expect(body.next).toBeNull();
+      expect(body.keys.sort()).toEqual(['batch-1', 'batch-2']);
+      const bad = await fetch(`${west}/v1/kv/carts?prefix=batch-`, { headers: { 'x-geogate-session': 'nonsense' } });
+      expect(bad.status).toBe(400);
+    } finally {
+      slow(0);
+    }
+  });
+
   it('over a cut link: 503 session_stale within the bound, with Retry-After, naming what west lacks', async () => {
     c.relay('east', 'west').cut('both', 'blackhole');
     c.relay('west', 'east').cut('both', 'blackhole');
@@ -125,6 +149,12 @@ describe('session tokens: read-your-writes across regions', () => {
       expect(events).toContain('failover');
       expect(rec?.region).toBe('west');
       expect(Buffer.from(rec!.value).toString()).toBe('v2');
+      // the batch reads go through the same loop: they fail over and carry the token too
+      await client.put('carts', 'fo-3', 'm1'); // at west (east is cut for this client)
+      const [m, missing] = await client.mget('carts', ['fo-3', 'fo-none']);
+      expect(m && Buffer.from(m.value).toString()).toBe('m1');
+      expect(missing).toBeUndefined();
+      expect((await client.list('carts', { prefix: 'fo-', limit: 1000 })).keys.sort()).toEqual(['fo-1', 'fo-3']);
       // another process: the token handed over as text
       await client.put('carts', 'fo-2', 'w1'); // taken by west now
       const other = new GeogateClient({ regions: [east], session: client.session() });
