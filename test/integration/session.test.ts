@@ -6,8 +6,10 @@
  * bound; bad tokens are 400 naming the header; the client carries its token across a
  * failover and between processes.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { Redis } from 'ioredis';
 import { startCluster, eventually } from '../helpers/cluster.js';
+import { putAcked, runCleanups, twoRegions } from '../helpers/two-regions.js';
 import { WanRelay } from '../../infra/wan/index.js';
 import { freePort } from '../../infra/local/ports.js';
 import { GeogateClient } from '../../client/index.js';
@@ -166,4 +168,45 @@ describe('session tokens: read-your-writes across regions', () => {
       await front.close();
     }
   }, 20_000);
+});
+
+describe('session tokens when a region\'s Redis loses its data under its gateway', () => {
+  afterEach(runCleanups);
+
+  it('the token names the new log incarnation; a token of the lost one is 503 session_stale at once', async () => {
+    const { east, west } = await twoRegions({ appendOnly: true });
+    const w = await put(east.gateway.url, 'loss-1', 'before');
+    expect(w.status).toBe(201);
+    const before = w.headers.get('x-geogate-session')!;
+    const raw = new Redis(east.redis.url);
+    try {
+      const prefix = east.config.redis.keyPrefix;
+      const oldIncarnation = await raw.get(`${prefix}incarnation`);
+      expect(before).toContain(`east:${oldIncarnation}:`);
+      await raw.flushall(); // the data is gone under the running gateway
+      // writes are refused (store_reset, bootstrapping) until east rebuilt from west
+      expect(await putAcked(east.gateway, 'loss-2', 'after')).toBeLessThan(300);
+      let after: Response | undefined;
+      expect(await eventually(async () => {
+        after = await put(east.gateway.url, 'loss-3', 'after');
+        const inc = await raw.get(`${prefix}incarnation`);
+        return after.status < 300 && inc !== null && inc !== oldIncarnation;
+      }, 20_000, 200)).toBe(true);
+      const newIncarnation = await raw.get(`${prefix}incarnation`);
+      const token = after!.headers.get('x-geogate-session')!;
+      expect(token).toContain(`east:${newIncarnation}:`);
+      // west catches up with the new incarnation: the read there waits for it and sees the write
+      const atWest = await get(west.gateway.url, 'loss-3', token);
+      expect(atWest.status).toBe(200);
+      expect(await atWest.text()).toBe('after');
+      // the old token names data east no longer holds: refused without waiting
+      const t0 = performance.now();
+      const stale = await get(east.gateway.url, 'loss-1', before);
+      expect(stale.status).toBe(503);
+      expect((await stale.json()).error.message).toMatch(new RegExp(`incarnation ${oldIncarnation}`));
+      expect(performance.now() - t0).toBeLessThan(500);
+    } finally {
+      raw.disconnect();
+    }
+  }, 60_000);
 });
