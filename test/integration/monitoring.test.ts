@@ -61,6 +61,9 @@ function ruleExprs(text: string): Named[] {
 }
 
 /** `where: name` for every name an expression reads that the services do not export. */
+/** The gateways' view of the witness: named geogate_witness_* but exported by every gateway, not by the witness. */
+const GATEWAY_WITNESS_METRICS = new Set(['geogate_witness_reachable', 'geogate_witness_last_answer_age_seconds']);
+
 function unknownNames(exprs: readonly Named[], gateway: ReadonlySet<string>, witness: ReadonlySet<string>): string[] {
   const all = new Set([...gateway, ...witness]);
   const missing: string[] = [];
@@ -68,7 +71,7 @@ function unknownNames(exprs: readonly Named[], gateway: ReadonlySet<string>, wit
     for (const series of seriesNames(expr)) {
       if (PROMETHEUS_SERIES.has(series)) continue;
       const name = baseMetric(series, all);
-      const from = name.startsWith('geogate_witness_') ? witness : all;
+      const from = GATEWAY_WITNESS_METRICS.has(name) ? gateway : name.startsWith('geogate_witness_') ? witness : all;
       if (!from.has(name)) missing.push(`${where}: ${series}`);
     }
   }
@@ -211,6 +214,9 @@ describe('monitoring files', () => {
     const bogus = `${rulesText}\n      - alert: Bogus\n        expr: rate(geogate_no_such_metric_total{region="east"}[5m]) > 0\n`;
     expect(unknownNames(ruleExprs(bogus), gatewayNames, witnessNames)).toEqual(['rule Bogus: geogate_no_such_metric_total']);
     expect(unknownNames([{ where: 'x', expr: 'geogate_witness_quiet' }], gatewayNames, new Set())).toEqual(['x: geogate_witness_quiet']);
+    // the gateways' view of the witness is looked up at the gateways only
+    expect(unknownNames([{ where: 'x', expr: 'geogate_witness_reachable == 0' }], gatewayNames, witnessNames)).toEqual([]);
+    expect(unknownNames([{ where: 'x', expr: 'geogate_witness_reachable == 0' }], new Set(), new Set([...gatewayNames, ...witnessNames]))).toEqual(['x: geogate_witness_reachable']);
     expect(unknownNames([{ where: 'x', expr: 'histogram_quantile(0.9, rate(geogate_http_request_duration_seconds_bucket[5m]))' }], gatewayNames, witnessNames)).toEqual([]);
   });
 
