@@ -28,7 +28,7 @@ import { RedisRepairMarks } from './store/repair-marks.js';
 import { AntiEntropy } from '../replicator/anti-entropy/index.js';
 import { MerkleStore } from './store/merkle-store.js';
 import { StaticAuthority, type WriteAuthority } from './authority.js';
-import { createGatewayMetrics } from './metrics.js';
+import { createGatewayMetrics, streamSizeGauges } from './metrics.js';
 import { createApp } from './http/app.js';
 import { createSiteSecurity } from './site-security.js';
 import type { GatewayContext } from './http/context.js';
@@ -121,6 +121,7 @@ export async function startGateway(config: GatewayConfig, opts: GatewayOptions =
     outboxMaxEntries: config.conflicts.outboxMaxEntries, deadLetterMaxEntries: config.conflicts.deadLetterMaxEntries,
     nowMs: () => clock.nowMs(),
   });
+  streamSizeGauges(metrics, () => conflicts.sizes());
   let replicator: Replicator | undefined;
   let conflictWorker: ConflictWorker | undefined;
   if (config.peers.length > 0) {

@@ -42,3 +42,70 @@ export class HeartbeatSender {
     this.arm();
   }
 }
+
+/** Control topic of the link's round-trip probe: `{ ping: t }` is echoed at once as `{ pong: t }`. */
+export const RTT_TOPIC = 'rtt';
+/** A probe goes out this often while its answer came back. */
+export const RTT_PROBE_MS = 1_000;
+/** An unanswered probe is given up after this long and a new one sent (the last measured RTT stays). */
+export const RTT_PROBE_TIMEOUT_MS = 10_000;
+
+/**
+ * Measures the link's round trip: every `RTT_PROBE_MS` one `rtt` control frame carrying this
+ * side's monotonic time goes out; the peer echoes it from its frame handler, before any
+ * store work, so the measure is the network both ways plus the two event loops' frame
+ * handling, never a batch's apply time. One probe is outstanding at a time; an echo of
+ * anything but the outstanding probe is ignored. A peer that does not know the topic (an
+ * older gateway) never answers: the RTT stays null.
+ */
+export class RttProbe {
+  private timer: TimerHandle | null = null;
+  private outstanding: number | null = null;
+  private last: number | null = null;
+
+  constructor(
+    private readonly clock: Clock,
+    private readonly transport: Transport,
+    private readonly intervalMs = RTT_PROBE_MS,
+    private readonly timeoutMs = RTT_PROBE_TIMEOUT_MS,
+  ) {}
+
+  start(): void {
+    this.tick();
+  }
+
+  stop(): void {
+    this.timer?.cancel();
+    this.timer = null;
+  }
+
+  /** The last measured round trip in ms (null until a probe came back). */
+  rttMs(): number | null {
+    return this.last;
+  }
+
+  /** Handles one frame of the topic (untrusted body); returns false for a body that is neither a probe nor an echo. */
+  onFrame(body: unknown): boolean {
+    if (typeof body !== 'object' || body === null) return false;
+    const { ping, pong } = body as { ping?: unknown; pong?: unknown };
+    if (typeof ping === 'number' && Number.isFinite(ping)) {
+      this.transport.send({ t: 'ctl', v: PROTOCOL_VERSION, topic: RTT_TOPIC, body: { pong: ping } });
+      return true;
+    }
+    if (typeof pong !== 'number' || !Number.isFinite(pong)) return false;
+    if (pong !== this.outstanding) return true; // an echo given up on, or not ours
+    this.outstanding = null;
+    this.last = Math.max(0, this.clock.monoMs() - pong);
+    return true;
+  }
+
+  private tick(): void {
+    this.timer = null;
+    const now = this.clock.monoMs();
+    if (this.outstanding === null || now - this.outstanding >= this.timeoutMs) {
+      this.outstanding = now;
+      this.transport.send({ t: 'ctl', v: PROTOCOL_VERSION, topic: RTT_TOPIC, body: { ping: now } });
+    }
+    this.timer = this.clock.setTimer(this.intervalMs, () => this.tick());
+  }
+}

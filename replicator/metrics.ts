@@ -35,6 +35,15 @@ export function createMetrics(registry: Registry, status: () => readonly PeerSta
   peerGauge('geogate_replication_link_up', 'Authenticated link to the peer is established (1) or not (0)', (s) => (s.linkState === 'established' ? 1 : 0));
   peerGauge('geogate_replication_needs_repair', 'Peer fell past the log bound and needs anti-entropy (1)', (s) => (s.needsRepair ? 1 : 0));
   peerGauge('geogate_replication_inflight_batches', 'CHANGES batches sent to the peer and not yet acked', (s) => s.inflightBatches);
+  names.push('geogate_link_rtt_seconds');
+  new Gauge({
+    name: 'geogate_link_rtt_seconds', help: 'Round trip of the replication link to the peer, from its probe (no sample until measured)',
+    labelNames: ['peer'], registers,
+    collect() {
+      this.reset();
+      for (const s of status()) if (typeof s.rttMs === 'number') this.set({ peer: s.region }, s.rttMs / 1000);
+    },
+  });
   names.push('geogate_replication_peer_state');
   new Gauge({
     name: 'geogate_replication_peer_state', help: 'Failure detector state of the peer (1 for the current state)',

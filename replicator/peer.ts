@@ -72,6 +72,7 @@ export class Peer {
       ackedSeq: this.ackedSeq,
       inflightBatches: this.session?.sender.inflight() ?? 0,
       heartbeatAgeMs: this.detector.silenceMs(),
+      rttMs: this.session?.rtt.rttMs() ?? null,
       needsRepair: this.needsRepair,
       remote: this.remote,
       lastCloseReason: this.lastCloseReason,

@@ -8,7 +8,7 @@ import type { Logger } from '../infra/log.js';
 import type { Frame, HeartbeatFrame } from './codec.js';
 import type { ControlRegistry } from './control.js';
 import type { HandshakeResult } from './handshake.js';
-import { HeartbeatSender } from './heartbeat.js';
+import { HeartbeatSender, RTT_TOPIC, RttProbe } from './heartbeat.js';
 import type { FrameChannel } from './link.js';
 import { ChangeReceiver } from './receiver.js';
 import { LogSender, type SenderHooks, type SenderOptions } from './sender.js';
@@ -37,22 +37,27 @@ export class PeerSession {
   readonly sender: LogSender;
   readonly receiver: ChangeReceiver;
   private readonly heartbeat: HeartbeatSender;
+  /** The link's round trip (heartbeat.ts), answered here before anything reaches the store. */
+  readonly rtt: RttProbe;
 
   constructor(readonly channel: FrameChannel, readonly hello: HandshakeResult, private readonly deps: SessionDeps, private readonly hooks: SessionHooks) {
     const log = deps.log;
     this.sender = new LogSender(deps.source, channel, deps.clock, log, deps.sender, hooks, hello.cursor, hello.ownIncarnation);
     this.receiver = new ChangeReceiver(hello.peer, hello.peerIncarnation, deps.sink, channel, log, deps.receiveQueueBatchesMax, hooks.onOutcomes);
     this.heartbeat = new HeartbeatSender(deps.clock, deps.heartbeatMs, channel, () => ({ ...hooks.health(), queue: this.receiver.queued() }));
+    this.rtt = new RttProbe(deps.clock, channel);
     channel.setFrameHandler((frame) => this.onFrame(frame));
   }
 
   start(): void {
     this.heartbeat.start();
+    this.rtt.start();
     void this.sender.start();
   }
 
   stop(): void {
     this.heartbeat.stop();
+    this.rtt.stop();
     this.sender.stop();
     this.receiver.stop();
   }
@@ -68,6 +73,10 @@ export class PeerSession {
       case 'hb':
         return this.hooks.onHealth(frame);
       case 'ctl':
+        if (frame.topic === RTT_TOPIC) {
+          if (!this.rtt.onFrame(frame.body)) this.deps.log.debug({ topic: RTT_TOPIC }, 'malformed round-trip probe ignored');
+          return;
+        }
         this.deps.control.dispatch(this.hello.peer, frame.topic, frame.body, this.deps.log);
         return;
       case 'hello':

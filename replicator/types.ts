@@ -69,6 +69,8 @@ export interface PeerStatus {
   readonly inflightBatches: number;
   /** Milliseconds since any frame from the peer (null: never heard). */
   readonly heartbeatAgeMs: number | null;
+  /** Round trip of the established link in ms, from its probe (heartbeat.ts); null until measured or without a link. */
+  readonly rttMs?: number | null;
   /** The peer's cursor fell behind the trimmed log: it needs anti-entropy repair. */
   readonly needsRepair: boolean;
   /** What the peer last reported about itself (null: no heartbeat yet). */

@@ -258,6 +258,11 @@ export class OwnershipAgent {
     return nowMs - this.witnessOkAtMs <= this.witnessSilenceMs;
   }
 
+  /** Milliseconds since the witness last answered (null: never since this agent started). */
+  witnessAnswerAgeMs(nowMs: number): number | null {
+    return this.witnessAnsweredOnce() ? Math.max(0, nowMs - this.witnessOkAtMs) : null;
+  }
+
   /** The witness answered a heartbeat since this agent started (its reply lists every owner). */
   witnessAnsweredOnce(): boolean {
     return this.witnessOkAtMs > Number.NEGATIVE_INFINITY;

@@ -14,6 +14,7 @@ import { adminGuard } from './admin-guard.js';
 import { judgeReadiness, type ReadinessInput } from './readiness.js';
 import { uiRoutes } from './ui-routes.js';
 import { GeogateError, StoreUnavailableError, UnavailableError } from '../errors.js';
+import { statusClassLabel } from '../metrics.js';
 
 export const DECISIONS_SERVED_MAX = 1000;
 /** Guarded by the admin token with `admin.protectReads` (hono paths). */
@@ -32,10 +33,11 @@ export function createApp(ctx: GatewayContext): Hono {
     if (!child) counters.set(k, (child = metrics.requests.labels({ route, method, status: String(status) })));
     child.inc();
   };
-  const time = (route: string, method: string, seconds: number) => {
-    const k = `${route} ${method}`;
+  const time = (route: string, method: string, status: number, seconds: number) => {
+    const statusClass = statusClassLabel(status);
+    const k = `${route} ${method} ${statusClass}`;
     let child = timers.get(k);
-    if (!child) timers.set(k, (child = metrics.latency.labels({ route, method })));
+    if (!child) timers.set(k, (child = metrics.latency.labels({ route, method, status_class: statusClass })));
     child.observe(seconds);
   };
 
@@ -53,7 +55,7 @@ export function createApp(ctx: GatewayContext): Hono {
       const seconds = (performance.now() - t0) / 1000;
       const method = methodLabel(c.req.method);
       count(route, method, c.res.status);
-      time(route, method, seconds);
+      time(route, method, c.res.status, seconds);
       if (log.isLevelEnabled('debug')) log.debug({ method: c.req.method, path: c.req.path, status: c.res.status, ms: seconds * 1000 }, 'request');
     }
   });

@@ -12,8 +12,8 @@
 import { randomInt } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { Redis } from 'ioredis';
-import { Gauge, type Registry } from 'prom-client';
-import type { Clock } from '../../infra/clock.js';
+import { Counter, Gauge, type Registry } from 'prom-client';
+import type { Clock, TimerHandle } from '../../infra/clock.js';
 import type { Replicator } from '../../replicator/index.js';
 import {
   buildTopology, OwnershipAgent, OwnershipRunner, WitnessClient, type OwnerEntry,
@@ -23,6 +23,7 @@ import type { GatewayConfig, KeyspaceConfig } from '../config.js';
 import type { PartitionMap } from '../partition-map.js';
 import { LinkVoteTransport } from './vote-transport.js';
 import { HandoverDriver } from './handover.js';
+import { LEASE_LOSS_REASONS, LeaseLossTracker } from './lease-loss.js';
 import type { WriteGuard } from '../http/context.js';
 
 export const DECISIONS_KEPT_MAX = 1000;
@@ -91,6 +92,8 @@ export class WitnessAuthority implements WriteAuthority {
   private readonly learnt = new Set<string>();
   /** While the agent replays the persisted owners: those are guesses, not learnt. */
   private booting = true;
+  private readonly leaseLoss: LeaseLossTracker;
+  private lossSweep: TimerHandle | null = null;
 
   static async create(deps: WitnessAuthorityDeps): Promise<WitnessAuthority> {
     const saved = await deps.redis.hgetall(deps.ownersKey).catch(() => ({} as Record<string, string>));
@@ -112,6 +115,16 @@ export class WitnessAuthority implements WriteAuthority {
         nodes: Array.from({ length: ks.partitions }, (_, p) => deps.maps.get(ks.name)!.nodeList(p).map((n) => n.region)),
         sync: (ks.nodes ?? []).filter((n) => n.replication === 'sync').map((n) => n.region),
       })),
+    });
+    const leasesLost = new Counter({
+      name: 'geogate_leases_lost_total', help: 'Write leases this region held that ended without renewal (expired) or whose partition moved away under them (taken-over)',
+      labelNames: ['reason'], registers: [deps.registry],
+      collect: () => { this.leaseLoss.sweep(clock.monoMs()); },
+    });
+    for (const reason of LEASE_LOSS_REASONS) leasesLost.inc({ reason }, 0);
+    this.leaseLoss = new LeaseLossTracker((loss) => {
+      leasesLost.inc({ reason: loss.reason });
+      deps.log.warn({ partition: loss.partition, epoch: loss.epoch, reason: loss.reason, endedMsAgo: Math.round(loss.endedMsAgo) }, 'write lease lost');
     });
     for (const o of initialOwners) this.owners.set(`${o.keyspace}/${o.partition}`, { owner: o.owner, epoch: o.epoch });
     this.handover = new HandoverDriver({
@@ -136,8 +149,9 @@ export class WitnessAuthority implements WriteAuthority {
       region: config.region, topology, leaseMs: config.lease.leaseMs, driftMarginMs: config.lease.driftMarginMs,
       bootMonoMs: clock.monoMs(), incarnation: randomInt(0, 2 ** 32 - 1), initialOwners,
       isCaughtUp: (_ks, _p, region) => this.handover.ready(region),
-      onReleaseBegun: (ks, p, target) => this.handover.begin(ks, p, target),
+      onReleaseBegun: (ks, p, target) => { this.leaseLoss.released(`${ks}/${p}`); this.handover.begin(ks, p, target); },
       onLeaseRenewed: (ks, p, epoch, remainingMs) => {
+        this.leaseLoss.renewed(`${ks}/${p}`, epoch, clock.monoMs() + remainingMs, clock.monoMs());
         deps.setFence(ks, p, epoch, clock.monoMs() + remainingMs).catch((err: Error) => deps.log.warn({ keyspace: ks, partition: p, err: err.message }, 'cannot set fence'));
       },
       onOwnerChanged: (ks, p, owner, epoch) => this.ownerChanged(ks, p, owner, epoch),
@@ -174,6 +188,16 @@ export class WitnessAuthority implements WriteAuthority {
       name: 'geogate_partitions_leased', help: 'Partitions this region holds a valid write lease for', registers: [deps.registry],
       collect: () => { leased.set(this.countLeased()); },
     });
+    const reachable = new Gauge({
+      name: 'geogate_witness_reachable', help: '1 while the witness answered this region within the witness silence bound (leaseMs), else 0',
+      registers: [deps.registry],
+      collect: () => { reachable.set(this.agent.witnessReachable(clock.monoMs()) ? 1 : 0); },
+    });
+    const answerAge = new Gauge({
+      name: 'geogate_witness_last_answer_age_seconds', help: 'Seconds since the witness last answered this region (-1: never since start)',
+      registers: [deps.registry],
+      collect: () => { const age = this.agent.witnessAnswerAgeMs(clock.monoMs()); answerAge.set(age === null ? -1 : age / 1000); },
+    });
     const divergedGauge = new Gauge({
       name: 'geogate_partitions_diverged', help: 'Partitions taking writes while cut off from their owner', registers: [deps.registry],
       collect: () => { divergedGauge.set(this.diverged.size); },
@@ -182,9 +206,14 @@ export class WitnessAuthority implements WriteAuthority {
 
   start(): void {
     this.runner.start();
+    const every = Math.max(50, Math.floor(this.deps.config.lease.leaseMs / 4));
+    const sweep = () => { this.leaseLoss.sweep(this.deps.clock.monoMs()); this.lossSweep = this.deps.clock.setTimer(every, sweep); };
+    this.lossSweep = this.deps.clock.setTimer(every, sweep);
   }
 
   stop(): void {
+    this.lossSweep?.cancel();
+    this.lossSweep = null;
     this.runner.stop();
     this.transport.close();
   }
@@ -310,6 +339,7 @@ export class WitnessAuthority implements WriteAuthority {
     const key = `${keyspace}/${partition}`;
     const previous = this.owners.get(key)?.owner ?? null;
     this.owners.set(key, { owner, epoch });
+    if (!this.booting) this.leaseLoss.ownerChanged(key, owner === this.deps.config.region, this.deps.clock.monoMs());
     if (!this.booting) this.learnt.add(key);
     // handed over by us: tell the new owner now rather than at its next witness heartbeat
     if (previous === this.deps.config.region && owner !== previous) this.deps.replicator.sendControl(owner, OWNER_TOPIC, { keyspace, partition, owner, epoch });
