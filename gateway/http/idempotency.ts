@@ -5,6 +5,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { Context } from 'hono';
+import { Gauge, type Registry } from 'prom-client';
 import { BadRequestError } from '../errors.js';
 import type { IdempotencyRequest } from '../store/index.js';
 
@@ -51,4 +52,28 @@ export function idempotencyOf(c: Context, limits: IdempotencyLimits, shape: Requ
   const key = parseIdempotencyKey(c.req.header('idempotency-key'));
   if (key === undefined) return undefined;
   return { key, fingerprint: fingerprint(shape), ttlMs: limits.ttlMs, entriesMax: limits.entriesMax };
+}
+
+/**
+ * `geogate_idempotency_unremembered`: outcomes of peers' keyed writes this region applied
+ * without remembering them (at `idempotency.entriesMax`), as the apply script counts them in
+ * Redis (`<prefix>idemunremembered`, applyChanges-3.lua): read at each scrape; the last value
+ * read stays when Redis does not answer within UNREMEMBERED_READ_MS.
+ */
+/** A scrape waits at most this for the count (a Redis that does not answer never holds /metrics up). */
+export const UNREMEMBERED_READ_MS = 250;
+
+export function registerIdempotencyMetrics(registry: Registry, redis: { get(key: string): Promise<string | null> }, keyPrefix: string): void {
+  if (registry.getSingleMetric('geogate_idempotency_unremembered')) return;
+  let last = 0;
+  new Gauge({
+    name: 'geogate_idempotency_unremembered', registers: [registry],
+    help: 'Outcomes of peers\' writes with an Idempotency-Key applied here without being remembered (this region at idempotency.entriesMax); a retry of them here is refused while the cap holds, a new write after',
+    async collect() {
+      let timer: NodeJS.Timeout | undefined;
+      const late = new Promise<never>((_, reject) => { timer = setTimeout(() => reject(new Error('timeout')), UNREMEMBERED_READ_MS); });
+      try { last = Number(await Promise.race([redis.get(`${keyPrefix}idemunremembered`), late])) || 0; } catch { /* keep the last value */ } finally { clearTimeout(timer); }
+      this.set(last);
+    },
+  });
 }

@@ -6,7 +6,7 @@ import { Hono, type Context } from 'hono';
 import type { GatewayContext } from './context.js';
 import { readBody } from './body.js';
 import { BadRequestError, FencedError, IdempotencyKeyReusedError, OperationNotSupportedError, PayloadTooLargeError, NotFoundError, PreconditionFailedError, RedirectError, UnavailableError, WriteOutcomeUnknownError } from '../errors.js';
-import { idempotencyOf } from './idempotency.js';
+import { idempotencyOf, registerIdempotencyMetrics } from './idempotency.js';
 import { answerSession, awaitSession, sessionOf } from './session.js';
 import { type Operation, addMembers, applyMergePatch, checkOperation, parseIncr, parseJsonBody, parseMembers, removeMembers } from './operations.js';
 import { StoreError, StoreErrorCode, type WriteRequest, type WriteResult } from '../store/index.js';
@@ -18,6 +18,9 @@ const CONTENT_TYPE_BYTES_MAX = 256;
 export function kvRoutes(ctx: GatewayContext): Hono {
   const app = new Hono();
   const { config } = ctx;
+  // their metrics exist from the start, not from the first request
+  sessionOf(ctx);
+  registerIdempotencyMetrics(ctx.metrics.registry, ctx.store.redis, config.redis.keyPrefix);
 
   app.get('/:keyspace/:key{.+}', async (c) => {
     const { ks, key, placement } = locate(ctx, c);

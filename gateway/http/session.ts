@@ -6,6 +6,7 @@
  * most `session.waitMs`, at most `session.waitersMax` reads waiting at once — else 503.
  */
 import type { Context } from 'hono';
+import { Counter, Gauge, type Registry } from 'prom-client';
 import { BadRequestError, UnavailableError } from '../errors.js';
 import type { RegionStore } from '../store/index.js';
 import type { GatewayContext } from './context.js';
@@ -30,17 +31,19 @@ export function answerSession(ctx: GatewayContext, c: Context): Promise<void> {
 
 /** This gateway's gate. */
 export function sessionOf(ctx: GatewayContext): SessionGate {
-  return sessionGate(ctx.store, ctx.config.region, ctx.config.cluster.regions, ctx.config.session);
+  return sessionGate(ctx.store, ctx.config.region, ctx.config.cluster.regions, ctx.config.session, ctx.metrics.registry);
 }
 
 /** One gate per store (so per gateway): the waiters' count is shared by its requests. */
 const gates = new WeakMap<RegionStore, SessionGate>();
 
-export function sessionGate(store: RegionStore, region: string, regions: readonly string[], limits: SessionLimits): SessionGate {
+export function sessionGate(store: RegionStore, region: string, regions: readonly string[], limits: SessionLimits, registry?: Registry): SessionGate {
   let g = gates.get(store);
-  if (!g) gates.set(store, (g = new SessionGate(store, region, regions, limits)));
+  if (!g) gates.set(store, (g = new SessionGate(store, region, regions, limits, registry)));
   return g;
 }
+
+export type SessionReadOutcome = 'caught_up' | 'waited' | 'stale' | 'waiters_full';
 
 export class SessionGate {
   private waiting = 0;
@@ -48,9 +51,24 @@ export class SessionGate {
   private head: Promise<void> | undefined;
   private readonly regions: ReadonlySet<string>;
 
-  constructor(private readonly store: RegionStore, private readonly region: string, regions: readonly string[], private readonly limits: SessionLimits) {
+  private readonly reads: Counter<'outcome'> | undefined;
+
+  constructor(private readonly store: RegionStore, private readonly region: string, regions: readonly string[], private readonly limits: SessionLimits, registry?: Registry) {
     this.regions = new Set(regions);
+    if (registry) {
+      this.reads = new Counter({
+        name: 'geogate_session_reads_total', labelNames: ['outcome'], registers: [registry],
+        help: 'Reads with x-geogate-session by outcome: caught_up (no wait), waited (then caught up), stale (503 session_stale), waiters_full (503)',
+      });
+      const waiting = new Gauge({
+        name: 'geogate_session_waiting', help: 'Reads waiting now for this region to catch up with their session token (bounded by session.waitersMax)',
+        registers: [registry],
+      });
+      this.setWaiting = (n) => waiting.set(n);
+    }
   }
+
+  private setWaiting: (n: number) => void = () => {};
 
   /** The request's token, checked (400 naming the header and the region); undefined without one. */
   parse(c: Context): SessionEntry[] | undefined {
@@ -72,12 +90,13 @@ export class SessionGate {
     const own = await this.ownIncarnation();
     await this.seed();
     let lacking = this.lacking(entries, own);
-    if (lacking === null) return;
-    if (lacking.own || this.limits.waitMs === 0) throw stale(lacking.message);
+    if (lacking === null) { this.reads?.inc({ outcome: 'caught_up' }); return; }
+    if (lacking.own || this.limits.waitMs === 0) { this.reads?.inc({ outcome: 'stale' }); throw stale(lacking.message); }
     if (this.waiting >= this.limits.waitersMax) {
+      this.reads?.inc({ outcome: 'waiters_full' });
       throw new UnavailableError(`${this.limits.waitersMax} reads wait for this region to catch up already (session.waitersMax); ${lacking.message}`, 'session_waiters_full', 1);
     }
-    this.waiting++;
+    this.setWaiting(++this.waiting);
     try {
       await new Promise<void>((resolve) => {
         const done = () => { clearTimeout(timer); off(); resolve(); };
@@ -85,9 +104,10 @@ export class SessionGate {
         const timer = setTimeout(done, this.limits.waitMs);
       });
     } finally {
-      this.waiting--;
+      this.setWaiting(--this.waiting);
     }
     lacking = this.lacking(entries, own);
+    this.reads?.inc({ outcome: lacking === null ? 'waited' : 'stale' });
     if (lacking !== null) throw stale(`after ${this.limits.waitMs} ms (session.waitMs): ${lacking.message}`);
   }
 

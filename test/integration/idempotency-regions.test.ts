@@ -142,6 +142,7 @@ describe('Idempotency-Key outcomes at a receiving region at its cap', () => {
     } finally {
       redis.disconnect();
     }
+    expect(await (await fetch(`${west}/metrics`)).text()).toMatch(/^geogate_idempotency_unremembered\{region="west"\} 1$/m);
     const retry = await incr(west, 'h-cap', 7, 'rk-cap');
     expect(retry.status).toBe(503);
     expect((await retry.json()).error.code).toBe('idempotency_full');
