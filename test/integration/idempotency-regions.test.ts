@@ -15,14 +15,18 @@ type Cluster = Awaited<ReturnType<typeof startCluster>>;
 const KEYSPACES = [
   { name: 'orders', partitions: 8, onSplit: 'fence' },
   { name: 'hits', partitions: 8, onSplit: 'diverge', writes: 'multi-master', resolver: 'counter' },
+  {
+    name: 'synced', partitions: 4, rotateHomes: false, onSplit: 'diverge', writes: 'multi-master', resolver: 'counter',
+    nodes: [{ region: 'east' }, { region: 'west', replication: 'sync' }], syncTimeoutMs: 5000, onSyncTimeout: 'fail',
+  },
 ];
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const total = (doc: { p?: Record<string, number>; n?: Record<string, number> }) =>
   Object.values(doc.p ?? {}).reduce((s, x) => s + x, 0) - Object.values(doc.n ?? {}).reduce((s, x) => s + x, 0);
-const incr = (base: string, key: string, by: number, idem: string) =>
-  fetch(`${base}/v1/kv/hits/${key}/incr`, { method: 'POST', body: JSON.stringify({ by }), headers: { 'content-type': 'application/json', 'idempotency-key': idem } });
-const count = async (base: string, key: string) => {
-  const res = await fetch(`${base}/v1/kv/hits/${key}`);
+const incr = (base: string, key: string, by: number, idem: string, ks = 'hits') =>
+  fetch(`${base}/v1/kv/${ks}/${key}/incr`, { method: 'POST', body: JSON.stringify({ by }), headers: { 'content-type': 'application/json', 'idempotency-key': idem } });
+const count = async (base: string, key: string, ks = 'hits') => {
+  const res = await fetch(`${base}/v1/kv/${ks}/${key}`);
   return res.status === 200 ? total(await res.json()) : null;
 };
 
@@ -81,6 +85,30 @@ describe('Idempotency-Key outcomes across regions', () => {
     expect(retry.headers.get('etag')).toBe(first.headers.get('etag')); // east's version, not the merged one
     await sleep(300);
     expect(await count(west, 'h-3')).toBe(5);
+  }, 30_000);
+
+  it('the window before the change arrived: a retry at west is a new write, unless west is a sync replica of the keyspace', async () => {
+    for (const [a, b] of [['east', 'west'], ['west', 'east']] as const) c.relay(a, b).set('both', { delayMs: 300 });
+    try {
+      // async keyspace: east answered, the change is still on its way, the retry at west is applied there
+      expect((await incr(east, 'win-1', 1, 'rk-win-1')).status).toBe(201);
+      const early = await incr(west, 'win-1', 1, 'rk-win-1');
+      expect(early.status).toBe(201); // west had no record yet: created there, not replayed
+      expect(early.headers.get('x-geogate-idempotent-replay')).toBeNull();
+      expect(await eventually(async () => (await count(east, 'win-1')) === 2 && (await count(west, 'win-1')) === 2, 10_000)).toBe(true);
+      // west a sync replica: east answered only after west applied it, so the retry there is replayed
+      const first = await incr(east, 'win-2', 1, 'rk-win-2', 'synced');
+      expect(first.status).toBe(201);
+      const retry = await incr(west, 'win-2', 1, 'rk-win-2', 'synced');
+      expect(retry.status).toBe(201);
+      expect(retry.headers.get('x-geogate-idempotent-replay')).toBe('true');
+      expect(retry.headers.get('etag')).toBe(first.headers.get('etag'));
+      await sleep(1000); // a second application would have come back to east by now
+      expect(await count(east, 'win-2', 'synced')).toBe(1);
+      expect(await count(west, 'win-2', 'synced')).toBe(1);
+    } finally {
+      for (const [a, b] of [['east', 'west'], ['west', 'east']] as const) c.relay(a, b).set('both', { delayMs: 0 });
+    }
   }, 30_000);
 
   it('single-master: the retry at the non-owner is redirected to the owner, which replays it; after a failover the new owner replays it', async () => {
