@@ -7,7 +7,7 @@
  */
 import type { Context } from 'hono';
 import { Counter, Gauge, type Registry } from 'prom-client';
-import { BadRequestError, UnavailableError } from '../errors.js';
+import { BadRequestError, StoreUnavailableError, UnavailableError } from '../errors.js';
 import type { RegionStore } from '../store/index.js';
 import type { GatewayContext } from './context.js';
 import { SESSION_HEADER, formatSessionToken, parseSessionToken, type SessionEntry } from '../../client/session.js';
@@ -87,8 +87,13 @@ export class SessionGate {
    * `session.waitMs` (naming what it lacks), 503 session_waiters_full over `waitersMax`.
    */
   async waitFor(entries: readonly SessionEntry[]): Promise<void> {
-    const own = await this.ownIncarnation();
-    await this.seed();
+    let own: string;
+    try {
+      own = await this.ownIncarnation();
+      await this.seed();
+    } catch (err) {
+      throw new StoreUnavailableError(`the session token could not be checked: ${(err as Error).message}`);
+    }
     let lacking = this.lacking(entries, own);
     if (lacking === null) { this.reads?.inc({ outcome: 'caught_up' }); return; }
     if (lacking.own || this.limits.waitMs === 0) { this.reads?.inc({ outcome: 'stale' }); throw stale(lacking.message); }
@@ -125,9 +130,19 @@ export class SessionGate {
     return formatSessionToken(entries);
   }
 
-  /** Sets the answer's `x-geogate-session`. */
+  /**
+   * Sets the answer's `x-geogate-session`. When Redis does not answer for it (the first
+   * token after a start reads the log head and incarnation) the answer goes without one:
+   * the request itself succeeded, and the client keeps the token it had.
+   */
   async answer(c: Context): Promise<void> {
-    c.header(SESSION_HEADER, await this.token());
+    let token: string;
+    try {
+      token = await this.token();
+    } catch {
+      return;
+    }
+    c.header(SESSION_HEADER, token);
   }
 
   private lacking(entries: readonly SessionEntry[], ownIncarnation: string): { message: string; own: boolean } | null {
