@@ -1,7 +1,8 @@
 /**
  * The metrics a region exports about itself, measured where they happen, on real processes
  * (redis-server, in-process gateways and witness, WAN relays on loopback): the link's round
- * trip follows the relay's added delay; the journal gauges follow real conflicts; the
+ * trip follows the relay's added delay; the journal gauges follow real conflicts, and with
+ * the store stopped or frozen a scrape still answers within its bound (NaN gauges); the
  * witness gauge goes 0 when the witness stops and back to 1; the lease-lost counter moves
  * at a region isolated long enough for its partitions to fail over; write latency by status class.
  */
@@ -134,6 +135,43 @@ describe('journal, outbox and dead-letter gauges', () => {
     const all = (await metric(east, 'geogate_journal_entries'))! + (await metric(west, 'geogate_journal_entries'))!;
     expect(all).toBeGreaterThanOrEqual(keys.length);
   }, 60_000);
+});
+
+describe('stream size gauges with the store gone', () => {
+  it('a scrape still answers within the bound: the gauges are NaN (not a stale value) and the failed read is counted', async () => {
+    cluster = await startCluster(['east']);
+    const east = cluster.byName('east');
+    expect(await metric(east.gateway.url, 'geogate_journal_entries')).toBe(0);
+    await east.redis.stop();
+    await new Promise((r) => setTimeout(r, 200)); // past the 100 ms in which one read serves scrapes close together
+    const t0 = performance.now();
+    const text = await metricsText(east.gateway.url);
+    const ms = performance.now() - t0;
+    expect(ms).toBeLessThan(3_000); // STREAM_SIZES_TIMEOUT_MS is 1 s
+    for (const name of ['geogate_journal_entries', 'geogate_journal_bytes', 'geogate_outbox_entries', 'geogate_dead_letters']) expect(sample(text, name), name).toBeNaN();
+    // counted when the read failed: the counter of the same scrape may already have been serialized
+    await new Promise((r) => setTimeout(r, 200));
+    expect(await metric(east.gateway.url, 'geogate_store_errors_total', { kind: 'stream-sizes' })).toBeGreaterThanOrEqual(1);
+  }, 30_000);
+
+  it('a frozen store (answers nothing): the scrape waits the 1 s bound, not longer, then the gauges are NaN; thawed, they are numbers again', async () => {
+    cluster = await startCluster(['east']);
+    const east = cluster.byName('east');
+    expect(await metric(east.gateway.url, 'geogate_journal_entries')).toBe(0);
+    await new Promise((r) => setTimeout(r, 200));
+    east.redis.freeze();
+    try {
+      const t0 = performance.now();
+      const text = await metricsText(east.gateway.url);
+      const ms = performance.now() - t0;
+      expect(ms).toBeGreaterThanOrEqual(900);
+      expect(ms).toBeLessThan(2_500);
+      expect(sample(text, 'geogate_journal_entries')).toBeNaN();
+    } finally {
+      east.redis.thaw();
+    }
+    expect(await eventually(async () => (await metric(east.gateway.url, 'geogate_journal_entries')) === 0, 10_000, 200)).toBe(true);
+  }, 30_000);
 });
 
 describe('witness reachability seen by a gateway', () => {
