@@ -88,16 +88,19 @@ export function createSiteSecurity(config: GatewayConfig, baseDir: string, log: 
       });
     },
     reload() {
+      const before = credentials.snapshot();
       try {
         credentials.reload();
+        const m = credentials.tls();
+        if (m && server) (server as unknown as { setSecureContext(o: object): void }).setSecureContext(serverTlsOptions(m));
       } catch (err) {
+        credentials.restore(before);
         reloads.inc({ result: 'failed' });
         log.error({ err: (err as Error).message }, 'credentials not reloaded: the old ones stay in use');
         return false;
       }
       version++;
       const m = credentials.tls();
-      if (m && server) (server as unknown as { setSecureContext(o: object): void }).setSecureContext(serverTlsOptions(m));
       reloads.inc({ result: 'ok' });
       log.info({ secrets: credentials.secrets().length, adminTokens: credentials.adminTokens().length, caFiles: m?.ca.length ?? 0 }, 'credentials reloaded: new handshakes use them, established links stay');
       return true;

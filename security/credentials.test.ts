@@ -1,9 +1,10 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Credentials, CredentialsError, readSecrets, readTlsFiles, SECRETS_MAX, sourceProblem } from './credentials.js';
 import { bearerToken, tokenAccepted } from './admin-token.js';
+import { createCa, createNodeCert } from './certs.js';
 
 const A = 'secret-aaaaaaaaaaaaaaaa';
 const B = 'secret-bbbbbbbbbbbbbbbb';
@@ -55,19 +56,33 @@ describe('secrets from the config, a file or the environment', () => {
 });
 
 describe('TLS files', () => {
-  it('reads the certificate, the key, several CA files and the client-facing pair; names a file that is not PEM', () => {
+  it('reads the certificate, the key, several CA files and the client-facing pair; names a file that is not PEM', async () => {
     const d = tmp();
-    const pem = (label: string) => `-----BEGIN ${label}-----\nAAAA\n-----END ${label}-----\n`;
-    writeFileSync(join(d, 'n.crt'), pem('CERTIFICATE'));
-    writeFileSync(join(d, 'n.key'), pem('PRIVATE KEY'));
-    writeFileSync(join(d, 'a.crt'), pem('CERTIFICATE'));
-    writeFileSync(join(d, 'b.crt'), pem('CERTIFICATE') + pem('CERTIFICATE'));
+    await createCa({ dir: join(d, 'ca') });
+    const east = await createNodeCert({ dir: d, caDir: join(d, 'ca'), node: { region: 'east' } });
+    const west = await createNodeCert({ dir: d, caDir: join(d, 'ca'), node: { region: 'west' } });
+    const ca = readFileSync(join(d, 'ca', 'ca.crt'), 'utf8');
+    writeFileSync(join(d, 'a.crt'), ca);
+    writeFileSync(join(d, 'b.crt'), ca + ca);
     writeFileSync(join(d, 'bad.crt'), 'not a certificate');
-    const m = readTlsFiles({ certFile: 'n.crt', keyFile: 'n.key', caFile: ['a.crt', 'b.crt'], client: { certFile: 'n.crt', keyFile: 'n.key' } }, d);
+    const m = readTlsFiles({ certFile: east.certFile, keyFile: east.keyFile, caFile: ['a.crt', 'b.crt'], client: { certFile: west.certFile, keyFile: west.keyFile } }, d);
     expect(m.ca).toHaveLength(2);
     expect(m.client?.key).toContain('PRIVATE KEY');
-    expect(() => readTlsFiles({ certFile: 'n.crt', keyFile: 'n.key', caFile: 'bad.crt' }, d)).toThrow(/bad.crt is not PEM/);
-    try { readTlsFiles({ certFile: 'missing.crt', keyFile: 'n.key', caFile: 'a.crt' }, d); } catch (e) { expect((e as CredentialsError).field).toBe('tls.certFile'); }
+    expect(() => readTlsFiles({ certFile: east.certFile, keyFile: east.keyFile, caFile: 'bad.crt' }, d)).toThrow(/bad.crt is not PEM/);
+    try { readTlsFiles({ certFile: 'missing.crt', keyFile: east.keyFile, caFile: 'a.crt' }, d); } catch (e) { expect((e as CredentialsError).field).toBe('tls.certFile'); }
+  });
+
+  it('refuses a certificate with another key (a rotation half done), naming both files, before anything is used', async () => {
+    const d = tmp();
+    await createCa({ dir: join(d, 'ca') });
+    const east = await createNodeCert({ dir: d, caDir: join(d, 'ca'), node: { region: 'east' } });
+    const west = await createNodeCert({ dir: d, caDir: join(d, 'ca'), node: { region: 'west' } });
+    const caFile = join(d, 'ca', 'ca.crt');
+    expect(() => readTlsFiles({ certFile: east.certFile, keyFile: west.keyFile, caFile }, d)).toThrow(/cannot be used together/);
+    expect(() => readTlsFiles({ certFile: east.certFile, keyFile: east.keyFile, caFile, client: { certFile: west.certFile, keyFile: east.keyFile } }, d)).toThrow(/tls.client .*cannot be used together/);
+    // a PEM whose body is not a key at all (half written) is refused the same way
+    writeFileSync(join(d, 'half.key'), '-----BEGIN PRIVATE KEY-----\nAAAA\n');
+    expect(() => readTlsFiles({ certFile: east.certFile, keyFile: 'half.key', caFile }, d)).toThrow(/cannot be used together/);
   });
 });
 

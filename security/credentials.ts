@@ -7,6 +7,7 @@
  * any error the old credentials stay and the error is thrown, naming the file or variable.
  */
 import { readFileSync } from 'node:fs';
+import { createSecureContext } from 'node:tls';
 import { resolve } from 'node:path';
 import { z } from 'zod';
 
@@ -105,7 +106,7 @@ export function readTlsFiles(files: TlsFiles, baseDir: string): TlsMaterial {
     return text;
   };
   const caFiles = typeof files.caFile === 'string' ? [files.caFile] : files.caFile;
-  return {
+  const m: TlsMaterial = {
     cert: read(files.certFile, 'certFile', '-----BEGIN CERTIFICATE-----'),
     key: read(files.keyFile, 'keyFile', 'PRIVATE KEY-----'),
     ca: caFiles.map((f) => read(f, 'caFile', '-----BEGIN CERTIFICATE-----')),
@@ -113,6 +114,19 @@ export function readTlsFiles(files: TlsFiles, baseDir: string): TlsMaterial {
       client: { cert: read(files.client.certFile, 'client.certFile', '-----BEGIN CERTIFICATE-----'), key: read(files.client.keyFile, 'client.keyFile', 'PRIVATE KEY-----') },
     } : {}),
   };
+  // usable as a whole, or refused before anything is installed: a certificate rotated without
+  // its key yet (or a key half written) would otherwise be taken and fail every handshake
+  usable(m.cert, m.key, m.ca, `tls.certFile/keyFile (${files.certFile}, ${files.keyFile})`);
+  if (m.client && files.client) usable(m.client.cert, m.client.key, m.ca, `tls.client (${files.client.certFile}, ${files.client.keyFile})`);
+  return m;
+}
+
+function usable(cert: string, key: string, ca: readonly string[], field: string): void {
+  try {
+    createSecureContext({ cert, key, ca: [...ca] });
+  } catch (err) {
+    throw new CredentialsError(field.split(' ')[0]!, `${field} cannot be used together: ${(err as Error).message}`);
+  }
 }
 
 export interface CredentialsSpec {
@@ -158,6 +172,16 @@ export class Credentials {
   /** Reads every credential again; throws (keeping the old ones) when one cannot be read. */
   reload(): void {
     this.current = this.read();
+    for (const l of this.listeners) l(this);
+  }
+
+  /** What is in use now (opaque), for `restore` when installing a reloaded set failed further on. */
+  snapshot(): object {
+    return this.current;
+  }
+
+  restore(snapshot: object): void {
+    this.current = snapshot as Snapshot;
     for (const l of this.listeners) l(this);
   }
 

@@ -16,7 +16,7 @@ function fingerprint(paths: readonly string[]): string {
   return paths.map((p) => {
     try {
       const s = statSync(p);
-      return `${s.ino}:${s.size}:${s.mtimeMs}`;
+      return `${s.ino}:${s.size}:${s.mtimeMs}:${s.ctimeMs}`;
     } catch {
       return 'missing';
     }
@@ -38,7 +38,11 @@ export function watchFiles(paths: readonly string[], intervalMs: number, onChang
     }
     if (pending) {
       pending = false;
-      onChange();
+      try {
+        onChange();
+      } catch {
+        // the caller logs and counts its own failures; a throw must not escape a timer
+      }
     }
   }, intervalMs);
   timer.unref();

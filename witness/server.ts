@@ -228,14 +228,17 @@ export async function runWitness(configPath: string, opts: WitnessStartOptions =
   const witness = {
     url,
     reload() {
+      const before = credentials.snapshot();
       try {
         credentials.reload();
+        const installed = credentials.tls();
+        if (installed) (server as unknown as { setSecureContext(o: object): void }).setSecureContext(serverTlsOptions(installed));
       } catch (err) {
+        credentials.restore(before);
         w.log.error({ err: (err as Error).message }, 'credentials not reloaded: the old ones stay in use');
         return false;
       }
       const next = credentials.tls();
-      if (next) (server as unknown as { setSecureContext(o: object): void }).setSecureContext(serverTlsOptions(next));
       w.log.info({ secrets: credentials.secrets().length, caFiles: next?.ca.length ?? 0 }, 'credentials reloaded');
       return true;
     },
