@@ -81,7 +81,12 @@ export function clusterRoutes(ctx: GatewayContext, localStatus: () => Promise<Js
     const sinceMs = parseSince(q.since);
     if (q.partition !== undefined && !/^\d+$/.test(q.partition)) throw new BadRequestError('partition must be a non-negative integer');
     const params = new URLSearchParams({ limit: String(limit) });
-    if (sinceMs !== undefined) params.set('after', `${Math.max(0, sinceMs - SINCE_SKEW_MS)}-0`);
+    // each journal is read from a little before `since` on its ids (Redis's clock) and filtered
+    // on the entries' own `at` by the region itself, so its page holds only what is asked for
+    if (sinceMs !== undefined) {
+      params.set('after', `${Math.max(0, sinceMs - SINCE_SKEW_MS)}-0`);
+      params.set('atFrom', String(sinceMs));
+    }
     for (const f of ['keyspace', 'partition', 'type'] as const) if (q[f] !== undefined) params.set(f, q[f]);
     const query = `?${params.toString()}`;
     const replies = await fanOut(c, `/v1/conflicts${query}`, timeoutMs, async () => {
@@ -154,7 +159,10 @@ export function mergeConflicts(replies: readonly RegionReply[], sinceMs: number 
     }
   }
   const all = [...byId.values()].sort((a, b) => Number(a.at) - Number(b.at) || String(a.conflictId).localeCompare(String(b.conflictId)));
-  return { conflicts: all.slice(0, limit), truncated: all.length > limit };
+  // more may exist than shown: the union is over `limit`, or some journal filled its page
+  // (its next entries were not read; the dedupe may have shrunk the union below `limit`)
+  const pageFull = replies.some((r) => r.ok && Array.isArray(r.body.conflicts) && (r.body.conflicts as unknown[]).length >= limit);
+  return { conflicts: all.slice(0, limit), truncated: all.length > limit || pageFull };
 }
 
 /**

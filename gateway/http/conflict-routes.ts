@@ -2,8 +2,9 @@
  * The conflict journal and the compensation dead letters, for consumers that read and
  * acknowledge (docs/conflicts.md, "Journal, outbox and dead letters").
  *
- * GET  /v1/conflicts?keyspace=&partition=&type=&after=&limit= — journal entries oldest first
- *      after `after` (a journal id; `since` is the same), filtered. Bounded: `limit` ≤ 1000 and
+ * GET  /v1/conflicts?keyspace=&partition=&type=&after=&atFrom=&limit= — journal entries oldest
+ *      first after `after` (a journal id; `since` is the same), filtered (`atFrom`: resolved at
+ *      or after this time, ms since the epoch, on the entries' `at`). Bounded: `limit` ≤ 1000 and
  *      at most SCAN_ENTRIES_MAX entries examined per request (`next` tells where to go on).
  * POST /v1/conflicts/ack { "id": "<journal id>" } — everything up to `id` is acknowledged:
  *      the journal's bounds may drop it later without counting an eviction.
@@ -27,6 +28,8 @@ export function conflictRoutes(conflicts: ConflictStore): Hono {
     const limit = parseLimit(q.limit);
     if (q.partition !== undefined && !/^\d+$/.test(q.partition)) throw new BadRequestError('partition must be a non-negative integer');
     const since = parseAfter(q.after ?? q.since);
+    const atFrom = q.atFrom === undefined ? undefined : Number(q.atFrom);
+    if (atFrom !== undefined && !Number.isSafeInteger(atFrom)) throw new BadRequestError('atFrom must be a time in ms since the epoch');
     const out: Record<string, unknown>[] = [];
     let cursor = since;
     let scanned = 0;
@@ -40,6 +43,7 @@ export function conflictRoutes(conflicts: ConflictStore): Hono {
         if (q.keyspace !== undefined && f.keyspace !== q.keyspace) continue;
         if (q.partition !== undefined && f.partition !== q.partition) continue;
         if (q.type !== undefined && f.type !== q.type) continue;
+        if (atFrom !== undefined && !(Number(f.at) >= atFrom)) continue;
         out.push({ id: e.id, ...f });
         if (out.length >= limit) break;
       }
