@@ -13,7 +13,7 @@ import { adminRoutes } from './admin-routes.js';
 import { adminGuard } from './admin-guard.js';
 import { judgeReadiness, type ReadinessInput } from './readiness.js';
 import { uiRoutes } from './ui-routes.js';
-import { GeogateError, StoreUnavailableError, UnavailableError } from '../errors.js';
+import { GeogateError, NotFoundError, StoreUnavailableError, UnavailableError } from '../errors.js';
 import { statusClassLabel } from '../metrics.js';
 
 export const DECISIONS_SERVED_MAX = 1000;
@@ -76,7 +76,9 @@ export function createApp(ctx: GatewayContext): Hono {
   app.get('/healthz', (c) => c.json({ ok: true, region: ctx.config.region }));
   // readiness: this region can take the writes it should (readiness.ts)
   app.get('/readyz', async (c) => {
-    const r = judgeReadiness({ ...(await status(ctx)), witness: ctx.config.witness !== undefined } as unknown as ReadinessInput);
+    const keyspace = c.req.query('keyspace');
+    if (keyspace !== undefined && !ctx.keyspaces.has(keyspace)) throw new NotFoundError(`unknown keyspace "${keyspace}"`, 'unknown_keyspace');
+    const r = judgeReadiness({ ...(await status(ctx)), witness: ctx.config.witness !== undefined } as unknown as ReadinessInput, keyspace);
     return c.json(r, r.ready ? 200 : 503);
   });
 

@@ -45,3 +45,37 @@ describe('judgeReadiness', () => {
     expect(check({ ...base, witness: false, keyspaces: [{ name: 'orders', partitions: many }] }, 'leases').ok).toBe(true);
   });
 });
+
+describe('judgeReadiness: which checks are required', () => {
+  const cutOff = { ...base, peers: [{ region: 'west', state: 'down', heartbeatAgeMs: 900 }], ownership: { witnessReachable: false } };
+  const mixed: ReadinessInput = {
+    ...cutOff,
+    keyspaces: [
+      { name: 'orders', onSplit: 'fence', partitions: [part(0, 'east', 'fenced')] },
+      { name: 'carts', onSplit: 'diverge', partitions: [part(0, 'east', 'diverged')] },
+    ],
+  };
+
+  it('a region cut off from the quorum with a diverge keyspace is ready, degraded: it takes those writes', () => {
+    const r = judgeReadiness(mixed);
+    expect(r).toMatchObject({ ready: true, failing: [], degraded: ['links', 'leases'] });
+    expect(r.checks.find((c) => c.name === 'links')).toMatchObject({ ok: false, required: false });
+  });
+
+  it('only fence keyspaces: links and leases are required', () => {
+    const r = judgeReadiness({ ...mixed, keyspaces: [mixed.keyspaces[0]!] });
+    expect(r).toMatchObject({ ready: false, failing: ['links', 'leases'], degraded: [] });
+  });
+
+  it('?keyspace= judges one keyspace: the fence one fails, the diverge one is ready; leases only on its partitions', () => {
+    expect(judgeReadiness(mixed, 'orders')).toMatchObject({ ready: false, keyspace: 'orders', failing: ['links', 'leases'] });
+    expect(judgeReadiness(mixed, 'carts')).toMatchObject({ ready: true, keyspace: 'carts', degraded: ['links'] });
+    const leases = judgeReadiness({ ...base, keyspaces: [{ name: 'orders', onSplit: 'fence', partitions: [part(0, 'east', 'active')] }, { name: 'carts', onSplit: 'fence', partitions: [part(0, null, 'unknown')] }] }, 'orders');
+    expect(leases.ready).toBe(true);
+    expect(() => judgeReadiness(mixed, 'nope')).toThrow(/no keyspace "nope"/);
+  });
+
+  it('store and bootstrap stay required for a diverge keyspace', () => {
+    expect(judgeReadiness({ ...mixed, store: { ok: false, error: 'down' } }, 'carts')).toMatchObject({ ready: false, failing: ['store'] });
+  });
+});
