@@ -27,6 +27,8 @@ export const MGET_BYTES_MAX = 16 * 1024 * 1024;
 export const LIST_LIMIT_MAX = 1000;
 export const LIST_LIMIT_DEFAULT = 100;
 export const LIST_BUCKETS_PER_CALL = 512;
+/** Bucket members one listing call reads at most (a bucket larger than this is read alone). */
+export const LIST_MEMBERS_PER_CALL = 20_000;
 /** Buckets read per round trip while listing (a page stops at `limit` without reading much past it). */
 export const LIST_BUCKETS_PER_READ = 64;
 const PREFIX_BYTES_MAX = 1024;
@@ -45,6 +47,9 @@ export function batchRoutes(ctx: GatewayContext): Hono {
     const ks = keyspaceOf(ctx, c);
     const keys = parseKeys(await readBody(c, MGET_BODY_BYTES_MAX), ctx.config.limits.keyBytesMax);
     await awaitSession(ctx, c); // session tokens (session.ts): wait until this region caught up
+    // the values' sizes first: a batch over the bound is refused before its values are read
+    const sizes = await ctx.store.valueSizes(ks.name, keys);
+    if (sizes.reduce((a, b) => a + b, 0) > MGET_BYTES_MAX) throw tooLarge();
     const records = await ctx.store.getMany(ks.name, keys);
     await answerSession(ctx, c);
     let bytes = 0;
@@ -53,7 +58,7 @@ export function batchRoutes(ctx: GatewayContext): Hono {
       const rec = records[i];
       if (!rec || rec.tombstone) return { key, found: false };
       bytes += rec.value.byteLength;
-      if (bytes > MGET_BYTES_MAX) throw new PayloadTooLargeError(`the values of these keys are over ${MGET_BYTES_MAX} bytes together: ask for fewer keys`);
+      if (bytes > MGET_BYTES_MAX) throw tooLarge(); // grew since the sizes were read
       return { key, found: true, version: rec.version, contentType: rec.contentType, partition: map.partitionName(rec.partition), ...valueOf(rec) };
     });
     c.header('x-geogate-region', ctx.config.region);
@@ -72,11 +77,14 @@ export function batchRoutes(ctx: GatewayContext): Hono {
     const keys: string[] = [];
     // work bound: store commands of this call (a partition's bucket list counts one, a bucket one)
     let budget = LIST_BUCKETS_PER_CALL;
-    while (partition < ks.partitions && keys.length < limit && budget > 0) {
+    // and members read (a bucket's size is not bounded by anything but the keyspace's size)
+    let membersLeft = LIST_MEMBERS_PER_CALL;
+    while (partition < ks.partitions && keys.length < limit && budget > 0 && membersLeft > 0) {
       budget--;
       const ahead = (await ctx.store.bucketsInUse(ks.name, partition)).filter((b) => b >= bucket);
       const chunk = ahead.slice(0, Math.min(budget, LIST_BUCKETS_PER_READ));
-      const lists = await ctx.store.liveKeysOfBuckets(ks.name, partition, chunk);
+      const { lists, members } = await ctx.store.liveKeysOfBuckets(ks.name, partition, chunk, membersLeft);
+      membersLeft -= Math.max(members, lists.length);
       let read = 0;
       while (read < lists.length && keys.length < limit) {
         for (const key of lists[read]!) if (key.startsWith(prefix)) keys.push(key);
@@ -97,6 +105,10 @@ export function batchRoutes(ctx: GatewayContext): Hono {
   });
 
   return app;
+}
+
+function tooLarge(): PayloadTooLargeError {
+  return new PayloadTooLargeError(`the values of these keys are over ${MGET_BYTES_MAX} bytes together: ask for fewer keys`);
 }
 
 function keyspaceOf(ctx: GatewayContext, c: Context): KeyspaceConfig {

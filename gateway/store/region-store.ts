@@ -510,6 +510,14 @@ export class RegionStore implements ChangeSink {
     });
   }
 
+  /** The sizes of some records' values, in bytes (0: absent), in one round trip: bounds a batch read before it is made. */
+  async valueSizes(keyspace: string, keys: readonly string[]): Promise<number[]> {
+    if (keys.length === 0) return [];
+    const pipe = this.redis.pipeline();
+    for (const key of keys) pipe.hstrlen(this.keys.record(keyspace, key), 'v');
+    return ((await guard(pipe.exec())) ?? []).map(([err, n]) => { if (err) throw new StoreUnavailableError(`redis: ${err.message}`); return Number(n); });
+  }
+
   /** The buckets of a partition holding (or having held) keys: the fields of its digest hash, ascending. */
   async bucketsInUse(keyspace: string, partition: number): Promise<number[]> {
     const fields = await guard(this.redis.hkeys(this.keys.digest(keyspace, partition)));
@@ -518,10 +526,22 @@ export class RegionStore implements ChangeSink {
 
   /**
    * The keys of some buckets of a partition that hold a live value (tombstones left out),
-   * each bucket read whole in one command (HKEYS of its member hash): two round trips.
+   * each bucket read whole in one command (HKEYS of its member hash): two round trips (three
+   * with `membersMax`: then only the first buckets whose members fit it together, at least
+   * one, are read). `members`: the members read, tombstones included.
    */
-  async liveKeysOfBuckets(keyspace: string, partition: number, buckets: readonly number[]): Promise<string[][]> {
-    if (buckets.length === 0) return [];
+  async liveKeysOfBuckets(keyspace: string, partition: number, buckets: readonly number[], membersMax = Number.POSITIVE_INFINITY): Promise<{ lists: string[][]; members: number }> {
+    if (buckets.length === 0) return { lists: [], members: 0 };
+    if (Number.isFinite(membersMax)) {
+      // only the first buckets whose members fit `membersMax` together (always the first one)
+      const sizes = this.redis.pipeline();
+      for (const b of buckets) sizes.hlen(this.keys.members(keyspace, partition, b));
+      const lens = ((await guard(sizes.exec())) ?? []).map(([err, n]) => { if (err) throw new StoreUnavailableError(`redis: ${err.message}`); return Number(n); });
+      let total = 0;
+      let take = 0;
+      while (take < buckets.length && (take === 0 || total + lens[take]! <= membersMax)) total += lens[take++]!;
+      buckets = buckets.slice(0, take);
+    }
     const pipe = this.redis.pipeline();
     for (const b of buckets) pipe.hkeys(this.keys.members(keyspace, partition, b));
     const lists = ((await guard(pipe.exec())) ?? []).map(([err, keys]) => {
@@ -536,7 +556,7 @@ export class RegionStore implements ChangeSink {
       return vv !== null && t !== '1';
     });
     let i = 0;
-    return lists.map((keys) => keys.filter(() => states[i++]!));
+    return { lists: lists.map((keys) => keys.filter(() => states[i++]!)), members: states.length };
   }
 
   /**

@@ -106,6 +106,22 @@ describe('GET /v1/kv/:keyspace (listing)', () => {
     expect(new Set(keys)).toEqual(new Set(stable));
   });
 
+  it('a listing call reads buckets only while their members fit its bound (always one), and counts what it read', async () => {
+    const store = region.gateway.store;
+    for (let i = 0; i < 60; i++) await put('carts', `b/${i}`, 'v');
+    const map = region.gateway.context.maps.get('carts')!;
+    const [p] = [...new Set(Array.from({ length: 60 }, (_, i) => map.place(`b/${i}`).partition))];
+    const buckets = await store.bucketsInUse('carts', p!);
+    expect(buckets.length).toBeGreaterThan(2);
+    const all = await store.liveKeysOfBuckets('carts', p!, buckets);
+    expect(all.lists).toHaveLength(buckets.length);
+    const first = all.lists[0]!.length;
+    const bounded = await store.liveKeysOfBuckets('carts', p!, buckets, 1); // below one bucket: that bucket alone
+    expect(bounded.lists).toHaveLength(1);
+    expect(bounded.lists[0]!.length).toBe(first);
+    expect(bounded.members).toBeGreaterThanOrEqual(first);
+  });
+
   it('bad limits, prefixes and cursors are refused naming what is wrong; an unknown keyspace is 404', async () => {
     for (const q of ['limit=0', 'limit=1001', 'limit=x', 'cursor=abc', 'cursor=99.0', `prefix=${'p'.repeat(1025)}`]) {
       const res = await fetch(`${url}/v1/kv/orders?${q}`);
