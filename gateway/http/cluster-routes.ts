@@ -19,7 +19,7 @@ import { request as httpsRequest } from 'node:https';
 import { Hono } from 'hono';
 import type { GatewayContext } from './context.js';
 import { conflictRoutes } from './conflict-routes.js';
-import { BadRequestError } from '../errors.js';
+import { BadRequestError, UnavailableError } from '../errors.js';
 import { WitnessClient } from '../../witness/index.js';
 
 export const DEFAULT_CLUSTER_TIMEOUT_MS = 1000;
@@ -27,6 +27,8 @@ export const CLUSTER_TIMEOUT_MS_MAX = 10_000;
 /** The most one peer's reply may hold (a /v1/status of 3 keyspaces × 4096 partitions is about 2 MiB). */
 export const CLUSTER_REPLY_BYTES_MAX = 16 * 1024 * 1024;
 export const CLUSTER_LIMIT_MAX = 1000;
+/** Cluster reads (fan-outs to every peer) served at once; more answer 503 overloaded. */
+export const CLUSTER_FANOUTS_MAX = 8;
 export const DEFAULT_CLUSTER_LIMIT = 100;
 /** `since` reads each journal from this much before the time asked (journal ids are on Redis's clock, `at` on the gateway's). */
 export const SINCE_SKEW_MS = 60_000;
@@ -41,7 +43,18 @@ export function clusterRoutes(ctx: GatewayContext, localStatus: () => Promise<Js
   const local = conflictRoutes(ctx.conflicts);
 
   /** `path` (with its query) at every peer, in parallel; this region's answer is `mine`. */
+  let fanOuts = 0;
   const fanOut = async (c: { req: { header(n: string): string | undefined } }, path: string, timeoutMs: number, mine: () => Promise<Json>): Promise<RegionReply[]> => {
+    // each fan-out may hold CLUSTER_REPLY_BYTES_MAX per peer: a bounded number at once
+    if (fanOuts >= CLUSTER_FANOUTS_MAX) throw new UnavailableError(`more than ${CLUSTER_FANOUTS_MAX} cluster reads at once`, 'overloaded', 1);
+    fanOuts++;
+    try {
+      return await fanOutOnce(c, path, timeoutMs, mine);
+    } finally {
+      fanOuts--;
+    }
+  };
+  const fanOutOnce = async (c: { req: { header(n: string): string | undefined } }, path: string, timeoutMs: number, mine: () => Promise<Json>): Promise<RegionReply[]> => {
     const auth = ctx.config.admin.protectReads ? c.req.header('authorization') : undefined;
     const own = (async (): Promise<RegionReply> => {
       const t0 = performance.now();
@@ -55,6 +68,8 @@ export function clusterRoutes(ctx: GatewayContext, localStatus: () => Promise<Js
       const url = p.publicUrl ?? p.url;
       const t0 = performance.now();
       const tls = /^https:/.test(p.url) ? ctx.dial?.peerTls?.(p.region) : undefined;
+      // the admin token never crosses the WAN in clear (the links themselves put no secret on it)
+      if (auth && !tls) return { region: p.region, url, ok: false, ms: 0, error: `not sending the admin token to ${p.url} over plain HTTP: read this region with admin.protectReads over TLS between sites (tls), or ask it directly` };
       try {
         const body = await getJson(p.url.replace(/\/+$/, '') + path, { timeoutMs, bytesMax: CLUSTER_REPLY_BYTES_MAX, ...(auth ? { authorization: auth } : {}), ...(tls ? { tls } : {}) });
         return { region: p.region, url, ok: true, ms: elapsed(t0), body };

@@ -58,13 +58,14 @@ describe('GET /v1/cluster', () => {
     expect((await getJson(`${east.gateway.url}/v1/cluster?timeoutMs=10001`)).status).toBe(400);
   }, 60_000);
 
-  it('with admin.protectReads needs the token and forwards it to the peers', async () => {
+  it('with admin.protectReads needs the token, and does not send it to a peer over plain HTTP', async () => {
     cluster = await startCluster(['east', 'west'], { extra: { admin: { token: 'op-token-0123456789', protectReads: true } } });
     const east = cluster.byName('east');
     expect((await fetch(`${east.gateway.url}/v1/cluster`)).status).toBe(401);
     const res = await fetch(`${east.gateway.url}/v1/cluster`, { headers: { authorization: 'Bearer op-token-0123456789' } });
     const body = await res.json() as { regions: RegionEntry[] };
-    expect(body.regions.map((r) => [r.region, r.ok])).toEqual([['east', true], ['west', true]]);
+    expect(body.regions.map((r) => [r.region, r.ok])).toEqual([['east', true], ['west', false]]);
+    expect((body.regions[1] as { error: string }).error).toMatch(/not sending the admin token to http:.* over plain HTTP/);
   }, 60_000);
 });
 

@@ -304,6 +304,11 @@ describe('TLS between sites (issue 12)', () => {
     other.close();
   });
 
+  it('the cluster view forwards the admin token to the peers over mutual TLS', async () => {
+    const body = (await https(`${gateways.east!.url}/v1/cluster`, { token: TOKEN })).json as { regions: { region: string; ok: boolean; error?: string }[] };
+    expect(body.regions.map((r) => [r.region, r.ok, r.error ?? ''])).toEqual([['east', true, ''], ['west', true, '']]);
+  });
+
   it('operator endpoints refuse without the admin token (401, JSON) and accept with it', async () => {
     const east = gateways.east!;
     for (const path of ['/v1/status', '/v1/decisions', '/v1/conflicts', '/metrics']) {
