@@ -48,27 +48,29 @@ export class ActionWorker {
 
   private async round(): Promise<void> {
     let rows: [string, string][];
+    let redisNowMs: number | undefined;
     try {
       rows = await this.conflicts.readOutbox(ACTIONS_PER_ROUND_MAX);
+      if (rows.length > 0 && this.deps.outboxMaxAgeMs !== undefined) redisNowMs = await this.conflicts.redisNowMs();
     } catch {
       return; // store down: the next round retries
     }
     try {
-      for (const [entryId, json] of rows) await this.deliver(entryId, json);
+      for (const [entryId, json] of rows) await this.deliver(entryId, json, redisNowMs);
     } catch (err) {
       this.deps.log.warn({ err: (err as Error).message }, 'compensating action round failed (store down?); retrying');
     }
   }
 
-  private async deliver(entryId: string, json: string): Promise<void> {
+  private async deliver(entryId: string, json: string, redisNowMs: number | undefined): Promise<void> {
     const now = this.deps.clock.monoMs();
     const state = this.attempts.get(entryId) ?? { count: 0, notBefore: 0 };
     // the outbox's age bound (conflicts.outboxMaxAgeMs): an action still undelivered after it
     // goes to the dead letters, where an operator sees it; the entry id is the time it was
-    // queued (Redis's clock, ms)
+    // queued, on Redis's clock, and so is `redisNowMs`
     const maxAge = this.deps.outboxMaxAgeMs;
     const queuedMs = Number(entryId.split('-')[0]);
-    if (maxAge !== undefined && Number.isFinite(queuedMs) && this.deps.clock.nowMs() - queuedMs > maxAge) {
+    if (maxAge !== undefined && redisNowMs !== undefined && Number.isFinite(queuedMs) && redisNowMs - queuedMs > maxAge) {
       this.delivered.inc({ outcome: 'expired' });
       await this.deadLetter(entryId, json, `undelivered for longer than conflicts.outboxMaxAgeMs (${maxAge} ms)${state.count > 0 ? ` after ${state.count} attempts` : ''}`);
       return;

@@ -250,6 +250,11 @@ export class ConflictStore {
    */
   async ackJournal(id: string): Promise<string> {
     const cur = await this.journalAcked();
+    // never past the newest entry: an id from the future would make every later entry
+    // count as read, and the bounds would then drop unread ones without counting them
+    const newest = (await this.redis.xrevrange(this.keys.journal, '+', '-', 'COUNT', 1))[0]?.[0];
+    if (newest === undefined) return cur;
+    if (streamIdAfter(id, newest)) id = newest;
     if (cur !== '' && !streamIdAfter(id, cur)) return cur;
     await this.redis.set(this.journalAckedKey, id);
     return id;
@@ -267,6 +272,12 @@ export class ConflictStore {
       deadLetterMaxEntries: b.deadLetterMaxEntries, deadLetterMaxAgeMs: b.deadLetterMaxAgeMs, roundEntriesMax: RETENTION_ROUND_ENTRIES_MAX,
     })) as [number, number, number, number];
     return { journalEvicted: Number(res[0]), journalDropped: Number(res[1]), deadLettersDropped: Number(res[2]), more: Number(res[3]) === 1 };
+  }
+
+  /** Redis's clock, ms: the clock stream ids are made from (the outbox's age is measured on it). */
+  async redisNowMs(): Promise<number> {
+    const [sec, usec] = await this.redis.time();
+    return Number(sec) * 1000 + Math.floor(Number(usec) / 1000);
   }
 
   /** Oldest pending compensation actions: `[id, json]`. */

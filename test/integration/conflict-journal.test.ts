@@ -187,6 +187,24 @@ describe('retention: age bounds of the journal, the outbox and the dead letters'
     expect(await conflicts.journalLength()).toBe(0);
   });
 
+  it('an acknowledgement past the newest entry is clamped to it: later entries stay unread (their drops count)', async () => {
+    const { conflicts, worker, conflict } = setup();
+    await conflict('ack1', Buffer.from('e'), Buffer.from('w'));
+    expect(await worker.drainOnce()).toBe(1);
+    const [only] = await conflicts.readJournal('', 10);
+    expect(await conflicts.ackJournal('99999999999999-0')).toBe(only!.id);
+    expect(await conflicts.journalAcked()).toBe(only!.id);
+  });
+
+  it('dead letters past their bounds go at most one round per call, oldest first; the sweep goes on', async () => {
+    const { conflicts } = setup();
+    for (let i = 0; i < 300; i++) await conflicts.deadLetterOutbox(`0-${i + 1}`, `{"n":${i}}`, 'HTTP 500');
+    const tight = { ...bounds, deadLetterMaxEntries: 10, deadLetterMaxAgeMs: 60_000 };
+    expect(await conflicts.sweep(tight)).toMatchObject({ deadLettersDropped: 256, more: true });
+    expect(await conflicts.sweep(tight)).toMatchObject({ deadLettersDropped: 34, more: false });
+    expect((await conflicts.readDeadLetters('', 20)).map((d) => d.action)[0]).toBe('{"n":290}');
+  });
+
   it('dead letters older than deadLetterMaxAgeMs are dropped and counted', async () => {
     const { conflicts } = setup();
     const registry = new Registry();

@@ -10,9 +10,10 @@
     KEYS[2] journal byte count        KEYS[4] dead-letter stream
     ARGV[1] journal max entries   ARGV[2] journal max bytes   ARGV[3] journal max age, ms
     ARGV[4] dead letters max entries   ARGV[5] dead letters max age, ms
-    ARGV[6] journal entries dropped at most by this call
+    ARGV[6] journal entries (and dead letters) dropped at most by this call
   Output: { journal entries dropped unacknowledged (evictions), journal entries dropped,
-            dead letters dropped, 1 when the journal may hold more to drop (call again) else 0 }
+            dead letters dropped, 1 when the journal or the dead letters may hold more to drop
+            (call again) else 0 }; at most ARGV[6] of each per call
 ]]
 local rcall = redis.call
 --- @include "journal"
@@ -22,9 +23,18 @@ local nowMs = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local rounds = tonumber(ARGV[6])
 local evicted, dropped = journalTrim(KEYS[1], KEYS[2], KEYS[3], tonumber(ARGV[1]), tonumber(ARGV[2]),
   nowMs - tonumber(ARGV[3]), rounds)
--- dead letters: exact bounds (no `~`), oldest first
-local dead = rcall("XTRIM", KEYS[4], "MINID", tostring(nowMs - tonumber(ARGV[5])))
-dead = dead + rcall("XTRIM", KEYS[4], "MAXLEN", tonumber(ARGV[4]))
+-- dead letters: exact bounds, oldest first, at most `rounds` per call like the journal
+local dead = 0
+local deadCutoff = nowMs - tonumber(ARGV[5])
+local deadMax = tonumber(ARGV[4])
+while dead < rounds do
+  local first = rcall("XRANGE", KEYS[4], "-", "+", "COUNT", 1)[1]
+  if not first then break end
+  local old = tonumber(string.match(first[1], "^(%d+)-")) < deadCutoff
+  if not old and rcall("XLEN", KEYS[4]) <= deadMax then break end
+  rcall("XDEL", KEYS[4], first[1])
+  dead = dead + 1
+end
 local more = 0
-if dropped >= rounds then more = 1 end
+if dropped >= rounds or dead >= rounds then more = 1 end
 return { evicted, dropped, dead, more }
