@@ -49,6 +49,19 @@ describe('RollbackGuard', () => {
     expect(rollbacks).toHaveLength(1);
   });
 
+  it('a peer compared at its first link after boot is not compared with the boot head again: its later links carry writes made since', () => {
+    const { g, rollbacks } = guard(['east']);
+    g.booted({ headSeq: 233, incarnation: 'i1', cleanStop: false });
+    g.onCursor({ peer: 'east', cursor: 233, ownIncarnation: 'i1' }); // compared: writes open
+    expect(g.pending()).toBe(false);
+    // the link drops and comes back (a WAN cut); east acknowledged what west wrote meanwhile
+    g.onCursor({ peer: 'east', cursor: 1736, ownIncarnation: 'i1', lastSeq: 1800 });
+    expect(rollbacks).toEqual([]);
+    // a cursor above the log's last seq is still a rollback
+    g.onCursor({ peer: 'east', cursor: 1900, ownIncarnation: 'i1', lastSeq: 1800 });
+    expect(rollbacks).toHaveLength(1);
+  });
+
   it('a cursor above the log\'s last seq is a rollback whatever the boot was', () => {
     const { g, rollbacks } = guard();
     g.booted({ headSeq: 100, incarnation: 'i1', cleanStop: true });

@@ -8,7 +8,8 @@
  *  - a peer's cursor above our log's last seq (the sender sees it at link start), or
  *  - at a boot that does not follow a clean stop with exactly this log, a peer's cursor
  *    for the log's incarnation at boot above the head the store held at boot (checked
- *    against the boot head, not the current one: writes taken since may have passed it).
+ *    against the boot head, not the current one: writes taken since may have passed it),
+ *    at the peer's first link since boot only (its later links carry writes made since).
  * A store with no clean-stop mark takes no writes until every peer's cursor was compared
  * (or `checkWaitMs` passed: writes then open with the counter floor raised, and a peer
  * that connects later is still compared with the boot head).
@@ -99,6 +100,9 @@ export class RollbackGuard {
     }
     const boot = this.boot;
     if (!boot || e.ownIncarnation !== boot.incarnation) return;
+    // only a peer's first link since boot tells what it held before: once compared, its later
+    // links (after a cut) carry what this region wrote since, above the boot head by right
+    if (!this.unchecked.has(e.peer)) return;
     if (e.cursor > boot.headSeq) {
       return this.rollback(e.ownIncarnation, `peer ${e.peer} acknowledged seq ${e.cursor} of our log, which held ${boot.headSeq} at boot`);
     }
