@@ -225,3 +225,21 @@ export async function eventually(check: () => Promise<boolean> | boolean, timeou
     await new Promise((r) => setTimeout(r, stepMs));
   }
 }
+
+/** Keys of `keyspace` whose partition is homed at `home` (its preferred region), `n` of them. */
+export function keysHomedAt(c: ClusterFixture, home: string, n: number, keyspace = 'orders'): string[] {
+  const cfg = c.regions[0]!.config;
+  const map = new PartitionMap(cfg.keyspaces.find((k) => k.name === keyspace)!, cfg.cluster.regions, cfg.merkle.buckets);
+  const out: string[] = [];
+  for (let i = 0; out.length < n; i++) if (map.nodeList(map.place(`k${i}`).partition)[0]!.region === home) out.push(`k${i}`);
+  return out;
+}
+
+/** Every region holds the leases of its home partitions (8 with the default keyspaces of two regions: 4 orders + 4 carts). */
+export async function allLeased(c: ClusterFixture, perRegion = 8): Promise<boolean> {
+  for (const r of c.regions) {
+    const status = await (await fetch(`${r.gateway.url}/v1/status`)).json() as { ownership?: { leased?: number } };
+    if (status.ownership?.leased !== perRegion) return false;
+  }
+  return true;
+}

@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
-import { startCluster, eventually } from '../helpers/cluster.js';
+import { allLeased, eventually, keysHomedAt, startCluster } from '../helpers/cluster.js';
 import { PartitionMap } from '../../gateway/index.js';
 
 type Cluster = Awaited<ReturnType<typeof startCluster>>;
@@ -9,23 +9,6 @@ afterEach(async () => { await cluster?.stop(); cluster = undefined; });
 
 const put = (url: string, path: string, body: string) =>
   fetch(`${url}/v1/kv/${path}`, { method: 'PUT', body: Buffer.from(body), redirect: 'manual' });
-
-/** Keys of the `orders` keyspace whose partition is homed at `home`. */
-function keysHomedAt(c: Cluster, home: string, n: number): string[] {
-  const cfg = c.regions[0]!.config;
-  const map = new PartitionMap(cfg.keyspaces.find((k) => k.name === 'orders')!, cfg.cluster.regions, cfg.merkle.buckets);
-  const out: string[] = [];
-  for (let i = 0; out.length < n; i++) if (map.nodeList(map.place(`k${i}`).partition)[0]!.region === home) out.push(`k${i}`);
-  return out;
-}
-
-async function allLeased(c: Cluster): Promise<boolean> {
-  for (const r of c.regions) {
-    const status = await (await fetch(`${r.gateway.url}/v1/status`)).json();
-    if (status.ownership.leased !== 8) return false; // 8 orders + 8 carts partitions, 4 homed here for each keyspace
-  }
-  return true;
-}
 
 describe('ownership through the witness (real processes)', () => {
   it('a killed region\'s fence partitions become writable at the survivor within detection + lease', async () => {

@@ -7,8 +7,7 @@
  * at a region isolated long enough for its partitions to fail over; write latency by status class.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { startCluster, eventually } from '../helpers/cluster.js';
-import { PartitionMap } from '../../gateway/index.js';
+import { allLeased, eventually, keysHomedAt, startCluster } from '../helpers/cluster.js';
 
 type Cluster = Awaited<ReturnType<typeof startCluster>>;
 let cluster: Cluster | undefined;
@@ -47,22 +46,6 @@ async function peerRtt(url: string, peer: string): Promise<number | null | undef
 
 const put = (url: string, path: string, body: string) =>
   fetch(`${url}/v1/kv/${path}`, { method: 'PUT', body: Buffer.from(body), redirect: 'manual' });
-
-function keysHomedAt(c: Cluster, keyspace: string, home: string, n: number): string[] {
-  const cfg = c.regions[0]!.config;
-  const map = new PartitionMap(cfg.keyspaces.find((k) => k.name === keyspace)!, cfg.cluster.regions, cfg.merkle.buckets);
-  const out: string[] = [];
-  for (let i = 0; out.length < n; i++) if (map.nodeList(map.place(`k${i}`).partition)[0]!.region === home) out.push(`k${i}`);
-  return out;
-}
-
-async function allLeased(c: Cluster): Promise<boolean> {
-  for (const r of c.regions) {
-    const status = await (await fetch(`${r.gateway.url}/v1/status`)).json();
-    if (status.ownership?.leased !== 8) return false; // 4 orders + 4 carts partitions homed at each region
-  }
-  return true;
-}
 
 describe('link round trip', () => {
   it('follows the WAN relay: 50 ms each way makes the RTT at least 100 ms at both ends, in /v1/status and /metrics', async () => {
@@ -204,7 +187,7 @@ describe('leases lost at the region', () => {
       expect(await metric(url, 'geogate_leases_lost_total', { reason: 'expired' })).toBe(0);
       expect(await metric(url, 'geogate_leases_lost_total', { reason: 'taken-over' })).toBe(0);
     }
-    const [key] = keysHomedAt(c, 'orders', 'east', 1);
+    const [key] = keysHomedAt(c, 'east', 1);
     c.isolate('east');
     expect(await eventually(async () => [200, 201].includes((await put(west, `orders/${key}`, 'w')).status), 15_000, 50)).toBe(true);
     // east is scraped on its own port (only the links between sites run through relays)
@@ -227,8 +210,8 @@ describe('request latency by status class', () => {
     const c = cluster;
     expect(await eventually(() => allLeased(c), 15_000)).toBe(true);
     const east = c.byName('east').gateway.url;
-    const [mine] = keysHomedAt(c, 'orders', 'east', 1);
-    const [theirs] = keysHomedAt(c, 'orders', 'west', 1);
+    const [mine] = keysHomedAt(c, 'east', 1);
+    const [theirs] = keysHomedAt(c, 'west', 1);
     expect((await put(east, `orders/${mine}`, 'x')).status).toBe(201);
     expect((await fetch(`${east}/v1/kv/orders/absent-key`)).status).toBe(404);
     expect((await put(east, `orders/${theirs}`, 'x')).status).toBe(307);
