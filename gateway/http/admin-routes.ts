@@ -7,14 +7,13 @@
 import { timingSafeEqual } from 'node:crypto';
 import { Hono } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
-import { z } from 'zod';
+import { parseWith, RestoreBody } from './api-schema.js';
 import type { GatewayContext } from './context.js';
 import { BadRequestError, GeogateError, NotFoundError, PayloadTooLargeError, UnavailableError } from '../errors.js';
 import { adminGuard } from './admin-guard.js';
 
 export const ADMIN_BODY_BYTES_MAX = 4096;
 
-const restoreBody = z.strictObject({ keyspace: z.string(), partition: z.number().int().min(0), source: z.string() });
 
 export function adminRoutes(ctx: GatewayContext): Hono {
   const app = new Hono();
@@ -22,9 +21,7 @@ export function adminRoutes(ctx: GatewayContext): Hono {
   app.post('/restore', bodyLimit({ maxSize: ADMIN_BODY_BYTES_MAX, onError: () => { throw new PayloadTooLargeError(`body over ${ADMIN_BODY_BYTES_MAX} bytes`); } }), async (c) => {
     let raw: unknown;
     try { raw = await c.req.json(); } catch { throw new BadRequestError('body must be JSON'); }
-    const parsed = restoreBody.safeParse(raw);
-    if (!parsed.success) throw new BadRequestError(`${parsed.error.issues[0]?.path.join('.') || 'body'}: ${parsed.error.issues[0]?.message}`);
-    const { keyspace, partition, source } = parsed.data;
+    const { keyspace, partition, source } = parseWith(RestoreBody, raw, 'bad_request');
     const ks = ctx.keyspaces.get(keyspace);
     if (!ks) throw new NotFoundError(`unknown keyspace "${keyspace}"`, 'unknown_keyspace');
     if (partition >= ks.partitions) throw new BadRequestError(`partition ${partition} out of range (keyspace has ${ks.partitions})`);

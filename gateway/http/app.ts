@@ -13,6 +13,7 @@ import { adminRoutes } from './admin-routes.js';
 import { adminGuard } from './admin-guard.js';
 import { judgeReadiness, type ReadinessInput } from './readiness.js';
 import { uiRoutes } from './ui-routes.js';
+import { API_VERSION, openApiDocument } from './api-schema.js';
 import { GeogateError, NotFoundError, StoreUnavailableError, UnavailableError } from '../errors.js';
 import { statusClassLabel } from '../metrics.js';
 
@@ -88,6 +89,8 @@ export function createApp(ctx: GatewayContext): Hono {
   app.route('/ui', uiRoutes());
 
   app.get('/v1/status', async (c) => c.json(await status(ctx)));
+  const openApi = openApiDocument(API_VERSION);
+  app.get('/v1/openapi.json', (c) => c.json(openApi));
   app.get('/v1/decisions', (c) => c.json({ region: ctx.config.region, decisions: ctx.decisions(DECISIONS_SERVED_MAX) }));
 
   app.get('/metrics', async (c) => {
@@ -116,7 +119,7 @@ function toGeogateError(err: Error): GeogateError {
   return new GeogateError(`internal error: ${err.message}`, 500, 'internal');
 }
 
-const ROUTES = new Set(['/v1/status', '/healthz', '/readyz', '/metrics', '/v1/decisions', '/v1/conflicts', '/v1/admin/restore', '/v1/cluster', '/v1/cluster/conflicts', '/v1/cluster/decisions']);
+const ROUTES = new Set(['/v1/openapi.json', '/v1/status', '/healthz', '/readyz', '/metrics', '/v1/decisions', '/v1/conflicts', '/v1/admin/restore', '/v1/cluster', '/v1/cluster/conflicts', '/v1/cluster/decisions']);
 const METHODS = new Set(['GET', 'PUT', 'POST', 'DELETE', 'HEAD', 'OPTIONS', 'PATCH']);
 
 /** Metric labels come from a fixed set: client-chosen paths and methods never grow the label space. */

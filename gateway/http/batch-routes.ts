@@ -17,11 +17,13 @@ import type { GatewayContext } from './context.js';
 import { validateKey } from './kv-routes.js';
 import { answerSession, awaitSession } from './session.js';
 import { readBody } from './body.js';
+import { MGET_KEYS_MAX, MgetBody, parseWith } from './api-schema.js';
+
+export { MGET_KEYS_MAX };
 import { BadRequestError, NotFoundError, PayloadTooLargeError } from '../errors.js';
 import type { KeyspaceConfig } from '../config.js';
 import type { StoredRecord } from '../store/index.js';
 
-export const MGET_KEYS_MAX = 100;
 export const MGET_BODY_BYTES_MAX = 1024 * 1024;
 export const MGET_BYTES_MAX = 16 * 1024 * 1024;
 export const LIST_LIMIT_MAX = 1000;
@@ -121,14 +123,11 @@ function keyspaceOf(ctx: GatewayContext, c: Context): KeyspaceConfig {
 function parseKeys(body: Uint8Array, keyBytesMax: number): string[] {
   let parsed: unknown;
   try { parsed = JSON.parse(Buffer.from(body).toString('utf8')); } catch { throw new BadRequestError('body must be JSON: { "keys": ["…"] }'); }
-  const keys = (parsed as { keys?: unknown } | null)?.keys;
-  if (!Array.isArray(keys) || keys.length === 0) throw new BadRequestError('keys must be a non-empty array of strings');
-  if (keys.length > MGET_KEYS_MAX) throw new BadRequestError(`at most ${MGET_KEYS_MAX} keys per _mget, got ${keys.length}`, 'too_many_keys');
-  keys.forEach((k, i) => {
-    if (typeof k !== 'string') throw new BadRequestError(`keys[${i}] is not a string`);
-    validateKey(k, keyBytesMax);
-  });
-  return keys as string[];
+  const many = (parsed as { keys?: unknown } | null)?.keys;
+  if (Array.isArray(many) && many.length > MGET_KEYS_MAX) throw new BadRequestError(`at most ${MGET_KEYS_MAX} keys per _mget, got ${many.length}`, 'too_many_keys');
+  const { keys } = parseWith(MgetBody, parsed);
+  for (const k of keys) validateKey(k, keyBytesMax);
+  return keys;
 }
 
 function parseCursor(text: string | undefined, ks: KeyspaceConfig, buckets: number): [number, number] {

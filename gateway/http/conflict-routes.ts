@@ -13,6 +13,7 @@
  */
 import { Hono } from 'hono';
 import { BadRequestError } from '../errors.js';
+import { AckBody, parseWith } from './api-schema.js';
 import type { ConflictStore } from '../store/index.js';
 
 export const CONFLICTS_LIMIT_MAX = 1000;
@@ -85,8 +86,7 @@ function parseAfter(text: string | undefined): string {
 async function ackId(req: Request): Promise<string> {
   const text = await req.text();
   if (text.length > ACK_BODY_BYTES_MAX) throw new BadRequestError(`ack body above ${ACK_BODY_BYTES_MAX} bytes`);
-  let id: unknown;
-  try { id = (JSON.parse(text) as { id?: unknown }).id; } catch { throw new BadRequestError('ack body must be JSON: { "id": "<id>" }'); }
-  if (typeof id !== 'string' || !STREAM_ID.test(id)) throw new BadRequestError('id must be an id such as 1700000000000-0');
-  return id;
+  let raw: unknown;
+  try { raw = JSON.parse(text); } catch { throw new BadRequestError('ack body must be JSON: { "id": "<id>" }'); }
+  return parseWith(AckBody, raw, 'bad_request').id;
 }

@@ -6,6 +6,7 @@
  * times when another write came in between). Pure functions of the bytes; no I/O.
  */
 import { type Json, canonicalJson, decodeJson, encodeJson, parseSet } from '../../conflict/index.js';
+import { IncrBody, MembersBody, parseWith } from './api-schema.js';
 import type { KeyspaceConfig } from '../config.js';
 import { BadRequestError, OperationNotSupportedError } from '../errors.js';
 
@@ -17,7 +18,7 @@ export const OPERATION_RESOLVER: Readonly<Record<Operation, string>> = {
 };
 
 /** At most this many members in one add / remove. */
-export const MEMBERS_MAX = 1024;
+export { MEMBERS_MAX } from './api-schema.js';
 
 export function checkOperation(ks: KeyspaceConfig, op: Operation): void {
   const needs = OPERATION_RESOLVER[op];
@@ -34,20 +35,12 @@ function jsonBody(body: Uint8Array): Json {
 
 /** `{"by": n}`, n a safe integer (negative subtracts): the delta as the script takes it. */
 export function parseIncr(body: Uint8Array): string {
-  const doc = jsonBody(body);
-  const by = typeof doc === 'object' && doc !== null && !Array.isArray(doc) ? doc.by : undefined;
-  if (typeof by !== 'number' || !Number.isSafeInteger(by)) throw new BadRequestError('incr takes {"by": n} with n a safe integer', 'bad_body');
-  return String(by);
+  return String(parseWith(IncrBody, jsonBody(body)).by);
 }
 
 /** `{"members": [...]}`: 1..MEMBERS_MAX JSON values. */
 export function parseMembers(body: Uint8Array): Json[] {
-  const doc = jsonBody(body);
-  const members = typeof doc === 'object' && doc !== null && !Array.isArray(doc) ? doc.members : undefined;
-  if (!Array.isArray(members) || members.length === 0 || members.length > MEMBERS_MAX) {
-    throw new BadRequestError(`add/remove take {"members": [...]} with 1-${MEMBERS_MAX} members`, 'bad_body');
-  }
-  return members;
+  return parseWith(MembersBody, jsonBody(body)).members as Json[];
 }
 
 /** The set's current elements (absent = empty); a value that is not a JSON array is refused. */
