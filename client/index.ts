@@ -254,7 +254,7 @@ export class GeogateClient {
         continue;
       }
       this.onEvent({ type: 'response', method: call.method, url, status: res.status, elapsedMs: performance.now() - started });
-      this.noteSession(res.headers.get(SESSION_HEADER));
+      this.noteSession(res.headers.get(SESSION_HEADER), res.headers.get('x-geogate-region'));
       if (res.status === 307) {
         const location = res.headers.get('location');
         await res.arrayBuffer();
@@ -282,10 +282,10 @@ export class GeogateClient {
   }
 
   /** Merges an answer's token (per region the max); an unreadable one is ignored. */
-  private noteSession(header: string | null): void {
+  private noteSession(header: string | null, from: string | null): void {
     if (!header) return;
     const next = parseSessionToken(header);
-    if (typeof next !== 'string') this.seen = mergeSessionTokens(this.seen, next);
+    if (typeof next !== 'string') this.seen = mergeSessionTokens(this.seen, next, from ?? undefined);
   }
 }
 

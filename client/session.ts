@@ -52,17 +52,20 @@ export function formatSessionToken(entries: readonly SessionEntry[]): string {
 
 /**
  * Merges what a client saw before (`seen`) with a new answer's token: per region the higher
- * seq of the same incarnation; a region whose incarnation changed takes the newer answer's
- * (its log started over: the old positions mean nothing there). At most SESSION_REGIONS_MAX
- * regions: the newer answer's regions first.
+ * seq of the same incarnation. Where the incarnations differ, only the region itself knows
+ * its log's current one (its log started over after a data loss): the answer's entry is
+ * taken when `from` (the answering region, `x-geogate-region`) is that region; an entry of
+ * region R in another region's answer names the incarnation of R that region applied last,
+ * possibly an older one, and must not erase the session's position in R's new log. At most
+ * SESSION_REGIONS_MAX regions: the newer answer's regions first.
  */
-export function mergeSessionTokens(seen: readonly SessionEntry[], next: readonly SessionEntry[]): SessionEntry[] {
+export function mergeSessionTokens(seen: readonly SessionEntry[], next: readonly SessionEntry[], from?: string): SessionEntry[] {
   const byRegion = new Map<string, SessionEntry>();
   for (const e of next) byRegion.set(e.region, e);
   for (const e of seen) {
     const n = byRegion.get(e.region);
     if (!n) { if (byRegion.size < SESSION_REGIONS_MAX) byRegion.set(e.region, e); continue; }
-    if (n.incarnation === e.incarnation && e.seq > n.seq) byRegion.set(e.region, e);
+    if (n.incarnation === e.incarnation ? e.seq > n.seq : n.region !== from) byRegion.set(e.region, e);
   }
   return [...byRegion.values()].sort((a, b) => (a.region < b.region ? -1 : a.region > b.region ? 1 : 0));
 }

@@ -225,6 +225,11 @@ export async function startGateway(config: GatewayConfig, opts: GatewayOptions =
     // a new log incarnation, written by the next read of it (the links' handshakes, the
     // senders' poll): the peers start it from seq 0
     replicationStore.renewIncarnation();
+    // session tokens: nothing applied is known any more, and the own log's old incarnation is
+    // gone; the new one is written now (not at the next link's handshake: with the links down
+    // the region's answers would go on naming the lost one)
+    store.frontier.lost();
+    void replicationStore.incarnation().then((inc) => store.frontier.ownRenewed(inc), (err: Error) => log.warn({ err: err.message }, 'the log\'s new incarnation is written at the next read of it'));
     replicator?.resetLog('the region\'s Redis lost or rolled back its data'); // no old cursor acks or trims the new log
     if (antiEntropy?.bootstrapStatus().state === 'none') antiEntropy.beginBootstrap();
     else antiEntropy?.rebuildFromPeers();
@@ -285,6 +290,9 @@ export async function startGateway(config: GatewayConfig, opts: GatewayOptions =
     try {
       if (!bootLogRead) {
         const state = await store.bootLogState();
+        // the head at boot may be held by the peers: a store found below it later (a rollback
+        // under the running gateway, after a clean restart) must not hand those seqs out again
+        store.noteSeqSeen(state.headSeq);
         // an incarnation the replicator created meanwhile (Redis answered late) is a new log
         const ownLog = state.incarnation !== null && state.incarnation === replicationStore.incarnationCreatedHere();
         rollbackGuard.booted(ownLog ? { ...state, cleanStop: true } : state);

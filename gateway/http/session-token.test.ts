@@ -32,12 +32,14 @@ describe('session tokens (client/session.ts)', () => {
     expect(parseSessionToken(text)).toEqual(entries);
   });
 
-  it('merges per region: the higher seq of one incarnation, the newer answer\'s on another incarnation', () => {
+  it('merges per region: the higher seq of one incarnation; another incarnation only from that region\'s own answer', () => {
     const seen = [{ region: 'east', incarnation: 'a', seq: 9 }, { region: 'mid', incarnation: 'm', seq: 3 }, { region: 'west', incarnation: 'b', seq: 5 }];
     const next = [{ region: 'east', incarnation: 'a', seq: 7 }, { region: 'west', incarnation: 'c', seq: 1 }];
-    expect(mergeSessionTokens(seen, next)).toEqual([
+    expect(mergeSessionTokens(seen, next, 'west')).toEqual([
       { region: 'east', incarnation: 'a', seq: 9 }, { region: 'mid', incarnation: 'm', seq: 3 }, { region: 'west', incarnation: 'c', seq: 1 },
     ]);
+    // answered by east: west's other incarnation is what east applied last, not west's current one
+    expect(mergeSessionTokens(seen, next, 'east').find((e) => e.region === 'west')).toEqual({ region: 'west', incarnation: 'b', seq: 5 });
     expect(mergeSessionTokens([], next)).toEqual(next);
   });
 });

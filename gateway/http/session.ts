@@ -21,11 +21,30 @@ export interface SessionLimits {
 export async function awaitSession(ctx: GatewayContext, c: Context): Promise<void> {
   const gate = sessionOf(ctx);
   const need = gate.parse(c);
-  if (need) await gate.waitFor(need);
+  if (!need) return;
+  tokenReads.set(c.req.raw, ctx.store.frontier.generation);
+  await gate.waitFor(need);
 }
 
-/** Sets this region's token on the answer. */
-export function answerSession(ctx: GatewayContext, c: Context): Promise<void> {
+/** Reads that carried a token: the frontier's generation when they were checked. */
+const tokenReads = new WeakMap<Request, number>();
+
+/**
+ * After the read: sets this region's token on the answer. A read that carried a token is
+ * answered only if the store still holds its identity and did not lose its data since the
+ * token was checked: a store flushed or rolled back under the gateway is noticed within a
+ * second by the identity check, and in that second a read would pass the (in-memory) check
+ * and return what the emptied store holds, older than the token promises. 503 store_reset
+ * instead: the client retries.
+ */
+export async function answerSession(ctx: GatewayContext, c: Context): Promise<void> {
+  const gen = tokenReads.get(c.req.raw);
+  if (gen !== undefined) {
+    const holds = await ctx.store.checkIdentity().catch(() => false);
+    if (!holds || ctx.store.frontier.generation !== gen) {
+      throw new UnavailableError('this region\'s store lost or rolled back its data while the session token was checked; retry (here or at another region)', 'store_reset', 1);
+    }
+  }
   return sessionOf(ctx).answer(c);
 }
 
@@ -47,6 +66,7 @@ export type SessionReadOutcome = 'caught_up' | 'waited' | 'stale' | 'waiters_ful
 
 export class SessionGate {
   private waiting = 0;
+  private generation = 0;
   private seeded: Promise<void> | undefined;
   private head: Promise<void> | undefined;
   private readonly regions: ReadonlySet<string>;
@@ -89,8 +109,10 @@ export class SessionGate {
   async waitFor(entries: readonly SessionEntry[]): Promise<void> {
     let own: string;
     try {
+      this.refresh();
       own = await this.ownIncarnation();
       await this.seed();
+      await this.readHead();
     } catch (err) {
       throw new StoreUnavailableError(`the session token could not be checked: ${(err as Error).message}`);
     }
@@ -118,11 +140,8 @@ export class SessionGate {
 
   /** This region's position now: its own log head, and per peer the incarnation it applied last and how far. */
   async token(): Promise<string> {
-    // right after a start the process has seen no seq of its own log yet: read its head once
-    if (this.store.headSeq() === 0) {
-      this.head ??= this.store.bounds().then((b) => this.store.noteSeqSeen(b.lastSeq), (err: unknown) => { this.head = undefined; throw err; });
-      await this.head;
-    }
+    this.refresh();
+    await this.readHead();
     const entries: SessionEntry[] = [{ region: this.region, incarnation: await this.ownIncarnation(), seq: this.store.headSeq() }];
     for (const a of this.store.frontier.currentAll()) {
       if (a.origin !== this.region && this.regions.has(a.origin)) entries.push({ region: a.origin, incarnation: a.incarnation, seq: a.seq });
@@ -143,13 +162,32 @@ export class SessionGate {
       return;
     }
     c.header(SESSION_HEADER, token);
+    c.header('x-geogate-region', this.region); // the client takes a new incarnation of a region's log only from that region
+  }
+
+  /** After the store lost its data (frontier.lost), what this gate cached of it is dropped. */
+  private refresh(): void {
+    if (this.generation === this.store.frontier.generation) return;
+    this.generation = this.store.frontier.generation;
+    this.seeded = undefined;
+    this.head = undefined;
+  }
+
+  /** Right after a start (or a loss) the process has seen no seq of its own log yet: read its head once. */
+  private async readHead(): Promise<void> {
+    if (this.store.headSeq() !== 0) return;
+    this.head ??= this.store.bounds().then((b) => this.store.noteSeqSeen(b.lastSeq), (err: unknown) => { this.head = undefined; throw err; });
+    await this.head;
   }
 
   private lacking(entries: readonly SessionEntry[], ownIncarnation: string): { message: string; own: boolean } | null {
     for (const e of entries) {
       if (e.region === this.region) {
-        // its own writes are in its own store; another incarnation of its log is data it lost
+        // its own writes are in its own store; another incarnation of its log, or a seq above
+        // its head, is data it lost
+        if (this.store.frontier.ownPending) return { own: true, message: `${this.region}'s store lost its data; its log starts a new incarnation` };
         if (e.incarnation !== ownIncarnation) return { own: true, message: `the session saw incarnation ${e.incarnation} of ${e.region}'s log, which this region's store no longer holds (it is at ${ownIncarnation})` };
+        if (e.seq > this.store.headSeq()) return { own: true, message: `the session saw seq ${e.seq} of ${e.region}'s log, which this region's store no longer holds (its log ends at ${this.store.headSeq()})` };
         continue;
       }
       const have = this.store.frontier.seq(e.region, e.incarnation);

@@ -75,6 +75,32 @@ export class AppliedFrontier {
    * reads use would otherwise keep the one it cached.
    */
   ownIncarnation: string | undefined;
+  /**
+   * Bumped by `lost()`: what was applied, and the own log, are gone with the store's data;
+   * readers of the frontier (the session gate) drop what they cached of it.
+   */
+  generation = 0;
+  /** Set by `lost()` until the own log's new incarnation is in Redis (`ownRenewed`). */
+  ownPending = false;
+
+  /**
+   * The region's Redis lost or rolled back its data: nothing applied is known any more (a
+   * session token naming a peer's position waits until the applies move it again) and the
+   * own log starts a new incarnation (tokens of the old one are data this region lost).
+   */
+  lost(): void {
+    this.seqs.clear();
+    this.current.clear();
+    this.ownIncarnation = undefined;
+    this.ownPending = true;
+    this.generation++;
+  }
+
+  /** The own log's new incarnation is written (after `lost()`). */
+  ownRenewed(incarnation: string): void {
+    this.ownIncarnation = incarnation;
+    this.ownPending = false;
+  }
 
   /** A batch of `origin`'s log at `incarnation` was applied up to `seq`. */
   applied(origin: string, incarnation: string, seq: number): void {
