@@ -229,7 +229,7 @@ export async function startGateway(config: GatewayConfig, opts: GatewayOptions =
     // gone; the new one is written now (not at the next link's handshake: with the links down
     // the region's answers would go on naming the lost one)
     store.frontier.lost();
-    void replicationStore.incarnation().then((inc) => store.frontier.ownRenewed(inc), (err: Error) => log.warn({ err: err.message }, 'the log\'s new incarnation is written at the next read of it'));
+    void replicationStore.incarnation().catch((err: Error) => log.warn({ err: err.message }, 'the log\'s new incarnation is written at the next read of it'));
     replicator?.resetLog('the region\'s Redis lost or rolled back its data'); // no old cursor acks or trims the new log
     if (antiEntropy?.bootstrapStatus().state === 'none') antiEntropy.beginBootstrap();
     else antiEntropy?.rebuildFromPeers();

@@ -624,9 +624,10 @@ export class RegionStore implements ChangeSink {
   async incarnation(): Promise<string> {
     if (this.incarnationId) return this.incarnationId;
     const renewal = this.renewals;
+    const renewing = renewal !== this.renewed;
     const fresh = randomBytes(8).toString('hex');
     let created = true;
-    if (renewal !== this.renewed) await this.redis.set(this.keys.incarnation, fresh);
+    if (renewing) await this.redis.set(this.keys.incarnation, fresh);
     else created = (await this.redis.set(this.keys.incarnation, fresh, 'NX')) === 'OK';
     if (created) this.createdIncarnation = fresh;
     const id = await this.redis.get(this.keys.incarnation);
@@ -634,7 +635,9 @@ export class RegionStore implements ChangeSink {
     if (renewal === this.renewals) {
       this.incarnationId = id;
       this.renewed = renewal;
-      this.appliedFrontier.ownIncarnation = id; // read from Redis just now (the cached one is not recorded)
+      // read from Redis just now (the cached one is not recorded); written by this call after a loss
+      if (renewing) this.appliedFrontier.ownRenewed(id);
+      else this.appliedFrontier.ownIncarnation = id;
     }
     return id;
   }
