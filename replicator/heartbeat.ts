@@ -49,6 +49,10 @@ export const RTT_TOPIC = 'rtt';
 export const RTT_PROBE_MS = 1_000;
 /** An unanswered probe is given up after this long and a new one sent (the last measured RTT stays). */
 export const RTT_PROBE_TIMEOUT_MS = 10_000;
+/** Peer probes echoed at most per second (a peer probes once per RTT_PROBE_MS): a flood is not answered in kind. */
+export const RTT_ECHOES_PER_S_MAX = 10;
+/** No echo while more than this waits in the link's send buffer (a peer that probes and does not read). */
+export const RTT_ECHO_BUFFER_BYTES_MAX = 64 * 1024;
 
 /**
  * Measures the link's round trip: every `RTT_PROBE_MS` one `rtt` control frame carrying this
@@ -62,6 +66,8 @@ export class RttProbe {
   private timer: TimerHandle | null = null;
   private outstanding: number | null = null;
   private last: number | null = null;
+  private echoWindowMs = Number.NEGATIVE_INFINITY;
+  private echoes = 0;
 
   constructor(
     private readonly clock: Clock,
@@ -89,6 +95,10 @@ export class RttProbe {
     if (typeof body !== 'object' || body === null) return false;
     const { ping, pong } = body as { ping?: unknown; pong?: unknown };
     if (typeof ping === 'number' && Number.isFinite(ping)) {
+      const now = this.clock.monoMs();
+      if (now - this.echoWindowMs >= 1000) { this.echoWindowMs = now; this.echoes = 0; }
+      if (this.echoes >= RTT_ECHOES_PER_S_MAX || this.transport.bufferedBytes() > RTT_ECHO_BUFFER_BYTES_MAX) return true; // bounded: not answered
+      this.echoes++;
       this.transport.send({ t: 'ctl', v: PROTOCOL_VERSION, topic: RTT_TOPIC, body: { pong: ping } });
       return true;
     }

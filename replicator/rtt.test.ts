@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { FakeClock } from '../infra/clock.js';
 import type { Frame } from './codec.js';
-import { RTT_PROBE_MS, RTT_PROBE_TIMEOUT_MS, RTT_TOPIC, RttProbe } from './heartbeat.js';
+import { RTT_ECHO_BUFFER_BYTES_MAX, RTT_ECHOES_PER_S_MAX, RTT_PROBE_MS, RTT_PROBE_TIMEOUT_MS, RTT_TOPIC, RttProbe } from './heartbeat.js';
 import type { Transport } from './link.js';
 
 function setup() {
@@ -35,6 +35,17 @@ describe('RttProbe', () => {
     const { probe, bodies } = setup();
     expect(probe.onFrame({ ping: 12345.5 })).toBe(true);
     expect(bodies()).toEqual([{ pong: 12345.5 }]);
+  });
+
+  it('a flood of probes is echoed at most RTT_ECHOES_PER_S_MAX times a second, none while the send buffer is full', () => {
+    const { clock, probe, bodies } = setup();
+    for (let i = 0; i < 100; i++) probe.onFrame({ ping: i });
+    expect(bodies()).toHaveLength(RTT_ECHOES_PER_S_MAX);
+    clock.advance(1000);
+    probe.onFrame({ ping: 1000 });
+    expect(bodies()).toHaveLength(RTT_ECHOES_PER_S_MAX + 1);
+    const full = new RttProbe(clock, { send: () => { throw new Error('no send expected'); }, close: () => {}, lastSentMs: () => 0, bufferedBytes: () => RTT_ECHO_BUFFER_BYTES_MAX + 1 });
+    expect(full.onFrame({ ping: 1 })).toBe(true);
   });
 
   it('ignores an echo of another time and refuses malformed bodies', () => {
