@@ -12,10 +12,14 @@ local function idemLookup(outcomeKey, fingerprint)
   return { 2, o[2], tonumber(o[3]), o[4], tonumber(o[5]), o[6], o[7] }
 end
 
--- Drops expired entries from the index (at most the cap of them), then: is there room for one more?
+-- Drops expired entries from the index, at most 256 per call (they have the lowest scores:
+-- the oldest expiries; O(log n + 256), however many expired at once), then: is there room for
+-- one more? The expired entries left for the next calls count as free room.
 local function idemRoom(indexKey, now, max)
-  rcall("ZREMRANGEBYSCORE", indexKey, "-inf", now)
-  return rcall("ZCARD", indexKey) < max
+  local expired = rcall("ZCOUNT", indexKey, "-inf", now)
+  local drop = math.min(expired, 256)
+  if drop > 0 then rcall("ZREMRANGEBYRANK", indexKey, 0, drop - 1) end
+  return rcall("ZCARD", indexKey) - (expired - drop) < max
 end
 
 local function idemRemember(outcomeKey, indexKey, idemKey, now, ttlMs, fields)
