@@ -103,12 +103,16 @@ for i = 0, n - 1 do
     out[#out + 1] = 0
   else
     if fromLog then applied = seq end
-    if ik then
+    -- remembered until the origin forgets it: from the write's own stamp (its wall time), not
+    -- from this apply, which may come long after (a cut, a catch-up); one already past is not kept
+    local idemLeft = 0
+    if ik then idemLeft = (tonumber(string.match(hlcText, "^(%d+)")) or tonumber(ARGV[4])) + idemTtl - tonumber(ARGV[4]) end
+    if ik and idemLeft > 0 then
       local outcomeKey = prefix .. "idem:" .. ik
       if rcall("EXISTS", outcomeKey) == 0 then
         if idemRoom(idemIndex, tonumber(ARGV[4]), idemMax) then
           -- q = 0: the seq is the origin's, not of this region's log (nothing to wait for here)
-          idemRemember(outcomeKey, idemIndex, ik, tonumber(ARGV[4]), idemTtl,
+          idemRemember(outcomeKey, idemIndex, ik, tonumber(ARGV[4]), idemLeft,
             { "f", fp, "v", vvText, "q", 0, "h", hlcText, "c", cr, "t", t, "e", e })
         else
           unremembered = unremembered + 1
