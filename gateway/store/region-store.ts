@@ -528,9 +528,7 @@ export class RegionStore implements ChangeSink {
     if (keys.length === 0) return [];
     const pipe = this.redis.pipeline();
     for (const key of keys) pipe.hmgetBuffer(this.keys.record(keyspace, key), ...RECORD_FIELDS);
-    const res = (await guard(pipe.exec())) ?? [];
-    return res.map(([err, raw]) => {
-      if (err) throw new StoreUnavailableError(`redis: ${err.message}`);
+    return (await pipelineReplies(pipe)).map((raw) => {
       const r = raw as (Buffer | null)[];
       return r[2] ? decodeRecord(r) : null;
     });
@@ -541,7 +539,7 @@ export class RegionStore implements ChangeSink {
     if (keys.length === 0) return [];
     const pipe = this.redis.pipeline();
     for (const key of keys) pipe.hstrlen(this.keys.record(keyspace, key), 'v');
-    return ((await guard(pipe.exec())) ?? []).map(([err, n]) => { if (err) throw new StoreUnavailableError(`redis: ${err.message}`); return Number(n); });
+    return (await pipelineReplies(pipe)).map(Number);
   }
 
   /** The buckets of a partition holding (or having held) keys: the fields of its digest hash, ascending. */
@@ -562,7 +560,7 @@ export class RegionStore implements ChangeSink {
       // only the first buckets whose members fit `membersMax` together (always the first one)
       const sizes = this.redis.pipeline();
       for (const b of buckets) sizes.hlen(this.keys.members(keyspace, partition, b));
-      const lens = ((await guard(sizes.exec())) ?? []).map(([err, n]) => { if (err) throw new StoreUnavailableError(`redis: ${err.message}`); return Number(n); });
+      const lens = (await pipelineReplies(sizes)).map(Number);
       let total = 0;
       let take = 0;
       while (take < buckets.length && (take === 0 || total + lens[take]! <= membersMax)) total += lens[take++]!;
@@ -570,14 +568,10 @@ export class RegionStore implements ChangeSink {
     }
     const pipe = this.redis.pipeline();
     for (const b of buckets) pipe.hkeys(this.keys.members(keyspace, partition, b));
-    const lists = ((await guard(pipe.exec())) ?? []).map(([err, keys]) => {
-      if (err) throw new StoreUnavailableError(`redis: ${err.message}`);
-      return keys as string[];
-    });
+    const lists = (await pipelineReplies(pipe)) as string[][];
     const check = this.redis.pipeline();
     for (const keys of lists) for (const key of keys) check.hmget(this.keys.record(keyspace, key), 'vv', 't');
-    const states = ((await guard(check.exec())) ?? []).map(([err, v]) => {
-      if (err) throw new StoreUnavailableError(`redis: ${err.message}`);
+    const states = (await pipelineReplies(check)).map((v) => {
       const [vv, t] = v as (string | null)[];
       return vv !== null && t !== '1';
     });
@@ -842,6 +836,14 @@ function lane(redis: Redis): Lane {
  * Turns a failure to reach Redis (connection down, timeout, loading, read-only) into
  * StoreUnavailableError (503). A script error is a programmer error and stays as it is.
  */
+/** The replies of a pipeline in order; a failed command fails the whole read like a store error. */
+async function pipelineReplies(pipe: ReturnType<Redis['pipeline']>): Promise<unknown[]> {
+  return ((await guard(pipe.exec())) ?? []).map(([err, v]) => {
+    if (err) throw new StoreUnavailableError(`redis: ${err.message}`);
+    return v;
+  });
+}
+
 async function guard<T>(p: Promise<T>): Promise<T> {
   try {
     return await p;
