@@ -25,7 +25,7 @@ import { RedisProcess } from '../infra/local/redis-process.js';
 import { freePort } from '../infra/local/ports.js';
 import { realClock } from '../infra/clock.js';
 import { silentLogger } from '../infra/log.js';
-import { PartitionMap, RegionStore, parseGatewayConfig } from '../gateway/index.js';
+import { PartitionMap, RegionStore, StoreKeys, parseGatewayConfig } from '../gateway/index.js';
 import { MerkleStore } from '../gateway/store/merkle-store.js';
 import { AntiEntropy, type AeLinks } from '../replicator/anti-entropy/index.js';
 import { decodeFrame, encodeFrame, PROTOCOL_VERSION } from '../replicator/index.js';
@@ -96,9 +96,10 @@ const LOAD_LUA = `
 local prefix, ks, value = ARGV[1], ARGV[2], ARGV[3]
 for i = 4, #ARGV, 3 do
   local key, p, b = ARGV[i], ARGV[i + 1], ARGV[i + 2]
-  redis.call("HSET", prefix .. "r:" .. ks .. ":" .. key, "v", value, "ct", "application/octet-stream", "vv", "east:1",
+  local tag = prefix .. "{" .. ks .. "." .. p .. "}"
+  redis.call("HSET", tag .. "r:" .. key, "v", value, "ct", "application/octet-stream", "vv", "east:1",
     "h", "1700000000000.0", "o", "east", "e", "0", "t", "0", "p", p, "b", b)
-  redis.call("HSET", prefix .. "mb:" .. ks .. ":" .. p .. ":" .. b, key, "east:1")
+  redis.call("HSET", tag .. "mb:" .. b, key, "east:1")
 end
 return 0`;
 
@@ -124,7 +125,7 @@ async function load(clients: Redis[]): Promise<void> {
       const d = digests.get(`${p}:${b}`);
       if (d) fields.push(String(b), d[0].toString(16).padStart(8, '0') + d[1].toString(16).padStart(8, '0'));
     }
-    if (fields.length > 0) await Promise.all(clients.map((c) => c.hset(`${PREFIX}mk:${KS}:${p}`, ...fields)));
+    if (fields.length > 0) await Promise.all(clients.map((c) => c.hset(new StoreKeys(PREFIX, () => p).digest(KS, p), ...fields)));
   }
 }
 
@@ -185,7 +186,7 @@ async function main(): Promise<void> {
     const loadS = (performance.now() - t0) / 1000;
     const mem = (await clients[0]!.info('memory')).match(/used_memory_human:(\S+)/)?.[1];
     console.log(`loaded ${KEYS} keys x 2 regions (${PARTITIONS} partitions x ${BUCKETS} buckets, ${VALUE_BYTES} B values) in ${loadS.toFixed(1)} s; redis used_memory ${mem} each`);
-    const stores = clients.map((c, i) => new RegionStore(c, { region: i === 0 ? 'east' : 'west', prefix: PREFIX, logMaxEntries: 1000, logMaxBytes: 1 << 20, nowMs: () => Date.now() }));
+    const stores = clients.map((c, i) => new RegionStore(c, { region: i === 0 ? 'east' : 'west', prefix: PREFIX, partitionOf: (_ks, key) => map.place(key).partition, logMaxEntries: 1000, logMaxBytes: 1 << 20, nowMs: () => Date.now() }));
     const loop = new Loopback();
     const maps = new Map([[KS, map]]);
     const engines = (['east', 'west'] as const).map((region, i) => new AntiEntropy({

@@ -23,7 +23,7 @@ async function mode(name: Mode['name']): Promise<Mode> {
   const dir = mkdtempSync(join(tmpdir(), `geogate-fence-${name}-`));
   const redis = await RedisProcess.start({ dir });
   const client = new Redis(redis.url, { enableAutoPipelining: true });
-  const store = new RegionStore(client, { region: 'east', prefix: 'fb:', logMaxEntries: 100_000, logMaxBytes: 64 << 20, nowMs: () => Date.now() });
+  const store = new RegionStore(client, { region: 'east', prefix: 'fb:', partitionOf: (_ks, key) => Number(key.slice(1)) % 16, logMaxEntries: 100_000, logMaxBytes: 64 << 20, nowMs: () => Date.now() });
   return { name, redis, client, store, dir };
 }
 
@@ -34,7 +34,7 @@ async function round(m: Mode, n: number, offset: number): Promise<number> {
   const t0 = performance.now();
   const worker = async () => {
     for (let i = next++; i < n; i = next++) {
-      const p = i % 16;
+      const p = ((offset + i) % 50_000) % 16;
       await m.store.write({
         keyspace: 'orders', key: `k${(offset + i) % 50_000}`, partition: p, bucket: i % 1024, value: VALUE, contentType: 'application/octet-stream',
         tombstone: false, epoch: fenced ? 1 : 0, fenced, ...(fenced ? { leaseEndMonoMs: performance.now() + 60_000 } : {}),

@@ -45,7 +45,7 @@ function batch(round: number, b: number): LogEntry[] {
 const dir = mkdtempSync(join(tmpdir(), 'geogate-record-check-'));
 const redis = await RedisProcess.start({ dir });
 const client = new Redis(redis.url);
-const store = new RegionStore(client, { region: 'east', prefix: 'rc:', logMaxEntries: 100_000, logMaxBytes: 64 << 20, nowMs: () => Date.now() });
+const store = new RegionStore(client, { region: 'east', prefix: 'rc:', partitionOf: (_ks, key) => map.place(key).partition, logMaxEntries: 100_000, logMaxBytes: 64 << 20, nowMs: () => Date.now() });
 const rates: Record<'checked' | 'unchecked', number[]> = { checked: [], unchecked: [] };
 let checkMs = 0;
 try {

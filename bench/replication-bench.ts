@@ -22,7 +22,7 @@ import { createPutter } from './http-client.js';
 import { driveAtRate, driveMax, type DriveResult, type WriteFn } from './drive.js';
 import { LagTracker, indexOfValue, type ReadIndexes } from './lag.js';
 import { BENCH_SECRET } from './gateway-bench.js';
-import { parseGatewayConfig, PartitionMap, RegionStore } from '../gateway/index.js';
+import { parseGatewayConfig, PartitionMap, RegionStore, StoreKeys } from '../gateway/index.js';
 import { ratio, round } from './stats.js';
 
 export const REPL_KEYSPACE = 'carts';
@@ -226,13 +226,15 @@ export async function runReplicationBench(opts: BenchOptions, progress: (line: s
     const incarnation = await east.get(`${REPL_KEY_PREFIX}incarnation`);
     if (!incarnation) throw new Error('east has no incarnation key after a write');
     const appliedField = `east|${incarnation}`;
+    const westConfig = parseGatewayConfig(gwConfig('west', rWest.url), 'bench');
+    const westKeys = new StoreKeys(REPL_KEY_PREFIX, (ks, key) => new PartitionMap(westConfig.keyspaces[0]!, westConfig.cluster.regions, westConfig.merkle.buckets).place(key).partition);
 
     const geogate: System = {
       name: 'geogate', workers: opts.connections,
       write: (gi) => putter.put(`/v1/kv/${REPL_KEYSPACE}/${keyOf(gi)}`, valueOf(gi, opts.valueBytes)),
       readIndexes: async (keys) => {
         const p = west.pipeline();
-        for (const k of keys) p.hgetBuffer(`${REPL_KEY_PREFIX}r:${REPL_KEYSPACE}:${k}`, 'v');
+        for (const k of keys) p.hgetBuffer(westKeys.record(REPL_KEYSPACE, k), 'v');
         return ((await p.exec()) ?? []).map(([, v]) => indexOfValue(v as Buffer | null));
       },
       sourceCount: async () => Number((await east.get(`${REPL_KEY_PREFIX}seq`)) ?? 0),
@@ -337,7 +339,7 @@ function backlogFiller(redis: Redis, config: ReturnType<typeof parseGatewayConfi
   const ks = config.keyspaces.find((k) => k.name === REPL_KEYSPACE)!;
   const map = new PartitionMap(ks, config.cluster.regions, config.merkle.buckets);
   const store = new RegionStore(redis, {
-    region: config.region, prefix: config.redis.keyPrefix, logMaxEntries: config.log.maxEntries,
+    region: config.region, prefix: config.redis.keyPrefix, partitionOf: (_ks, key) => map.place(key).partition, logMaxEntries: config.log.maxEntries,
     logMaxBytes: config.log.maxBytes, nowMs: () => Date.now(),
   });
   return async (count: number): Promise<void> => {

@@ -88,7 +88,7 @@ export const gatewayConfigSchema = z.strictObject({
     url: z.string().regex(/^rediss?:\/\//, 'a redis:// or rediss:// URL').optional(),
     sentinels: z.array(sentinelAddress).min(1).max(16).optional(),
     name: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'a Sentinel master name: 1-64 of [A-Za-z0-9_.-]').optional(),
-    keyPrefix: z.string().min(1).max(64).default('gg:'),
+    keyPrefix: z.string().min(1).max(64).regex(/^[^{}]*$/, "'{' and '}' are reserved for the partitions' hash tags").default('gg:'),
     commandTimeoutMs: z.number().int().min(10).max(60_000).default(DEFAULT_REDIS_COMMAND_TIMEOUT_MS),
     /** TLS to Redis (a rediss:// URL, or Sentinel): the CA(s) its certificate chains to, a client certificate when Redis asks (tls-auth-clients). */
     tls: z.strictObject({

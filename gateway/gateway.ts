@@ -12,7 +12,7 @@ import { realClock, realRandom, type Clock } from '../infra/clock.js';
 import { childLogger, createLogger } from '../infra/log.js';
 import type { GatewayConfig, KeyspaceConfig } from './config.js';
 import { PartitionMap } from './partition-map.js';
-import { AppliedFrontier, ConflictStore, RegionStore } from './store/index.js';
+import { AppliedFrontier, ConflictStore, RegionStore, StoreLayoutError } from './store/index.js';
 import { ConflictWorker } from './merge/conflict-worker.js';
 import { ActionWorker } from './merge/action-worker.js';
 import { RetentionSweeper } from './merge/retention.js';
@@ -76,6 +76,15 @@ function waitReady(redis: Redis, timeoutMs: number): Promise<boolean> {
   });
 }
 
+/** The partition of a key by the keyspaces' maps: where the store keeps its keys (store/keys.ts). */
+export function partitionOfMaps(maps: ReadonlyMap<string, PartitionMap>): (keyspace: string, key: string) => number {
+  return (keyspace, key) => {
+    const map = maps.get(keyspace);
+    if (!map) throw new Error(`no keyspace ${keyspace} in this gateway's config`);
+    return map.place(key).partition;
+  };
+}
+
 /** A connection to the region's Redis, standalone or through Sentinel (store/connection.ts). */
 export function createRedis(config: GatewayConfig, log: Logger): Redis {
   return createStoreConnection(config.redis, log);
@@ -88,8 +97,9 @@ export async function startGateway(config: GatewayConfig, opts: GatewayOptions =
   const root = opts.log ?? createLogger({ region: config.region });
   const log = childLogger(root, { component: 'gateway' });
   const redis = createRedis(config, childLogger(root, { component: 'store' }));
+  const maps = new Map(config.keyspaces.map((ks) => [ks.name, new PartitionMap(ks, config.cluster.regions, config.merkle.buckets)]));
   const storeOptions = {
-    region: config.region, prefix: config.redis.keyPrefix,
+    region: config.region, prefix: config.redis.keyPrefix, partitionOf: partitionOfMaps(maps),
     logMaxEntries: config.log.maxEntries, logMaxBytes: config.log.maxBytes, nowMs: () => clock.nowMs(), monoMs: () => clock.monoMs(),
     // peers' outcomes remembered under the same bounds; one frontier for both stores (session tokens)
     idempotency: config.idempotency, frontier: new AppliedFrontier(),
@@ -99,13 +109,23 @@ export async function startGateway(config: GatewayConfig, opts: GatewayOptions =
   const replicaWaitRedis = config.keyspaces.some((ks) => ks.durability === 'replica')
     ? Array.from({ length: REPLICA_WAIT_CONNECTIONS }, (_, i) => createRedis(config, childLogger(root, { component: 'store', connection: `replica-wait-${i}` }))) : [];
   const store = new RegionStore(redis, storeOptions, replicaWaitRedis);
+  // a store of another key layout is refused before anything starts (a Redis that does not
+  // answer yet is checked when it does: writes are refused on it until then)
+  if (await waitReady(redis, REDIS_READY_WAIT_MS)) {
+    try {
+      await store.checkLayout();
+    } catch (err) {
+      if (!(err instanceof StoreLayoutError)) throw err;
+      for (const r of [redis, ...replicaWaitRedis]) r.disconnect();
+      throw err;
+    }
+  }
   // Replication reads the log and applies batches on a connection of its own, so its commands
   // do not queue behind the client writes pipelined on the main one (lag under load).
   const replicationRedis = config.peers.length > 0 ? createRedis(config, childLogger(root, { component: 'store', connection: 'replication' })) : undefined;
   // what the senders read may be shipped: the writing store must not hand those seqs out again
   const replicationStore = replicationRedis ? new RegionStore(replicationRedis, { ...storeOptions, onLogRead: (seq) => store.noteSeqSeen(seq) }) : store;
   const keyspaces = new Map<string, KeyspaceConfig>(config.keyspaces.map((ks) => [ks.name, ks]));
-  const maps = new Map(config.keyspaces.map((ks) => [ks.name, new PartitionMap(ks, config.cluster.regions, config.merkle.buckets)]));
   const metrics = createGatewayMetrics(config.region);
   const security = createSiteSecurity(config, opts.configDir ?? process.cwd(), childLogger(root, { component: 'security' }), metrics.registry);
   const settingsCheck = new SettingsCheck(gatewaySettings(config, maps), config.region, childLogger(root, { component: 'settings' }), metrics.registry);

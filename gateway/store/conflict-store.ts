@@ -10,6 +10,7 @@ import { vvFromString, vvToString } from '../../conflict/vv.js';
 import { hlcFromString } from '../../conflict/hlc.js';
 import type { StoreKeys } from './keys.js';
 import { scripts } from './scripts.js';
+import { reofferPendingKeys, resolveConflictKeys, trimConflictsKeys } from './script-keys.js';
 import { StoreErrorCode, storeError } from './errors.js';
 
 export const PENDING_SCAN_COUNT = 256;
@@ -165,8 +166,7 @@ export class ConflictStore {
    * values stay in Redis. Returns the seqs appended.
    */
   async reofferPending(keyspace: string, key: string, afterMs: number): Promise<number[]> {
-    const k = this.keys;
-    const res = await scripts.reofferPending.call(this.redis, { pending: k.pending(keyspace, key), log: k.log, seq: k.seq, logBytes: k.logBytes }, {
+    const res = await scripts.reofferPending.call(this.redis, reofferPendingKeys(this.keys, keyspace, this.keys.partition(keyspace, key), key), {
       nowMs: this.opts.nowMs(), afterMs, logMaxEntries: this.opts.logMaxEntries, logMaxBytes: this.opts.logMaxBytes, keyspace, key,
     });
     return (res as number[]).map(Number);
@@ -174,7 +174,7 @@ export class ConflictStore {
 
   /** Forgets a pending version the current record already dominates. */
   async dropPending(keyspace: string, key: string, partition: number, version: string): Promise<void> {
-    const pend = this.keys.pending(keyspace, key);
+    const pend = this.keys.pendingIn(keyspace, partition, key);
     await this.redis.hdel(pend, `m:${version}`, `v:${version}`);
     if ((await this.redis.exists(pend)) === 0) {
       await this.redis.srem(this.keys.pendingIndex, `${keyspace}\0${key}`);
@@ -187,12 +187,7 @@ export class ConflictStore {
     const k = this.keys;
     const r = w.resolved;
     const journal = Object.entries(w.journal).flat();
-    const res = await scripts.resolveConflict.call(this.redis, {
-      record: k.record(w.keyspace, w.key), log: k.log, seq: k.seq, logBytes: k.logBytes, hlc: k.hlc, digest: k.digest(w.keyspace, w.partition),
-      members: k.members(w.keyspace, w.partition, w.bucket), pending: k.pending(w.keyspace, w.key), pendingIndex: k.pendingIndex,
-      journal: k.journal, outbox: k.outbox, partitionPending: this.partitionIndex(w.keyspace, w.partition), fence: k.fence(w.keyspace, w.partition),
-      journalBytes: this.journalBytesKey, journalAcked: this.journalAckedKey,
-    }, {
+    const res = await scripts.resolveConflict.call(this.redis, resolveConflictKeys(k, w.keyspace, w.partition, w.bucket, w.key), {
       region: this.opts.region, nowMs: this.opts.nowMs(), value: Buffer.from(r.value.buffer, r.value.byteOffset, r.value.byteLength),
       contentType: r.contentType, tombstone: r.tombstone ? '1' : '0', expectedVersion: w.expectedVersion, incomingVersion: w.incomingVersion,
       resolvedVersion: vvToString(r.vv), winnerHlc: `${r.hlc[0]}.${r.hlc[1]}`, epoch: r.epoch,
@@ -265,9 +260,7 @@ export class ConflictStore {
    * Redis's clock); at most RETENTION_ROUND_ENTRIES_MAX journal entries per call.
    */
   async sweep(b: RetentionBounds): Promise<RetentionResult> {
-    const res = (await scripts.trimConflicts.call(this.redis, {
-      journal: this.keys.journal, journalBytes: this.journalBytesKey, journalAcked: this.journalAckedKey, deadLetters: this.deadLetterKey,
-    }, {
+    const res = (await scripts.trimConflicts.call(this.redis, trimConflictsKeys(this.keys), {
       journalMaxEntries: b.journalMaxEntries, journalMaxBytes: b.journalMaxBytes, journalMaxAgeMs: b.journalMaxAgeMs,
       deadLetterMaxEntries: b.deadLetterMaxEntries, deadLetterMaxAgeMs: b.deadLetterMaxAgeMs, roundEntriesMax: RETENTION_ROUND_ENTRIES_MAX,
     })) as [number, number, number, number];
@@ -340,12 +333,12 @@ export class ConflictStore {
   }
 
   private partitionIndex(keyspace: string, partition: number): string {
-    return `${this.keys.prefix}pendp:${keyspace}:${partition}`;
+    return this.keys.partitionPending(keyspace, partition);
   }
 
-  private get journalBytesKey(): string { return `${this.keys.journal}:bytes`; }
-  private get journalAckedKey(): string { return `${this.keys.journal}:acked`; }
-  private get deadLetterKey(): string { return `${this.keys.outbox}:dead`; }
+  private get journalBytesKey(): string { return this.keys.journalBytes; }
+  private get journalAckedKey(): string { return this.keys.journalAcked; }
+  private get deadLetterKey(): string { return this.keys.deadLetters; }
 }
 
 /** What `ConflictStore.sizes` reads. */

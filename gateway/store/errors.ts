@@ -37,3 +37,8 @@ export function storeError(code: number, context: string): StoreError {
     default: throw new Error(`unknown store error code ${code} (${context})`);
   }
 }
+
+/** The store holds keys of another key layout (keys.ts STORE_LAYOUT): the gateway does not start on it. */
+export class StoreLayoutError extends Error {
+  override name = 'StoreLayoutError';
+}

@@ -13,6 +13,7 @@ import { TOMB_ABSENT, TOMB_HOLDS, TOMB_NEWER, TOMB_OTHER } from '../../replicato
 import type { ApplyOutcome, ChangeRecord } from '../../replicator/types.js';
 import type { RegionStore } from './region-store.js';
 import { defineScripts, scripts } from './scripts.js';
+import { collectTombstonesCall, readMembersItems, readRecordsItems } from './script-keys.js';
 
 const RECORD_FIELDS = ['v', 'ct', 'vv', 'h', 'o', 'e', 't', 'p', 'b'] as const;
 /** SCAN steps `startedEmpty` takes before assuming the store holds data. */
@@ -71,7 +72,7 @@ export class MerkleStore implements AeStore {
     if ((await this.redis.exists(this.store.keys.incarnation)) === 1) return false;
     let cursor = '0';
     for (let step = 0; step < EMPTY_CHECK_SCAN_STEPS; step++) {
-      const [next, keys] = await this.redis.scan(cursor, 'MATCH', `${globEscape(this.prefix)}r:*`, 'COUNT', 1000);
+      const [next, keys] = await this.redis.scan(cursor, 'MATCH', `${globEscape(this.prefix)}{*}r:*`, 'COUNT', 1000);
       if (keys.length > 0) return false;
       if (next === '0') return true;
       cursor = next;
@@ -121,8 +122,7 @@ export class MerkleStore implements AeStore {
   /** One script call (lua/readMembers-0.lua) for a prefix of `buckets`; see AeStore. */
   async bucketMembers(keyspace: string, partition: number, buckets: readonly number[], entriesMax: number): Promise<(Map<string, string> | null)[]> {
     if (buckets.length === 0) return [];
-    const names = buckets.map((b) => this.store.keys.members(keyspace, partition, b));
-    const flat = (await scripts.readMembers.call(this.redis, {}, { entriesMax }, names)) as (string | number)[];
+    const flat = (await scripts.readMembers.call(this.redis, {}, { entriesMax }, [], readMembersItems(this.store.keys, keyspace, partition, buckets))) as (string | number)[];
     const covered = Number(flat[0]);
     if (!Number.isInteger(covered) || covered < 1 || covered > buckets.length) throw new Error(`readMembers covered ${covered} of ${buckets.length} buckets`);
     const out: (Map<string, string> | null)[] = [];
@@ -137,13 +137,24 @@ export class MerkleStore implements AeStore {
     return out;
   }
 
-  /** One script call (lua/readRecords-0.lua) for all `keys`. */
+  /** One script call (lua/readRecords-0.lua) per partition of `keys`. */
   async readRecords(keyspace: string, keys: readonly string[]): Promise<(WireRecord | null)[]> {
     if (keys.length === 0) return [];
-    const names = keys.map((k) => this.store.keys.record(keyspace, k));
-    const flat = (await scripts.readRecords.callBuffer(this.redis, {}, { fieldCount: RECORD_FIELDS.length }, [...RECORD_FIELDS, ...names])) as (Buffer | null)[];
+    const k = this.store.keys;
     const w = RECORD_FIELDS.length;
-    if (flat.length !== keys.length * w) throw new Error(`readRecords returned ${flat.length} fields for ${keys.length} records`);
+    const byPartition = new Map<number, number[]>();
+    keys.forEach((key, i) => {
+      const p = k.partition(keyspace, key);
+      const at = byPartition.get(p);
+      if (at) at.push(i); else byPartition.set(p, [i]);
+    });
+    const flat: (Buffer | null)[] = new Array(keys.length * w);
+    for (const [p, at] of byPartition) {
+      const part = (await scripts.readRecords.callBuffer(this.redis, {}, { fieldCount: w }, RECORD_FIELDS,
+        readRecordsItems(k, keyspace, p, at.map((i) => keys[i]!)))) as (Buffer | null)[];
+      if (part.length !== at.length * w) throw new Error(`readRecords returned ${part.length} fields for ${at.length} records`);
+      at.forEach((i, j) => { for (let f = 0; f < w; f++) flat[i * w + f] = part[j * w + f] ?? null; });
+    }
     return keys.map((key, i) => {
       const f = flat.slice(i * w, (i + 1) * w);
       if (!f[2]) return null;
@@ -160,7 +171,7 @@ export class MerkleStore implements AeStore {
     if (items.length === 0) return [];
     const cmds = items.flatMap(([key]) => [
       ['hmget', this.store.keys.record(keyspace, key), 'vv', 't'],
-      ['sismember', this.store.keys.pendingIndex, `${keyspace}\0${key}`],
+      ['sismember', this.store.keys.partitionPending(keyspace, this.store.keys.partition(keyspace, key)), key],
     ]);
     const rows = (await this.redis.pipeline(cmds).exec()) ?? [];
     return items.map(([, version], i) => {
@@ -175,13 +186,25 @@ export class MerkleStore implements AeStore {
 
   async collectTombstones(keyspace: string, items: readonly (readonly [string, number, number, string])[]): Promise<number[]> {
     if (items.length === 0) return [];
-    return (await scripts.collectTombstones.call(this.redis, { pendingIndex: this.store.keys.pendingIndex },
-      { prefix: this.prefix, keyspace, count: items.length }, [...items.map((t) => t[3]), ...items.map((t) => t[0])])) as number[];
+    // one call per partition (its keys in one slot), the codes back in the order of `items`
+    const out: number[] = new Array(items.length);
+    const byPartition = new Map<number, number[]>();
+    items.forEach((t, i) => {
+      const at = byPartition.get(t[1]);
+      if (at) at.push(i); else byPartition.set(t[1], [i]);
+    });
+    for (const [p, at] of byPartition) {
+      const part = at.map((i) => items[i]!);
+      const call = collectTombstonesCall(this.store.keys, keyspace, p, part);
+      const codes = (await scripts.collectTombstones.call(this.redis, call.keys, { count: part.length },
+        [...part.map((t) => t[3]), ...part.map((t) => t[0])], call.items)) as number[];
+      at.forEach((i, j) => { out[i] = codes[j]!; });
+    }
+    return out;
   }
 
   async scanTombstones(cursor: string, count: number, olderThanWallMs: number): Promise<{ cursor: string; items: TombstoneCandidate[] }> {
-    const recPrefix = `${this.prefix}r:`;
-    const [next, names] = await this.redis.scan(cursor, 'MATCH', `${globEscape(recPrefix)}*`, 'COUNT', count);
+    const [next, names] = await this.redis.scan(cursor, 'MATCH', `${globEscape(this.prefix)}{*}r:*`, 'COUNT', count);
     if (names.length === 0) return { cursor: next, items: [] };
     const rows = (await this.redis.pipeline(names.map((n) => ['hmget', n, 't', 'vv', 'h', 'p', 'b'])).exec()) ?? [];
     const items: TombstoneCandidate[] = [];
@@ -190,10 +213,12 @@ export class MerkleStore implements AeStore {
       if (t !== '1' || !vv || !h) return;
       const wall = hlcFromString(h)?.[0] ?? Infinity;
       if (wall >= olderThanWallMs) return;
-      const rest = name.slice(recPrefix.length);
-      const colon = rest.indexOf(':');
-      if (colon <= 0) return;
-      items.push({ keyspace: rest.slice(0, colon), key: rest.slice(colon + 1), partition: Number(p), bucket: Number(b), version: vv });
+      // <prefix>{<keyspace>.<partition>}r:<key> (keys.ts): keyspace names hold no '.' nor '}'
+      const rest = name.slice(this.prefix.length);
+      const close = rest.indexOf('}');
+      const dot = rest.indexOf('.');
+      if (rest[0] !== '{' || dot <= 1 || close < dot || !rest.startsWith('r:', close + 1)) return;
+      items.push({ keyspace: rest.slice(1, dot), key: rest.slice(close + 3), partition: Number(p), bucket: Number(b), version: vv });
     });
     return { cursor: next, items };
   }

@@ -9,10 +9,11 @@ import { vvFromString } from '../../conflict/vv.js';
 import { hlcFromString } from '../../conflict/hlc.js';
 import type { ApplyOutcome, ChangeRecord, ChangeSink, LogSource } from '../../replicator/types.js';
 import { type LogEntry, packEntry, takeWithin } from '../../replicator/packed.js';
-import { StoreKeys } from './keys.js';
+import { STORE_LAYOUT, StoreKeys, type PartitionOf } from './keys.js';
+import { applyChangesCall, groupByPartition, putRecordKeys, trimLogKeys } from './script-keys.js';
 import { RedisClock, redisTimeMs } from './redis-clock.js';
 import { defineScripts, scripts } from './scripts.js';
-import { StoreError, StoreErrorCode, storeError } from './errors.js';
+import { StoreError, StoreErrorCode, StoreLayoutError, storeError } from './errors.js';
 import { ReplicaUnavailableError, StoreUnavailableError, WriteOutcomeUnknownError } from '../errors.js';
 
 export const TRIM_BATCH_MAX = 4096;
@@ -150,6 +151,8 @@ export class AppliedFrontier {
 export interface RegionStoreOptions {
   readonly region: string;
   readonly prefix: string;
+  /** The partition of a key (the gateway's partition maps): the hash tag of its keys (keys.ts). */
+  readonly partitionOf: PartitionOf;
   readonly logMaxEntries: number;
   readonly logMaxBytes: number;
   readonly nowMs: () => number;
@@ -266,7 +269,7 @@ export class RegionStore implements ChangeSink {
    * `durability: local` write queued behind it.
    */
   constructor(readonly redis: Redis, private readonly opts: RegionStoreOptions, replicaWaitRedis: readonly Redis[] = []) {
-    this.keys = new StoreKeys(opts.prefix);
+    this.keys = new StoreKeys(opts.prefix, opts.partitionOf);
     this.monoMs = opts.monoMs ?? (() => performance.now());
     this.main = lane(redis);
     this.redisClock = this.main.clock;
@@ -336,7 +339,32 @@ export class RegionStore implements ChangeSink {
   private maxSeqSeen = 0;
   private readonly identityListeners = new Set<(loss: StoreLoss) => void>();
 
+  /**
+   * The store's key layout (keys.ts STORE_LAYOUT): written into a store that holds no
+   * identity yet (new, or lost its data); a store with another layout, or with an identity
+   * and no layout (a gateway before the partition hash tags wrote it), is refused
+   * (StoreLayoutError): its data is under other key names. Not migrated: stop the region,
+   * empty its Redis (FLUSHDB or the prefix's keys) and start it, and it is filled from its
+   * peers like a new region (docs/operations.md).
+   */
+  async checkLayout(): Promise<void> {
+    if (this.layoutProblem) throw this.layoutProblem;
+    const [layout, id] = await this.redis.mget(this.keys.layout, this.keys.identity);
+    if (layout === STORE_LAYOUT) return;
+    if (layout === null && id === null) {
+      await this.redis.set(this.keys.layout, STORE_LAYOUT, 'NX');
+      if ((await this.redis.get(this.keys.layout)) === STORE_LAYOUT) return;
+      return this.checkLayout();
+    }
+    this.layoutProblem = new StoreLayoutError(`the region's Redis holds data of ${layout === null ? 'the key layout before partition hash tags' : `key layout ${layout}`} `
+      + `under prefix ${JSON.stringify(this.opts.prefix)}; this gateway uses ${STORE_LAYOUT}. It is not migrated: empty that Redis (or the prefix's keys) and start again: the region is filled from its peers`);
+    throw this.layoutProblem;
+  }
+
+  private layoutProblem: StoreLayoutError | undefined;
+
   private async claim(): Promise<{ id: string; created: boolean }> {
+    await this.checkLayout();
     const created = (await this.redis.set(this.keys.identity, randomBytes(8).toString('hex'), 'NX')) === 'OK';
     const id = await this.redis.get(this.keys.identity);
     if (!id) throw new Error('store identity vanished right after SET NX');
@@ -443,14 +471,10 @@ export class RegionStore implements ChangeSink {
 
   private async writeOn(on: Lane, req: WriteRequest): Promise<WriteResult> {
     const k = this.keys;
+    if (this.layoutProblem) throw this.layoutProblem;
+    if (k.partition(req.keyspace, req.key) !== req.partition) throw new Error(`write of ${req.keyspace}/${req.key} to partition ${req.partition}; the key is in ${k.partition(req.keyspace, req.key)}`);
     const writerEnd = req.fenced && req.leaseEndMonoMs !== undefined ? await this.toRedisDeadline(req.leaseEndMonoMs, on) : undefined;
-    const res = await guardWrite(scripts.putRecord.callBuffer(on.redis, {
-      record: k.record(req.keyspace, req.key), log: k.log, seq: k.seq, logBytes: k.logBytes, hlc: k.hlc,
-      digest: k.digest(req.keyspace, req.partition), members: k.members(req.keyspace, req.partition, req.bucket),
-      fence: k.fence(req.keyspace, req.partition), identity: k.identity,
-      // any key will do without an Idempotency-Key: the script does not touch it then
-      idempotency: req.idempotency ? k.idempotency(req.idempotency.key) : k.idempotencyIndex, idempotencyIndex: k.idempotencyIndex,
-    }, {
+    const res = await guardWrite(scripts.putRecord.callBuffer(on.redis, putRecordKeys(k, req.keyspace, req.partition, req.bucket, req.key, req.idempotency?.key), {
       region: this.opts.region, nowMs: this.opts.nowMs(), value: Buffer.from(req.value.buffer, req.value.byteOffset, req.value.byteLength),
       contentType: req.contentType, tombstone: req.tombstone ? '1' : '0', ifMatch: req.ifMatch ?? '', ifNoneMatch: req.ifNoneMatch ? '1' : '0',
       epoch: req.epoch, fenced: req.fenced ? '1' : '0', logMaxEntries: this.opts.logMaxEntries, logMaxBytes: this.opts.logMaxBytes,
@@ -603,7 +627,7 @@ export class RegionStore implements ChangeSink {
 
   async trimThrough(seq: number): Promise<void> {
     for (let round = 0; round < 64; round++) {
-      const dropped = (await scripts.trimLog.call(this.redis, { log: this.keys.log, logBytes: this.keys.logBytes, incarnation: this.keys.incarnation },
+      const dropped = (await scripts.trimLog.call(this.redis, trimLogKeys(this.keys),
         { throughSeq: seq, entriesMax: TRIM_BATCH_MAX, callerIncarnation: this.incarnationId ?? '' })) as number;
       if (dropped === StoreErrorCode.StoreReset) throw storeError(dropped, 'trim of the replication log');
       if (dropped < TRIM_BATCH_MAX) return;
@@ -678,19 +702,31 @@ export class RegionStore implements ChangeSink {
     this.renewals++;
   }
 
+  /**
+   * Applies a batch of one origin's log (or, with origin '', versions from anti-entropy):
+   * one script call per partition of the batch (every key of a call in one slot), in the
+   * order of each partition's first change, then the region's resume cursor of the origin is
+   * raised to the batch's last seq. A batch that stops half way (Redis gone between two
+   * calls) is received again from the old cursor; each partition skips what it applied.
+   */
   async apply(origin: string, incarnation: string, batch: readonly LogEntry[]): Promise<ApplyOutcome[]> {
     if (batch.length === 0) return [];
     if (batch.length > APPLY_BATCH_RECORDS_MAX) throw new RangeError(`apply batch of ${batch.length} > ${APPLY_BATCH_RECORDS_MAX}`);
-    const packed = batch.map(({ bytes }) => (Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)));
     const idem = this.opts.idempotency ?? DEFAULT_APPLY_IDEMPOTENCY;
-    const codes = (await scripts.applyChanges.call(this.redis, { applied: this.keys.applied, hlc: this.keys.hlc, pendingIndex: this.keys.pendingIndex },
-      { prefix: this.opts.prefix, origin, incarnation, nowMs: this.opts.nowMs(), idempotencyTtlMs: idem.ttlMs, idempotencyEntriesMax: idem.entriesMax, count: batch.length },
-      packed)) as number[];
-    const unremembered = codes.pop() ?? 0;
-    this.idempotencyUnremembered += unremembered;
+    const codes: number[] = new Array(batch.length);
+    const nowMs = this.opts.nowMs();
+    for (const group of groupByPartition(batch)) {
+      const call = applyChangesCall(this.keys, group.keyspace, group.partition, group.entries);
+      const out = (await scripts.applyChanges.call(this.redis, call.keys,
+        { origin, incarnation, nowMs, idempotencyTtlMs: idem.ttlMs, idempotencyEntriesMax: idem.entriesMax, count: group.entries.length },
+        call.packed, call.items)) as number[];
+      this.idempotencyUnremembered += out.pop() ?? 0;
+      group.at.forEach((i, j) => { codes[i] = out[j]!; });
+    }
     if (origin !== '') {
       let last = 0;
       for (const e of batch) if (e.seq > last) last = e.seq;
+      await scripts.raiseApplied.call(this.redis, { applied: this.keys.applied }, { field: `${origin}|${incarnation}`, seq: last });
       this.frontier.applied(origin, incarnation, last);
     }
     return codes.map((code) => APPLY_OUTCOMES[code] ?? 'conflict');

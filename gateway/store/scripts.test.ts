@@ -16,9 +16,19 @@ describe('store scripts: one typed wrapper each, agreeing with the script', () =
       const contract = /^--\[\[([\s\S]*?)\]\]/.exec(source)?.[1];
       expect(contract, 'a contract comment first').toBeDefined();
       const body = source.slice(source.indexOf(']]') + 2).replace(/--[^\n]*/g, '');
-      // KEYS: the contract lists each one; the body reads none beyond them
-      expect(Math.max(0, ...indices(contract!, 'KEYS'))).toBe(s.keys.length);
+      // KEYS: the contract lists each one; the body reads none beyond them (a batch script's
+      // item keys follow its fixed ones: it reads them at computed indices)
+      const contractKeys = Math.max(0, ...indices(contract!, 'KEYS'));
+      if (s.itemKeys.length === 0) expect(contractKeys).toBe(s.keys.length);
+      else {
+        expect(contractKeys === s.keys.length || contractKeys === s.keys.length + 1).toBe(true);
+        expect(body).toMatch(/#KEYS|KEYS\[(?!\d+\])/);
+        expect(contract).toMatch(new RegExp(`${s.itemKeys.length} KEYS per`));
+      }
       expect(Math.max(0, ...indices(body, 'KEYS'))).toBeLessThanOrEqual(s.keys.length);
+      // no key name is built inside Lua: every key comes from KEYS (Redis Cluster routes by them)
+      expect(body).not.toMatch(/\.\.\s*"(r|mk|mb|pend|pendp|idem|fence):/);
+      expect(body).not.toMatch(/\bprefix\b/);
       // ARGV: the contract's fixed ones are the wrapper's; only a script with a rest reads more
       const contractArgs = indices(contract!, 'ARGV');
       expect(Math.max(0, ...contractArgs.filter((i) => i <= s.args.length + (s.rest ? 0 : 1)))).toBe(s.args.length);

@@ -28,16 +28,20 @@ type ScriptFn = (...a: ScriptArg[]) => Promise<unknown>;
 
 /**
  * One Lua script: its file, the names of its KEYS and of its fixed ARGV in order, and
- * whether more ARGV follow (`rest`: batches, journal fields, actions).
+ * whether more ARGV follow (`rest`: batches, journal fields, actions). A batch script also
+ * takes `itemKeys`: after its fixed KEYS, these keys once per item (a record, its bucket's
+ * members, ...), so every key it touches is declared in KEYS (none built inside Lua: Redis
+ * Cluster routes by KEYS). Its file is named by its fixed KEYS count.
  */
 export class LuaScript<const K extends string, const A extends string> {
   readonly numberOfKeys: number;
   readonly command: string;
 
-  constructor(readonly file: string, readonly keys: readonly K[], readonly args: readonly A[], readonly rest: string | null = null) {
+  constructor(readonly file: string, readonly keys: readonly K[], readonly args: readonly A[], readonly rest: string | null = null,
+    readonly itemKeys: readonly string[] = []) {
     this.numberOfKeys = Number(file.split('-')[1]);
     if (this.numberOfKeys !== keys.length) throw new Error(`script ${file}: ${keys.length} key names for ${this.numberOfKeys} KEYS`);
-    if (new Set<string>([...keys, ...args]).size !== keys.length + args.length) throw new Error(`script ${file}: a KEYS or ARGV name is used twice`);
+    if (new Set<string>([...keys, ...args, ...itemKeys]).size !== keys.length + args.length + itemKeys.length) throw new Error(`script ${file}: a KEYS or ARGV name is used twice`);
     this.command = `gg${SCRIPT_VERSION}_${file.split('-')[0]}`;
   }
 
@@ -48,24 +52,39 @@ export class LuaScript<const K extends string, const A extends string> {
 
   define(redis: Redis): void {
     if ((redis as unknown as Record<string, unknown>)[this.command]) return;
-    redis.defineCommand(this.command, { lua: this.source(), numberOfKeys: this.numberOfKeys });
+    // with item keys the count of KEYS comes first in each call (ioredis: no numberOfKeys)
+    redis.defineCommand(this.command, this.itemKeys.length > 0 ? { lua: this.source() } : { lua: this.source(), numberOfKeys: this.numberOfKeys });
+  }
+
+  /**
+   * Every KEYS of one call in order: the fixed ones, then `items` (already flattened, one
+   * group of `itemKeys` per item). What the structural test checks for one slot.
+   */
+  keyList(keys: Readonly<Record<K, string>>, items: readonly string[] = []): string[] {
+    if (items.length > 0 && (this.itemKeys.length === 0 || items.length % this.itemKeys.length !== 0)) {
+      throw new Error(`script ${this.file}: ${items.length} item keys, not a multiple of ${this.itemKeys.length}`);
+    }
+    return [...this.keys.map((k) => keys[k]), ...items];
   }
 
   /** Runs the script; replies as strings. */
-  call(redis: Redis, keys: Readonly<Record<K, string>>, args: Readonly<Record<A, ScriptArg>>, rest: readonly ScriptArg[] = []): Promise<unknown> {
-    return this.fn(redis, '').apply(redis, this.positional(keys, args, rest));
+  call(redis: Redis, keys: Readonly<Record<K, string>>, args: Readonly<Record<A, ScriptArg>>, rest: readonly ScriptArg[] = [], items: readonly string[] = []): Promise<unknown> {
+    return this.fn(redis, '').apply(redis, this.positional(keys, args, rest, items));
   }
 
   /** Runs the script; replies as Buffers (binary values intact). */
-  callBuffer(redis: Redis, keys: Readonly<Record<K, string>>, args: Readonly<Record<A, ScriptArg>>, rest: readonly ScriptArg[] = []): Promise<unknown> {
-    return this.fn(redis, 'Buffer').apply(redis, this.positional(keys, args, rest));
+  callBuffer(redis: Redis, keys: Readonly<Record<K, string>>, args: Readonly<Record<A, ScriptArg>>, rest: readonly ScriptArg[] = [], items: readonly string[] = []): Promise<unknown> {
+    return this.fn(redis, 'Buffer').apply(redis, this.positional(keys, args, rest, items));
   }
 
-  private positional(keys: Readonly<Record<K, string>>, args: Readonly<Record<A, ScriptArg>>, rest: readonly ScriptArg[]): ScriptArg[] {
+  private positional(keys: Readonly<Record<K, string>>, args: Readonly<Record<A, ScriptArg>>, rest: readonly ScriptArg[], items: readonly string[]): ScriptArg[] {
     if (rest.length > 0 && this.rest === null) throw new Error(`script ${this.file} takes no ARGV after ${this.args.at(-1) ?? 'its keys'}`);
-    const out: ScriptArg[] = new Array(this.keys.length + this.args.length + rest.length);
+    const all = this.keyList(keys, items);
+    const counted = this.itemKeys.length > 0;
+    const out: ScriptArg[] = new Array((counted ? 1 : 0) + all.length + this.args.length + rest.length);
     let i = 0;
-    for (const k of this.keys) out[i++] = keys[k];
+    if (counted) out[i++] = all.length;
+    for (const k of all) out[i++] = k;
     for (const a of this.args) out[i++] = args[a];
     for (const r of rest) out[i++] = r;
     return out;
@@ -85,9 +104,10 @@ export const scripts = {
     ['region', 'nowMs', 'value', 'contentType', 'tombstone', 'ifMatch', 'ifNoneMatch', 'epoch', 'fenced', 'logMaxEntries',
       'logMaxBytes', 'keyspace', 'key', 'partition', 'bucket', 'counterFloor', 'storeId', 'leaseEndRedisMs', 'minSeq',
       'idempotencyKey', 'fingerprint', 'idempotencyTtlMs', 'idempotencyEntriesMax', 'op']),
-  applyChanges: new LuaScript('applyChanges-3',
-    ['applied', 'hlc', 'pendingIndex'],
-    ['prefix', 'origin', 'incarnation', 'nowMs', 'idempotencyTtlMs', 'idempotencyEntriesMax', 'count'], 'the packed changes'),
+  applyChanges: new LuaScript('applyChanges-7',
+    ['partitionApplied', 'hlc', 'partitionPending', 'pendingIndex', 'digest', 'idempotencyIndex', 'idempotencyUnremembered'],
+    ['origin', 'incarnation', 'nowMs', 'idempotencyTtlMs', 'idempotencyEntriesMax', 'count'], 'the packed changes',
+    ['record', 'members', 'pending', 'idempotency']),
   trimLog: new LuaScript('trimLog-3',
     ['log', 'logBytes', 'incarnation'],
     ['throughSeq', 'entriesMax', 'callerIncarnation']),
@@ -104,11 +124,12 @@ export const scripts = {
   trimConflicts: new LuaScript('trimConflicts-4',
     ['journal', 'journalBytes', 'journalAcked', 'deadLetters'],
     ['journalMaxEntries', 'journalMaxBytes', 'journalMaxAgeMs', 'deadLetterMaxEntries', 'deadLetterMaxAgeMs', 'roundEntriesMax']),
-  collectTombstones: new LuaScript('collectTombstones-1',
-    ['pendingIndex'],
-    ['prefix', 'keyspace', 'count'], 'the versions, then the keys'),
-  readMembers: new LuaScript('readMembers-0', [], ['entriesMax'], 'the member hash names'),
-  readRecords: new LuaScript('readRecords-0', [], ['fieldCount'], 'the field names, then the record keys'),
+  collectTombstones: new LuaScript('collectTombstones-2',
+    ['partitionPending', 'digest'],
+    ['count'], 'the versions, then the keys', ['record', 'members']),
+  readMembers: new LuaScript('readMembers-0', [], ['entriesMax'], null, ['members']),
+  readRecords: new LuaScript('readRecords-0', [], ['fieldCount'], 'the field names', ['record']),
+  raiseApplied: new LuaScript('raiseApplied-1', ['applied'], ['field', 'seq']),
 } as const;
 
 /** Registers every script on a connection (idempotent). */

@@ -21,6 +21,8 @@ export interface RedisProcessOptions {
   save?: string;
   /** Start as a replica of this loopback port (`--replicaof 127.0.0.1 PORT`). */
   replicaOfPort?: number;
+  /** More redis-server arguments (e.g. `--cluster-enabled yes`: infra/local/redis-cluster.ts). */
+  extraArgs?: readonly string[];
 }
 
 export class RedisProcess {
@@ -48,7 +50,8 @@ export class RedisProcess {
     const args = ['--port', String(this.port), '--bind', '127.0.0.1', '--dir', this.opts.dir,
       '--save', this.opts.save ?? '', '--appendonly', this.opts.appendOnly === false ? 'no' : 'yes',
       '--appendfsync', this.opts.appendFsync ?? 'everysec', '--daemonize', 'no', '--logfile', '',
-      ...(this.opts.replicaOfPort !== undefined ? ['--replicaof', '127.0.0.1', String(this.opts.replicaOfPort)] : [])];
+      ...(this.opts.replicaOfPort !== undefined ? ['--replicaof', '127.0.0.1', String(this.opts.replicaOfPort)] : []),
+      ...(this.opts.extraArgs ?? [])];
     const child = spawn(bin, args, { stdio: ['ignore', 'ignore', 'pipe'] });
     this.child = child;
     let stderr = '';

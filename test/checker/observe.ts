@@ -8,6 +8,10 @@
 import { Redis } from 'ioredis';
 import { signRequest } from '../../witness/auth.js';
 import type { FinalRecord, GrantRecord, JournalEntry } from './history.js';
+import type { GatewayConfig } from '../../gateway/config.js';
+import { partitionOfMaps } from '../../gateway/gateway.js';
+import { PartitionMap } from '../../gateway/partition-map.js';
+import { StoreKeys } from '../../gateway/store/keys.js';
 
 export interface RegionStoreAccess {
   readonly region: string;
@@ -17,6 +21,13 @@ export interface RegionStoreAccess {
   readonly redisPort: number;
   /** The gateway's `redis.keyPrefix`. */
   readonly prefix: string;
+  /** The partition of a key (the gateway's partition maps: the hash tag of its record, gateway/store/keys.ts). */
+  readonly partitionOf: (keyspace: string, key: string) => number;
+}
+
+/** `partitionOf` of a gateway config: its keyspaces' partition maps. */
+export function partitionOfConfig(config: GatewayConfig): (keyspace: string, key: string) => number {
+  return partitionOfMaps(new Map(config.keyspaces.map((ks) => [ks.name, new PartitionMap(ks, config.cluster.regions, config.merkle.buckets)])));
 }
 
 export type Finals = Map<string, Map<string, FinalRecord | null>>;
@@ -40,7 +51,8 @@ export async function readFinals(regions: readonly RegionStoreAccess[], keys: re
       const m = new Map<string, FinalRecord | null>();
       for (const k of keys) {
         const i = k.indexOf('/');
-        const [v, vv, t] = await c.hmgetBuffer(`${r.prefix}r:${k.slice(0, i)}:${k.slice(i + 1)}`, 'v', 'vv', 't');
+        const keys = new StoreKeys(r.prefix, r.partitionOf);
+        const [v, vv, t] = await c.hmgetBuffer(keys.record(k.slice(0, i), k.slice(i + 1)), 'v', 'vv', 't');
         m.set(k, vv ? { version: vv.toString(), value: v?.toString() ?? '', tombstone: t?.toString() === '1' } : null);
       }
       out.set(r.region, m);

@@ -24,7 +24,8 @@ import { Agent, fetch as undiciFetch } from 'undici';
 import { createCa, createNodeCert, identitiesOf } from '../../security/index.js';
 import { WanClient } from '../../infra/wan/index.js';
 import { Lab, WAN_CONTROL_PORT, WAN_PORT, wanNode, type LabNode, type NodeSpec } from './harness/index.js';
-import type { RegionStoreAccess } from '../checker/observe.js';
+import { partitionOfConfig, type RegionStoreAccess } from '../checker/observe.js';
+import { parseGatewayConfig } from '../../gateway/config.js';
 import type { WorkloadTarget } from '../checker/workload.js';
 
 export const GATEWAY_PORT = 8080;
@@ -224,7 +225,8 @@ export class GeoTopology {
   }
 
   stores(): RegionStoreAccess[] {
-    return this.regions.map((region) => ({ region, url: this.gatewayUrl(region), redisHost: this.ip(`redis-${region}`), redisPort: REDIS_PORT, prefix: KEY_PREFIX }));
+    const partitionOf = partitionOfConfig(parseGatewayConfig(this.gatewayConfig(this.regions[0]!, {}), 'the topology\'s gateway config'));
+    return this.regions.map((region) => ({ region, url: this.gatewayUrl(region), redisHost: this.ip(`redis-${region}`), redisPort: REDIS_PORT, prefix: KEY_PREFIX, partitionOf }));
   }
 
   /** Both directions of the a↔b link, both relays. */

@@ -7,7 +7,7 @@
  */
 import { checkHistory, formatReport, type CheckResult } from '../checker/checker.js';
 import type { GrantRecord, Op } from '../checker/history.js';
-import { readGrants, settle, type RegionStoreAccess } from '../checker/observe.js';
+import { partitionOfConfig, readGrants, settle, type RegionStoreAccess } from '../checker/observe.js';
 import { Workload } from '../checker/workload.js';
 import { TEST_SECRET, type ClusterControls, type ClusterFixture } from './cluster.js';
 
@@ -70,7 +70,7 @@ export async function runFrozenOwner(c: ClusterFixture & ClusterControls, o: Fro
 
     const stores: RegionStoreAccess[] = c.regions.map((r) => {
       const u = new URL(r.redis.url);
-      return { region: r.region, url: url(r.region), redisHost: u.hostname, redisPort: Number(u.port), prefix: r.config.redis.keyPrefix };
+      return { region: r.region, url: url(r.region), redisHost: u.hostname, redisPort: Number(u.port), prefix: r.config.redis.keyPrefix, partitionOf: partitionOfConfig(r.config) };
     });
     const keys = [...new Set(history.ops.map((op) => `${op.keyspace}/${op.key}`))];
     const settled = await settle(stores, keys, o.settleTimeoutMs ?? 30_000);

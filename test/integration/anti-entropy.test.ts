@@ -171,7 +171,7 @@ describe('Merkle anti-entropy between regions (real redis-server)', () => {
     engines.splice(1, 1)[0]!.stop();
     const raw = new Redis(c.byName('west').redis.url);
     await raw.flushall();
-    const probe = new MerkleStore(new (await import('../../gateway/index.js')).RegionStore(raw, { region: 'west', prefix: c.byName('west').config.redis.keyPrefix, logMaxEntries: 16, logMaxBytes: 1 << 20, nowMs: () => Date.now() }));
+    const probe = new MerkleStore(new (await import('../../gateway/index.js')).RegionStore(raw, { region: 'west', prefix: c.byName('west').config.redis.keyPrefix, partitionOf: () => 0, logMaxEntries: 16, logMaxBytes: 1 << 20, nowMs: () => Date.now() }));
     expect(await probe.startedEmpty()).toBe(true);
     raw.disconnect();
     await c.restartGateway('west');
@@ -317,14 +317,14 @@ describe('MerkleStore reads (real redis-server)', () => {
     const { redis } = await startRedis();
     const client = new Redis(redis.url);
     try {
-      const store = new RegionStore(client, { region: 'east', prefix: 'ms:', logMaxEntries: 100, logMaxBytes: 1 << 20, nowMs: () => 5000 });
+      const store = new RegionStore(client, { region: 'east', prefix: 'ms:', partitionOf: () => 2, logMaxEntries: 100, logMaxBytes: 1 << 20, nowMs: () => 5000 });
       const ms = new MerkleStore(store);
       const rec = (key: string, bucket: number): ChangeRecord => ({ seq: 0, keyspace: 'carts', key, partition: 2, bucket,
         record: { value: Buffer.from([0, 255, 1]), contentType: 'application/octet-stream', vv: { west: 1 }, hlc: [1000, 0], origin: 'west', epoch: 0, tombstone: false } });
       // bucket 5: 20 keys, 6: 6 keys, 8: 6 keys, then one key per bucket 132..299
       const recs = Array.from({ length: 300 }, (_, i) => rec(`k${i}`, i < 20 ? 5 : i < 26 ? 6 : i < 32 ? 8 : 100 + i));
       await store.applyVersions(recs);
-      await client.hset('ms:mk:carts:2', '77777', 'ffffffffffffffff', '9', 'not-hex-at-all!!');
+      await client.hset(store.keys.digest('carts', 2), '77777', 'ffffffffffffffff', '9', 'not-hex-at-all!!');
       const hex = await store.digests('carts', 2);
       const leaves = await ms.leaves('carts', 2, 1000);
       expect(leaves.length).toBe(8000);

@@ -36,9 +36,12 @@ const allowAll: WriteAuthority = {
   check: () => ({ kind: 'local', epoch: 0, fenced: false }), activeRegion: () => 'east', partitionState: () => 'active', mayResolve: () => true,
 };
 
+/** Every key of these tests is in partition 0 but 'theirs' (1): the partitions the stores keep them under. */
+const partitionOf = (_ks: string, key: string) => (key === 'theirs' ? 1 : 0);
+
 function setup(opts: { ks?: KeyspaceConfig; authority?: WriteAuthority; journalMaxEntries?: number; journalMaxBytes?: number; outboxMaxEntries?: number; deadLetterMaxEntries?: number } = {}) {
   const prefix = `cj${++n}:`;
-  const store = new RegionStore(client, { region: 'east', prefix, logMaxEntries: 10_000, logMaxBytes: 1 << 26, nowMs: () => Date.now() });
+  const store = new RegionStore(client, { region: 'east', prefix, partitionOf, logMaxEntries: 10_000, logMaxBytes: 1 << 26, nowMs: () => Date.now() });
   const conflicts = new ConflictStore(client, store.keys, {
     region: 'east', logMaxEntries: 10_000, logMaxBytes: 1 << 26, journalMaxEntries: opts.journalMaxEntries ?? 1000, nowMs: () => Date.now(),
     ...(opts.journalMaxBytes !== undefined && { journalMaxBytes: opts.journalMaxBytes }),

@@ -18,7 +18,7 @@ describe('fence with an absolute end (real redis-server, frozen)', () => {
   beforeAll(async () => {
     ({ redis } = await startRedis());
     client = new Redis(redis.url);
-    store = new RegionStore(client, { region: 'east', prefix: 'fz:', logMaxEntries: 100, logMaxBytes: 1 << 20, nowMs: () => Date.now() });
+    store = new RegionStore(client, { region: 'east', prefix: 'fz:', partitionOf: () => 2, logMaxEntries: 100, logMaxBytes: 1 << 20, nowMs: () => Date.now() });
   });
   afterAll(async () => { redis.thaw(); client.disconnect(); await redis.stop(); });
 

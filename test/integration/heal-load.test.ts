@@ -9,7 +9,7 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { checkHistory, formatReport } from '../checker/checker.js';
-import { readGrants, settle, type RegionStoreAccess } from '../checker/observe.js';
+import { partitionOfConfig, readGrants, settle, type RegionStoreAccess } from '../checker/observe.js';
 import { Workload } from '../checker/workload.js';
 import { startCluster, TEST_SECRET } from '../helpers/cluster.js';
 
@@ -57,7 +57,7 @@ describe('heal under load over a 40 ms WAN', () => {
     const history = await running;
     const stores: RegionStoreAccess[] = c.regions.map((r) => {
       const u = new URL(r.redis.url);
-      return { region: r.region, url: url(r.region), redisHost: u.hostname, redisPort: Number(u.port), prefix: r.config.redis.keyPrefix };
+      return { region: r.region, url: url(r.region), redisHost: u.hostname, redisPort: Number(u.port), prefix: r.config.redis.keyPrefix, partitionOf: partitionOfConfig(r.config) };
     });
     const settled = await settle(stores, [...new Set(history.ops.map((op) => `${op.keyspace}/${op.key}`))], 30_000);
     const result = checkHistory({ ops: history.ops, finals: settled.finals, journal: settled.journal, fenceKeyspaces: new Set(['orders']),

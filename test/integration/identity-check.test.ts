@@ -25,7 +25,7 @@ describe('store identity check under concurrent log reads (real redis-server)', 
     redis = await RedisProcess.start({ dir });
     main = new Redis(redis.url);
     other = new Redis(redis.url);
-    store = new RegionStore(main, { region: 'east', prefix: 'ic:', logMaxEntries: 100, logMaxBytes: 1 << 20, nowMs: () => Date.now() });
+    store = new RegionStore(main, { region: 'east', prefix: 'ic:', partitionOf: () => 0, logMaxEntries: 100, logMaxBytes: 1 << 20, nowMs: () => Date.now() });
     expect(await store.checkIdentity()).toBe(true);
   });
   afterAll(async () => {

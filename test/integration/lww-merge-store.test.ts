@@ -36,7 +36,7 @@ function makeRegions(n: number, active: number): Region[] {
   }, 't');
   return NAMES.slice(0, n).map((name, i) => {
     const region: Region = { name, wallMs: 1000, store: undefined as unknown as RegionStore, conflicts: undefined as unknown as ConflictStore };
-    const opts = { region: name, prefix: `lw${run}${name}:`, logMaxEntries: 10_000, logMaxBytes: 1 << 24, nowMs: () => region.wallMs };
+    const opts = { region: name, prefix: `lw${run}${name}:`, partitionOf: () => 0, logMaxEntries: 10_000, logMaxBytes: 1 << 24, nowMs: () => region.wallMs };
     region.store = new RegionStore(client, opts);
     region.conflicts = new ConflictStore(client, region.store.keys, { ...opts, journalMaxEntries: 10_000 });
     if (i === active) {

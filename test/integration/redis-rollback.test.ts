@@ -51,7 +51,7 @@ async function rollbackScenario(sides: { east: Side; west: Side }, checkpoint: (
   // what the older data misses (b*, a0..a9 at v2): the test's own precondition
   const raw = new Redis(east.redis.url);
   const prefix = east.config.redis.keyPrefix;
-  expect(await raw.exists(`${prefix}r:carts:b39`)).toBe(0);
+  expect(await raw.exists(east.gateway.store.keys.record('carts', 'b39'))).toBe(0);
   raw.disconnect();
 
   // 300 writes at east after the restart (new keys, and keys the snapshot holds older versions of)

@@ -81,7 +81,7 @@ async function lostOnMaster(s: SentinelFixture, gw: RunningGateway, acked: Map<s
   try {
     const lost: string[] = [];
     for (const [key, value] of acked) {
-      if ((await c.hget(`${gw.config.redis.keyPrefix}r:carts:${key}`, 'v')) !== value) lost.push(key);
+      if ((await c.hget(gw.store.keys.record('carts', key), 'v')) !== value) lost.push(key);
     }
     return lost;
   } finally {
@@ -170,7 +170,7 @@ describe('store on Redis Sentinel', () => {
     expect((await direct.call('ROLE') as unknown[])[0]).toBe('master');
     const res = await fetch(`${gw.url}/v1/kv/carts/after-failover`, { method: 'PUT', body: 'x' });
     expect(res.status).toBe(201);
-    expect(await direct.exists(`${gw.config.redis.keyPrefix}r:carts:after-failover`)).toBe(1);
+    expect(await direct.exists(gw.store.keys.record('carts', 'after-failover'))).toBe(1);
   });
 
   it('durability replica: a write no replica acknowledges in time answers 503 write_outcome_unknown, never 200', async () => {
@@ -219,7 +219,7 @@ describe('the fence clock across a failover', () => {
     const cfg = { ...s.redisConfig('fc:'), commandTimeoutMs: 2000 };
     const conn = createStoreConnection(cfg, silentLogger());
     cleanups.push(async () => { conn.disconnect(); });
-    const store = new RegionStore(conn, { region: 'east', prefix: 'fc:', logMaxEntries: 1000, logMaxBytes: 1 << 20, nowMs: () => Date.now() });
+    const store = new RegionStore(conn, { region: 'east', prefix: 'fc:', partitionOf: () => 0, logMaxEntries: 1000, logMaxBytes: 1 << 20, nowMs: () => Date.now() });
     await eventually(() => conn.status === 'ready');
     await store.setFence('orders', 0, 1, performance.now() + 60_000);
     expect(store.redisClock.offsetMs()).toBeDefined();
@@ -230,7 +230,7 @@ describe('the fence clock across a failover', () => {
     await store.setFence('orders', 0, 2, performance.now() + 5000);
     const direct = new Redis({ host: '127.0.0.1', port: newMaster });
     cleanups.push(async () => { direct.disconnect(); });
-    const [fence, time] = await Promise.all([direct.get('fc:fence:orders:0'), direct.time()]);
+    const [fence, time] = await Promise.all([direct.get(store.keys.fence('orders', 0)), direct.time()]);
     const endMs = Number(fence!.split(':')[1]);
     const nowMs = Number(time[0]) * 1000 + Math.floor(Number(time[1]) / 1000);
     expect(fence!.startsWith('2:')).toBe(true);
@@ -245,7 +245,7 @@ describe('a store that came back with a shorter log (what a failover to a laggin
     cleanups.push(() => redis.stop());
     const conn = createStoreConnection({ url: redis.url, keyPrefix: 'rb:', commandTimeoutMs: 2000 }, silentLogger());
     cleanups.push(async () => { conn.disconnect(); });
-    const store = new RegionStore(conn, { region: 'east', prefix: 'rb:', logMaxEntries: 1000, logMaxBytes: 1 << 20, nowMs: () => Date.now() });
+    const store = new RegionStore(conn, { region: 'east', prefix: 'rb:', partitionOf: () => 0, logMaxEntries: 1000, logMaxBytes: 1 << 20, nowMs: () => Date.now() });
     let losses = 0;
     let seqsLost: number | undefined;
     store.onIdentityLost((loss) => { losses++; seqsLost = loss.seqsLost; });

@@ -18,7 +18,7 @@ describe('store apply scripts (real redis-server)', () => {
   beforeAll(async () => {
     ({ redis } = await startRedis());
     client = new Redis(redis.url);
-    store = new RegionStore(client, { region: 'east', prefix: 'sa:', logMaxEntries: 100, logMaxBytes: 1 << 20, nowMs: () => 5000 });
+    store = new RegionStore(client, { region: 'east', prefix: 'sa:', partitionOf: () => 1, logMaxEntries: 100, logMaxBytes: 1 << 20, nowMs: () => 5000 });
   });
   afterAll(async () => { client.disconnect(); await redis.stop(); });
 
@@ -29,6 +29,26 @@ describe('store apply scripts (real redis-server)', () => {
     expect(await store.appliedSeq('west', 'inc1')).toBe(2);
     // a new incarnation of the origin's log starts its own cursor
     expect(await store.apply('west', 'inc2', [packEntry(rec('a', { west: 1 }, 'a1', 1))])).toEqual(['dominated']);
+  });
+
+  it('a batch of several partitions is applied one call per partition; one received again after a stop half way is applied once', async () => {
+    const parts = new RegionStore(client, { region: 'east', prefix: 'sp:', partitionOf: (_ks, key) => Number(key.slice(1)) % 3, logMaxEntries: 100, logMaxBytes: 1 << 20, nowMs: () => 5000 });
+    const at = (key: string, seq: number): ChangeRecord => ({ ...rec(key, { west: 1 }, `${key}-v`, seq), partition: Number(key.slice(1)) % 3 });
+    const batch = [at('p0', 1), at('p1', 2), at('p3', 3), at('p2', 4), at('p4', 5)].map(packEntry);
+    expect(await parts.apply('west', 'inc', batch)).toEqual(['applied', 'applied', 'applied', 'applied', 'applied']);
+    expect(await parts.appliedSeq('west', 'inc')).toBe(5);
+    for (const key of ['p0', 'p1', 'p2', 'p3', 'p4']) {
+      expect(await client.exists(parts.keys.recordIn('carts', Number(key.slice(1)) % 3, key))).toBe(1);
+      expect(Buffer.from((await parts.get('carts', key))!.value).toString()).toBe(`${key}-v`);
+    }
+    // the resume cursor was not raised (a stop between the partitions' calls and the cursor):
+    // the batch comes again, every partition skips what it applied, the cursor is raised
+    await client.hdel(parts.keys.applied, 'west|inc');
+    expect(await parts.apply('west', 'inc', [...batch, packEntry(at('p5', 6))])).toEqual(['duplicate', 'duplicate', 'duplicate', 'duplicate', 'duplicate', 'applied']);
+    expect(await parts.appliedSeq('west', 'inc')).toBe(6);
+    // a batch received again never lowers the cursor
+    expect(await parts.apply('west', 'inc', batch.slice(0, 2))).toEqual(['duplicate', 'duplicate']);
+    expect(await parts.appliedSeq('west', 'inc')).toBe(6);
   });
 
   it('dominated versions are dropped, concurrent ones are kept pending, a dominating one clears them', async () => {
@@ -53,7 +73,7 @@ describe('store apply scripts (real redis-server)', () => {
   });
 
   it('the log stays within its byte bound and trimming keeps the byte count exact', async () => {
-    const small = new RegionStore(client, { region: 'east', prefix: 'lb:', logMaxEntries: 1000, logMaxBytes: 4096, nowMs: () => 1 });
+    const small = new RegionStore(client, { region: 'east', prefix: 'lb:', partitionOf: () => 0, logMaxEntries: 1000, logMaxBytes: 4096, nowMs: () => 1 });
     for (let i = 0; i < 40; i++) {
       await small.write({ keyspace: 'carts', key: `k${i}`, partition: 0, bucket: 0, value: Buffer.alloc(500), contentType: '', tombstone: false, epoch: 0, fenced: false });
     }
@@ -76,7 +96,7 @@ describe('fence in the store (defence in depth)', () => {
   it('a fenced write is refused once the lease\'s fence key expired or carries another epoch', async () => {
     const { redis } = await startRedis();
     const client = new Redis(redis.url);
-    const store = new RegionStore(client, { region: 'east', prefix: 'fe:', logMaxEntries: 100, logMaxBytes: 1 << 20, nowMs: () => Date.now() });
+    const store = new RegionStore(client, { region: 'east', prefix: 'fe:', partitionOf: () => 2, logMaxEntries: 100, logMaxBytes: 1 << 20, nowMs: () => Date.now() });
     const write = (epoch: number) => store.write({ keyspace: 'orders', key: 'k', partition: 2, bucket: 0, value: Buffer.from('v'), contentType: '', tombstone: false, epoch, fenced: true });
     try {
       await expect(write(3)).rejects.toMatchObject({ name: 'StoreError', code: -3 });
@@ -102,7 +122,7 @@ describe('conflict worker on fence keyspaces', () => {
     const { Registry } = await import('prom-client');
     const { silentLogger } = await import('../../infra/log.js');
     const { realClock } = await import('../../infra/clock.js');
-    const store = new RegionStore(client, { region: 'west', prefix: 'cw:', logMaxEntries: 100, logMaxBytes: 1 << 20, nowMs: () => Date.now() });
+    const store = new RegionStore(client, { region: 'west', prefix: 'cw:', partitionOf: () => 0, logMaxEntries: 100, logMaxBytes: 1 << 20, nowMs: () => Date.now() });
     const conflicts = new ConflictStore(client, store.keys, { region: 'west', logMaxEntries: 100, logMaxBytes: 1 << 20, journalMaxEntries: 100, nowMs: () => Date.now() });
     const config = parseGatewayConfig({
       region: 'west', listen: { port: 1 }, publicUrl: 'http://x:1', redis: { url: 'redis://x' },

@@ -11,7 +11,7 @@
     KEYS[3] log seq counter      KEYS[7] bucket members (key -> version)
     KEYS[4] log byte count       KEYS[8] partition fence ("epoch:endMs", includes/fence.lua)
                                  KEYS[9] the store's identity (RegionStore.checkIdentity)
-    KEYS[10] the request's remembered outcome (Idempotency-Key; any key when ARGV[20] is '')
+    KEYS[10] the request's remembered outcome (Idempotency-Key; the record hash when ARGV[20] is '': not touched)
     KEYS[11] the region's index of remembered outcomes (zset: idempotency key -> expiry wall ms)
 
     ARGV[1] region               ARGV[9]  fence required (1 | 0)

@@ -5,11 +5,11 @@
   least one bucket); a bucket holding more than ARGV[1] members is not read (the caller
   pages it with HSCAN).
 
-  Member hash names come in ARGV (built by the caller from its key layout): standalone
-  Redis only.
+  The member hashes come in KEYS (the caller's key layout; all of one partition: one slot).
 
   Input:
-    ARGV[1] entries max    ARGV[2..] member hash names, in bucket order
+    then 1 KEYS per bucket, from KEYS[1]: its member hash, in bucket order
+    ARGV[1] entries max
   Output: { covered, then per covered bucket: n, key1, version1, ..., keyn, versionn }
           with n = -1 (and no pairs) for a bucket larger than entries max
 ]]
@@ -20,8 +20,8 @@ local out = { 0 }
 local total = 0
 local covered = 0
 
-for i = 2, #ARGV do
-  local name = ARGV[i]
+for i = 1, #KEYS do
+  local name = KEYS[i]
   local n = rcall("HLEN", name)
   if n > entriesMax then
     out[#out + 1] = -1

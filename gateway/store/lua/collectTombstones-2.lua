@@ -6,12 +6,15 @@
   had keys) and removes the key from the bucket members, so digests stay equal to those of
   a region that collected the same tombstones or never held them.
 
-  Keys of records are derived from ARGV[1] (prefix): standalone Redis only.
+  One call collects tombstones of ONE partition (the caller splits per partition); every key
+  is in KEYS.
 
   Input:
-    KEYS[1] pending-conflict index (set of "ks\0key"; a key listed there is never collected)
-    ARGV[1] key prefix    ARGV[2] keyspace    ARGV[3] item count N, then N versions (text)
-    ARGV[3 + N + i] key of item i
+    KEYS[1] the partition's pending index (set of keys; a key listed there is never collected)
+    KEYS[2] the partition's bucket digests
+    then 2 KEYS per item i (i = 0 .. N-1), at 3 + 2i: its record hash, its bucket's members
+    ARGV[1] item count N, then N versions (text)
+    ARGV[1 + N + i] key of item i
   Output: one code per item: 0 deleted, 1 absent, 2 a newer version is there,
           3 an older / concurrent version or a pending conflict is there (kept)
 ]]
@@ -19,8 +22,7 @@ local rcall = redis.call
 --- @include "vv"
 --- @include "merkle"
 
-local prefix, ks = ARGV[1], ARGV[2]
-local n = tonumber(ARGV[3])
+local n = tonumber(ARGV[1])
 local out = {}
 
 local function xorOut(digestKey, bucket, key, vvText)
@@ -37,19 +39,18 @@ local function xorOut(digestKey, bucket, key, vvText)
 end
 
 for i = 1, n do
-  local vvText = ARGV[3 + i]
-  local key = ARGV[3 + n + i]
-  local recKey = prefix .. "r:" .. ks .. ":" .. key
-  local cur = rcall("HMGET", recKey, "vv", "t", "p", "b")
+  local vvText = ARGV[1 + i]
+  local key = ARGV[1 + n + i]
+  local recKey, membersKey = KEYS[1 + 2 * i], KEYS[2 + 2 * i]
+  local cur = rcall("HMGET", recKey, "vv", "t", "b")
   if not cur[1] then
     out[i] = 1
-  elseif rcall("SISMEMBER", KEYS[1], ks .. "\0" .. key) == 1 then
+  elseif rcall("SISMEMBER", KEYS[1], key) == 1 then
     out[i] = 3
   elseif cur[1] == vvText and cur[2] == "1" then
-    local p, bucket = cur[3], cur[4]
     rcall("DEL", recKey)
-    xorOut(prefix .. "mk:" .. ks .. ":" .. p, bucket, key, vvText)
-    rcall("HDEL", prefix .. "mb:" .. ks .. ":" .. p .. ":" .. bucket, key)
+    xorOut(KEYS[2], cur[3], key, vvText)
+    rcall("HDEL", membersKey, key)
     out[i] = 0
   elseif vvCompare(vvParse(cur[1]), vvParse(vvText)) == "after" then
     out[i] = 2

@@ -5,36 +5,46 @@
   Per record the version vectors decide: apply (incoming dominates, or key absent), drop
   (dominated or equal), or conflict (concurrent): the incoming version is kept durably in the
   key's pending-conflict hash for the resolver (fields "m:<version>" = JSON metadata, "a" =
-  pending since (ARGV[4]), and "v:<version>" = value bytes), listed in the pending index and in its partition's pending
-  index (set of keys, "<prefix>pendp:<ks>:<partition>": the resolver reads only partitions
-  it may resolve). A concurrent version that a pending one dominates or equals is dropped
+  pending since (ARGV[3]), and "v:<version>" = value bytes), listed in the pending index and
+  in its partition's pending index (KEYS[3]: the resolver reads only partitions it may
+  resolve). A concurrent version that a pending one dominates or equals is dropped
   (2); one that dominates pending versions supersedes them (they are in its history): the
   pending versions of a key stay an antichain, so lww is decided by the newest writes only.
 
-  With an empty origin (ARGV[2] = '') the batch comes from anti-entropy or a restore, not
+  One call applies the changes of ONE partition (the caller splits a batch per partition):
+  every key it touches is in KEYS, the partition's under its hash tag (gateway/store/keys.ts).
+  The seqs applied are kept per partition (KEYS[1], "origin|incarnation" -> the highest seq
+  of the origin's log applied in this partition): a batch split in several calls that stopped
+  half way is received again from the region-wide cursor the caller raises after the last
+  call (raiseApplied-1.lua), and each partition skips what it applied already.
+
+  With an empty origin (ARGV[1] = '') the batch comes from anti-entropy or a restore, not
   from a log: no seq bookkeeping, every record goes through the version comparison.
 
   A change with an idempotency trailer (a write that carried an Idempotency-Key, packed.lua)
   has its outcome remembered here as the write script remembers it at the origin
-  (includes/idempotency.lua: "<prefix>idem:<key>", indexed in "<prefix>idemidx"), whatever
-  the version comparison decided (applied, dominated or pending: the origin took the write
-  and answered that version), for ARGV[5] ms from now, unless the key is remembered here
-  already (a request this region took itself keeps its own outcome). At ARGV[6] outcomes
-  remembered the outcome is NOT remembered — the apply never fails nor stalls for it — and
-  counted ("<prefix>idemunremembered", and the last element of the output); a retry here is
-  then refused with idempotency_full while the cap holds.
-
-  Keys of records are derived from ARGV[1] (prefix): standalone Redis only.
+  (includes/idempotency.lua: the record's item key "idempotency", indexed in KEYS[6]),
+  whatever the version comparison decided (applied, dominated or pending: the origin took the
+  write and answered that version), for ARGV[4] ms from the write's stamp, unless the key is
+  remembered here already (a request this region took itself keeps its own outcome). At
+  ARGV[5] outcomes remembered the outcome is NOT remembered — the apply never fails nor stalls
+  for it — and counted (KEYS[7], and the last element of the output); a retry here is then
+  refused with idempotency_full while the cap holds.
 
   Input:
-    KEYS[1] applied seqs (hash "origin|incarnation" -> seq)
+    KEYS[1] the partition's applied seqs (hash "origin|incarnation" -> seq)
     KEYS[2] region HLC
-    KEYS[3] pending-conflict index (set of "ks\0key")
-    ARGV[1] key prefix    ARGV[2] origin    ARGV[3] incarnation    ARGV[4] now (wall ms)
-    ARGV[5] how long an outcome is remembered, ms    ARGV[6] at most this many remembered
-    ARGV[7] record count N, then N packed changes (packed.lua: seq, keyspace, key, partition,
+    KEYS[3] the partition's pending index (set of keys)
+    KEYS[4] the region's pending-conflict index (set of "ks\0key")
+    KEYS[5] the partition's bucket digests
+    KEYS[6] the region's index of remembered outcomes   KEYS[7] count of outcomes not remembered
+    then 4 KEYS per change i (i = 0 .. N-1), at 8 + 4i: its record hash, its bucket's members,
+      its pending-conflict hash, its remembered outcome (the record hash again without a trailer)
+    ARGV[1] origin    ARGV[2] incarnation    ARGV[3] now (wall ms)
+    ARGV[4] how long an outcome is remembered, ms    ARGV[5] at most this many remembered
+    ARGV[6] record count N, then N packed changes (packed.lua: seq, keyspace, key, partition,
       bucket, value, content type, version, hlc, origin, epoch, tombstone[, idempotency key,
-      fingerprint, created]), one argument each
+      fingerprint, created]), one argument each, all of the partition of KEYS
 
   Output: one code per record: 0 duplicate, 1 applied, 2 dominated/equal (by the record or
     by a pending version), 3 conflict (pending); then the number of idempotency outcomes of
@@ -47,13 +57,14 @@ local rcall = redis.call
 --- @include "packed"
 --- @include "idempotency"
 
-local prefix, origin = ARGV[1], ARGV[2]
-local appliedField = origin .. "|" .. ARGV[3]
+local origin = ARGV[1]
+local appliedField = origin .. "|" .. ARGV[2]
 local fromLog = origin ~= ""
 local applied = 0
 if fromLog then applied = tonumber(rcall("HGET", KEYS[1], appliedField) or "0") end
-local n = tonumber(ARGV[7])
-local idemTtl, idemMax, idemIndex = tonumber(ARGV[5]), tonumber(ARGV[6]), prefix .. "idemidx"
+local now = tonumber(ARGV[3])
+local n = tonumber(ARGV[6])
+local idemTtl, idemMax, idemIndex = tonumber(ARGV[4]), tonumber(ARGV[5]), KEYS[6]
 local unremembered = 0
 local out = {}
 local maxW, maxL = 0, 0
@@ -61,13 +72,8 @@ local merkle = {}
 -- most batches meet no pending conflict at all: look for them only when some exist
 local anyPending = rcall("SCARD", KEYS[3]) > 0
 
-local function pendingKeys(ks, key, p)
-  return prefix .. "pend:" .. ks .. ":" .. key, prefix .. "pendp:" .. ks .. ":" .. p
-end
-
 -- Drops the pending versions `vv` dominates or equals; true when the key has none left.
-local function clearDominatedPending(ks, key, p, vv)
-  local pendKey, partKey = pendingKeys(ks, key, p)
+local function clearDominatedPending(ks, key, pendKey, vv)
   local fields = rcall("HKEYS", pendKey)
   if #fields == 0 then return true end
   for _, f in ipairs(fields) do
@@ -78,16 +84,15 @@ local function clearDominatedPending(ks, key, p, vv)
     end
   end
   if rcall("EXISTS", pendKey) == 0 then
-    rcall("SREM", KEYS[3], ks .. "\0" .. key)
-    rcall("SREM", partKey, key)
+    rcall("SREM", KEYS[4], ks .. "\0" .. key)
+    rcall("SREM", KEYS[3], key)
     return true
   end
   return false
 end
 
 -- True when a pending version of the key dominates or equals `vv` (it carries more).
-local function pendingCovers(ks, key, vv)
-  local pendKey = pendingKeys(ks, key, "")
+local function pendingCovers(pendKey, vv)
   for _, f in ipairs(rcall("HKEYS", pendKey)) do
     if string.sub(f, 1, 2) == "m:" then
       local c = vvCompare(vv, vvParse(string.sub(f, 3)))
@@ -98,7 +103,8 @@ local function pendingCovers(ks, key, vv)
 end
 
 for i = 0, n - 1 do
-  local seq, ks, key, p, bucket, value, ct, vvText, hlcText, o, e, t, ik, fp, cr = unpackChange(ARGV[8 + i])
+  local seq, ks, key, p, bucket, value, ct, vvText, hlcText, o, e, t, ik, fp, cr = unpackChange(ARGV[7 + i])
+  local recKey, membersKey, pendKey, outcomeKey = KEYS[8 + 4 * i], KEYS[9 + 4 * i], KEYS[10 + 4 * i], KEYS[11 + 4 * i]
   if fromLog and seq <= applied then
     out[#out + 1] = 0
   else
@@ -106,40 +112,36 @@ for i = 0, n - 1 do
     -- remembered until the origin forgets it: from the write's own stamp (its wall time), not
     -- from this apply, which may come long after (a cut, a catch-up); one already past is not kept
     local idemLeft = 0
-    if ik then idemLeft = (tonumber(string.match(hlcText, "^(%d+)")) or tonumber(ARGV[4])) + idemTtl - tonumber(ARGV[4]) end
+    if ik then idemLeft = (tonumber(string.match(hlcText, "^(%d+)")) or now) + idemTtl - now end
     if ik and idemLeft > 0 then
-      local outcomeKey = prefix .. "idem:" .. ik
       if rcall("EXISTS", outcomeKey) == 0 then
-        if idemRoom(idemIndex, tonumber(ARGV[4]), idemMax) then
+        if idemRoom(idemIndex, now, idemMax) then
           -- q = 0: the seq is the origin's, not of this region's log (nothing to wait for here)
-          idemRemember(outcomeKey, idemIndex, ik, tonumber(ARGV[4]), idemLeft,
+          idemRemember(outcomeKey, idemIndex, ik, now, idemLeft,
             { "f", fp, "v", vvText, "q", 0, "h", hlcText, "c", cr, "t", t, "e", e })
         else
           unremembered = unremembered + 1
         end
       end
     end
-    local recKey = prefix .. "r:" .. ks .. ":" .. key
     local curVv = rcall("HGET", recKey, "vv")
     local order = "after"
     if curVv then order = vvCompare(vvParse(vvText), vvParse(curVv)) end
     if order == "after" then
       rcall("HSET", recKey, "v", value, "ct", ct, "vv", vvText, "h", hlcText, "o", o, "e", e,
         "t", t, "p", p, "b", bucket)
-      merkleAccumulate(merkle, prefix .. "mk:" .. ks .. ":" .. p, prefix .. "mb:" .. ks .. ":" .. p .. ":" .. bucket,
-        bucket, key, curVv or nil, vvText)
-      if anyPending then clearDominatedPending(ks, key, p, vvParse(vvText)) end
+      merkleAccumulate(merkle, KEYS[5], membersKey, bucket, key, curVv or nil, vvText)
+      if anyPending then clearDominatedPending(ks, key, pendKey, vvParse(vvText)) end
       out[#out + 1] = 1
-    elseif order == "concurrent" and anyPending and pendingCovers(ks, key, vvParse(vvText)) then
+    elseif order == "concurrent" and anyPending and pendingCovers(pendKey, vvParse(vvText)) then
       out[#out + 1] = 2
     elseif order == "concurrent" then
-      if anyPending then clearDominatedPending(ks, key, p, vvParse(vvText)) end
-      local pendKey, partKey = pendingKeys(ks, key, p)
+      if anyPending then clearDominatedPending(ks, key, pendKey, vvParse(vvText)) end
       rcall("HSET", pendKey,
-        "m:" .. vvText, cjson.encode({ p = p, b = bucket, ct = ct, h = hlcText, o = o, e = e, t = t, a = tonumber(ARGV[4]) }),
+        "m:" .. vvText, cjson.encode({ p = p, b = bucket, ct = ct, h = hlcText, o = o, e = e, t = t, a = now }),
         "v:" .. vvText, value)
-      rcall("SADD", KEYS[3], ks .. "\0" .. key)
-      rcall("SADD", partKey, key)
+      rcall("SADD", KEYS[4], ks .. "\0" .. key)
+      rcall("SADD", KEYS[3], key)
       anyPending = true
       out[#out + 1] = 3
     else
@@ -156,6 +158,6 @@ if fromLog then rcall("HSET", KEYS[1], appliedField, applied) end
 local lw, ll = hlcParse(rcall("GET", KEYS[2]))
 local w, l = hlcMax(lw, ll, maxW, maxL)
 rcall("SET", KEYS[2], hlcFormat(w, l))
-if unremembered > 0 then rcall("INCRBY", prefix .. "idemunremembered", unremembered) end
+if unremembered > 0 then rcall("INCRBY", KEYS[7], unremembered) end
 out[#out + 1] = unremembered
 return out

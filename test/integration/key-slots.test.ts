@@ -1,0 +1,186 @@
+/**
+ * The key layout against a real 3-master Redis Cluster (gateway/store/keys.ts, script-keys.ts):
+ * for every store script, the KEYS its callers pass (built by the same functions the stores
+ * use) hash to one slot (`CLUSTER KEYSLOT`): the partition's, for every partition and every
+ * shape of user key, except the region-wide keys that are still on the write path and are
+ * named in PER_WRITE_REGION_WIDE (they move per partition with the per-partition log). The
+ * scripts that touch one partition only run on the cluster as they are (no CROSSSLOT, no key
+ * built inside Lua). And a store of the layout before the hash tags is refused at boot.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Cluster, Redis } from 'ioredis';
+import { RedisClusterProcesses } from '../../infra/local/redis-cluster.js';
+import { PER_WRITE_REGION_WIDE, StoreKeys } from '../../gateway/store/keys.js';
+import { defineScripts, scripts } from '../../gateway/store/scripts.js';
+import {
+  applyChangesCall, collectTombstonesCall, putRecordKeys, readMembersItems, readRecordsItems, reofferPendingKeys,
+  resolveConflictKeys, trimConflictsKeys, trimLogKeys,
+} from '../../gateway/store/script-keys.js';
+import { packEntry, packIdempotentEntry } from '../../replicator/packed.js';
+import { PartitionMap } from '../../gateway/partition-map.js';
+import { StoreLayoutError } from '../../gateway/store/errors.js';
+import { baseConfig, startRedis } from '../helpers/cluster.js';
+import { parseGatewayConfig, startGateway } from '../../gateway/index.js';
+import { freePort } from '../../infra/local/ports.js';
+import { silentLogger } from '../../infra/log.js';
+
+const PARTITIONS = 4096;
+const config = parseGatewayConfig({
+  region: 'east', listen: { port: 1 }, publicUrl: 'http://x:1', redis: { url: 'redis://x' },
+  cluster: { id: 'c', secret: 'a-secret-of-16-chars', regions: ['east'] },
+  keyspaces: [{ name: 'orders', partitions: PARTITIONS, onSplit: 'diverge', writes: 'multi-master' }],
+}, 'key-slots');
+const map = new PartitionMap(config.keyspaces[0]!, ['east'], 1024);
+/** User keys of every shape: plain, unicode, with braces (a hash tag of their own must not count), with the tag's own characters. */
+const USER_KEYS = ['k', 'ünïcødé-ключ', 'a{b}c', '{x}', '}{', 'orders.7', 'x'.repeat(300)];
+
+let dir: string;
+let cluster: RedisClusterProcesses;
+let node: Redis;
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'geogate-key-slots-'));
+  cluster = await RedisClusterProcesses.start({ dir, masters: 3 });
+  node = new Redis({ host: '127.0.0.1', port: cluster.nodes[0]!.port });
+});
+
+afterAll(async () => {
+  node?.disconnect();
+  await cluster?.stop();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+const slotOf = async (key: string): Promise<number> => Number(await node.call('CLUSTER', 'KEYSLOT', key));
+
+/** Every key of a call: the region-wide ones by name, the others each in the partition's slot. */
+async function checkCall(k: StoreKeys, partition: number, ks: string, fixed: Record<string, string>, items: readonly string[] = []) {
+  const want = await slotOf(k.tag(ks, partition));
+  const regionWide = PER_WRITE_REGION_WIDE as readonly string[];
+  const outside: string[] = [];
+  for (const [name, key] of Object.entries(fixed)) {
+    // a region-wide key has no hash tag (putRecord's idempotency is the record itself without an Idempotency-Key)
+    if (regionWide.includes(name) && !key.includes('{')) {
+      outside.push(name);
+      continue;
+    }
+    expect(await slotOf(key), `${name} = ${key}`).toBe(want);
+  }
+  for (const key of items) expect(await slotOf(key), key).toBe(want);
+  return outside;
+}
+
+describe('key layout: every script call in one Redis Cluster slot (3 masters, CLUSTER KEYSLOT)', () => {
+  it('every script, every key builder, every partition shape and user key', async () => {
+    const covered = new Set<string>();
+    const outsideBy = new Map<string, Set<string>>();
+    const note = (script: string, outside: string[]) => {
+      covered.add(script);
+      const s = outsideBy.get(script) ?? new Set<string>();
+      for (const o of outside) s.add(o);
+      outsideBy.set(script, s);
+    };
+    const partitionsSeen = new Set<number>();
+    for (const userKey of USER_KEYS) {
+      const { partition: p, bucket } = map.place(userKey);
+      partitionsSeen.add(p);
+      const k = new StoreKeys('gg:', () => p);
+      note('putRecord', await checkCall(k, p, 'orders', putRecordKeys(k, 'orders', p, bucket, userKey)));
+      note('putRecord', await checkCall(k, p, 'orders', putRecordKeys(k, 'orders', p, bucket, userKey, 'idem-1')));
+      note('resolveConflict', await checkCall(k, p, 'orders', resolveConflictKeys(k, 'orders', p, bucket, userKey)));
+      note('reofferPending', await checkCall(k, p, 'orders', reofferPendingKeys(k, 'orders', p, userKey)));
+      const rec = (key: string, b: number) => ({ seq: 1, keyspace: 'orders', key, partition: p, bucket: b,
+        record: { value: Buffer.from('v'), contentType: 'text/plain', vv: { west: 1 }, hlc: [1, 0] as const, origin: 'west', epoch: 0, tombstone: false } });
+      const apply = applyChangesCall(k, 'orders', p, [packEntry(rec(userKey, bucket)), packEntry(rec(`${userKey}-2`, (bucket + 1) % 1024)),
+        packIdempotentEntry(rec(`${userKey}-3`, bucket), { key: 'idem-2', fingerprint: 'a'.repeat(64), created: true })]);
+      expect(apply.items.length).toBe(12);
+      // the 12th item key is the change's remembered outcome: region-wide (like putRecord's)
+      expect(apply.items[11]).toBe(k.idempotency('idem-2'));
+      note('applyChanges', [...await checkCall(k, p, 'orders', apply.keys, apply.items.slice(0, 11)), 'idempotency']);
+      const tomb = collectTombstonesCall(k, 'orders', p, [[userKey, p, bucket, 'west:1'], [`${userKey}-2`, p, 3, 'west:2']]);
+      note('collectTombstones', await checkCall(k, p, 'orders', tomb.keys, tomb.items));
+      note('readMembers', await checkCall(k, p, 'orders', {}, readMembersItems(k, 'orders', p, [0, bucket, 1023])));
+      note('readRecords', await checkCall(k, p, 'orders', {}, readRecordsItems(k, 'orders', p, [userKey, `${userKey}-2`])));
+      // the keys written outside scripts: the fence, the digests read by anti-entropy
+      expect(await slotOf(k.fence('orders', p))).toBe(await slotOf(k.tag('orders', p)));
+      expect(await slotOf(k.pending('orders', userKey))).toBe(await slotOf(k.tag('orders', p)));
+    }
+    // the extreme partitions too
+    for (const p of [0, 1, PARTITIONS - 1]) {
+      const k = new StoreKeys('gg:', () => p);
+      note('putRecord', await checkCall(k, p, 'orders', putRecordKeys(k, 'orders', p, 0, 'edge')));
+    }
+    expect(partitionsSeen.size).toBeGreaterThan(3);
+    // region-wide scripts: no partition at all
+    const k = new StoreKeys('gg:', () => 0);
+    note('trimLog', Object.keys(trimLogKeys(k)));
+    note('trimConflicts', Object.keys(trimConflictsKeys(k)));
+    note('raiseApplied', ['applied']);
+    for (const name of ['trimLog', 'trimConflicts', 'raiseApplied']) {
+      for (const o of outsideBy.get(name)!) expect(PER_WRITE_REGION_WIDE as readonly string[]).toContain(o);
+    }
+    expect([...covered].sort()).toEqual(Object.keys(scripts).sort());
+    // what stays region-wide on the write, apply and resolution paths (stage 2 of the layout moves these)
+    expect([...outsideBy.get('putRecord')!].sort()).toEqual(['hlc', 'identity', 'idempotency', 'idempotencyIndex', 'log', 'logBytes', 'seq'].sort());
+    expect([...outsideBy.get('applyChanges')!].sort()).toEqual(['hlc', 'idempotency', 'idempotencyIndex', 'idempotencyUnremembered', 'pendingIndex'].sort());
+    expect([...outsideBy.get('resolveConflict')!].sort()).toEqual(['hlc', 'journal', 'journalAcked', 'journalBytes', 'log', 'logBytes', 'outbox', 'pendingIndex', 'seq'].sort());
+    for (const name of ['collectTombstones', 'readMembers', 'readRecords']) expect([...outsideBy.get(name)!], name).toEqual([]);
+  });
+
+  it('the scripts of one partition run on the cluster as they are: every key they touch is in KEYS, in one slot', async () => {
+    const client = new Cluster(cluster.addresses.map((a) => ({ host: '127.0.0.1', port: Number(a.split(':')[1]) })), { enableOfflineQueue: true });
+    try {
+      defineScripts(client as unknown as Redis);
+      const c = client as unknown as Redis;
+      for (const userKey of USER_KEYS) {
+        const { partition: p, bucket } = map.place(userKey);
+        const k = new StoreKeys('ks:', () => p);
+        await client.hset(k.recordIn('orders', p, userKey), 'v', 'x', 'vv', 'west:1', 't', '1', 'b', String(bucket));
+        await client.hset(k.members('orders', p, bucket), userKey, 'west:1');
+        const rows = (await scripts.readRecords.call(c, {}, { fieldCount: 2 }, ['v', 'vv'], readRecordsItems(k, 'orders', p, [userKey, 'absent']))) as (string | null)[];
+        expect(rows).toEqual(['x', 'west:1', null, null]);
+        const members = (await scripts.readMembers.call(c, {}, { entriesMax: 10 }, [], readMembersItems(k, 'orders', p, [bucket]))) as unknown[];
+        expect(members).toEqual([1, 1, userKey, 'west:1']);
+        const tomb = collectTombstonesCall(k, 'orders', p, [[userKey, p, bucket, 'west:1']]);
+        expect(await scripts.collectTombstones.call(c, tomb.keys, { count: 1 }, ['west:1', userKey], tomb.items)).toEqual([0]);
+        expect(await client.exists(k.recordIn('orders', p, userKey))).toBe(0);
+      }
+      // a script given keys of two partitions is refused by the cluster itself: the test can fail
+      const k0 = new StoreKeys('ks:', () => 0);
+      expect(await slotOf(k0.tag('orders', 0))).not.toBe(await slotOf(k0.tag('orders', 1)));
+      await expect(scripts.readRecords.call(c, {}, { fieldCount: 1 }, ['v'], [k0.recordIn('orders', 0, 'a'), k0.recordIn('orders', 1, 'b')]))
+        .rejects.toThrow(/CROSSSLOT|same slot/i);
+    } finally {
+      client.disconnect();
+    }
+  });
+});
+
+describe('a store of another key layout', () => {
+  it('is refused at boot with a clear error (the layout before the hash tags: an identity and no layout key)', async () => {
+    const { redis, dir: rdir } = await startRedis();
+    const raw = new Redis(redis.url);
+    try {
+      const config = baseConfig('east', ['east'], redis.url, await freePort());
+      const prefix = config.redis.keyPrefix;
+      await raw.set(`${prefix}store-id`, 'an-old-gateway');
+      await raw.hset(`${prefix}r:orders:k`, 'v', 'old');
+      await expect(startGateway(config, { log: silentLogger() })).rejects.toThrow(StoreLayoutError);
+      await expect(startGateway(config, { log: silentLogger() })).rejects.toThrow(/key layout before partition hash tags.*empty that Redis/);
+      // an empty store takes the layout and starts
+      await raw.flushall();
+      const gw = await startGateway(config, { log: silentLogger() });
+      try {
+        expect(await raw.get(`${prefix}layout`)).toBe('partition-tag-1');
+      } finally {
+        await gw.close();
+      }
+    } finally {
+      raw.disconnect();
+      await redis.stop();
+      rmSync(rdir, { recursive: true, force: true });
+    }
+  });
+});
