@@ -34,6 +34,19 @@ describe('resolve: the new version', () => {
     expect(r.version.epoch).toBe(1);
   });
 
+  it('carries the expiry of the side whose content it keeps (or none), never one of a merged value', () => {
+    const eastX = { ...east, expiresAtMs: 9_000 };
+    const westX = { ...west, expiresAtMs: 5_000 };
+    expect(run(eastX, westX, 'lww').version.expiresAtMs).toBe(9_000); // east's later write, its expiry
+    expect(run(westX, eastX, 'lww').version.expiresAtMs).toBe(9_000); // whichever side is current
+    expect(run(east, westX, 'lww').version.expiresAtMs).toBeUndefined(); // the later write persists
+    expect(run(eastX, westX, 'source-wins', { ctx: { ...ctx, activeRegion: 'west' } }).version.expiresAtMs).toBe(5_000);
+    const setA = version({ east: 2, west: 1 }, { origin: 'east', hlc: [2000, 0], value: '["a"]' });
+    const setB = version({ east: 1, west: 2 }, { origin: 'west', hlc: [1500, 0], value: '["b"]' });
+    expect(run({ ...setA, expiresAtMs: 9_000 }, setB, 'set').version.expiresAtMs).toBeUndefined();
+    expect(run({ ...eastX, tombstone: true, value: new Uint8Array(0) }, westX, 'lww').version.expiresAtMs).toBeUndefined();
+  });
+
   it('the time of resolution never stamps below the resolving region clock; the given epoch is carried', () => {
     const r = run(east, west, 'lww', { ctx: { ...ctx, hlcFloor: [3000, 4], epoch: 9 } });
     expect(r.resolvedHlc).toEqual([3000, 5]);

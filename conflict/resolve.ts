@@ -109,7 +109,8 @@ export function resolve(input: ResolveInput): Resolution {
   const spec = typeof input.resolver === 'string' ? parseResolver(input.resolver) : input.resolver;
   const pair: PairInput = input.base ? { current, incoming, base: input.base, type: c.type } : { current, incoming, type: c.type };
   const decision = boundMerged(decide(spec, pair, input), pair, ctx.valueBytesMax);
-  const content = decision.merged ?? (decision.winner === 'current' ? current : incoming);
+  const kept = decision.winner === 'current' ? current : incoming;
+  const content = decision.merged ?? kept;
   const tombstone = content.tombstone;
   const stamp = stampOf(pair, content);
   const version: RecordVersion = {
@@ -120,6 +121,8 @@ export function resolve(input: ResolveInput): Resolution {
     tombstone,
     value: tombstone ? new Uint8Array(0) : content.value,
     contentType: content.contentType,
+    // the expiry is part of the content kept: a merged value (computed from both) has none
+    ...(!tombstone && !decision.merged && kept.expiresAtMs !== undefined && { expiresAtMs: kept.expiresAtMs }),
   };
   const loser = decision.winner === 'current' ? incoming : decision.winner === 'incoming' ? current : undefined;
   return {

@@ -18,6 +18,12 @@ export interface RecordMeta {
   /** Ownership epoch the writer held for the partition (0 when none). */
   readonly epoch: number;
   readonly tombstone: boolean;
+  /**
+   * The absolute wall time (ms) at which the version expires (absent: never). Part of the
+   * version: set by a write (PUT ?ttl=, POST …/expire), replicated with it, carried by a
+   * resolution that keeps this side's content. Reads answer 404 from that instant on.
+   */
+  readonly expiresAtMs?: number | undefined;
 }
 
 /** A full record version as stored and shipped. */

@@ -37,6 +37,11 @@ export const DEFAULT_IDEMPOTENCY_TTL_MS = 24 * 3_600_000;
 /** At most this many remembered outcomes per region (then writes with a new key answer 503). */
 export const DEFAULT_IDEMPOTENCY_ENTRIES_MAX = 1_000_000;
 const DAY_MS = 24 * 3_600_000;
+/** Expiry (docs/config.md, "Expiry"): the longest time to live a write may set, in seconds (365 days). */
+export const DEFAULT_EXPIRY_TTL_SECONDS_MAX = 365 * 24 * 3600;
+/** How often the expiry sweep runs, and at most how many expired records it tombstones per round. */
+export const DEFAULT_EXPIRY_SWEEP_INTERVAL_MS = 1000;
+export const DEFAULT_EXPIRY_SWEEP_RECORDS_MAX = 256;
 /** The conflict journal, the compensation outbox and the dead letters: size and age bounds (docs/conflicts.md). */
 export const CONFLICT_RETENTION_DEFAULTS = {
   journalMaxEntries: 100_000,
@@ -118,6 +123,12 @@ export const gatewayConfigSchema = z.strictObject({
   idempotency: z.strictObject({
     ttlMs: z.number().int().min(100).max(7 * 24 * 3_600_000).default(DEFAULT_IDEMPOTENCY_TTL_MS),
     entriesMax: z.number().int().min(1).max(100_000_000).default(DEFAULT_IDEMPOTENCY_ENTRIES_MAX),
+  }).prefault({}),
+  /** Expiry of records (PUT ?ttl=, POST …/expire) and the sweep that tombstones expired ones. */
+  expiry: z.strictObject({
+    ttlSecondsMax: z.number().int().min(1).max(10 * 365 * 24 * 3600).default(DEFAULT_EXPIRY_TTL_SECONDS_MAX),
+    sweepIntervalMs: z.number().int().min(10).max(3_600_000).default(DEFAULT_EXPIRY_SWEEP_INTERVAL_MS),
+    sweepRecordsMax: z.number().int().min(1).max(100_000).default(DEFAULT_EXPIRY_SWEEP_RECORDS_MAX),
   }).prefault({}),
   /** Session tokens (docs/client.md): how long a read waits for the region to catch up with one, and how many may wait at once. */
   session: z.strictObject({

@@ -16,6 +16,7 @@ import { AppliedFrontier, ConflictStore, RegionStore, StoreLayoutError } from '.
 import { ConflictWorker } from './merge/conflict-worker.js';
 import { ActionWorker } from './merge/action-worker.js';
 import { RetentionSweeper } from './merge/retention.js';
+import { ExpirySweeper } from './expiry-sweep.js';
 import { createReplicator, SyncReplicas } from './replication.js';
 import { SettingsCheck } from './settings-check.js';
 import { gatewaySettings } from './shared-settings.js';
@@ -52,6 +53,8 @@ export interface RunningGateway {
   readonly conflictWorker: ConflictWorker;
   readonly replicator: Replicator | undefined;
   readonly antiEntropy: AntiEntropy | undefined;
+  /** Tombstones expired records of the partitions this region resolves (expiry-sweep.ts). */
+  readonly expirySweeper: ExpirySweeper;
   /** False while a store that started empty waits for its bootstrap (writes answer 503 bootstrapping). */
   writesOpen(): boolean;
   /** Reads the secrets, tokens and certificates again (SIGHUP) without dropping links; false when one could not be read (the old stay). */
@@ -212,7 +215,7 @@ export async function startGateway(config: GatewayConfig, opts: GatewayOptions =
   const sync = new SyncReplicas(config.region, maps, replicator, childLogger(root, { component: 'sync' }));
 
   const context: GatewayContext = {
-    config, keyspaces, maps, store, conflicts, authority, writeGuard: ownership?.writeGuard, publicUrls, metrics, log, monoMs: () => clock.monoMs(),
+    config, keyspaces, maps, store, conflicts, authority, writeGuard: ownership?.writeGuard, publicUrls, metrics, log, monoMs: () => clock.monoMs(), nowMs: () => clock.nowMs(),
     onLocalWrite: (seq, packed) => replicator?.notifyAppended(seq, packed),
     afterWrite: (ks, partition, seq) => sync.wait(ks, partition, seq),
     decisions: (limit) => ownership?.recentDecisions(limit) ?? [],
@@ -341,10 +344,16 @@ export async function startGateway(config: GatewayConfig, opts: GatewayOptions =
   conflictWorker.start();
   actionWorker.start();
   retention.start();
+  const expirySweeper = new ExpirySweeper({
+    store, keyspaces, maps, authority, writeGuard: ownership?.writeGuard, clock, log: childLogger(root, { component: 'expiry' }), registry: metrics.registry,
+    onLocalWrite: (seq, packed) => replicator?.notifyAppended(seq, packed), writable: () => gate.isOpen(),
+    intervalMs: config.expiry.sweepIntervalMs, recordsMax: config.expiry.sweepRecordsMax,
+  });
+  expirySweeper.start();
   log.info({ port, publicUrl: config.publicUrl, keyspaces: config.keyspaces.map((k) => k.name) }, 'gateway listening');
 
   return {
-    url: `${config.tls ? 'https' : 'http'}://${config.listen.host}:${port}`, port, config, store, server, context, conflicts, conflictWorker, replicator, antiEntropy,
+    url: `${config.tls ? 'https' : 'http'}://${config.listen.host}:${port}`, port, config, store, server, context, conflicts, conflictWorker, replicator, antiEntropy, expirySweeper,
     writesOpen: () => gate.isOpen(),
     reloadCredentials: () => security.reload(),
     async close() {
@@ -353,6 +362,7 @@ export async function startGateway(config: GatewayConfig, opts: GatewayOptions =
       conflictWorker?.stop();
       actionWorker.stop();
       retention.stop();
+      expirySweeper.stop();
       ownership?.stop();
       settingsCheck.close();
       security.close();

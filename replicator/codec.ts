@@ -9,8 +9,8 @@ import { z } from 'zod';
 import { checkPacked, type LogEntry } from './packed.js';
 import { FrameError, FrameTooLargeError } from './errors.js';
 
-/** 2: CHANGES carry packed changes (packed.ts) instead of one msgpack map per record. 3: a packed change may carry the idempotency trailer (fields 13-15). */
-export const PROTOCOL_VERSION = 3;
+/** 2: CHANGES carry packed changes (packed.ts) instead of one msgpack map per record. 3: a packed change may carry the idempotency trailer (fields 13-15). 4: and the expiry trailer (the last field). */
+export const PROTOCOL_VERSION = 4;
 export const DEFAULT_FRAME_BYTES_MAX = 4 * 1024 * 1024;
 /** Upper bound on partition ids listed as fenced in one heartbeat. */
 export const HEARTBEAT_FENCED_MAX = 4096;

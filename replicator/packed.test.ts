@@ -102,7 +102,28 @@ describe('packed changes', () => {
     expect(checkPacked(rawPacked([...good, 'k', 'a'.repeat(63), '1']))).toMatch(/^fingerprint: not 64/);
     expect(checkPacked(rawPacked([...good, 'k', 'A'.repeat(64), '1']))).toMatch(/^fingerprint: not lowercase hex/);
     expect(checkPacked(rawPacked([...good, 'k', fp, '2']))).toMatch(/^created: not 0 or 1/);
-    expect(checkPacked(rawPacked([...good, 'k', fp]))).toMatch(/field 15: truncated/);
-    expect(checkPacked(rawPacked([...good, 'k', fp, '1', 'x']))).toMatch(/trailing/);
+    expect(checkPacked(rawPacked([...good, 'k', fp]))).toMatch(/^14 fields/);
+    expect(checkPacked(rawPacked([...good, 'k', fp, '1', 'x']))).toMatch(/^expiresAtMs: not a positive integer/);
+    expect(checkPacked(rawPacked([...good, 'k', fp, '1', '5', 'x']))).toMatch(/trailing/);
+  });
+
+  it('the expiry trailer: round trip alone and after the idempotency trailer, absent without an expiry, checked', () => {
+    const fp = 'a'.repeat(64);
+    const expiring: ChangeRecord = { ...base, record: { ...base.record, expiresAtMs: 1_700_000_060_000 } };
+    const alone = packChange(expiring);
+    expect(checkPacked(alone)).toBe(12);
+    expect(unpackChange(alone).record.expiresAtMs).toBe(1_700_000_060_000);
+    expect(unpackIdempotency(alone)).toBeUndefined();
+    expect(readPackedFields(alone)).toMatchObject({ expiresAtMs: 1_700_000_060_000, idempotencyKeyBytes: 0 });
+    const both = packChange(expiring, { key: 'k-1', fingerprint: fp, created: false });
+    expect(unpackChange(both).record.expiresAtMs).toBe(1_700_000_060_000);
+    expect(unpackIdempotency(both)).toEqual({ key: 'k-1', fingerprint: fp, created: false });
+    expect(readPackedFields(both)).toMatchObject({ expiresAtMs: 1_700_000_060_000, idempotencyKeyBytes: 3 });
+    expect(unpackChange(packChange(base)).record.expiresAtMs).toBeUndefined();
+    expect(readPackedFields(packChange(base)).expiresAtMs).toBe(0);
+    expect(checkPacked(rawPacked([...good, '0']))).toMatch(/^expiresAtMs: not a positive integer/);
+    expect(checkPacked(rawPacked([...good, '017']))).toMatch(/^expiresAtMs/);
+    expect(checkPacked(rawPacked([...good, 'soon']))).toMatch(/^expiresAtMs/);
+    expect(checkPacked(rawPacked([...good, '5', '6']))).toMatch(/^14 fields/);
   });
 });

@@ -18,9 +18,16 @@
  *   hex, sha256)   15 created ("1" | "0")
  *
  * so the regions that apply it remember its outcome (applyChanges-3.lua). A change without a
- * key keeps the 12 fields: entries logged before the trailer existed read the same. A peer
- * older than the trailer refuses such a change (trailing bytes): the link protocol version
- * (codec.ts PROTOCOL_VERSION 3) keeps the two from linking at all.
+ * key keeps the 12 fields: entries logged before the trailer existed read the same.
+ *
+ * A version that expires has one more field after those (the expiry trailer):
+ *
+ *   last: the absolute expiry, wall ms (decimal)
+ *
+ * so a change has 12, 13 (expiry), 15 (idempotency) or 16 (both) fields; the count tells
+ * which, since every field is length-prefixed. A peer older than a trailer refuses such a
+ * change (trailing bytes): the link protocol version (codec.ts PROTOCOL_VERSION 4: the expiry
+ * trailer) keeps the two from linking at all.
  *
  * A peer's bytes are untrusted: `checkPacked` applies the config's name rules and the
  * channel's bounds (keys up to 64 Ki characters, canonical version vectors, …) before
@@ -36,6 +43,9 @@ export const PACKED_FIELDS = 12;
 export const PACKED_IDEMPOTENCY_FIELDS = 3;
 export const IDEMPOTENCY_KEY_CHARS_MAX = 128;
 export const FINGERPRINT_CHARS = 64;
+/** Fields of the expiry trailer (the last one). */
+export const PACKED_EXPIRY_FIELDS = 1;
+const FIELDS_MAX = PACKED_FIELDS + PACKED_IDEMPOTENCY_FIELDS + PACKED_EXPIRY_FIELDS;
 const LEN_BYTES = 4;
 /** The config's rules for names (gateway/config.ts): nothing else can be a region or keyspace. */
 const REGION_CHARS_MAX = 32;
@@ -56,7 +66,8 @@ export const PACKED_METADATA_BYTES_MAX = PACKED_FIELDS * LEN_BYTES
   + KEYSPACE_CHARS_MAX + CONTENT_TYPE_CHARS_MAX * 4 + VV_BYTES_MAX
   + 2 * DECIMAL_DIGITS_MAX + 1 // hlc
   + REGION_CHARS_MAX + 1 // origin, tombstone
-  + PACKED_IDEMPOTENCY_FIELDS * LEN_BYTES + IDEMPOTENCY_KEY_CHARS_MAX + FINGERPRINT_CHARS + 1; // the idempotency trailer
+  + PACKED_IDEMPOTENCY_FIELDS * LEN_BYTES + IDEMPOTENCY_KEY_CHARS_MAX + FINGERPRINT_CHARS + 1 // the idempotency trailer
+  + PACKED_EXPIRY_FIELDS * LEN_BYTES + DECIMAL_DIGITS_MAX; // the expiry trailer
 
 /** One log entry as it travels: its seq (also inside the bytes) and the packed change. */
 export interface LogEntry {
@@ -79,6 +90,7 @@ export function packChange(c: ChangeRecord, idempotency?: PackedIdempotency): Bu
     vvToString(r.vv), `${r.hlc[0]}.${r.hlc[1]}`, r.origin, String(r.epoch), r.tombstone ? '1' : '0',
   ];
   if (idempotency) fields.push(idempotency.key, idempotency.fingerprint, idempotency.created ? '1' : '0');
+  if (r.expiresAtMs !== undefined) fields.push(String(r.expiresAtMs));
   const parts = fields.map((f) => (typeof f === 'string' ? Buffer.from(f, 'utf8') : Buffer.from(f.buffer, f.byteOffset, f.byteLength)));
   const out = Buffer.allocUnsafe(parts.reduce((n, p) => n + LEN_BYTES + p.byteLength, 0));
   let at = 0;
@@ -115,14 +127,17 @@ export function takeWithin(entries: Iterable<LogEntry>, maxRecords: number, maxB
   return out;
 }
 
-/** Field boundaries of a packed change: [start, end) byte offsets (12 or 15 fields), or a problem. */
+/**
+ * Field boundaries of a packed change: [start, end) byte offsets, 12, 13, 15 or 16 fields
+ * (the trailers: 13 = expiry, 15 = idempotency, 16 = both), or a problem.
+ */
 function split(bytes: Uint8Array): number[] | string {
   const view = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const bounds: number[] = [];
   let at = 0;
-  for (let i = 0; i < PACKED_FIELDS + PACKED_IDEMPOTENCY_FIELDS; i++) {
-    if (i === PACKED_FIELDS && at === view.byteLength) break; // no idempotency trailer
-    if (i === PACKED_FIELDS && view.byteLength - at < LEN_BYTES) return `${view.byteLength - at} trailing bytes`;
+  for (let i = 0; i < FIELDS_MAX; i++) {
+    if (i >= PACKED_FIELDS && at === view.byteLength) break; // no (more) trailer
+    if (i >= PACKED_FIELDS && view.byteLength - at < LEN_BYTES) return `${view.byteLength - at} trailing bytes`;
     if (at + LEN_BYTES > view.byteLength) return `field ${i + 1}: truncated length`;
     const len = view.readUInt32BE(at);
     const start = at + LEN_BYTES;
@@ -132,7 +147,20 @@ function split(bytes: Uint8Array): number[] | string {
     at = start + len;
   }
   if (at !== view.byteLength) return `${view.byteLength - at} trailing bytes`;
+  const fields = bounds.length / 2;
+  if (fields === PACKED_FIELDS + 2) return `${fields} fields (12, 13, 15 or 16)`;
   return bounds;
+}
+
+/** Field index of the idempotency trailer's first field, or -1 without one. */
+function idempotencyAt(b: readonly number[]): number {
+  return b.length / 2 >= PACKED_FIELDS + PACKED_IDEMPOTENCY_FIELDS ? PACKED_FIELDS : -1;
+}
+
+/** Field index of the expiry trailer, or -1 without one. */
+function expiryAt(b: readonly number[]): number {
+  const fields = b.length / 2;
+  return fields === PACKED_FIELDS + 1 || fields === FIELDS_MAX ? fields - 1 : -1;
 }
 
 function text(bytes: Uint8Array, b: number[], field: number): string {
@@ -212,7 +240,9 @@ export function checkPacked(bytes: Uint8Array): number | string {
   if (!nameAt(v, b[18]!, b[19]!, REGION_CHARS_MAX, false)) return 'origin: not a region name';
   if (decimalAt(v, b[20]!, b[21]!) < 0) return 'epoch: not a non-negative integer';
   if (b[23]! - b[22]! !== 1 || (v[b[22]!] !== C0 && v[b[22]!] !== C0 + 1)) return 'tombstone: not 0 or 1';
-  if (b.length > PACKED_FIELDS * 2) {
+  const x = expiryAt(b);
+  if (x >= 0 && decimalAt(v, b[2 * x]!, b[2 * x + 1]!) < 1) return 'expiresAtMs: not a positive integer';
+  if (idempotencyAt(b) >= 0) {
     const keyLen = b[25]! - b[24]!;
     if (keyLen < 1 || keyLen > IDEMPOTENCY_KEY_CHARS_MAX) return `idempotencyKey: not 1-${IDEMPOTENCY_KEY_CHARS_MAX} characters`;
     for (let i = b[24]!; i < b[25]!; i++) if (v[i]! < 0x21 || v[i]! > 0x7e) return 'idempotencyKey: not printable ASCII';
@@ -235,6 +265,8 @@ export interface PackedFields {
   readonly hlcWallMs: number;
   readonly origin: string;
   readonly epoch: number;
+  /** The expiry trailer's absolute expiry (wall ms); 0: none. */
+  readonly expiresAtMs: number;
   /** Byte lengths of the idempotency trailer's key and fingerprint (0: no trailer). */
   readonly idempotencyKeyBytes: number;
   readonly fingerprintBytes: number;
@@ -252,8 +284,9 @@ export function readPackedFields(bytes: Uint8Array): PackedFields {
     seq: decimalAt(v, b[0]!, b[1]!), keyspace: view.toString('latin1', b[2]!, b[3]!), key: v.subarray(b[4]!, b[5]!),
     partition: decimalAt(v, b[6]!, b[7]!), bucket: decimalAt(v, b[8]!, b[9]!), valueBytes: b[11]! - b[10]!,
     hlcWallMs: decimalAt(v, b[16]!, dot), origin: view.toString('latin1', b[18]!, b[19]!), epoch: decimalAt(v, b[20]!, b[21]!),
-    idempotencyKeyBytes: b.length > PACKED_FIELDS * 2 ? b[25]! - b[24]! : 0,
-    fingerprintBytes: b.length > PACKED_FIELDS * 2 ? b[27]! - b[26]! : 0,
+    expiresAtMs: expiryAt(b) >= 0 ? decimalAt(v, b[2 * expiryAt(b)]!, b[2 * expiryAt(b) + 1]!) : 0,
+    idempotencyKeyBytes: idempotencyAt(b) >= 0 ? b[25]! - b[24]! : 0,
+    fingerprintBytes: idempotencyAt(b) >= 0 ? b[27]! - b[26]! : 0,
   };
 }
 
@@ -261,7 +294,7 @@ export function readPackedFields(bytes: Uint8Array): PackedFields {
 export function unpackIdempotency(bytes: Uint8Array): PackedIdempotency | undefined {
   const b = split(bytes);
   if (typeof b === 'string') throw new Error(`bad packed change: ${b}`);
-  if (b.length <= PACKED_FIELDS * 2) return undefined;
+  if (idempotencyAt(b) < 0) return undefined;
   return { key: text(bytes, b, 12), fingerprint: text(bytes, b, 13), created: text(bytes, b, 14) === '1' };
 }
 
@@ -280,6 +313,7 @@ export function unpackChange(bytes: Uint8Array): ChangeRecord {
     origin: s(9),
     epoch: Number(s(10)),
     tombstone: s(11) === '1',
+    ...(expiryAt(b) >= 0 && { expiresAtMs: Number(s(expiryAt(b))) }),
   };
   return { seq: problem, keyspace: s(1), key: s(2), partition: Number(s(3)), bucket: Number(s(4)), record };
 }

@@ -17,6 +17,8 @@ export const API_VERSION = '1.0.0';
 export const MEMBERS_MAX = 1024;
 /** Keys of one _mget. */
 export const MGET_KEYS_MAX = 100;
+/** POST …/expire: the new time to live in seconds; 0 or absent removes the expiry (the key persists). */
+export const ExpireBody = z.strictObject({ ttlSeconds: z.number().int().min(0).optional() }).describe('POST …/expire');
 export const IncrBody = z.strictObject({ by: z.number().int().refine(Number.isSafeInteger, 'a safe integer') }).describe('POST …/incr');
 export const MembersBody = z.strictObject({ members: z.array(z.json()).min(1).max(MEMBERS_MAX) }).describe('POST …/add, …/remove');
 export const MgetBody = z.strictObject({ keys: z.array(z.string().min(1)).min(1).max(MGET_KEYS_MAX) }).describe('POST /v1/kv/{keyspace}/_mget');
@@ -92,7 +94,7 @@ const KV_READ_ERRORS = { 400: err('bad key, session token or query'), 404: err('
 const WRITE_HEADERS = ['etag', 'x-geogate-epoch', 'x-geogate-hlc', 'x-geogate-session'];
 const WRITE_ERRORS = {
   307: { description: 'the partition is written at another region: Location names it', schema: ErrorBody, headers: ['location'] },
-  400: err('bad key, body or header'), 404: err('unknown keyspace'), 409: err('operation not supported by the keyspace\'s resolver, or not a counter'),
+  400: err('bad key, body, header or ttl'), 404: err('unknown keyspace'), 409: err('operation (or expiry) not supported by the keyspace\'s resolver, or not a counter'),
   412: err('If-Match / If-None-Match failed'), 413: err('value over limits.valueBytesMax'), 422: err('Idempotency-Key used for another request'),
   503: { description: 'no write authority now, bootstrapping, store_reset, write_outcome_unknown, overloaded …; Retry-After', schema: ErrorBody, headers: ['retry-after'] },
 };
@@ -100,8 +102,8 @@ const WRITE_REQ_HEADERS = ['if-match', 'if-none-match', 'idempotency-key', 'x-ge
 
 export const API_ROUTES: readonly ApiRoute[] = [
   { method: 'get', path: '/v1/kv/{keyspace}/{key}', summary: 'Read a key (local)', requestHeaders: ['x-geogate-session'],
-    responses: { 200: { description: 'the exact bytes, with the content type they were written with', media: 'application/octet-stream', headers: ['etag', 'x-geogate-partition', 'x-geogate-region', 'x-geogate-session'] }, ...KV_READ_ERRORS } },
-  { method: 'put', path: '/v1/kv/{keyspace}/{key}', summary: 'Write a key', requestHeaders: WRITE_REQ_HEADERS, body: { media: '*/*' },
+    responses: { 200: { description: 'the exact bytes, with the content type they were written with (x-geogate-expires-at: the absolute expiry, wall ms, when it has one)', media: 'application/octet-stream', headers: ['etag', 'x-geogate-partition', 'x-geogate-region', 'x-geogate-session'] }, ...KV_READ_ERRORS } },
+  { method: 'put', path: '/v1/kv/{keyspace}/{key}', summary: 'Write a key (?ttl=SECONDS: it expires that long after the write; without it, it persists)', query: ['ttl'], requestHeaders: WRITE_REQ_HEADERS, body: { media: '*/*' },
     responses: { 200: { description: 'updated', schema: WriteAnswer, headers: WRITE_HEADERS }, 201: { description: 'created', schema: WriteAnswer, headers: WRITE_HEADERS }, ...WRITE_ERRORS } },
   { method: 'delete', path: '/v1/kv/{keyspace}/{key}', summary: 'Delete a key', requestHeaders: WRITE_REQ_HEADERS,
     responses: { 204: { description: 'deleted' }, ...WRITE_ERRORS, 404: err('unknown keyspace, or no such key') } },
@@ -109,6 +111,8 @@ export const API_ROUTES: readonly ApiRoute[] = [
     responses: { 200: { description: 'updated', schema: WriteAnswer }, 201: { description: 'created', schema: WriteAnswer }, ...WRITE_ERRORS } },
   { method: 'post', path: '/v1/kv/{keyspace}/{key}/incr', summary: 'Add to this region\'s entry of a PN counter (counter keyspaces)', requestHeaders: WRITE_REQ_HEADERS, body: { schema: IncrBody, media: 'application/json' },
     responses: { 200: { description: 'updated', schema: WriteAnswer }, 201: { description: 'created', schema: WriteAnswer }, ...WRITE_ERRORS } },
+  { method: 'post', path: '/v1/kv/{keyspace}/{key}/expire', summary: 'Set or remove the key\'s expiry, keeping its value (lww, source-wins and trigger keyspaces)', requestHeaders: WRITE_REQ_HEADERS, body: { schema: ExpireBody, media: 'application/json' },
+    responses: { 200: { description: 'the new version; x-geogate-expires-at is its absolute expiry (wall ms), absent when it persists', schema: WriteAnswer, headers: WRITE_HEADERS }, ...WRITE_ERRORS, 404: err('unknown keyspace, or no such key (absent, deleted or expired)') } },
   { method: 'post', path: '/v1/kv/{keyspace}/{key}/add', summary: 'Add set members (set keyspaces)', requestHeaders: WRITE_REQ_HEADERS, body: { schema: MembersBody, media: 'application/json' },
     responses: { 200: { description: 'updated', schema: WriteAnswer }, 201: { description: 'created', schema: WriteAnswer }, ...WRITE_ERRORS } },
   { method: 'post', path: '/v1/kv/{keyspace}/{key}/remove', summary: 'Remove set members (set keyspaces)', requestHeaders: WRITE_REQ_HEADERS, body: { schema: MembersBody, media: 'application/json' },
@@ -140,7 +144,7 @@ export const API_ROUTES: readonly ApiRoute[] = [
 export function routeOf(method: string, path: string): ApiRoute | undefined {
   const m = method.toLowerCase();
   return API_ROUTES.find((r) => r.method === m && new RegExp(`^${r.path.replace(/\{key\}/, '.+').replace(/\{[a-z]+\}/g, '[^/]+')}$`).test(path)
-    && !(r.path === '/v1/kv/{keyspace}/{key}' && /\/_mget$|\/(incr|add|remove)$/.test(path) && m === 'post'));
+    && !(r.path === '/v1/kv/{keyspace}/{key}' && /\/_mget$|\/(incr|add|remove|expire)$/.test(path) && m === 'post'));
 }
 
 /** The OpenAPI 3.1 document of the table. */

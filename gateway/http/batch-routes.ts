@@ -22,7 +22,7 @@ import { MGET_KEYS_MAX, MgetBody, parseWith } from './api-schema.js';
 export { MGET_KEYS_MAX };
 import { BadRequestError, NotFoundError, PayloadTooLargeError } from '../errors.js';
 import type { KeyspaceConfig } from '../config.js';
-import type { StoredRecord } from '../store/index.js';
+import { isReadable, type StoredRecord } from '../store/index.js';
 
 export const MGET_BODY_BYTES_MAX = 1024 * 1024;
 export const MGET_BYTES_MAX = 16 * 1024 * 1024;
@@ -58,7 +58,7 @@ export function batchRoutes(ctx: GatewayContext): Hono {
     const map = ctx.maps.get(ks.name)!;
     const results = keys.map((key, i) => {
       const rec = records[i];
-      if (!rec || rec.tombstone) return { key, found: false };
+      if (!isReadable(rec, ctx.nowMs())) return { key, found: false };
       bytes += rec.value.byteLength;
       if (bytes > MGET_BYTES_MAX) throw tooLarge(); // grew since the sizes were read
       return { key, found: true, version: rec.version, contentType: rec.contentType, partition: map.partitionName(rec.partition), ...valueOf(rec) };

@@ -29,6 +29,8 @@ export interface GatewayContext {
   readonly log: Logger;
   /** Monotonic ms (the clock leases are measured on). */
   monoMs(): number;
+  /** Wall ms: the clock expiries are read on (a version is absent from its expiry on). */
+  nowMs(): number;
   /** Merkle anti-entropy (absent without peers or when disabled). */
   antiEntropy?: AntiEntropy | undefined;
   /** A local write was appended to the replication log at `seq`, as `packed` (wakes the senders). */

@@ -9,10 +9,13 @@ import { BadRequestError, FencedError, IdempotencyKeyReusedError, OperationNotSu
 import { idempotencyOf, registerIdempotencyMetrics } from './idempotency.js';
 import { answerSession, awaitSession, sessionOf } from './session.js';
 import { type Operation, addMembers, applyMergePatch, checkOperation, parseIncr, parseJsonBody, parseMembers, removeMembers } from './operations.js';
-import { StoreError, StoreErrorCode, type WriteRequest, type WriteResult } from '../store/index.js';
+import { StoreError, StoreErrorCode, isReadable, type WriteRequest, type WriteResult } from '../store/index.js';
+import { checkExpiry, parseExpireBody, parseTtlQuery } from './expiry.js';
 import type { KeyspaceConfig } from '../config.js';
 
 export const DEFAULT_CONTENT_TYPE = 'application/octet-stream';
+/** The body of POST …/expire is a small JSON object. */
+const EXPIRE_BODY_BYTES_MAX = 1024;
 const CONTENT_TYPE_BYTES_MAX = 256;
 
 export function kvRoutes(ctx: GatewayContext): Hono {
@@ -28,8 +31,10 @@ export function kvRoutes(ctx: GatewayContext): Hono {
     const rec = await ctx.store.get(ks.name, key);
     await answerSession(ctx, c);
     setPlacementHeaders(ctx, c, ks, placement.partition);
-    if (!rec || rec.tombstone) throw new NotFoundError(`no key "${key}" in ${ks.name}`);
+    // an expired version is absent from its absolute expiry on, swept or not
+    if (!isReadable(rec, ctx.nowMs())) throw new NotFoundError(`no key "${key}" in ${ks.name}`);
     c.header('etag', `"${rec.version}"`);
+    if (rec.expiresAtMs !== undefined) c.header('x-geogate-expires-at', String(rec.expiresAtMs));
     c.header('content-type', rec.contentType || DEFAULT_CONTENT_TYPE);
     return c.body(new Uint8Array(rec.value.buffer, rec.value.byteOffset, rec.value.byteLength) as unknown as ArrayBuffer, 200);
   });
@@ -38,8 +43,18 @@ export function kvRoutes(ctx: GatewayContext): Hono {
     const target = locate(ctx, c);
     const contentType = c.req.header('content-type') ?? DEFAULT_CONTENT_TYPE;
     if (contentType.length > CONTENT_TYPE_BYTES_MAX) throw new BadRequestError(`content-type longer than ${CONTENT_TYPE_BYTES_MAX} bytes`);
+    const ttlSeconds = parseTtlQuery(c.req.query('ttl'), config.expiry.ttlSecondsMax);
+    if (ttlSeconds > 0) checkExpiry(target.ks);
     const value = await readBody(c, config.limits.valueBytesMax);
-    return write(ctx, c, target, { value, contentType, tombstone: false, body: value });
+    return write(ctx, c, target, { value, contentType, tombstone: false, body: value, ttlSeconds });
+  });
+
+  app.post('/:keyspace/:key{.+}/expire', async (c) => {
+    const target = locate(ctx, c);
+    checkExpiry(target.ks);
+    const body = await readBody(c, EXPIRE_BODY_BYTES_MAX);
+    const ttlSeconds = parseExpireBody(body, config.expiry.ttlSecondsMax);
+    return write(ctx, c, target, { value: new Uint8Array(0), contentType: '', tombstone: false, body, storeOp: 'expire', ttlSeconds });
   });
 
   app.post('/:keyspace/:key{.+}/incr', async (c) => {
@@ -126,6 +141,10 @@ interface WriteBody {
   tombstone: boolean;
   body: Uint8Array;
   op?: Operation | undefined;
+  /** `expire`: only the expiry changes (the live value is kept); 404 when there is none. */
+  storeOp?: 'expire' | undefined;
+  /** The version's time to live in seconds (0 / absent: it never expires). */
+  ttlSeconds?: number | undefined;
   compute?: ((current: Uint8Array | undefined) => Uint8Array) | undefined;
 }
 
@@ -146,7 +165,7 @@ async function write(ctx: GatewayContext, c: Context, t: Target, body: WriteBody
   const ifNoneMatch = c.req.header('if-none-match');
   if (ifNoneMatch !== undefined && ifNoneMatch.trim() !== '*') throw new BadRequestError('only If-None-Match: * is supported');
   const idempotency = idempotencyOf(c, ctx.config.idempotency, {
-    method: c.req.method, keyspace: t.ks.name, key: t.key, op: body.op ?? '', contentType: body.contentType,
+    method: c.req.method, keyspace: t.ks.name, key: t.key, op: `${body.op ?? body.storeOp ?? ''}${body.ttlSeconds ? `;ttl=${body.ttlSeconds}` : ''}`, contentType: body.contentType,
     ifMatch: ifMatch ?? '', ifNoneMatch: ifNoneMatch ?? '', body: body.body,
   });
   // no await since check(): a handover that stops the partition now waits for this write
@@ -158,7 +177,8 @@ async function write(ctx: GatewayContext, c: Context, t: Target, body: WriteBody
       ifMatch, ifNoneMatch: ifNoneMatch !== undefined, epoch: auth.epoch, fenced: auth.fenced,
       leaseEndMonoMs: auth.leaseEndMonoMs,
       replicaWait: t.ks.durability === 'replica' ? { replicas: 1, timeoutMs: t.ks.replicaWaitMs } : undefined,
-      op: body.op === 'incr' ? 'incr' : undefined, idempotency,
+      op: body.op === 'incr' ? 'incr' : body.storeOp, idempotency,
+      ttlMs: body.ttlSeconds ? body.ttlSeconds * 1000 : undefined,
     };
     const res = body.compute ? await computedWrite(ctx, req, body.compute) : await ctx.store.write(req);
     if (res.replayed) return replay(ctx, c, t, res, res.replayed);
@@ -177,6 +197,7 @@ async function write(ctx: GatewayContext, c: Context, t: Target, body: WriteBody
     c.header('x-geogate-epoch', String(auth.epoch)); // the ownership epoch the write was taken under
     c.header('x-geogate-hlc', res.hlc); // the write's own stamp, which lww compares (wallMs.logical)
     c.header('etag', `"${res.version}"`);
+    if (res.expiresAtMs !== undefined) c.header('x-geogate-expires-at', String(res.expiresAtMs));
     if (body.tombstone) return c.body(null, 204);
     return c.json({ version: res.version, created: res.created }, res.created ? 201 : 200);
   } catch (err) {
@@ -197,7 +218,7 @@ async function computedWrite(ctx: GatewayContext, req: WriteRequest, compute: (c
   const own = req.ifMatch !== undefined || req.ifNoneMatch === true;
   for (let attempt = 1; ; attempt++) {
     const rec = await ctx.store.get(req.keyspace, req.key);
-    const live = rec && !rec.tombstone ? rec : undefined;
+    const live = isReadable(rec, ctx.nowMs()) ? rec : undefined;
     const value = compute(live?.value);
     if (value.byteLength > ctx.config.limits.valueBytesMax) throw new PayloadTooLargeError(`the result is ${value.byteLength} bytes, more than ${ctx.config.limits.valueBytesMax} (limits.valueBytesMax)`);
     const cas = own ? {} : live ? { ifMatch: live.version, ifNoneMatch: false } : { ifMatch: undefined, ifNoneMatch: true };

@@ -121,12 +121,13 @@ export class ConflictStore {
     for (const [field, meta] of Object.entries(raw)) {
       if (!field.startsWith('m:')) continue;
       const version = field.slice(2);
-      const m = JSON.parse(meta.toString()) as { p: string; b: string; ct: string; h: string; o: string; e: string; t: string };
+      const m = JSON.parse(meta.toString()) as { p: string; b: string; ct: string; h: string; o: string; e: string; t: string; x?: string };
       out.push({
         version, partition: Number(m.p), bucket: Number(m.b),
         record: {
           value: raw[`v:${version}`] ?? Buffer.alloc(0), contentType: m.ct, vv: vvFromString(version) ?? {},
           hlc: hlcFromString(m.h) ?? [0, 0], origin: m.o, epoch: Number(m.e), tombstone: m.t === '1',
+          ...(m.x && { expiresAtMs: Number(m.x) }),
         },
       });
     }
@@ -195,7 +196,7 @@ export class ConflictStore {
       partition: w.partition, bucket: w.bucket, journalMaxEntries: this.opts.journalMaxEntries,
       journalMaxBytes: this.opts.journalMaxBytes ?? JOURNAL_MAX_BYTES, outboxMaxEntries: this.opts.outboxMaxEntries ?? OUTBOX_MAX_ENTRIES,
       origin: r.origin, fenced: w.fence ? '1' : '0', fenceEpoch: w.fence?.epoch ?? '', leaseEndRedisMs: w.fence?.leaseEndRedisMs ?? '',
-      hlcFloor: w.hlcFloor, journalItems: journal.length,
+      hlcFloor: w.hlcFloor, expiresAtMs: !r.tombstone && r.expiresAtMs !== undefined ? r.expiresAtMs : '', journalItems: journal.length,
     }, [...journal, ...w.actions]);
     if (res === StoreErrorCode.VersionChanged) return { written: false, reason: 'changed' };
     if (res === StoreErrorCode.PendingGone) return { written: false, reason: 'gone' };

@@ -42,6 +42,8 @@ export class StoreKeys {
   pendingIn(ks: string, partition: number, key: string): string { return `${this.tag(ks, partition)}pend:${key}`; }
   /** The partition's keys with pending conflicts (a set of keys). */
   partitionPending(ks: string, partition: number): string { return `${this.tag(ks, partition)}pendp`; }
+  /** The partition's expiry index: key -> expiry wall ms (lua/includes/expiry.lua). */
+  expiry(ks: string, partition: number): string { return `${this.tag(ks, partition)}exp`; }
   /** What this region applied of each origin's log in the partition: "origin|incarnation" → seq (dedupe of a batch split per partition). */
   appliedIn(ks: string, partition: number): string { return `${this.tag(ks, partition)}applied`; }
 

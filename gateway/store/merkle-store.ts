@@ -15,7 +15,7 @@ import type { RegionStore } from './region-store.js';
 import { defineScripts, scripts } from './scripts.js';
 import { collectTombstonesCall, readMembersItems, readRecordsItems } from './script-keys.js';
 
-const RECORD_FIELDS = ['v', 'ct', 'vv', 'h', 'o', 'e', 't', 'p', 'b'] as const;
+const RECORD_FIELDS = ['v', 'ct', 'vv', 'h', 'o', 'e', 't', 'p', 'b', 'x'] as const;
 /** SCAN steps `startedEmpty` takes before assuming the store holds data. */
 const EMPTY_CHECK_SCAN_STEPS = 64;
 /** Bucket names per HMGET when re-reading some digests. */
@@ -159,7 +159,9 @@ export class MerkleStore implements AeStore {
       const f = flat.slice(i * w, (i + 1) * w);
       if (!f[2]) return null;
       const s = (j: number) => f[j]?.toString() ?? '';
-      return [key, Number(s(7) || 0), Number(s(8) || 0), f[0] ?? Buffer.alloc(0), s(1), s(2), s(3), s(4), Number(s(5) || 0), s(6) === '1' ? 1 : 0] satisfies WireRecord;
+      const rec: WireRecord = [key, Number(s(7) || 0), Number(s(8) || 0), f[0] ?? Buffer.alloc(0), s(1), s(2), s(3), s(4), Number(s(5) || 0), s(6) === '1' ? 1 : 0];
+      if (s(9) !== '') rec[10] = Number(s(9));
+      return rec;
     });
   }
 

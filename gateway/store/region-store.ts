@@ -202,7 +202,14 @@ export interface WriteRequest {
    * `incr`: `value` is an integer in decimal (may be negative) added to this region's entry of
    * the PN-counter JSON in the script itself (no read-modify-write outside Redis).
    */
-  readonly op?: 'incr' | undefined;
+  readonly op?: 'incr' | 'expire' | 'sweep' | undefined;
+  /**
+   * The version's time to live (ms; absent or 0: it never expires). Its expiry is the write's
+   * own HLC wall time + this, stored in the record as an absolute wall time. With `op:
+   * 'expire'` the live value is kept and only the expiry set (0: removed). `op: 'sweep'` is
+   * the expiry tombstone: `tombstone` with `ifMatch` the expired version exactly.
+   */
+  readonly ttlMs?: number | undefined;
   /**
    * An Idempotency-Key: the outcome is remembered with the write, in the same script, for
    * `ttlMs`; a retry with the same `fingerprint` gets it back (`replayed`) without writing,
@@ -235,6 +242,8 @@ export interface WriteResult {
   readonly hlc: string;
   /** The log entry exactly as appended (replicator/packed.ts); empty for a replay. */
   readonly packed: Buffer;
+  /** The written version's absolute expiry, wall ms (absent: none, or a replay). */
+  readonly expiresAtMs?: number | undefined;
   /** The first outcome of a retried request (Idempotency-Key): nothing was written now. */
   readonly replayed?: { readonly tombstone: boolean; readonly epoch: number } | undefined;
 }
@@ -245,7 +254,21 @@ export interface StoredRecord extends RecordVersion {
   readonly bucket: number;
 }
 
-const RECORD_FIELDS = ['v', 'ct', 'vv', 'h', 'o', 'e', 't', 'p', 'b'] as const;
+const RECORD_FIELDS = ['v', 'ct', 'vv', 'h', 'o', 'e', 't', 'p', 'b', 'x'] as const;
+
+/**
+ * A stored record a read answers with: present, not a tombstone, and not expired at `nowMs`
+ * (the reading gateway's wall clock): an expired version reads as absent at once, whether or
+ * not its tombstone was written yet.
+ */
+export function isReadable<T extends RecordVersion>(rec: T | null | undefined, nowMs: number): rec is T {
+  return !!rec && !rec.tombstone && !isExpired(rec, nowMs);
+}
+
+/** The version has an expiry and it is at or before `nowMs`. */
+export function isExpired(rec: { readonly expiresAtMs?: number | undefined }, nowMs: number): boolean {
+  return rec.expiresAtMs !== undefined && rec.expiresAtMs <= nowMs;
+}
 
 export class RegionStore implements ChangeSink {
   readonly keys: StoreKeys;
@@ -482,6 +505,7 @@ export class RegionStore implements ChangeSink {
       storeId: this.storeId ?? (this.claimedOnce ? UNCLAIMED : ''), leaseEndRedisMs: writerEnd ?? '', minSeq: this.maxSeqSeen || '',
       idempotencyKey: req.idempotency?.key ?? '', fingerprint: req.idempotency?.fingerprint ?? '',
       idempotencyTtlMs: req.idempotency?.ttlMs ?? 0, idempotencyEntriesMax: req.idempotency?.entriesMax ?? 0, op: req.op ?? '',
+      ttlMs: req.ttlMs ?? '',
     }));
     if (res === StoreErrorCode.StoreReset) void this.checkIdentity().catch(() => {});
     if (typeof res === 'number') throw storeError(res, `${req.keyspace}/${req.key}`);
@@ -490,10 +514,11 @@ export class RegionStore implements ChangeSink {
       if (req.replicaWait) await this.waitReplicas(on, req.replicaWait.replicas, req.replicaWait.timeoutMs, `${req.keyspace}/${req.key}`);
       return replayedResult(res as ReplayReply);
     }
-    const [created, version, seq, hlc, packed] = res as [number, Buffer, number, Buffer, Buffer];
+    const [created, version, seq, hlc, packed, expires] = res as [number, Buffer, number, Buffer, Buffer, Buffer];
     if (seq > this.maxSeqSeen) this.maxSeqSeen = seq;
     if (req.replicaWait) await this.waitReplicas(on, req.replicaWait.replicas, req.replicaWait.timeoutMs, `${req.keyspace}/${req.key}`);
-    return { created: created === 1, version: version.toString(), seq, hlc: hlc.toString(), packed };
+    const expiresAtMs = expires && expires.length > 0 ? Number(expires.toString()) : undefined;
+    return { created: created === 1, version: version.toString(), seq, hlc: hlc.toString(), packed, ...(expiresAtMs !== undefined && { expiresAtMs }) };
   }
 
 
@@ -566,6 +591,14 @@ export class RegionStore implements ChangeSink {
     return (await pipelineReplies(pipe)).map(Number);
   }
 
+  /**
+   * Keys of a partition whose expiry is at or before `nowMs` by the partition's expiry index,
+   * the earliest first, at most `limit` (the sweep's bound per round).
+   */
+  async expiredKeys(keyspace: string, partition: number, nowMs: number, limit: number): Promise<string[]> {
+    return guard(this.redis.zrangebyscore(this.keys.expiry(keyspace, partition), '-inf', Math.floor(nowMs), 'LIMIT', 0, limit));
+  }
+
   /** The buckets of a partition holding (or having held) keys: the fields of its digest hash, ascending. */
   async bucketsInUse(keyspace: string, partition: number): Promise<number[]> {
     const fields = await guard(this.redis.hkeys(this.keys.digest(keyspace, partition)));
@@ -573,7 +606,8 @@ export class RegionStore implements ChangeSink {
   }
 
   /**
-   * The keys of some buckets of a partition that hold a live value (tombstones left out),
+   * The keys of some buckets of a partition that hold a live value (tombstones and versions
+   * expired at `opts.nowMs()` left out),
    * each bucket read whole in one command (HKEYS of its member hash): two round trips (three
    * with `membersMax`: then only the first buckets whose members fit it together, at least
    * one, are read). `members`: the members read, tombstones included.
@@ -594,10 +628,11 @@ export class RegionStore implements ChangeSink {
     for (const b of buckets) pipe.hkeys(this.keys.members(keyspace, partition, b));
     const lists = (await pipelineReplies(pipe)) as string[][];
     const check = this.redis.pipeline();
-    for (const keys of lists) for (const key of keys) check.hmget(this.keys.record(keyspace, key), 'vv', 't');
+    for (const keys of lists) for (const key of keys) check.hmget(this.keys.record(keyspace, key), 'vv', 't', 'x');
+    const now = this.opts.nowMs();
     const states = (await pipelineReplies(check)).map((v) => {
-      const [vv, t] = v as (string | null)[];
-      return vv !== null && t !== '1';
+      const [vv, t, x] = v as (string | null)[];
+      return vv !== null && t !== '1' && !(x && Number(x) <= now);
     });
     let i = 0;
     return { lists: lists.map((keys) => keys.filter(() => states[i++]!)), members: states.length };
@@ -940,5 +975,6 @@ function decodeRecord(raw: (Buffer | null)[]): StoredRecord {
     tombstone: s(6) === '1',
     partition: Number(s(7) || 0),
     bucket: Number(s(8) || 0),
+    ...(s(9) !== '' && { expiresAtMs: Number(s(9)) }),
   };
 }

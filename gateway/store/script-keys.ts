@@ -15,7 +15,7 @@ export function putRecordKeys(k: StoreKeys, ks: string, partition: number, bucke
     digest: k.digest(ks, partition), members: k.members(ks, partition, bucket), fence: k.fence(ks, partition), identity: k.identity,
     // any key of the partition will do without an Idempotency-Key: the script does not touch it then
     idempotency: idempotencyKey !== undefined ? k.idempotency(idempotencyKey) : record,
-    idempotencyIndex: k.idempotencyIndex,
+    idempotencyIndex: k.idempotencyIndex, expiryIndex: k.expiry(ks, partition),
   };
 }
 
@@ -24,7 +24,7 @@ export function resolveConflictKeys(k: StoreKeys, ks: string, partition: number,
     record: k.recordIn(ks, partition, key), log: k.log, seq: k.seq, logBytes: k.logBytes, hlc: k.hlc, digest: k.digest(ks, partition),
     members: k.members(ks, partition, bucket), pending: k.pendingIn(ks, partition, key), pendingIndex: k.pendingIndex,
     journal: k.journal, outbox: k.outbox, partitionPending: k.partitionPending(ks, partition), fence: k.fence(ks, partition),
-    journalBytes: k.journalBytes, journalAcked: k.journalAcked,
+    journalBytes: k.journalBytes, journalAcked: k.journalAcked, expiryIndex: k.expiry(ks, partition),
   };
 }
 
@@ -81,7 +81,7 @@ export function applyChangesCall(k: StoreKeys, ks: string, partition: number, en
     keys: {
       partitionApplied: k.appliedIn(ks, partition), hlc: k.hlc, partitionPending: k.partitionPending(ks, partition),
       pendingIndex: k.pendingIndex, digest: k.digest(ks, partition), idempotencyIndex: k.idempotencyIndex,
-      idempotencyUnremembered: k.idempotencyUnremembered,
+      idempotencyUnremembered: k.idempotencyUnremembered, expiryIndex: k.expiry(ks, partition),
     },
     items, packed,
   };

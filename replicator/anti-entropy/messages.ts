@@ -24,9 +24,9 @@ const vv = z.string().max(4096);
 const sid = z.string().min(1).max(64);
 const bytes = z.custom<Uint8Array>((x) => x instanceof Uint8Array, 'binary');
 
-/** One full record version on the wire: [key, partition, bucket, value, contentType, vv, hlc, origin, epoch, tombstone]. */
+/** One full record version on the wire: [key, partition, bucket, value, contentType, vv, hlc, origin, epoch, tombstone, expiresAtMs?]. */
 export const wireRecord = z.tuple([key, uint, uint, bytes, z.string().max(256), vv,
-  z.string().max(64), z.string().max(64), uint, z.union([z.literal(0), z.literal(1)])]);
+  z.string().max(64), z.string().max(64), uint, z.union([z.literal(0), z.literal(1)]), uint.min(1).optional()]);
 export type WireRecord = z.infer<typeof wireRecord>;
 
 const requests = {

@@ -273,13 +273,15 @@ function acceptRecords(ctx: AeContext, peer: string, ks: string, p: number, aske
 }
 
 export function toChangeRecord(keyspace: string, w: WireRecord): ChangeRecord | null {
-  const [key, partition, bucket, value, contentType, vvText, hlcText, origin, epoch, tomb] = w;
+  const [key, partition, bucket, value, contentType, vvText, hlcText, origin, epoch, tomb, expiresAtMs] = w;
   const vv = vvFromString(vvText);
   const hlc = hlcFromString(hlcText);
   if (!vv || !hlc || vvText === '') return null;
-  return { seq: 0, keyspace, key, partition, bucket, record: { value, contentType, vv, hlc, origin, epoch, tombstone: tomb === 1 } };
+  return { seq: 0, keyspace, key, partition, bucket, record: { value, contentType, vv, hlc, origin, epoch, tombstone: tomb === 1, ...(expiresAtMs !== undefined && { expiresAtMs }) } };
 }
 
-export function fromStoredFields(key: string, f: { value: Uint8Array; contentType: string; vv: string; hlc: string; origin: string; epoch: number; tombstone: boolean; partition: number; bucket: number }): WireRecord {
-  return [key, f.partition, f.bucket, f.value, f.contentType, f.vv, f.hlc, f.origin, f.epoch, f.tombstone ? 1 : 0];
+export function fromStoredFields(key: string, f: { value: Uint8Array; contentType: string; vv: string; hlc: string; origin: string; epoch: number; tombstone: boolean; partition: number; bucket: number; expiresAtMs?: number | undefined }): WireRecord {
+  const rec: WireRecord = [key, f.partition, f.bucket, f.value, f.contentType, f.vv, f.hlc, f.origin, f.epoch, f.tombstone ? 1 : 0];
+  if (f.expiresAtMs !== undefined) rec[10] = f.expiresAtMs;
+  return rec;
 }

@@ -29,7 +29,7 @@ for _, f in ipairs(rcall("HKEYS", KEYS[1])) do
     if now - since >= after then
       local value = rcall("HGET", KEYS[1], "v:" .. vvText) or ""
       out[#out + 1] = logAppend(KEYS[2], KEYS[3], KEYS[4], tonumber(ARGV[3]), tonumber(ARGV[4]), ARGV[5], ARGV[6],
-        meta.p, meta.b, value, meta.ct, vvText, meta.h, meta.o, meta.e, meta.t)
+        meta.p, meta.b, value, meta.ct, vvText, meta.h, meta.o, meta.e, meta.t, nil, meta.x)
       meta.ro = now
       rcall("HSET", KEYS[1], f, cjson.encode(meta))
     end

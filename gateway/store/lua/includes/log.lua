@@ -19,10 +19,10 @@ local function logTrimOldest(logKey, bytesKey, maxEntries, maxBytes)
 end
 
 local function logAppend(logKey, seqKey, bytesKey, maxEntries, maxBytes, ks, key, partition, bucket,
-                         value, ct, vvText, hlcText, origin, epoch, tomb, idem)
+                         value, ct, vvText, hlcText, origin, epoch, tomb, idem, expires)
   local seq = rcall("INCR", seqKey)
   local packed = packChange(seq, ks, key, tostring(partition), tostring(bucket), value, ct, vvText, hlcText,
-    origin, tostring(epoch), tomb, idem)
+    origin, tostring(epoch), tomb, idem, expires)
   local sz = #packed + 32
   rcall("XADD", logKey, string.format("%d", seq) .. "-0", "r", packed, "sz", sz)
   rcall("INCRBY", bytesKey, sz)

@@ -38,13 +38,15 @@
     KEYS[4] the region's pending-conflict index (set of "ks\0key")
     KEYS[5] the partition's bucket digests
     KEYS[6] the region's index of remembered outcomes   KEYS[7] count of outcomes not remembered
-    then 4 KEYS per change i (i = 0 .. N-1), at 8 + 4i: its record hash, its bucket's members,
+    KEYS[8] the partition's expiry index (includes/expiry.lua)
+    then 4 KEYS per change i (i = 0 .. N-1), at 9 + 4i: its record hash, its bucket's members,
       its pending-conflict hash, its remembered outcome (the record hash again without a trailer)
     ARGV[1] origin    ARGV[2] incarnation    ARGV[3] now (wall ms)
     ARGV[4] how long an outcome is remembered, ms    ARGV[5] at most this many remembered
     ARGV[6] record count N, then N packed changes (packed.lua: seq, keyspace, key, partition,
       bucket, value, content type, version, hlc, origin, epoch, tombstone[, idempotency key,
-      fingerprint, created]), one argument each, all of the partition of KEYS
+      fingerprint, created][, expiry]), one argument each, all of the partition of KEYS; the
+      expiry is stored as the record's "x" (and in a pending version's metadata), "" without one
 
   Output: one code per record: 0 duplicate, 1 applied, 2 dominated/equal (by the record or
     by a pending version), 3 conflict (pending); then the number of idempotency outcomes of
@@ -56,6 +58,7 @@ local rcall = redis.call
 --- @include "merkle"
 --- @include "packed"
 --- @include "idempotency"
+--- @include "expiry"
 
 local origin = ARGV[1]
 local appliedField = origin .. "|" .. ARGV[2]
@@ -103,8 +106,8 @@ local function pendingCovers(pendKey, vv)
 end
 
 for i = 0, n - 1 do
-  local seq, ks, key, p, bucket, value, ct, vvText, hlcText, o, e, t, ik, fp, cr = unpackChange(ARGV[7 + i])
-  local recKey, membersKey, pendKey, outcomeKey = KEYS[8 + 4 * i], KEYS[9 + 4 * i], KEYS[10 + 4 * i], KEYS[11 + 4 * i]
+  local seq, ks, key, p, bucket, value, ct, vvText, hlcText, o, e, t, ik, fp, cr, x = unpackChange(ARGV[7 + i])
+  local recKey, membersKey, pendKey, outcomeKey = KEYS[9 + 4 * i], KEYS[10 + 4 * i], KEYS[11 + 4 * i], KEYS[12 + 4 * i]
   if fromLog and seq <= applied then
     out[#out + 1] = 0
   else
@@ -124,12 +127,14 @@ for i = 0, n - 1 do
         end
       end
     end
-    local curVv = rcall("HGET", recKey, "vv")
+    local curState = rcall("HMGET", recKey, "vv", "x")
+    local curVv = curState[1]
     local order = "after"
     if curVv then order = vvCompare(vvParse(vvText), vvParse(curVv)) end
     if order == "after" then
       rcall("HSET", recKey, "v", value, "ct", ct, "vv", vvText, "h", hlcText, "o", o, "e", e,
-        "t", t, "p", p, "b", bucket)
+        "t", t, "p", p, "b", bucket, "x", x)
+      expiryIndex(KEYS[8], key, curState[2], x)
       merkleAccumulate(merkle, KEYS[5], membersKey, bucket, key, curVv or nil, vvText)
       if anyPending then clearDominatedPending(ks, key, pendKey, vvParse(vvText)) end
       out[#out + 1] = 1
@@ -138,7 +143,7 @@ for i = 0, n - 1 do
     elseif order == "concurrent" then
       if anyPending then clearDominatedPending(ks, key, pendKey, vvParse(vvText)) end
       rcall("HSET", pendKey,
-        "m:" .. vvText, cjson.encode({ p = p, b = bucket, ct = ct, h = hlcText, o = o, e = e, t = t, a = now }),
+        "m:" .. vvText, cjson.encode({ p = p, b = bucket, ct = ct, h = hlcText, o = o, e = e, t = t, x = x, a = now }),
         "v:" .. vvText, value)
       rcall("SADD", KEYS[4], ks .. "\0" .. key)
       rcall("SADD", KEYS[3], key)

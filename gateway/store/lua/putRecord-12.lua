@@ -13,6 +13,7 @@
                                  KEYS[9] the store's identity (RegionStore.checkIdentity)
     KEYS[10] the request's remembered outcome (Idempotency-Key; the record hash when ARGV[20] is '': not touched)
     KEYS[11] the region's index of remembered outcomes (zset: idempotency key -> expiry wall ms)
+    KEYS[12] the partition's expiry index (zset: key -> expiry wall ms, includes/expiry.lua)
 
     ARGV[1] region               ARGV[9]  fence required (1 | 0)
     ARGV[2] now (wall ms)        ARGV[10] log max entries
@@ -30,10 +31,22 @@
     ARGV[20] Idempotency-Key ('' = none)   ARGV[21] the request's fingerprint (hex)
     ARGV[22] how long an outcome is remembered, ms   ARGV[23] at most this many remembered per region
     ARGV[24] operation: '' = put/delete (ARGV[3] is the value), 'incr' = add the integer ARGV[3] to
-             this region's entry of the PN-counter JSON (ARGV[3] may be negative)
+             this region's entry of the PN-counter JSON (ARGV[3] may be negative), 'expire' = keep
+             the live value and content type, set only the expiry (ARGV[25]), 'sweep' = the expiry
+             tombstone (below)
+    ARGV[25] time to live, ms ('' or 0 = the version never expires): its expiry ("x") is the
+             write's own HLC wall time + this, an absolute wall time. A put without it persists.
+
+  A record whose expiry ("x") is at or before ARGV[2] counts as absent for every check (live,
+  If-Match, If-None-Match, delete, expire): it reads as 404 already, only its tombstone is due.
+  'sweep' writes that tombstone: only when the current version is exactly ARGV[6] and expired
+  at ARGV[2] (else -1: revived or changed meanwhile, nothing written but the key's entry in
+  the expiry index, made the record's own); it carries the expiry's
+  own stamp (x.0, or one tick above the expired version's if that is higher), not the time
+  of the sweep, so under lww it loses to any write made after the expiry at another region.
 
   Output:
-    { 1 = created | 0 = updated, version, seq, hlc, packed change as logged (for the senders' tail cache) }
+    { 1 = created | 0 = updated, version, seq, hlc, packed change as logged (for the senders' tail cache), expiry ('' = none) }
     or, for a retry whose Idempotency-Key is remembered with the same fingerprint (nothing written):
     { 2, version, seq, hlc, created (1 | 0), tombstone (1 | 0), epoch }
     -1 If-Match mismatch, -2 If-None-Match failed, -3 fenced (no fence for this epoch, or its end or the writer's has passed on Redis's clock),
@@ -52,6 +65,7 @@ local rcall = redis.call
 --- @include "fence"
 --- @include "idempotency"
 --- @include "counter"
+--- @include "expiry"
 
 local region, now, tomb = ARGV[1], tonumber(ARGV[2]), ARGV[5]
 local epoch = ARGV[8]
@@ -69,23 +83,47 @@ end
 
 if ARGV[9] == "1" and not fenceHolds(KEYS[8], epoch, tonumber(ARGV[18])) then return -3 end
 
-local cur = rcall("HMGET", KEYS[1], "vv", "h", "t")
-local curVv, curHlc, curTomb = cur[1], cur[2], cur[3]
-local live = curVv ~= false and curTomb ~= "1"
+local cur = rcall("HMGET", KEYS[1], "vv", "h", "t", "x")
+local curVv, curHlc, curTomb, curX = cur[1], cur[2], cur[3], cur[4] or ""
+local expired = curX ~= "" and tonumber(curX) <= now
+local live = curVv ~= false and curTomb ~= "1" and not expired
+local op = ARGV[24]
+local ttl = tonumber(ARGV[25]) or 0
 
-if ARGV[6] ~= "" and (not live or (ARGV[6] ~= "*" and curVv ~= ARGV[6])) then return -1 end
-if ARGV[7] == "1" and live then return -2 end
-if tomb == "1" and not live then return -4 end
+if op == "sweep" then
+  if curVv ~= ARGV[6] or curTomb == "1" or not expired then
+    -- revived, changed or gone since the sweep read it: its index entry becomes the record's own
+    if curVv and curTomb ~= "1" and curX ~= "" then rcall("ZADD", KEYS[12], tonumber(curX), ARGV[13])
+    else rcall("ZREM", KEYS[12], ARGV[13]) end
+    return -1
+  end
+end
+
+if op ~= "sweep" then
+  if ARGV[6] ~= "" and (not live or (ARGV[6] ~= "*" and curVv ~= ARGV[6])) then return -1 end
+  if ARGV[7] == "1" and live then return -2 end
+  if (tomb == "1" or op == "expire") and not live then return -4 end
+end
 
 local vv = vvParse(curVv or "")
 vv[region] = math.max((vv[region] or 0) + 1, tonumber(ARGV[16]) or 0)
 local vvText = vvFormat(vv)
 local cw, cl = hlcParse(curHlc or nil)
-local w, l = hlcTick(KEYS[5], cw, cl, now)
+local w, l
+if op == "sweep" then
+  -- the expiry's own stamp (never the sweep's time); above the expired version's in any case
+  w, l = hlcMax(tonumber(curX), 0, cw, cl + 1)
+else
+  w, l = hlcTick(KEYS[5], cw, cl, now)
+end
 local hlcText = hlcFormat(w, l)
 local value = ARGV[3]
+local ct = ARGV[4]
+local expires = ""
+if ttl > 0 and tomb ~= "1" then expires = string.format("%d", w + ttl) end
 if tomb == "1" then value = "" end
-if ARGV[24] == "incr" then
+if op == "expire" then value, ct = rcall("HGET", KEYS[1], "v"), rcall("HGET", KEYS[1], "ct") or "" end
+if op == "incr" then
   local curValue = ""
   if live then curValue = rcall("HGET", KEYS[1], "v") end
   value = counterAdd(curValue, region, tonumber(ARGV[3]))
@@ -98,14 +136,15 @@ if not live then created = 1 end
 local idem = nil
 if idemKey ~= "" then idem = { idemKey, ARGV[21], tostring(created) } end
 
-rcall("HSET", KEYS[1], "v", value, "ct", ARGV[4], "vv", vvText, "h", hlcText, "o", region,
-  "e", epoch, "t", tomb, "p", ARGV[14], "b", ARGV[15])
+rcall("HSET", KEYS[1], "v", value, "ct", ct, "vv", vvText, "h", hlcText, "o", region,
+  "e", epoch, "t", tomb, "p", ARGV[14], "b", ARGV[15], "x", expires)
 local seq, packed = logAppend(KEYS[2], KEYS[3], KEYS[4], tonumber(ARGV[10]), tonumber(ARGV[11]),
-  ARGV[12], ARGV[13], ARGV[14], ARGV[15], value, ARGV[4], vvText, hlcText, region, epoch, tomb, idem)
+  ARGV[12], ARGV[13], ARGV[14], ARGV[15], value, ct, vvText, hlcText, region, epoch, tomb, idem, expires)
 merkleUpdate(KEYS[6], KEYS[7], ARGV[15], ARGV[13], curVv or nil, vvText)
+expiryIndex(KEYS[12], ARGV[13], curX, expires)
 
 if idemKey ~= "" then
   idemRemember(KEYS[10], KEYS[11], idemKey, now, tonumber(ARGV[22]),
     { "f", ARGV[21], "v", vvText, "q", seq, "h", hlcText, "c", created, "t", tomb, "e", epoch })
 end
-return { created, vvText, seq, hlcText, packed }
+return { created, vvText, seq, hlcText, packed, expires }

@@ -5,7 +5,7 @@
   is resolved and journaled exactly once. Compare-and-set on the current version: if the
   record changed since the resolver read it, nothing is written (-5) and the caller retries.
   On a fenced partition (ARGV[21] = 1) the store's fence must hold for the resolver's epoch
-  and lease, exactly as for a write (putRecord-9.lua); else nothing is written (-3).
+  and lease, exactly as for a write (putRecord-12.lua); else nothing is written (-3).
 
   The new version carries its winner's write stamp (ARGV[9] hlc, ARGV[20] origin), never
   the time of resolution: lww against later versions is decided by when the writes were
@@ -17,6 +17,7 @@
     KEYS[3] log seq counter   KEYS[8] the key's pending hash     KEYS[13] the partition's fence
     KEYS[4] log byte count    KEYS[9] pending-conflict index     KEYS[14] journal byte count
     KEYS[5] region HLC        KEYS[10] conflict journal stream   KEYS[15] journal acknowledged id
+                                                                 KEYS[16] the partition's expiry index
     ARGV[1] region   ARGV[2] now (wall ms)   ARGV[3] value   ARGV[4] content type
     ARGV[5] tombstone (1|0)   ARGV[6] expected current version ('' = absent)
     ARGV[7] pending incoming version   ARGV[8] resolved version (dominates both)
@@ -25,8 +26,8 @@
     ARGV[15] partition   ARGV[16] bucket   ARGV[17] journal max entries   ARGV[18] journal max bytes
     ARGV[19] outbox max entries   ARGV[20] the winner's origin   ARGV[21] fence required (1|0)
     ARGV[22] the resolver's epoch (fence)   ARGV[23] the resolver's lease end on Redis's clock, ms ('' = none)
-    ARGV[24] highest HLC of the two sides
-    ARGV[25] J = number of journal items, ARGV[26 .. 25+J] journal entry as field, value pairs,
+    ARGV[24] highest HLC of the two sides   ARGV[25] the winner's expiry, wall ms ('' = none)
+    ARGV[26] J = number of journal items, ARGV[27 .. 26+J] journal entry as field, value pairs,
     then each remaining ARGV is one compensation action (JSON) for the outbox
   Output: { version, seq, resolvedHlc, journal entries evicted unacknowledged, outbox entries evicted }
     | -3 fenced | -5 current version changed | -6 pending entry gone
@@ -38,9 +39,10 @@ local rcall = redis.call
 --- @include "log"
 --- @include "fence"
 --- @include "journal"
+--- @include "expiry"
 
 if ARGV[21] == "1" and not fenceHolds(KEYS[13], ARGV[22], tonumber(ARGV[23])) then return -3 end
-local cur = rcall("HMGET", KEYS[1], "vv", "h")
+local cur = rcall("HMGET", KEYS[1], "vv", "h", "x")
 if (cur[1] or "") ~= ARGV[6] then return -5 end
 if rcall("HEXISTS", KEYS[8], "m:" .. ARGV[7]) == 0 then return -6 end
 
@@ -54,10 +56,11 @@ local value = ARGV[3]
 if ARGV[5] == "1" then value = "" end
 
 rcall("HSET", KEYS[1], "v", value, "ct", ARGV[4], "vv", vvText, "h", hlcText, "o", origin,
-  "e", ARGV[10], "t", ARGV[5], "p", ARGV[15], "b", ARGV[16])
+  "e", ARGV[10], "t", ARGV[5], "p", ARGV[15], "b", ARGV[16], "x", ARGV[25])
 local seq = logAppend(KEYS[2], KEYS[3], KEYS[4], tonumber(ARGV[11]), tonumber(ARGV[12]),
-  ARGV[13], ARGV[14], ARGV[15], ARGV[16], value, ARGV[4], vvText, hlcText, origin, ARGV[10], ARGV[5])
+  ARGV[13], ARGV[14], ARGV[15], ARGV[16], value, ARGV[4], vvText, hlcText, origin, ARGV[10], ARGV[5], nil, ARGV[25])
 merkleUpdate(KEYS[6], KEYS[7], ARGV[16], ARGV[14], cur[1] or nil, vvText)
+expiryIndex(KEYS[16], ARGV[14], cur[3], ARGV[25])
 
 rcall("HDEL", KEYS[8], "m:" .. ARGV[7], "v:" .. ARGV[7])
 if rcall("EXISTS", KEYS[8]) == 0 then
@@ -66,11 +69,11 @@ if rcall("EXISTS", KEYS[8]) == 0 then
 end
 
 local evicted = 0
-local j = tonumber(ARGV[25])
+local j = tonumber(ARGV[26])
 if j > 0 then
   local journal = { "XADD", KEYS[10], "*" }
   local sz = 64
-  for i = 26, 25 + j do
+  for i = 27, 26 + j do
     journal[#journal + 1] = ARGV[i]
     sz = sz + #ARGV[i]
   end
@@ -86,6 +89,6 @@ if j > 0 then
   evicted = journalTrim(KEYS[10], KEYS[14], KEYS[15], tonumber(ARGV[17]), tonumber(ARGV[18]))
 end
 local outboxEvicted = 0
-for i = 26 + j, #ARGV do rcall("XADD", KEYS[11], "*", "action", ARGV[i]) end
-if 26 + j <= #ARGV then outboxEvicted = rcall("XTRIM", KEYS[11], "MAXLEN", tonumber(ARGV[19])) end
+for i = 27 + j, #ARGV do rcall("XADD", KEYS[11], "*", "action", ARGV[i]) end
+if 27 + j <= #ARGV then outboxEvicted = rcall("XTRIM", KEYS[11], "MAXLEN", tonumber(ARGV[19])) end
 return { vvText, seq, resolvedHlc, evicted, outboxEvicted }
