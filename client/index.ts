@@ -53,6 +53,8 @@ export interface GetResult {
   region: string | undefined;
   /** The answering region is a replica for the key (single-master): it may lag. */
   stale: boolean;
+  /** The version's absolute expiry, wall ms (x-geogate-expires-at); absent: it never expires. */
+  expiresAtMs?: number;
 }
 
 /** One found key of `mget`. */
@@ -66,6 +68,8 @@ export interface MgetRecord {
 export interface WriteResult {
   version: string;
   created: boolean;
+  /** The written version's absolute expiry, wall ms (x-geogate-expires-at); absent: it never expires. */
+  expiresAtMs?: number;
   /** The gateway answered a retry with the first outcome (x-geogate-idempotent-replay). */
   replayed: boolean;
 }
@@ -156,6 +160,7 @@ export class GeogateClient {
       version: unquote(res.headers.get('etag')),
       region: res.headers.get('x-geogate-region') ?? undefined,
       stale: res.headers.get('x-geogate-stale') === 'possible',
+      ...(res.headers.get('x-geogate-expires-at') !== null && { expiresAtMs: Number(res.headers.get('x-geogate-expires-at')) }),
     };
   }
 
@@ -186,9 +191,25 @@ export class GeogateClient {
     return { keys: body.keys, next: body.next };
   }
 
-  put(keyspace: string, key: string, value: Uint8Array | string, opts: WriteOptions & { contentType?: string } = {}): Promise<WriteResult> {
+  /**
+   * Writes the value. `ttlSeconds`: the new version expires that long after the write (an
+   * absolute time, every region reads the key as absent from then on); without it the version
+   * never expires, also when the key had an expiry before (docs/expiry.md).
+   */
+  put(keyspace: string, key: string, value: Uint8Array | string, opts: WriteOptions & { contentType?: string; ttlSeconds?: number } = {}): Promise<WriteResult> {
     const headers = { 'content-type': opts.contentType ?? (typeof value === 'string' ? 'text/plain; charset=utf-8' : 'application/octet-stream') };
-    return this.write({ method: 'PUT', path: kvPath(keyspace, key), body: value, headers }, opts);
+    const ttl = opts.ttlSeconds === undefined ? '' : `?ttl=${checkTtl(opts.ttlSeconds)}`;
+    return this.write({ method: 'PUT', path: kvPath(keyspace, key) + ttl, body: value, headers }, opts);
+  }
+
+  /**
+   * Sets the live key's expiry to `ttlSeconds` from now, keeping its value (`POST …/expire`);
+   * 0 removes the expiry. Undefined when the key is absent, deleted or expired (404).
+   */
+  async expire(keyspace: string, key: string, ttlSeconds: number, opts: WriteOptions = {}): Promise<WriteResult | undefined> {
+    const res = await this.send(this.writeCall(jsonCall('POST', `${kvPath(keyspace, key)}/expire`, { ttlSeconds: checkTtl(ttlSeconds) }), opts));
+    if (res.status === 404) { await res.arrayBuffer(); return undefined; }
+    return writeResult(res);
   }
 
   /** Deletes the key; false when it was absent (404). */
@@ -221,10 +242,7 @@ export class GeogateClient {
   }
 
   private async write(call: Call, opts: WriteOptions): Promise<WriteResult> {
-    const res = await this.send(this.writeCall(call, opts));
-    await ensureOk(res);
-    const body = (await res.json()) as { version: string; created: boolean };
-    return { version: body.version, created: body.created, replayed: res.headers.get('x-geogate-idempotent-replay') === 'true' };
+    return writeResult(await this.send(this.writeCall(call, opts)));
   }
 
   /** The request loop: every bound is checked here. Answers the first response that is not a 307 or a 503. */
@@ -294,6 +312,21 @@ export { GeogateClient as Client };
 
 function kvPath(keyspace: string, key: string): string {
   return `/v1/kv/${encodeURIComponent(keyspace)}/${key.split('/').map(encodeURIComponent).join('/')}`;
+}
+
+async function writeResult(res: Response): Promise<WriteResult> {
+  await ensureOk(res);
+  const body = (await res.json()) as { version: string; created: boolean };
+  const expires = res.headers.get('x-geogate-expires-at');
+  return {
+    version: body.version, created: body.created, replayed: res.headers.get('x-geogate-idempotent-replay') === 'true',
+    ...(expires !== null && { expiresAtMs: Number(expires) }),
+  };
+}
+
+function checkTtl(seconds: number): number {
+  if (!Number.isSafeInteger(seconds) || seconds < 0) throw new RangeError(`ttlSeconds must be a whole number of seconds >= 0, got ${seconds}`);
+  return seconds;
 }
 
 function jsonCall(method: string, path: string, body: unknown): Call {

@@ -156,7 +156,8 @@ async function write(ctx: GatewayContext, c: Context, t: Target, body: WriteBody
   if (auth.kind === 'redirect') {
     const url = ctx.publicUrls.get(auth.region);
     if (!url) throw new UnavailableError(`partition is written at region ${auth.region}, whose URL is unknown here`, 'owner_unknown');
-    throw new RedirectError(auth.region, url + new URL(c.req.url).pathname);
+    const asked = new URL(c.req.url);
+    throw new RedirectError(auth.region, url + asked.pathname + asked.search); // ?ttl= goes along
   }
   if (auth.kind === 'unavailable') throw new UnavailableError(auth.reason, auth.code ?? 'no_write_authority', Math.max(1, Math.ceil(auth.retryAfterMs / 1000)));
   const session = sessionOf(ctx);

@@ -52,6 +52,25 @@ describe('geogate/client on a real 2-region cluster', () => {
     await expect.poll(async () => (await client.get('orders', key!))?.version, { timeout: 5000 }).toBe('west:2');
   });
 
+  it('put with ttlSeconds through a 307 (the redirect keeps ?ttl=), expire() sets and removes it, undefined for an absent key', async () => {
+    const events: ClientEvent[] = [];
+    const client = new GeogateClient({ regions: [eastUrl], onEvent: (e) => events.push(e) });
+    const [key] = keysActiveAt(c, 'orders', 'west', 1);
+    const put = await client.put('orders', key!, 'short-lived', { ttlSeconds: 600 });
+    expect(events.some((e) => e.type === 'redirect' && e.to.startsWith(westUrl))).toBe(true);
+    expect(put.expiresAtMs).toBeGreaterThan(Date.now() + 590_000);
+    const west = new GeogateClient({ regions: [westUrl] });
+    expect((await west.get('orders', key!))?.expiresAtMs).toBe(put.expiresAtMs);
+    const longer = await client.expire('orders', key!, 1200);
+    expect(longer!.expiresAtMs).toBeGreaterThan(put.expiresAtMs! + 590_000);
+    const persisted = await client.expire('orders', key!, 0);
+    expect(persisted!.expiresAtMs).toBeUndefined();
+    expect(await west.get('orders', key!)).toMatchObject({ value: new TextEncoder().encode('short-lived'), version: persisted!.version });
+    expect((await west.get('orders', key!))!.expiresAtMs).toBeUndefined();
+    expect(await client.expire('orders', `${key}-absent`, 5)).toBeUndefined();
+    expect(() => client.put('orders', key!, 'x', { ttlSeconds: -1 })).toThrow(RangeError);
+  });
+
   it('a write whose first attempt timed out (Redis frozen) is applied once: the retry carries the same Idempotency-Key', async () => {
     const events: ClientEvent[] = [];
     const client = new GeogateClient({ regions: [eastUrl], requestTimeoutMs: 300, retryAfterMsMax: 200, onEvent: (e) => events.push(e) });
