@@ -228,5 +228,7 @@ function side(name: string, v: RecordVersion & { version?: string }): Record<str
     [`${name}ContentType`]: v.contentType,
     [`${name}Value`]: value,
     [`${name}ValueBytes`]: String(value.byteLength),
+    // the side's absolute expiry (docs/expiry.md), when it had one
+    ...(v.expiresAtMs !== undefined && { [`${name}ExpiresAtMs`]: String(v.expiresAtMs) }),
   };
 }

@@ -131,6 +131,12 @@ describe('expiry across regions', () => {
     expect((await req(`${east.url}/v1/kv/carts/${persistWins}/expire`, 'POST', '{"ttlSeconds":0}', json)).status).toBe(200);
     c.healAll();
     expect(await eventually(() => settled(c, [shortWins, persistWins]), 30_000, 100)).toBe(true);
+    // the journal keeps both sides' expiries with their values
+    const journal = (await (await fetch(`${east.url}/v1/conflicts?keyspace=carts&limit=100`)).json()) as { conflicts: Record<string, string>[] };
+    const entry = journal.conflicts.find((e) => e.key === shortWins)!;
+    const sides = [entry.currentExpiresAtMs, entry.incomingExpiresAtMs].map(Number).sort((x, y) => x - y);
+    expect(sides[0]).toBe(shortExpiry); // west's 2 s
+    expect(sides[1]).toBeGreaterThan(shortExpiry + 3_500_000); // east's hour, the loser, kept
     for (const g of [east, west]) {
       expect((await g.store.get('carts', shortWins))!.expiresAtMs, g.config.region).toBe(shortExpiry);
       expect((await g.store.get('carts', persistWins))!.expiresAtMs, g.config.region).toBeUndefined();

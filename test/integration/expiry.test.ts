@@ -8,13 +8,18 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { eventually, startCluster, startRegion } from '../helpers/cluster.js';
 import { StoreError, StoreErrorCode } from '../../gateway/store/index.js';
+import { MerkleStore } from '../../gateway/store/merkle-store.js';
+import { toChangeRecord } from '../../replicator/anti-entropy/session.js';
 
 type Region = Awaited<ReturnType<typeof startRegion>>;
 let region: Region | undefined;
+let other: Region | undefined;
 let cluster: Awaited<ReturnType<typeof startCluster>> | undefined;
 afterEach(async () => {
   await region?.stop();
   region = undefined;
+  await other?.stop();
+  other = undefined;
   await cluster?.stop();
   cluster = undefined;
 });
@@ -161,5 +166,22 @@ describe('expiry on one region', () => {
     const g = () => cluster!.byName('east').gateway;
     expect(await eventually(async () => (await g().store.get('carts', 's'))?.tombstone === true, 5000)).toBe(true);
     expect((await g().store.get('carts', 's'))!.hlc).toEqual([expiresAt, 0]);
+  });
+
+  it('anti-entropy carries the expiry: the record read for a peer holds it, and the peer applying it reads, indexes and sweeps by it', async () => {
+    region = await start();
+    other = await startRegion('west', ['west'], { keyspaces: KEYSPACES, expiry: { sweepIntervalMs: 3_600_000 } });
+    const put = await req(`${region.gateway.url}/v1/kv/carts/ae?ttl=1`, 'PUT', 'repaired');
+    const expiresAt = Number(put.headers.get('x-geogate-expires-at'));
+    const [wire] = await new MerkleStore(region.gateway.store).readRecords('carts', ['ae']);
+    expect(wire![10]).toBe(expiresAt);
+    const rec = toChangeRecord('carts', wire!)!;
+    expect(rec.record.expiresAtMs).toBe(expiresAt);
+    expect(await other.gateway.store.applyVersions([rec])).toEqual(['applied']);
+    const got = await req(`${other.gateway.url}/v1/kv/carts/ae`, 'GET');
+    if (Date.now() < expiresAt) expect(got.headers.get('x-geogate-expires-at')).toBe(String(expiresAt));
+    while (Date.now() < expiresAt) await sleep(20);
+    expect((await req(`${other.gateway.url}/v1/kv/carts/ae`, 'GET')).status).toBe(404);
+    expect(await other.gateway.expirySweeper.sweepOnce()).toEqual({ tombstoned: 1, examined: 1 });
   });
 });
