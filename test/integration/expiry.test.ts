@@ -61,7 +61,10 @@ describe('expiry on one region', () => {
     const got = await req(`${kv}/a`, 'GET');
     expect(got).toMatchObject({ status: 200, text: 'soon gone' });
     expect(got.headers.get('x-geogate-expires-at')).toBe(String(expiresAt));
+    const head = await req(`${kv}/a`, 'HEAD');
+    if (Date.now() < expiresAt) expect(head).toMatchObject({ status: 200, text: '' });
     while (Date.now() < expiresAt) await sleep(20);
+    expect((await req(`${kv}/a`, 'HEAD')).status).toBe(404);
     // nothing swept yet: the record is still stored, unexpired-looking but for its expiry
     expect((await g.store.get('carts', 'a'))?.tombstone).toBe(false);
     expect((await req(`${kv}/a`, 'GET')).status).toBe(404);
