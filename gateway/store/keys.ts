@@ -6,8 +6,8 @@
  * touches one slot. Region-wide keys (no tag) are listed in `REGION_WIDE_KEYS`; the structural
  * test (test/integration/key-slots.test.ts) checks every script's KEYS against a real Redis
  * Cluster. The region-wide keys still on the per-write path (`PER_WRITE_REGION_WIDE`: the
- * log, its seq and byte count, the HLC, the identity, the idempotency index, the applied
- * cursors, the pending and journal streams) move per partition with the per-partition log
+ * log, its seq and byte count, the identity, the idempotency outcomes and index, the pending
+ * index, the journal and outbox) move per partition with the per-partition log
  * (docs/design-notes.md, "The per-partition layout").
  *
  * The layout's version is written once in the store (`layout`); a store holding another
@@ -44,6 +44,11 @@ export class StoreKeys {
   partitionPending(ks: string, partition: number): string { return `${this.tag(ks, partition)}pendp`; }
   /** The partition's expiry index: key -> expiry wall ms (lua/includes/expiry.lua). */
   expiry(ks: string, partition: number): string { return `${this.tag(ks, partition)}exp`; }
+  /**
+   * The partition's hybrid logical clock (the last stamp it handed out or saw): lww compares
+   * the stamps of one key, which lives in one partition, so a clock per partition is enough.
+   */
+  hlc(ks: string, partition: number): string { return `${this.tag(ks, partition)}hlc`; }
   /** What this region applied of each origin's log in the partition: "origin|incarnation" → seq (dedupe of a batch split per partition). */
   appliedIn(ks: string, partition: number): string { return `${this.tag(ks, partition)}applied`; }
 
@@ -59,7 +64,6 @@ export class StoreKeys {
   get log(): string { return `${this.prefix}log`; }
   get seq(): string { return `${this.prefix}seq`; }
   get logBytes(): string { return `${this.prefix}logbytes`; }
-  get hlc(): string { return `${this.prefix}hlc`; }
   /** The resume cursor per origin: "origin|incarnation" → seq, written once a whole batch is applied. */
   get applied(): string { return `${this.prefix}applied`; }
   get pendingIndex(): string { return `${this.prefix}pendidx`; }
@@ -88,5 +92,5 @@ export class StoreKeys {
  * they move per partition with the per-partition log (stage 2 of the layout). The structural
  * test checks that these, and only these, are outside the partition's slot.
  */
-export const PER_WRITE_REGION_WIDE = ['log', 'seq', 'logBytes', 'hlc', 'identity', 'idempotency', 'idempotencyIndex', 'idempotencyUnremembered',
+export const PER_WRITE_REGION_WIDE = ['log', 'seq', 'logBytes', 'identity', 'idempotency', 'idempotencyIndex', 'idempotencyUnremembered',
   'applied', 'pendingIndex', 'journal', 'journalBytes', 'journalAcked', 'outbox', 'incarnation', 'deadLetters'] as const;

@@ -750,14 +750,22 @@ export class RegionStore implements ChangeSink {
     const idem = this.opts.idempotency ?? DEFAULT_APPLY_IDEMPOTENCY;
     const codes: number[] = new Array(batch.length);
     const nowMs = this.opts.nowMs();
-    for (const group of groupByPartition(batch)) {
+    // every partition's call sent at once (one round trip, Redis runs them in order); the
+    // cursor only once all of them succeeded
+    const groups = groupByPartition(batch);
+    const outs = await Promise.allSettled(groups.map((group) => {
       const call = applyChangesCall(this.keys, group.keyspace, group.partition, group.entries);
-      const out = (await scripts.applyChanges.call(this.redis, call.keys,
+      return scripts.applyChanges.call(this.redis, call.keys,
         { origin, incarnation, nowMs, idempotencyTtlMs: idem.ttlMs, idempotencyEntriesMax: idem.entriesMax, count: group.entries.length },
-        call.packed, call.items)) as number[];
-      this.idempotencyUnremembered += out.pop() ?? 0;
-      group.at.forEach((i, j) => { codes[i] = out[j]!; });
-    }
+        call.packed, call.items) as Promise<number[]>;
+    }));
+    outs.forEach((o, g) => {
+      if (o.status === 'rejected') return;
+      this.idempotencyUnremembered += o.value.pop() ?? 0;
+      groups[g]!.at.forEach((i, j) => { codes[i] = o.value[j]!; });
+    });
+    const failed = outs.find((o) => o.status === 'rejected');
+    if (failed) throw failed.reason;
     if (origin !== '') {
       let last = 0;
       for (const e of batch) if (e.seq > last) last = e.seq;

@@ -11,7 +11,7 @@ import type { StoreKeys } from './keys.js';
 export function putRecordKeys(k: StoreKeys, ks: string, partition: number, bucket: number, key: string, idempotencyKey?: string) {
   const record = k.recordIn(ks, partition, key);
   return {
-    record, log: k.log, seq: k.seq, logBytes: k.logBytes, hlc: k.hlc,
+    record, log: k.log, seq: k.seq, logBytes: k.logBytes, hlc: k.hlc(ks, partition),
     digest: k.digest(ks, partition), members: k.members(ks, partition, bucket), fence: k.fence(ks, partition), identity: k.identity,
     // any key of the partition will do without an Idempotency-Key: the script does not touch it then
     idempotency: idempotencyKey !== undefined ? k.idempotency(idempotencyKey) : record,
@@ -21,7 +21,7 @@ export function putRecordKeys(k: StoreKeys, ks: string, partition: number, bucke
 
 export function resolveConflictKeys(k: StoreKeys, ks: string, partition: number, bucket: number, key: string) {
   return {
-    record: k.recordIn(ks, partition, key), log: k.log, seq: k.seq, logBytes: k.logBytes, hlc: k.hlc, digest: k.digest(ks, partition),
+    record: k.recordIn(ks, partition, key), log: k.log, seq: k.seq, logBytes: k.logBytes, hlc: k.hlc(ks, partition), digest: k.digest(ks, partition),
     members: k.members(ks, partition, bucket), pending: k.pendingIn(ks, partition, key), pendingIndex: k.pendingIndex,
     journal: k.journal, outbox: k.outbox, partitionPending: k.partitionPending(ks, partition), fence: k.fence(ks, partition),
     journalBytes: k.journalBytes, journalAcked: k.journalAcked, expiryIndex: k.expiry(ks, partition),
@@ -79,7 +79,7 @@ export function applyChangesCall(k: StoreKeys, ks: string, partition: number, en
   }
   return {
     keys: {
-      partitionApplied: k.appliedIn(ks, partition), hlc: k.hlc, partitionPending: k.partitionPending(ks, partition),
+      partitionApplied: k.appliedIn(ks, partition), hlc: k.hlc(ks, partition), partitionPending: k.partitionPending(ks, partition),
       pendingIndex: k.pendingIndex, digest: k.digest(ks, partition), idempotencyIndex: k.idempotencyIndex,
       idempotencyUnremembered: k.idempotencyUnremembered, expiryIndex: k.expiry(ks, partition),
     },

@@ -123,9 +123,9 @@ describe('key layout: every script call in one Redis Cluster slot (3 masters, CL
     }
     expect([...covered].sort()).toEqual(Object.keys(scripts).sort());
     // what stays region-wide on the write, apply and resolution paths (stage 2 of the layout moves these)
-    expect([...outsideBy.get('putRecord')!].sort()).toEqual(['hlc', 'identity', 'idempotency', 'idempotencyIndex', 'log', 'logBytes', 'seq'].sort());
-    expect([...outsideBy.get('applyChanges')!].sort()).toEqual(['hlc', 'idempotency', 'idempotencyIndex', 'idempotencyUnremembered', 'pendingIndex'].sort());
-    expect([...outsideBy.get('resolveConflict')!].sort()).toEqual(['hlc', 'journal', 'journalAcked', 'journalBytes', 'log', 'logBytes', 'outbox', 'pendingIndex', 'seq'].sort());
+    expect([...outsideBy.get('putRecord')!].sort()).toEqual(['identity', 'idempotency', 'idempotencyIndex', 'log', 'logBytes', 'seq'].sort());
+    expect([...outsideBy.get('applyChanges')!].sort()).toEqual(['idempotency', 'idempotencyIndex', 'idempotencyUnremembered', 'pendingIndex'].sort());
+    expect([...outsideBy.get('resolveConflict')!].sort()).toEqual(['journal', 'journalAcked', 'journalBytes', 'log', 'logBytes', 'outbox', 'pendingIndex', 'seq'].sort());
     for (const name of ['collectTombstones', 'readMembers', 'readRecords']) expect([...outsideBy.get(name)!], name).toEqual([]);
   });
 

@@ -33,7 +33,7 @@
 
   Input:
     KEYS[1] the partition's applied seqs (hash "origin|incarnation" -> seq)
-    KEYS[2] region HLC
+    KEYS[2] the partition's HLC
     KEYS[3] the partition's pending index (set of keys)
     KEYS[4] the region's pending-conflict index (set of "ks\0key")
     KEYS[5] the partition's bucket digests
@@ -159,7 +159,7 @@ end
 
 merkleFlush(merkle)
 if fromLog then rcall("HSET", KEYS[1], appliedField, applied) end
--- HLC receive rule: the region's clock never falls behind a stamp it has seen.
+-- HLC receive rule: the partition's clock never falls behind a stamp it has seen.
 local lw, ll = hlcParse(rcall("GET", KEYS[2]))
 local w, l = hlcMax(lw, ll, maxW, maxL)
 rcall("SET", KEYS[2], hlcFormat(w, l))

@@ -6,7 +6,7 @@
   the key, the fingerprint and created (packed.lua's trailer): the peers remember the outcome.
 
   Input:
-    KEYS[1] record hash          KEYS[5] region HLC
+    KEYS[1] record hash          KEYS[5] the partition's HLC
     KEYS[2] replication log      KEYS[6] partition bucket digests
     KEYS[3] log seq counter      KEYS[7] bucket members (key -> version)
     KEYS[4] log byte count       KEYS[8] partition fence ("epoch:endMs", includes/fence.lua)

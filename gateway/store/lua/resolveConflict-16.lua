@@ -9,14 +9,14 @@
 
   The new version carries its winner's write stamp (ARGV[9] hlc, ARGV[20] origin), never
   the time of resolution: lww against later versions is decided by when the writes were
-  made. The time of resolution is a tick of the region's HLC, returned and journaled.
+  made. The time of resolution is a tick of the partition's HLC, returned and journaled.
 
   Input:
     KEYS[1] record hash       KEYS[6] partition bucket digests   KEYS[11] action outbox stream
     KEYS[2] replication log   KEYS[7] bucket members             KEYS[12] the partition's pending index
     KEYS[3] log seq counter   KEYS[8] the key's pending hash     KEYS[13] the partition's fence
     KEYS[4] log byte count    KEYS[9] pending-conflict index     KEYS[14] journal byte count
-    KEYS[5] region HLC        KEYS[10] conflict journal stream   KEYS[15] journal acknowledged id
+    KEYS[5] partition HLC     KEYS[10] conflict journal stream   KEYS[15] journal acknowledged id
                                                                  KEYS[16] the partition's expiry index
     ARGV[1] region   ARGV[2] now (wall ms)   ARGV[3] value   ARGV[4] content type
     ARGV[5] tombstone (1|0)   ARGV[6] expected current version ('' = absent)
@@ -46,7 +46,7 @@ local cur = rcall("HMGET", KEYS[1], "vv", "h", "x")
 if (cur[1] or "") ~= ARGV[6] then return -5 end
 if rcall("HEXISTS", KEYS[8], "m:" .. ARGV[7]) == 0 then return -6 end
 
--- the time of resolution: the region's clock, above both sides
+-- the time of resolution: the partition's clock, above both sides
 local fw, fl = hlcParse(ARGV[24])
 local rw, rl = hlcTick(KEYS[5], fw, fl, tonumber(ARGV[2]))
 local resolvedHlc = hlcFormat(rw, rl)
