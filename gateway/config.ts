@@ -9,8 +9,13 @@ import { z } from 'zod';
 import { ConfigError } from './errors.js';
 import { CredentialsError, readSecrets, secretSourceFields, sourceProblem, tlsFilesSchema, tokenSourceFields } from '../security/index.js';
 import { changesFrameBytesMax } from '../replicator/codec.js';
+import { PEER_URLS_MAX } from '../replicator/options.js';
 import { PACKED_METADATA_BYTES_MAX } from '../replicator/packed.js';
 import { APPLY_BATCH_RECORDS_MAX } from './store/region-store.js';
+import { DEFAULT_COORDINATOR_DRIFT_MARGIN_MS, DEFAULT_COORDINATOR_LEASE_MS } from './coordination/election.js';
+
+/** The coordinator renews its lease this often (a quarter of the default lease). */
+export const DEFAULT_COORDINATOR_RENEW_MS = 250;
 
 export const DEFAULT_KEY_BYTES_MAX = 512;
 export const DEFAULT_VALUE_BYTES_MAX = 1024 * 1024;
@@ -112,7 +117,8 @@ export const gatewayConfigSchema = z.strictObject({
   }),
   /** TLS on the listener (API + links) and for every dial; peers and witness then at https:// URLs. */
   tls: tlsFilesSchema.optional(),
-  peers: z.array(z.strictObject({ region: regionName, url: httpUrl, publicUrl: httpUrl.optional() })).default([]),
+  // `urls`: every instance of a region with several (coordination.enabled); `url` is one of them or a load balancer
+  peers: z.array(z.strictObject({ region: regionName, url: httpUrl, urls: z.array(httpUrl).min(1).max(PEER_URLS_MAX).optional(), publicUrl: httpUrl.optional() })).default([]),
   witness: z.strictObject({ url: httpUrl, timeoutMs: z.number().int().min(10).max(10_000).default(500) }).optional(),
   keyspaces: z.array(keyspace).min(1).max(256),
   limits: z.strictObject({
@@ -162,6 +168,20 @@ export const gatewayConfigSchema = z.strictObject({
   lease: z.strictObject({
     leaseMs: z.number().int().min(100).max(600_000).default(DEFAULT_LEASE_MS),
     driftMarginMs: z.number().int().min(0).max(60_000).default(DEFAULT_DRIFT_MARGIN_MS),
+  }).prefault({}),
+  /**
+   * Several gateway instances per region (docs/config.md, "Several instances per region"):
+   * one at a time, elected through the region's Redis, is the region's coordinator.
+   */
+  coordination: z.strictObject({
+    enabled: z.boolean().default(false),
+    /** This instance's name in the election (default: host, pid and a random part). */
+    instanceId: z.string().regex(/^[A-Za-z0-9._:-]{1,64}$/, '1-64 of [A-Za-z0-9._:-]').optional(),
+    /** Where this instance is reached (default: its listening address). */
+    instanceUrl: httpUrl.optional(),
+    leaseMs: z.number().int().min(200).max(60_000).default(DEFAULT_COORDINATOR_LEASE_MS),
+    renewMs: z.number().int().min(10).max(30_000).default(DEFAULT_COORDINATOR_RENEW_MS),
+    driftMarginMs: z.number().int().min(0).max(10_000).default(DEFAULT_COORDINATOR_DRIFT_MARGIN_MS),
   }).prefault({}),
   merkle: z.strictObject({ buckets: z.number().int().min(1).max(65_536).default(DEFAULT_MERKLE_BUCKETS) }).prefault({}),
   antiEntropy: z.strictObject({
@@ -314,6 +334,10 @@ function checkLimits(c: z.infer<typeof gatewayConfigSchema>, file: string): void
   if (batchFrame > r.frameBytesMax) {
     throw new ConfigError(file, 'replication.batchBytesMax',
       `a batch of replication.batchBytesMax ${r.batchBytesMax} bytes in up to replication.batchRecordsMax ${r.batchRecordsMax} records takes up to ${batchFrame} bytes in a frame, above replication.frameBytesMax ${r.frameBytesMax}`);
+  }
+  const co = c.coordination;
+  if (co.renewMs * 2 > co.leaseMs - co.driftMarginMs) {
+    throw new ConfigError(file, 'coordination.renewMs', `${co.renewMs} must be at most half of coordination.leaseMs - coordination.driftMarginMs (${co.leaseMs - co.driftMarginMs}): the coordinator must renew well inside its lease`);
   }
   if (c.lease.driftMarginMs >= c.lease.leaseMs) {
     throw new ConfigError(file, 'lease.driftMarginMs', `${c.lease.driftMarginMs} must be below lease.leaseMs ${c.lease.leaseMs} (a lease is valid for leaseMs - driftMarginMs)`);

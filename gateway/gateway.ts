@@ -6,33 +6,34 @@
 import type { Server } from 'node:http';
 import type { Redis } from 'ioredis';
 import { createStoreConnection, describeStore } from './store/connection.js';
-import { Counter } from 'prom-client';
+import { Counter, type Registry } from 'prom-client';
 import type { Logger } from 'pino';
 import { realClock, realRandom, type Clock } from '../infra/clock.js';
 import { childLogger, createLogger } from '../infra/log.js';
 import type { GatewayConfig, KeyspaceConfig } from './config.js';
 import { PartitionMap } from './partition-map.js';
 import { AppliedFrontier, ConflictStore, RegionStore, StoreLayoutError } from './store/index.js';
-import { ConflictWorker } from './merge/conflict-worker.js';
-import { ActionWorker } from './merge/action-worker.js';
-import { RetentionSweeper } from './merge/retention.js';
+import type { ConflictWorker } from './merge/conflict-worker.js';
 import { ExpirySweeper } from './expiry-sweep.js';
-import { createReplicator, SyncReplicas } from './replication.js';
+import { SyncReplicas } from './replication.js';
 import { SettingsCheck } from './settings-check.js';
 import { gatewaySettings } from './shared-settings.js';
 import type { Replicator } from '../replicator/index.js';
 import { loadTriggers } from '../conflict/index.js';
-import { WitnessAuthority } from './ownership/witness-authority.js';
 import { BootstrapGate } from './bootstrap-gate.js';
 import { ROLLBACK_CHECK_WAIT_MS, RollbackGuard } from './rollback-guard.js';
 import { RedisRepairMarks } from './store/repair-marks.js';
-import { AntiEntropy } from '../replicator/anti-entropy/index.js';
+import type { AntiEntropy } from '../replicator/anti-entropy/index.js';
 import { MerkleStore } from './store/merkle-store.js';
 import { StaticAuthority, type WriteAuthority } from './authority.js';
 import { createGatewayMetrics, streamSizeGauges } from './metrics.js';
 import { createApp } from './http/app.js';
 import { createSiteSecurity } from './site-security.js';
 import type { GatewayContext } from './http/context.js';
+import { NOT_COORDINATOR_TOKEN, RedisLeaseStore, type CoordinatorElection } from './coordination/index.js';
+import { delegatingAuthority, notCoordinatorAuthority } from './coordination/authority.js';
+import { BoardReader } from './coordination/board.js';
+import { runElection, startRegionCoordinator, type CoordinatorDeps, type CoordinatorRole } from './coordinator.js';
 
 export interface GatewayOptions {
   log?: Logger;
@@ -101,11 +102,15 @@ export async function startGateway(config: GatewayConfig, opts: GatewayOptions =
   const log = childLogger(root, { component: 'gateway' });
   const redis = createRedis(config, childLogger(root, { component: 'store' }));
   const maps = new Map(config.keyspaces.map((ks) => [ks.name, new PartitionMap(ks, config.cluster.regions, config.merkle.buckets)]));
+  // with several instances per region: the election (started once listening), whose token the
+  // store's scripts that change shared state for the coordinator run under
+  let election: CoordinatorElection | undefined;
+  const coordinatorToken = config.coordination.enabled ? () => election?.token() ?? NOT_COORDINATOR_TOKEN : undefined;
   const storeOptions = {
     region: config.region, prefix: config.redis.keyPrefix, partitionOf: partitionOfMaps(maps),
     logMaxEntries: config.log.maxEntries, logMaxBytes: config.log.maxBytes, nowMs: () => clock.nowMs(), monoMs: () => clock.monoMs(),
     // peers' outcomes remembered under the same bounds; one frontier for both stores (session tokens)
-    idempotency: config.idempotency, frontier: new AppliedFrontier(),
+    idempotency: config.idempotency, frontier: new AppliedFrontier(), coordinatorToken,
   };
   // `durability: replica` writes WAIT for a replica on connections of their own (WAIT blocks
   // the connection it runs on: region-store.ts)
@@ -142,41 +147,18 @@ export async function startGateway(config: GatewayConfig, opts: GatewayOptions =
     region: config.region, logMaxEntries: config.log.maxEntries, logMaxBytes: config.log.maxBytes,
     journalMaxEntries: config.conflicts.journalMaxEntries, journalMaxBytes: config.conflicts.journalMaxBytes,
     outboxMaxEntries: config.conflicts.outboxMaxEntries, deadLetterMaxEntries: config.conflicts.deadLetterMaxEntries,
-    nowMs: () => clock.nowMs(),
+    nowMs: () => clock.nowMs(), coordinatorToken,
   });
   streamSizeGauges(metrics, () => conflicts.sizes());
-  let replicator: Replicator | undefined;
-  let conflictWorker: ConflictWorker | undefined;
-  if (config.peers.length > 0) {
-    replicator = createReplicator({
-      config, store: replicationStore, clock, random: opts.random ?? realRandom, log: root, registry: metrics.registry, maps,
-      onConflicts: () => conflictWorker?.kick(), settings: settingsCheck.link(),
-      security: { secrets: () => security.credentials.secrets(), tls: security.linkTls },
-    });
-  }
-  // Created below, once Redis answered; the failback gate reaches it through this binding
-  // (the agent's ticks, and so the gate, only start after it exists).
-  let antiEntropy: AntiEntropy | undefined;
-  let ownership: WitnessAuthority | undefined;
-  if (config.witness && replicator) {
-    const r = replicator;
-    ownership = await WitnessAuthority.create({
-      config, maps, replicator: r, redis, ownersKey: `${config.redis.keyPrefix}owners`, clock,
-      log: childLogger(root, { component: 'ownership' }), registry: metrics.registry,
-      setFence: (ks, p, epoch, endMs) => store.setFence(ks, p, epoch, endMs),
-      dropFence: (ks, p) => store.dropFence(ks, p),
-      witnessTransport: { secret: () => security.credentials.signingSecret(), tls: security.witnessTls },
-      compareRoots: config.antiEntropy.enabled
-        ? (region, ks, p) => antiEntropy?.partitionInSync(region, ks, p) ?? Promise.resolve(false)
-        : null,
-      onHeal: (ks, p, owner) => {
-        context.antiEntropy?.repairPartition(owner, ks, p).catch((err: Error) =>
-          log.warn({ keyspace: ks, partition: p, owner, err: err.message }, 'merge of a diverged partition failed; background anti-entropy retries'));
-      },
-    });
-  } else if (config.witness) {
+  if (config.witness && config.peers.length === 0) {
     log.warn('witness configured without peers: ownership is static (a one-region cluster needs no leases)');
   }
+  // The region's coordinator role (links, witness agent, anti-entropy, conflict and action
+  // workers, retention): with one instance per region started once at boot; with
+  // `coordination.enabled` started while this instance holds the coordinator lease and
+  // stopped the moment it does not (coordinator.ts).
+  let role: CoordinatorRole | undefined;
+  const replicatorNow = (): Replicator | undefined => role?.replicator;
   // A store that started empty takes no writes until anti-entropy rebuilt it from the peers
   // (bounded by antiEntropy.bootstrapWriteWaitMs: the gate follows the bootstrap's state);
   // `bootUnknown` while Redis has not answered yet (writes wait for that too).
@@ -198,35 +180,40 @@ export async function startGateway(config: GatewayConfig, opts: GatewayOptions =
     onRollback: (why) => storeLost(`the store came back with older data: ${why}`),
     onUncheckedOpen: (peers) => uncheckedOpen(peers),
   });
-  const gate = new BootstrapGate(ownership ?? new StaticAuthority(config.region, maps), {
+  // writes follow the coordinator role's ownership (witness leases) while this instance has it
+  const staticAuthority = new StaticAuthority(config.region, maps);
+  // another instance than the coordinator: the coordinator's word through Redis (its board)
+  const instanceList = config.coordination.enabled ? new RedisLeaseStore(redis, store.keys) : undefined;
+  const board = config.coordination.enabled ? new BoardReader(store, clock, childLogger(root, { component: 'board' })) : undefined;
+  const leased = config.witness !== undefined && config.peers.length > 0;
+  const notCoordinator = notCoordinatorAuthority(staticAuthority, () => election?.status().coordinator?.url);
+  const roleAuthority = delegatingAuthority(() => role?.ownership ?? (leased ? board ?? notCoordinator : staticAuthority));
+  const gate = new BootstrapGate(roleAuthority, {
     clock, waitMs: config.antiEntropy.bootstrapWriteWaitMs, log, registry: metrics.registry,
-    state: () => (bootUnknown || rollbackGuard.pending() ? 'pending' : antiEntropy?.bootstrapStatus().state ?? 'none'),
-    complete: () => antiEntropy?.bootstrapStatus().complete ?? false,
+    state: () => (bootUnknown || rollbackGuard.pending() ? 'pending' : role?.antiEntropy?.bootstrapStatus().state ?? 'none'),
+    complete: () => role?.antiEntropy?.bootstrapStatus().complete ?? false,
     onOpenedIncomplete: () => raiseFloor('writes open before every peer was pulled'),
   });
   const authority: WriteAuthority = gate;
   const triggers = await loadTriggers(config.triggers, opts.configDir ?? process.cwd());
-  conflictWorker = new ConflictWorker({
-    region: config.region, store, conflicts, keyspaces, authority, triggers, clock, registry: metrics.registry, valueBytesMax: config.limits.valueBytesMax,
-    log: childLogger(root, { component: 'conflicts' }), onLocalWrite: (seq) => replicator?.notifyAppended(seq),
-  });
-  const actionWorker = new ActionWorker(conflicts, { clock, log: childLogger(root, { component: 'actions' }), registry: metrics.registry, outboxMaxAgeMs: config.conflicts.outboxMaxAgeMs });
-  const retention = new RetentionSweeper(conflicts, config.conflicts, { clock, log: childLogger(root, { component: 'retention' }), registry: metrics.registry }, config.conflicts.sweepIntervalMs);
-  const sync = new SyncReplicas(config.region, maps, replicator, childLogger(root, { component: 'sync' }));
+  const sync = new SyncReplicas(config.region, maps, () => replicatorNow() ?? (config.peers.length > 0 ? board : undefined), childLogger(root, { component: 'sync' }));
 
   const context: GatewayContext = {
-    config, keyspaces, maps, store, conflicts, authority, writeGuard: ownership?.writeGuard, publicUrls, metrics, log, monoMs: () => clock.monoMs(), nowMs: () => clock.nowMs(),
-    onLocalWrite: (seq, packed) => replicator?.notifyAppended(seq, packed),
+    config, keyspaces, maps, store, conflicts, authority, publicUrls, metrics, log, monoMs: () => clock.monoMs(), nowMs: () => clock.nowMs(),
+    get writeGuard() { return role?.ownership?.writeGuard ?? (leased ? board?.writeGuard : undefined); },
+    roleMetrics: async () => (role && role.registry !== metrics.registry ? role.registry.metrics() : ''),
+    onLocalWrite: (seq, packed) => role?.replicator?.notifyAppended(seq, packed),
     afterWrite: (ks, partition, seq) => sync.wait(ks, partition, seq),
-    decisions: (limit) => ownership?.recentDecisions(limit) ?? [],
+    decisions: (limit) => role?.ownership?.recentDecisions(limit) ?? [],
     adminTokens: () => security.credentials.adminTokens(),
     onAdminRefused: (reason) => security.adminRefused(reason),
     dial: { peerTls: security.linkTls?.dial, witness: { secret: () => security.credentials.signingSecret(), tls: security.witnessTls }, nowMs: () => clock.nowMs() },
     statusExtras: async () => ({
-      peers: replicator?.status() ?? [],
-      ownership: ownership?.status() ?? { mode: 'static (no witness)' },
+      peers: role?.replicator?.status() ?? [],
+      ownership: role?.ownership?.status() ?? { mode: role || !config.witness ? 'static (no witness)' : 'not the coordinator' },
+      ...(election ? { coordination: { ...election.status(), instances: await instanceList?.instances().catch(() => []) ?? [] } } : {}),
       settings: settingsCheck.status(),
-      bootstrap: { ...gate.status(), from: antiEntropy?.bootstrapStatus().from ?? [] },
+      bootstrap: { ...gate.status(), from: role?.antiEntropy?.bootstrapStatus().from ?? [] },
       conflicts: { pending: await conflicts.pendingCount().catch(() => null), demotedSyncReplicas: sync.demotedReplicas() },
     }),
   };
@@ -253,6 +240,10 @@ export async function startGateway(config: GatewayConfig, opts: GatewayOptions =
     // the region's answers would go on naming the lost one)
     store.frontier.lost();
     void replicationStore.incarnation().catch((err: Error) => log.warn({ err: err.message }, 'the log\'s new incarnation is written at the next read of it'));
+    const replicator = role?.replicator;
+    const antiEntropy = role?.antiEntropy;
+    // (an instance that is not the coordinator: the next coordinator's links start from the
+    // new incarnation; the durable needs-repair marks are written by the coordinator)
     replicator?.resetLog('the region\'s Redis lost or rolled back its data'); // no old cursor acks or trims the new log
     if (antiEntropy?.bootstrapStatus().state === 'none') antiEntropy.beginBootstrap();
     else antiEntropy?.rebuildFromPeers();
@@ -273,20 +264,11 @@ export async function startGateway(config: GatewayConfig, opts: GatewayOptions =
     const why = `writes open before the cursors of ${peers.join(', ')} were compared with the log`;
     raiseFloor(why, true);
     replicationStore.renewIncarnation();
-    replicator?.resetLog(why);
-    for (const p of peers) replicator?.markNeedsRepair(p, why);
+    role?.replicator?.resetLog(why);
+    for (const p of peers) role?.replicator?.markNeedsRepair(p, why);
   };
-  replicator?.onCursor((e) => rollbackGuard.onCursor(e));
-  if (replicator && config.antiEntropy.enabled) {
-    const { enabled: _enabled, bootstrapWriteWaitMs: _wait, ...aeOptions } = config.antiEntropy;
-    antiEntropy = new AntiEntropy({
-      region: config.region, store: merkleStore, links: replicator, maps, clock, log: root,
-      onConflicts: () => conflictWorker?.kick(),
-      options: { ...aeOptions, frameBytesMax: config.replication.frameBytesMax, messageBytesMax: Math.min(1 << 20, Math.floor(config.replication.frameBytesMax / 4)) },
-    });
-    if (startedEmpty) {
-      log.warn({ bootstrapWriteWaitMs: config.antiEntropy.bootstrapWriteWaitMs }, 'region store started empty: bootstrapping every partition from peers; writes wait until that is done');
-    }
+  if (startedEmpty && config.peers.length > 0 && config.antiEntropy.enabled) {
+    log.warn({ bootstrapWriteWaitMs: config.antiEntropy.bootstrapWriteWaitMs }, 'region store started empty: bootstrapping every partition from peers; writes wait until that is done');
   }
   // (with antiEntropy.enabled false nothing bootstraps an empty store, and nothing gates it:
   // docs/config.md says what that costs)
@@ -296,8 +278,8 @@ export async function startGateway(config: GatewayConfig, opts: GatewayOptions =
     if (!bootUnknown) return;
     merkleStore.startedEmpty().then((empty) => {
       if (!bootUnknown) return;
-      if (empty && antiEntropy) {
-        antiEntropy.beginBootstrap();
+      if (empty && role?.antiEntropy) {
+        role.antiEntropy.beginBootstrap();
         log.warn('region store found empty once Redis answered: bootstrapping every partition from peers; writes wait until that is done');
       }
       bootUnknown = false;
@@ -322,7 +304,7 @@ export async function startGateway(config: GatewayConfig, opts: GatewayOptions =
       }
       bootLogRead = true;
       // (again on every reconnect: marks set while Redis was away are written then)
-      if (replicator) await replicator.useRepairMarks(repairMarks);
+      if (role?.replicator) await role.replicator.useRepairMarks(repairMarks);
     } catch (err) {
       log.warn({ err: (err as Error).message }, 'store not ready yet: boot log state and needs-repair marks read again when Redis answers');
     }
@@ -334,39 +316,56 @@ export async function startGateway(config: GatewayConfig, opts: GatewayOptions =
   await onRedisReady();
   const identityTimer = setInterval(() => { store.checkIdentity().catch(() => {}); }, STORE_IDENTITY_CHECK_MS);
   identityTimer.unref();
-  context.antiEntropy = antiEntropy;
   const app = createApp(context);
   const { server, port } = await security.listen(app.fetch, config.listen.host, config.listen.port);
-  replicator?.attach(server);
-  replicator?.start();
-  antiEntropy?.start({ bootstrap: startedEmpty });
-  ownership?.start();
-  conflictWorker.start();
-  actionWorker.start();
-  retention.start();
+  const url = `${config.tls ? 'https' : 'http'}://${config.listen.host}:${port}`;
+  const roleDeps: CoordinatorDeps = {
+    config, clock, random: opts.random ?? realRandom, root, store, replicationStore, redis, maps, keyspaces, conflicts, merkleStore,
+    settingsCheck, security, authority, triggers, rollbackGuard, repairMarks, context, server,
+  };
+  let bootstrapPending = startedEmpty;
+  const startRole = async (registry: Registry): Promise<CoordinatorRole> => {
+    const r = await startRegionCoordinator(roleDeps, { registry, bootstrap: bootstrapPending });
+    bootstrapPending = false;
+    return r;
+  };
+  if (!config.coordination.enabled) {
+    role = await startRole(metrics.registry);
+  } else {
+    board?.start();
+    election = runElection(config, { redis, store, clock, log, url, metrics, server, startRole, role: () => role, setRole: (r: CoordinatorRole | undefined) => { role = r; } });
+  }
+  // expired keys are swept where the partition's conflicts are resolved (mayResolve: the
+  // coordinator's ownership; another instance of the region never resolves)
   const expirySweeper = new ExpirySweeper({
-    store, keyspaces, maps, authority, writeGuard: ownership?.writeGuard, clock, log: childLogger(root, { component: 'expiry' }), registry: metrics.registry,
-    onLocalWrite: (seq, packed) => replicator?.notifyAppended(seq, packed), writable: () => gate.isOpen(),
+    store, keyspaces, maps, authority, clock, log: childLogger(root, { component: 'expiry' }), registry: metrics.registry,
+    writeGuard: leased ? {
+      begin: (ks, p) => context.writeGuard?.begin(ks, p) ?? (() => {}),
+      stillHolds: (ks, p, epoch) => context.writeGuard?.stillHolds(ks, p, epoch) ?? false,
+    } : undefined,
+    onLocalWrite: (seq, packed) => role?.replicator?.notifyAppended(seq, packed), writable: () => gate.isOpen(),
     intervalMs: config.expiry.sweepIntervalMs, recordsMax: config.expiry.sweepRecordsMax,
   });
   expirySweeper.start();
   log.info({ port, publicUrl: config.publicUrl, keyspaces: config.keyspaces.map((k) => k.name) }, 'gateway listening');
 
   return {
-    url: `${config.tls ? 'https' : 'http'}://${config.listen.host}:${port}`, port, config, store, server, context, conflicts, conflictWorker, replicator, antiEntropy, expirySweeper,
+    url, port, config, store, server, context, conflicts, expirySweeper,
+    get conflictWorker() { if (!role) throw new Error('this instance is not the region\'s coordinator: no conflict worker'); return role.conflictWorker; },
+    get replicator() { return role?.replicator; },
+    get antiEntropy() { return role?.antiEntropy; },
     writesOpen: () => gate.isOpen(),
     reloadCredentials: () => security.reload(),
     async close() {
       clearInterval(identityTimer);
-      antiEntropy?.stop();
-      conflictWorker?.stop();
-      actionWorker.stop();
-      retention.stop();
       expirySweeper.stop();
-      ownership?.stop();
+      await election?.stop();
+      board?.stop();
+      const r = role;
+      role = undefined;
       settingsCheck.close();
       security.close();
-      await replicator?.stop();
+      await r?.stop();
       await new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeAllConnections?.();
       // nothing writes any more: the next boot knows this Redis holds all this process wrote

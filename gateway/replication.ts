@@ -44,7 +44,7 @@ export function createReplicator(deps: {
   const r = config.replication;
   return new Replicator({
     region: config.region, clusterId: config.cluster.id, secret: config.cluster.secret,
-    peers: config.peers.map((p) => ({ region: p.region, url: p.url })),
+    peers: config.peers.map((p) => ({ region: p.region, url: p.url, ...(p.urls ? { urls: p.urls } : {}) })),
     heartbeatMs: r.heartbeatMs, missedMax: r.missedMax, batchRecordsMax: r.batchRecordsMax,
     batchBytesMax: r.batchBytesMax, windowBatchesMax: r.windowBatchesMax, frameBytesMax: r.frameBytesMax,
     source: store.asLogSource(), sink, clock: deps.clock, random: deps.random, log: deps.log, registry: deps.registry,
@@ -89,6 +89,11 @@ export class RecordRejectedError extends Error {
  * and replicates asynchronously); `demote` logs the decision once and stops waiting for that
  * replica in that keyspace.
  */
+/** What a sync-replica wait asks: the replicator itself, or the coordinator's board (coordination/board.ts). */
+export interface AckSource {
+  waitForAck(peer: string, seq: number, timeoutMs: number): Promise<boolean>;
+}
+
 export class SyncReplicas {
   private readonly demoted = new Set<string>();
   /** keyspace → partition → its sync replicas other than this region (from the static node lists). */
@@ -97,7 +102,8 @@ export class SyncReplicas {
   constructor(
     region: string,
     maps: ReadonlyMap<string, PartitionMap>,
-    private readonly replicator: Replicator | undefined,
+    /** Where acknowledgements are learnt now: the coordinator's replicator, or the coordinator's board in Redis on another instance. */
+    private readonly replicator: () => AckSource | undefined,
     private readonly log: Logger,
   ) {
     for (const [name, map] of maps) {
@@ -111,8 +117,9 @@ export class SyncReplicas {
     if (!all || all.length === 0) return; // the common case: nothing to wait for, nothing allocated
     const replicas = all.filter((region) => !this.demoted.has(`${ks.name}/${region}`)).map((region) => ({ region }));
     if (replicas.length === 0) return;
-    if (!this.replicator) throw new UnavailableError('sync replica configured but replication is off (no peers)', 'sync_replica_unavailable');
-    const acks = await Promise.all(replicas.map((n) => this.replicator!.waitForAck(n.region, seq, ks.syncTimeoutMs).catch(() => false)));
+    const replicator = this.replicator();
+    if (!replicator) throw new UnavailableError('sync replica configured but this instance runs no replication (no peers, or not the region\'s coordinator)', 'sync_replica_unavailable');
+    const acks = await Promise.all(replicas.map((n) => replicator.waitForAck(n.region, seq, ks.syncTimeoutMs).catch(() => false)));
     const missing = replicas.filter((_, i) => !acks[i]).map((n) => n.region);
     if (missing.length === 0) return;
     if (ks.onSyncTimeout === 'demote') {

@@ -15,6 +15,12 @@ export const DEFAULT_CONNECT_TIMEOUT_MS = 5_000;
 
 export interface DialerOptions {
   readonly url: string;
+  /**
+   * Every URL the peer region answers at (its instances; `url` among them or not): a dial
+   * that fails or is refused (an instance that is not its region's coordinator answers 503)
+   * moves on to the next at once; a round of them all failing backs off.
+   */
+  readonly urls?: readonly string[];
   readonly frameBytesMax: number;
   readonly connectTimeoutMs: number;
   readonly backoff: BackoffOptions;
@@ -71,6 +77,22 @@ export class PeerDialer {
   /** The last attempt never opened a connection (the peer is down or unreachable). */
   private unreachable = false;
 
+  /** Index in `urls` of the next dial, and how many URLs failed in a row since the last link. */
+  private urlIndex = 0;
+  private failedInRound = 0;
+  /** Dials refused because the instance was not its region's coordinator. */
+  refusedNotCoordinator = 0;
+
+  private urls(): readonly string[] {
+    return this.options.urls && this.options.urls.length > 0 ? this.options.urls : [this.options.url];
+  }
+
+  /** The URL the next (or current) dial goes to. */
+  currentUrl(): string {
+    const urls = this.urls();
+    return urls[this.urlIndex % urls.length]!;
+  }
+
   /** Backoff attempts since the last established link. */
   attempts(): number {
     return this.attempt;
@@ -79,7 +101,8 @@ export class PeerDialer {
   private dial(): void {
     if (this.stopped) return;
     this.options.onState('connecting');
-    const ws = new WebSocket(replicationUrl(this.options.url), {
+    const target = this.currentUrl();
+    const ws = new WebSocket(replicationUrl(target), {
       maxPayload: this.options.frameBytesMax,
       perMessageDeflate: false,
       handshakeTimeout: this.options.connectTimeoutMs,
@@ -92,7 +115,13 @@ export class PeerDialer {
       if (settled) return;
       settled = true;
       if (this.socket === ws) this.socket = null;
-      this.attempt = established ? 0 : this.attempt + 1;
+      if (established) { this.failedInRound = 0; this.attempt = 0; this.scheduleRetry(); return; }
+      // the next instance of the peer region at once; a whole round failed: back off
+      this.urlIndex = (this.urlIndex + 1) % this.urls().length;
+      this.failedInRound++;
+      if (this.failedInRound < this.urls().length) { this.dial(); return; }
+      this.failedInRound = 0;
+      this.attempt++;
       this.unreachable = !opened;
       this.scheduleRetry();
     };
@@ -114,7 +143,10 @@ export class PeerDialer {
         this.options.onCertificateRefused?.('the peer refused our certificate (403)');
         if (this.certificateLogged !== err.message) this.options.log.warn({ err: err.message }, 'dial refused by the peer: it does not accept our certificate (its log names why; logged once until a link opens)');
         this.certificateLogged = err.message;
-      } else this.options.log.debug({ err: err.message }, 'dial failed');
+      } else if (/Unexpected server response: 503/.test(err.message)) {
+        this.refusedNotCoordinator++;
+        this.options.log.info({ url: target, next: this.urls().length > 1 ? this.urls()[(this.urlIndex + 1) % this.urls().length] : null }, 'dial refused: that instance is not its region\'s coordinator (or is overloaded); trying the next URL');
+      } else this.options.log.debug({ err: err.message, url: target }, 'dial failed');
     });
     ws.once('close', () => {
       if (!opened) retry(false); // closed before it ever opened

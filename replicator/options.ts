@@ -17,6 +17,9 @@ import type { LinkIdentity } from './server.js';
 import type { ChangeSink, LogSource, PeerHealth } from './types.js';
 
 /** Down after this many suspect periods of silence. */
+/** At most this many URLs per peer region (its instances). */
+export const PEER_URLS_MAX = 16;
+
 export const DEFAULT_DOWN_FACTOR = 2;
 export const DEFAULT_TRIM_INTERVAL_MS = 1_000;
 /** Control frames are refused while this many bytes wait in the socket. */
@@ -29,7 +32,8 @@ const tunables = z.object({
   region,
   clusterId: z.string().min(1).max(128),
   secret: z.string().min(16, 'at least 16 characters'),
-  peers: z.array(z.object({ region, url: z.url() })).max(64),
+  /** `urls`: every instance of the peer region (its coordinator serves the link); dialled in turn from `url`. */
+  peers: z.array(z.object({ region, url: z.url(), urls: z.array(z.url()).min(1).max(PEER_URLS_MAX).optional() })).max(64),
   heartbeatMs: positiveInt.default(DEFAULT_HEARTBEAT_MS),
   missedMax: positiveInt.default(DEFAULT_MISSED_MAX),
   downFactor: z.number().min(1).default(DEFAULT_DOWN_FACTOR),

@@ -13,6 +13,8 @@ import type { LinkState, PeerHealth, PeerStatus } from './types.js';
 export interface PeerConfig {
   readonly region: string;
   readonly url: string;
+  /** Every instance of the peer region (dialled in turn; its coordinator serves the link). */
+  readonly urls?: readonly string[] | undefined;
 }
 
 export class Peer {

@@ -279,7 +279,7 @@ export class Replicator {
   private startDialer(peer: Peer): void {
     const o = this.options;
     peer.dialer = new PeerDialer({
-      url: peer.config.url, frameBytesMax: o.frameBytesMax, connectTimeoutMs: o.connectTimeoutMs, backoff: o.backoff,
+      url: peer.config.url, urls: peer.config.urls ?? [peer.config.url], frameBytesMax: o.frameBytesMax, connectTimeoutMs: o.connectTimeoutMs, backoff: o.backoff,
       clock: o.clock, random: o.random, log: this.log.child({ peer: peer.region }),
       connect: (ws) => this.runDialed(peer, ws),
       onState: (state) => { if (!peer.session) peer.linkState = state; },

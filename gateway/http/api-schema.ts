@@ -57,6 +57,13 @@ export const StatusAnswer = z.looseObject({
   store: z.looseObject({ ok: z.boolean() }),
   keyspaces: z.array(z.looseObject({ name: z.string(), writes: z.string(), onSplit: z.string(), resolver: z.string(), partitions: z.array(Partition) })),
   peers: z.array(z.looseObject({ region: z.string(), state: z.string() })).optional(),
+  /** With `coordination.enabled`: this instance's role and the region's coordinator. */
+  coordination: z.object({
+    id: z.string(), role: z.enum(['coordinator', 'instance']), token: z.number().nullable(),
+    coordinator: z.object({ id: z.string(), url: z.string(), token: z.number() }).nullable(), takeovers: z.number(),
+    /** The region's instances as their lease claims list them (ms since each one's last claim). */
+    instances: z.array(z.object({ id: z.string(), url: z.string(), seenMsAgo: z.number() })),
+  }).optional(),
 });
 export const ConflictsAnswer = z.object({
   conflicts: z.array(z.looseObject({ id: z.string() })), next: z.string().nullable(), total: z.number(), acked: z.string().nullable(),

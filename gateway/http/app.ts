@@ -95,7 +95,8 @@ export function createApp(ctx: GatewayContext): Hono {
 
   app.get('/metrics', async (c) => {
     c.header('content-type', metrics.registry.contentType);
-    return c.body(await metrics.registry.metrics());
+    const role = (await ctx.roleMetrics?.()) ?? '';
+    return c.body(`${await metrics.registry.metrics()}${role ? `\n${role}` : ''}`);
   });
 
   app.notFound((c) => c.json({ error: { code: 'no_route', message: `no route for ${c.req.method} ${c.req.path}` } }, 404));

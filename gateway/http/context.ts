@@ -45,6 +45,8 @@ export interface GatewayContext {
   adminTokens(): readonly string[];
   /** An operator request refused for its token (metric). */
   onAdminRefused?(reason: 'missing' | 'wrong'): void;
+  /** Metrics of the coordinator role this instance runs now (its own registry per term), appended to /metrics. */
+  roleMetrics?(): Promise<string>;
   /** How this region dials its peers and the witness (site-security.ts), for the cluster-wide reads. */
   readonly dial?: ClusterDial | undefined;
 }

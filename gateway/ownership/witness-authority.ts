@@ -54,6 +54,8 @@ export interface WitnessAuthorityDeps {
   setFence(keyspace: string, partition: number, epoch: number, leaseEndMonoMs: number): Promise<void>;
   /** Ownership moved away from this region: remove the partition's fence. */
   dropFence(keyspace: string, partition: number): Promise<void>;
+  /** Records an owner learnt from the witness in `ownersKey` (under the coordinator token: RegionStore.writeOwner); default a plain HSET. */
+  writeOwner?(field: string, value: string): Promise<void>;
   /** Partition roots equal here and at `peer` (the handover's last check); null without anti-entropy. */
   readonly compareRoots: ((peer: string, keyspace: string, partition: number) => Promise<boolean>) | null;
   /** A diverged partition's owner is reachable again: merge it. */
@@ -350,7 +352,8 @@ export class WitnessAuthority implements WriteAuthority {
     this.decisions.push({ at: this.deps.clock.nowMs(), keyspace, partition, owner, epoch, previous });
     if (this.decisions.length > DECISIONS_KEPT_MAX) this.decisions.shift();
     this.deps.log.info({ keyspace, partition, owner, epoch, previous }, 'ownership changed');
-    this.deps.redis.hset(this.deps.ownersKey, key, `${owner}:${epoch}`).catch((err: Error) =>
+    const write = this.deps.writeOwner ? this.deps.writeOwner(key, `${owner}:${epoch}`) : this.deps.redis.hset(this.deps.ownersKey, key, `${owner}:${epoch}`);
+    write.catch((err: Error) =>
       this.deps.log.warn({ err: err.message }, 'cannot persist owner; it is learnt again from the witness'));
   }
 }

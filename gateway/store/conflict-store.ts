@@ -70,6 +70,8 @@ export interface ConflictStoreOptions {
   readonly outboxMaxEntries?: number;
   readonly deadLetterMaxEntries?: number;
   readonly nowMs: () => number;
+  /** The coordinator token resolutions, re-offers and trims run under ('' with one instance per region: RegionStoreOptions). */
+  readonly coordinatorToken?: (() => string) | undefined;
 }
 
 /** The age (and size) bounds the retention sweep applies (config `conflicts`). */
@@ -163,13 +165,15 @@ export class ConflictStore {
 
   /**
    * Appends the key's pending versions that have waited (or were last offered) `afterMs` ago
-   * or more to this region's log again, for the resolving region (reofferPending-4.lua);
+   * or more to this region's log again, for the resolving region (reofferPending-5.lua);
    * values stay in Redis. Returns the seqs appended.
    */
   async reofferPending(keyspace: string, key: string, afterMs: number): Promise<number[]> {
     const res = await scripts.reofferPending.call(this.redis, reofferPendingKeys(this.keys, keyspace, this.keys.partition(keyspace, key), key), {
       nowMs: this.opts.nowMs(), afterMs, logMaxEntries: this.opts.logMaxEntries, logMaxBytes: this.opts.logMaxBytes, keyspace, key,
+      coordinatorToken: this.coordinatorToken(),
     });
+    if (typeof res === 'number') throw storeError(res, `re-offer of ${keyspace}/${key}`);
     return (res as number[]).map(Number);
   }
 
@@ -196,7 +200,7 @@ export class ConflictStore {
       partition: w.partition, bucket: w.bucket, journalMaxEntries: this.opts.journalMaxEntries,
       journalMaxBytes: this.opts.journalMaxBytes ?? JOURNAL_MAX_BYTES, outboxMaxEntries: this.opts.outboxMaxEntries ?? OUTBOX_MAX_ENTRIES,
       origin: r.origin, fenced: w.fence ? '1' : '0', fenceEpoch: w.fence?.epoch ?? '', leaseEndRedisMs: w.fence?.leaseEndRedisMs ?? '',
-      hlcFloor: w.hlcFloor, expiresAtMs: !r.tombstone && r.expiresAtMs !== undefined ? r.expiresAtMs : '', journalItems: journal.length,
+      hlcFloor: w.hlcFloor, expiresAtMs: !r.tombstone && r.expiresAtMs !== undefined ? r.expiresAtMs : '', coordinatorToken: this.coordinatorToken(), journalItems: journal.length,
     }, [...journal, ...w.actions]);
     if (res === StoreErrorCode.VersionChanged) return { written: false, reason: 'changed' };
     if (res === StoreErrorCode.PendingGone) return { written: false, reason: 'gone' };
@@ -257,15 +261,21 @@ export class ConflictStore {
   }
 
   /**
-   * Applies the journal's and the dead letters' age and size bounds (trimConflicts-4.lua, on
+   * Applies the journal's and the dead letters' age and size bounds (trimConflicts-5.lua, on
    * Redis's clock); at most RETENTION_ROUND_ENTRIES_MAX journal entries per call.
    */
   async sweep(b: RetentionBounds): Promise<RetentionResult> {
     const res = (await scripts.trimConflicts.call(this.redis, trimConflictsKeys(this.keys), {
       journalMaxEntries: b.journalMaxEntries, journalMaxBytes: b.journalMaxBytes, journalMaxAgeMs: b.journalMaxAgeMs,
       deadLetterMaxEntries: b.deadLetterMaxEntries, deadLetterMaxAgeMs: b.deadLetterMaxAgeMs, roundEntriesMax: RETENTION_ROUND_ENTRIES_MAX,
-    })) as [number, number, number, number];
+      coordinatorToken: this.coordinatorToken(),
+    })) as [number, number, number, number] | number;
+    if (typeof res === 'number') throw storeError(res, 'conflict retention sweep');
     return { journalEvicted: Number(res[0]), journalDropped: Number(res[1]), deadLettersDropped: Number(res[2]), more: Number(res[3]) === 1 };
+  }
+
+  private coordinatorToken(): string {
+    return this.opts.coordinatorToken?.() ?? '';
   }
 
   /** Redis's clock, ms: the clock stream ids are made from (the outbox's age is measured on it). */

@@ -13,6 +13,8 @@ export enum StoreErrorCode {
   IdempotencyFull = -8,
   IdempotencyKeyReused = -9,
   NotACounter = -10,
+  /** The caller's coordinator token is not the lease's (it lost the region's coordinator lease). */
+  NotCoordinator = -11,
 }
 
 export class StoreError extends Error {
@@ -34,6 +36,7 @@ export function storeError(code: number, context: string): StoreError {
     case StoreErrorCode.IdempotencyFull: return new StoreError(code, `${context}: this region remembers as many write outcomes as it may (idempotency.entriesMax)`);
     case StoreErrorCode.IdempotencyKeyReused: return new StoreError(code, `${context}: the Idempotency-Key was used by another request`);
     case StoreErrorCode.NotACounter: return new StoreError(code, `${context}: the value is not a PN-counter ({"p":{region:n},"n":{region:n}}) or a count would pass 2^53`);
+    case StoreErrorCode.NotCoordinator: return new StoreError(code, `${context}: refused, this instance does not hold the region's coordinator lease (another instance took over)`);
     default: throw new Error(`unknown store error code ${code} (${context})`);
   }
 }

@@ -85,6 +85,14 @@ export class StoreKeys {
   get repairMarks(): string { return `${this.prefix}repair-marks`; }
   /** Written by a gateway that stopped cleanly: `<log incarnation>|<log seq>` (RegionStore.markCleanStop). */
   get cleanStop(): string { return `${this.prefix}clean-stop`; }
+  /** The region's coordinator lease: hash holder, token, url; expires (gateway/coordination/). */
+  get coordinator(): string { return `${this.prefix}coordinator`; }
+  /** The coordinator tokens handed out (raised at every takeover). */
+  get coordinatorTokens(): string { return `${this.prefix}coordinator-tokens`; }
+  /** The region's instances: id → "<url>|<last claim, Redis ms>" (lua/claimCoordinator-3.lua). */
+  get instances(): string { return `${this.prefix}instances`; }
+  /** The coordinator's board for the other instances: partitions' authority, peers' acks (lua/publishBoard-2.lua). */
+  get coordinatorBoard(): string { return `${this.prefix}coordinator-board`; }
 }
 
 /**
@@ -92,5 +100,13 @@ export class StoreKeys {
  * they move per partition with the per-partition log (stage 2 of the layout). The structural
  * test checks that these, and only these, are outside the partition's slot.
  */
+/**
+ * Region-wide keys of the coordinator of several instances per region (gateway/coordination/):
+ * its lease, read by the scripts that change shared state for it; its token counter, instance
+ * list and board. In a Redis Cluster the lease check needs a copy in each partition's slot
+ * (docs/design-notes.md, "Several instances per region").
+ */
+export const COORDINATION_REGION_WIDE = ['coordinator', 'lease', 'tokens', 'instances', 'board'] as const;
+
 export const PER_WRITE_REGION_WIDE = ['log', 'seq', 'logBytes', 'identity', 'idempotency', 'idempotencyIndex', 'idempotencyUnremembered',
   'applied', 'pendingIndex', 'journal', 'journalBytes', 'journalAcked', 'outbox', 'incarnation', 'deadLetters'] as const;

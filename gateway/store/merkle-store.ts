@@ -1,7 +1,7 @@
 /**
  * The store side of anti-entropy: reads of bucket digests (packed, 8 bytes per bucket),
  * bucket members and full records in the store's layout, the version comparison apply
- * (through RegionStore), tombstone states, and its scripts (lua/collectTombstones-1.lua,
+ * (through RegionStore), tombstone states, and its scripts (lua/collectTombstones-2.lua,
  * lua/readMembers-0.lua, lua/readRecords-0.lua; registered with the others in scripts.ts).
  * Implements `AeStore`.
  */

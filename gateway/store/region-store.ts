@@ -170,6 +170,12 @@ export interface RegionStoreOptions {
    * one that applies and the one the reads use): session tokens wait on it (applied-frontier.ts).
    */
   readonly frontier?: AppliedFrontier | undefined;
+  /**
+   * The coordinator token the scripts that change shared state for the coordinator run
+   * under (applying peers' changes, fences, trims: includes/coordinator.lua); '' (the
+   * default) with one instance per region, where nothing is checked.
+   */
+  readonly coordinatorToken?: (() => string) | undefined;
 }
 
 export const DEFAULT_APPLY_IDEMPOTENCY = { ttlMs: 24 * 3_600_000, entriesMax: 1_000_000 } as const;
@@ -466,6 +472,11 @@ export class RegionStore implements ChangeSink {
     return this.maxSeqSeen;
   }
 
+  /** The log's last seq as Redis holds it now (any instance's writes). */
+  async logHeadSeq(): Promise<number> {
+    return Number((await this.redis.get(this.keys.seq)) ?? 0);
+  }
+
   private identityLost(loss: StoreLoss = {}): void {
     for (const l of this.identityListeners) l(loss);
   }
@@ -663,8 +674,8 @@ export class RegionStore implements ChangeSink {
   async trimThrough(seq: number): Promise<void> {
     for (let round = 0; round < 64; round++) {
       const dropped = (await scripts.trimLog.call(this.redis, trimLogKeys(this.keys),
-        { throughSeq: seq, entriesMax: TRIM_BATCH_MAX, callerIncarnation: this.incarnationId ?? '' })) as number;
-      if (dropped === StoreErrorCode.StoreReset) throw storeError(dropped, 'trim of the replication log');
+        { throughSeq: seq, entriesMax: TRIM_BATCH_MAX, callerIncarnation: this.incarnationId ?? '', coordinatorToken: this.coordinatorToken() })) as number;
+      if (dropped === StoreErrorCode.StoreReset || dropped === StoreErrorCode.NotCoordinator) throw storeError(dropped, 'trim of the replication log');
       if (dropped < TRIM_BATCH_MAX) return;
     }
   }
@@ -753,19 +764,24 @@ export class RegionStore implements ChangeSink {
     // every partition's call sent at once (one round trip, Redis runs them in order); the
     // cursor only once all of them succeeded
     const groups = groupByPartition(batch);
+    const coordinatorToken = this.coordinatorToken();
     const outs = await Promise.allSettled(groups.map((group) => {
       const call = applyChangesCall(this.keys, group.keyspace, group.partition, group.entries);
       return scripts.applyChanges.call(this.redis, call.keys,
-        { origin, incarnation, nowMs, idempotencyTtlMs: idem.ttlMs, idempotencyEntriesMax: idem.entriesMax, count: group.entries.length },
-        call.packed, call.items) as Promise<number[]>;
+        { origin, incarnation, nowMs, idempotencyTtlMs: idem.ttlMs, idempotencyEntriesMax: idem.entriesMax, coordinatorToken, count: group.entries.length },
+        call.packed, call.items) as Promise<number[] | number>;
     }));
+    let refused: number | undefined;
     outs.forEach((o, g) => {
       if (o.status === 'rejected') return;
-      this.idempotencyUnremembered += o.value.pop() ?? 0;
-      groups[g]!.at.forEach((i, j) => { codes[i] = o.value[j]!; });
+      const out = o.value;
+      if (typeof out === 'number') { refused = out; return; } // not the coordinator: nothing of that call applied
+      this.idempotencyUnremembered += out.pop() ?? 0;
+      groups[g]!.at.forEach((i, j) => { codes[i] = out[j]!; });
     });
     const failed = outs.find((o) => o.status === 'rejected');
     if (failed) throw failed.reason;
+    if (refused !== undefined) throw storeError(refused, `apply of ${batch.length} changes from ${origin || 'a repair'}`);
     if (origin !== '') {
       let last = 0;
       for (const e of batch) if (e.seq > last) last = e.seq;
@@ -841,14 +857,53 @@ export class RegionStore implements ChangeSink {
    */
   async setFence(keyspace: string, partition: number, epoch: number, leaseEndMonoMs: number): Promise<void> {
     const key = this.keys.fence(keyspace, partition);
-    if (leaseEndMonoMs <= this.monoMs()) { await this.redis.del(key); return; }
+    if (leaseEndMonoMs <= this.monoMs()) { await this.coordinatorWrite(key, 'del', '', ''); return; }
     const endMs = await this.toRedisDeadline(leaseEndMonoMs);
-    await this.redis.set(key, `${epoch}:${endMs}`, 'PXAT', endMs);
+    await this.coordinatorWrite(key, 'set-pxat', `${epoch}:${endMs}`, endMs);
   }
 
   /** Removes the partition's fence (ownership moved away): no write of ours lands there any more. */
   async dropFence(keyspace: string, partition: number): Promise<void> {
-    await this.redis.del(this.keys.fence(keyspace, partition));
+    await this.coordinatorWrite(this.keys.fence(keyspace, partition), 'del', '', '');
+  }
+
+  /** Records a partition's owner as the witness said it (`owners` hash), under the coordinator token. */
+  async writeOwner(ownersKey: string, field: string, value: string): Promise<void> {
+    await this.coordinatorWrite(ownersKey, 'hset', field, value);
+  }
+
+  /** Writes the changed fields of the coordinator's board (value '' removes one) and renews its end; the board's version. */
+  async publishBoard(changed: ReadonlyMap<string, string>, validMs: number): Promise<number> {
+    const res = (await scripts.publishBoard.call(this.redis, { board: this.keys.coordinatorBoard, coordinator: this.keys.coordinator },
+      { coordinatorToken: this.coordinatorToken(), validMs, count: changed.size }, [...changed].flat())) as number;
+    if (res < 0) throw storeError(res, 'the coordinator board');
+    return res;
+  }
+
+  /**
+   * The coordinator's board as Redis holds it now: Redis's clock (ms), the board's end and
+   * version, and — when `ifNotVersion` differs from the version — every field.
+   */
+  async readBoard(ifNotVersion: number): Promise<{ redisNowMs: number; endMs: number; version: number; fields: Record<string, string> | null }> {
+    const res = await this.redis.multi().time().hmget(this.keys.coordinatorBoard, '_end', '_v').exec();
+    if (!res) throw new StoreUnavailableError('board read: transaction aborted');
+    for (const [err] of res) if (err) throw err;
+    const [sec, usec] = res[0]![1] as [string, string];
+    const [end, v] = res[1]![1] as [string | null, string | null];
+    const version = Number(v ?? 0);
+    const fields = version !== ifNotVersion && version > 0 ? await this.redis.hgetall(this.keys.coordinatorBoard) : null;
+    return { redisNowMs: Number(sec) * 1000 + Math.floor(Number(usec) / 1000), endMs: Number(end ?? 0), version, fields };
+  }
+
+  /** The token coordinator actions carry now ('' with one instance per region). */
+  coordinatorToken(): string {
+    return this.opts.coordinatorToken?.() ?? '';
+  }
+
+  private async coordinatorWrite(target: string, op: 'set-pxat' | 'del' | 'hset', value: string, extra: string | number): Promise<void> {
+    const res = (await scripts.coordinatorWrite.call(this.redis, { target, coordinator: this.keys.coordinator },
+      { coordinatorToken: this.coordinatorToken(), op, value, extra })) as number;
+    if (res < 0) throw storeError(res, `${op} of ${target}`);
   }
 
   /** Bucket digests of one partition (bucket → 16 hex digits). */

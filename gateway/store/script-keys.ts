@@ -24,20 +24,20 @@ export function resolveConflictKeys(k: StoreKeys, ks: string, partition: number,
     record: k.recordIn(ks, partition, key), log: k.log, seq: k.seq, logBytes: k.logBytes, hlc: k.hlc(ks, partition), digest: k.digest(ks, partition),
     members: k.members(ks, partition, bucket), pending: k.pendingIn(ks, partition, key), pendingIndex: k.pendingIndex,
     journal: k.journal, outbox: k.outbox, partitionPending: k.partitionPending(ks, partition), fence: k.fence(ks, partition),
-    journalBytes: k.journalBytes, journalAcked: k.journalAcked, expiryIndex: k.expiry(ks, partition),
+    journalBytes: k.journalBytes, journalAcked: k.journalAcked, expiryIndex: k.expiry(ks, partition), coordinator: k.coordinator,
   };
 }
 
 export function reofferPendingKeys(k: StoreKeys, ks: string, partition: number, key: string) {
-  return { pending: k.pendingIn(ks, partition, key), log: k.log, seq: k.seq, logBytes: k.logBytes };
+  return { pending: k.pendingIn(ks, partition, key), log: k.log, seq: k.seq, logBytes: k.logBytes, coordinator: k.coordinator };
 }
 
 export function trimLogKeys(k: StoreKeys) {
-  return { log: k.log, logBytes: k.logBytes, incarnation: k.incarnation };
+  return { log: k.log, logBytes: k.logBytes, incarnation: k.incarnation, coordinator: k.coordinator };
 }
 
 export function trimConflictsKeys(k: StoreKeys) {
-  return { journal: k.journal, journalBytes: k.journalBytes, journalAcked: k.journalAcked, deadLetters: k.deadLetters };
+  return { journal: k.journal, journalBytes: k.journalBytes, journalAcked: k.journalAcked, deadLetters: k.deadLetters, coordinator: k.coordinator };
 }
 
 /** The changes of one partition of a batch, with their places in the batch. */
@@ -81,7 +81,7 @@ export function applyChangesCall(k: StoreKeys, ks: string, partition: number, en
     keys: {
       partitionApplied: k.appliedIn(ks, partition), hlc: k.hlc(ks, partition), partitionPending: k.partitionPending(ks, partition),
       pendingIndex: k.pendingIndex, digest: k.digest(ks, partition), idempotencyIndex: k.idempotencyIndex,
-      idempotencyUnremembered: k.idempotencyUnremembered, expiryIndex: k.expiry(ks, partition),
+      idempotencyUnremembered: k.idempotencyUnremembered, expiryIndex: k.expiry(ks, partition), coordinator: k.coordinator,
     },
     items, packed,
   };

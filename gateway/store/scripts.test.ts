@@ -51,10 +51,10 @@ describe('store scripts: one typed wrapper each, agreeing with the script', () =
   it('a script without a rest takes no extra ARGV', () => {
     const calls: unknown[][] = [];
     const redis = { [scripts.trimLog.command]: (...a: unknown[]) => { calls.push(a); return Promise.resolve(0); } };
-    const keys = { log: 'l', logBytes: 'b', incarnation: 'i' };
-    const args = { throughSeq: 5, entriesMax: 10, callerIncarnation: 'x' };
-    expect(() => scripts.trimLog.call(redis as never, keys, args, ['extra'])).toThrow(/takes no ARGV after callerIncarnation/);
+    const keys = { log: 'l', logBytes: 'b', incarnation: 'i', coordinator: 'c' };
+    const args = { throughSeq: 5, entriesMax: 10, callerIncarnation: 'x', coordinatorToken: '7' };
+    expect(() => scripts.trimLog.call(redis as never, keys, args, ['extra'])).toThrow(/takes no ARGV after coordinatorToken/);
     void scripts.trimLog.call(redis as never, keys, args);
-    expect(calls).toEqual([['l', 'b', 'i', 5, 10, 'x']]);
+    expect(calls).toEqual([['l', 'b', 'i', 'c', 5, 10, 'x', '7']]);
   });
 });

@@ -6,7 +6,7 @@
 import { parseArgs } from 'node:util';
 import { dirname, resolve } from 'node:path';
 import { loadGatewayConfig, startGateway } from '../../gateway/index.js';
-import { REDIS_MODES, runUp } from '../local/up.js';
+import { GATEWAYS_PER_REGION_MAX, REDIS_MODES, runUp } from '../local/up.js';
 import { configureLogs, LOG_FORMATS, LOG_LEVELS } from '../log.js';
 import { CERTS_USAGE } from './certs.js';
 import { EXIT_PROBLEM, EXIT_USAGE, ProblemError, UsageError } from './connection.js';
@@ -23,9 +23,10 @@ pretty by default on a terminal, JSON otherwise):
   wan --listen H:P --target H:P [--control H:P] [--delay-ms N]
                                run the WAN emulator (TCP relay)
   up [--regions N] [--base-port P] [--dir D] [--wan-delay-ms N] [--tls]
-     [--redis standalone|sentinel]
+     [--redis standalone|sentinel] [--gateways-per-region N]
                                run a local cluster on loopback (redis-server per region;
-                               sentinel: a master, a replica and 3 sentinels per region)
+                               sentinel: a master, a replica and 3 sentinels per region;
+                               N gateway instances per region, one elected coordinator)
 
 operators (each takes --url URL (default http://127.0.0.1:7101), --ca FILE (the cluster CA
 for https://), --token T or GEOGATE_ADMIN_TOKEN, --json for the raw JSON):
@@ -109,6 +110,7 @@ const commands: Record<string, Command> = {
         'wan-delay-ms': { type: 'string', default: '0' },
         tls: { type: 'boolean', default: false },
         redis: { type: 'string', default: 'standalone' },
+        'gateways-per-region': { type: 'string', default: '1' },
       },
     });
     const redisMode = REDIS_MODES.find((m) => m === values.redis);
@@ -120,6 +122,7 @@ const commands: Record<string, Command> = {
       wanDelayMs: intOption('wan-delay-ms', values['wan-delay-ms'], 0, 10_000),
       tls: values.tls,
       redisMode,
+      gatewaysPerRegion: intOption('gateways-per-region', values['gateways-per-region'], 1, GATEWAYS_PER_REGION_MAX),
     });
     await untilSignal();
     await cluster.close();

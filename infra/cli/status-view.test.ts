@@ -62,3 +62,19 @@ describe('renderStatus and statusProblems', () => {
     expect(text).toMatch(/^east\s+1\.0 ms\s+ok\s+unknown\s+4 \(static\)\s+0\s+unknown\s+none$/m);
   });
 });
+
+describe('instances of a region (coordination)', () => {
+  it('lists each instance with the coordinator marked; a region with one instance shows none', () => {
+    const coordination = {
+      id: 'east-1', role: 'instance', token: null, coordinator: { id: 'east-0', url: 'http://e0', token: 7 }, takeovers: 0,
+      instances: [{ id: 'east-0', url: 'http://e0', seenMsAgo: 120 }, { id: 'east-1', url: 'http://e1', seenMsAgo: 30 }],
+    };
+    const body: ClusterBody = { region: 'east', regions: [{ region: 'east', url: 'http://e1', ok: true, ms: 1, status: status('east', { coordination }) }, { region: 'west', url: 'http://w', ok: true, ms: 3, status: status('west') }] };
+    const lines = renderStatus(body, { partitions: false });
+    const at = lines.findIndex((l) => l.startsWith('REGION') && l.includes('INSTANCE'));
+    expect(at).toBeGreaterThan(0);
+    expect(lines[at + 1]).toMatch(/^east\s+east-0\s+coordinator\s+http:\/\/e0\s+120 ms$/);
+    expect(lines[at + 2]).toMatch(/^east\s+east-1\s+instance\s+http:\/\/e1\s+30.0 ms$/);
+    expect(lines[at + 3]).toBe(''); // west (one instance) has no rows
+  });
+});

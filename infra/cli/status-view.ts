@@ -24,6 +24,11 @@ export function renderStatus(c: ClusterBody, o: { partitions: boolean }): string
     return [r.region, r.ms === undefined ? 'yes' : fmtMs(r.ms), storeText(s), bootstrapText(s), leasesText(r.region, s), divergedText(s), pendingText(s), witnessText(s)];
   })));
   for (const r of c.regions) if (!r.ok) out.push(`  ${r.region} did not answer at ${r.url}: ${r.error ?? UNKNOWN}`);
+  const instances = instanceRows(c);
+  if (instances.length > 0) {
+    out.push('');
+    out.push(...table(['REGION', 'INSTANCE', 'ROLE', 'URL', 'SEEN'], instances));
+  }
   out.push('');
   const links: string[][] = [];
   for (const r of c.regions) {
@@ -40,6 +45,20 @@ export function renderStatus(c: ClusterBody, o: { partitions: boolean }): string
     out.push(...renderPartitions(c));
   }
   return out;
+}
+
+/** Regions with several gateway instances (status.coordination): each instance, the coordinator marked. */
+export function instanceRows(c: ClusterBody): string[][] {
+  const rows: string[][] = [];
+  for (const r of c.regions) {
+    const co = r.ok ? (r.status?.coordination as Json | undefined) : undefined;
+    if (!co) continue;
+    const coordinator = (co.coordinator as Json | null | undefined)?.id;
+    const list = Array.isArray(co.instances) ? (co.instances as Json[]) : [];
+    for (const i of list) rows.push([r.region, str(i.id), i.id === coordinator ? 'coordinator' : 'instance', str(i.url), msText(i.seenMsAgo)]);
+    if (list.length === 0) rows.push([r.region, str(co.id), str(co.role), UNKNOWN, UNKNOWN]);
+  }
+  return rows;
 }
 
 /** Per keyspace, as the first region that answered sees it: owner → count [partition ranges], states other than active, and where another region disagrees. */

@@ -30,7 +30,11 @@ export interface UpOptions {
   tls?: boolean;
   /** `standalone` (default): one redis-server per region; `sentinel`: a master, a replica and 3 sentinels per region. */
   redisMode?: RedisMode;
+  /** Gateway instances per region (default 1); with more, they elect their region's coordinator (coordination.enabled). */
+  gatewaysPerRegion?: number;
 }
+
+export const GATEWAYS_PER_REGION_MAX = 8;
 
 export const REDIS_MODES = ['standalone', 'sentinel'] as const;
 export type RedisMode = (typeof REDIS_MODES)[number];
@@ -50,6 +54,8 @@ const KEYSPACES = [
   { name: 'orders', partitions: 16, onSplit: 'fence', resolver: 'lww' },
   { name: 'carts', partitions: 16, onSplit: 'diverge', writes: 'multi-master' },
 ] as const;
+
+const perRegionOf = (opts: UpOptions) => opts.gatewaysPerRegion ?? 1;
 
 export async function runUp(opts: UpOptions): Promise<LocalCluster> {
   const dir = opts.dir ? resolve(opts.dir) : mkdtempSync(join(tmpdir(), 'geogate-up-'));
@@ -81,7 +87,9 @@ export async function runUp(opts: UpOptions): Promise<LocalCluster> {
     // a region's store: its redis-server, or its Sentinel group (orders then waits for the replica)
     const storeOf = (i: number) => (sentinel ? { sentinels: groups[i]!.addresses, name: groups[i]!.name } : { url: redis[i]!.url });
     const keyspaces = sentinel ? KEYSPACES.map((k) => (k.name === 'orders' ? { ...k, durability: 'replica' } : k)) : KEYSPACES;
-    const port = (i: number) => opts.basePort + 1 + i;
+    const perRegion = opts.gatewaysPerRegion ?? 1;
+    // instance 0 of region i on basePort + 1 + i (as with one instance), the others after every region's first
+    const port = (i: number, k = 0) => (k === 0 ? opts.basePort + 1 + i : opts.basePort + 1 + regions.length + i * (perRegion - 1) + (k - 1));
     certs = opts.tls ? await upCertificates(join(dir, 'certs'), regions) : undefined;
     const scheme = certs ? 'https' : 'http';
     // the secret in a file of its own: the config files hold none
@@ -100,10 +108,10 @@ export async function runUp(opts: UpOptions): Promise<LocalCluster> {
     }, null, 2));
     witness = await runWitness(witnessFile, { init: newCluster });
     // with --wan-delay-ms every link between regions goes through the WAN emulator
-    const peerUrl = async (from: number, to: number): Promise<string> => {
-      if (opts.wanDelayMs <= 0) return `${scheme}://127.0.0.1:${port(to)}`;
+    const peerUrl = async (from: number, to: number, k = 0): Promise<string> => {
+      if (opts.wanDelayMs <= 0) return `${scheme}://127.0.0.1:${port(to, k)}`;
       const relay = new WanRelay({
-        listen: { host: '127.0.0.1', port: await freePort() }, target: { host: '127.0.0.1', port: port(to) },
+        listen: { host: '127.0.0.1', port: await freePort() }, target: { host: '127.0.0.1', port: port(to, k) },
         initial: { ab: { delayMs: opts.wanDelayMs }, ba: { delayMs: opts.wanDelayMs } },
       });
       relays.push(relay);
@@ -112,20 +120,27 @@ export async function runUp(opts: UpOptions): Promise<LocalCluster> {
     for (const [i, region] of regions.entries()) {
       const peers = [];
       for (const [j, peer] of regions.entries()) {
-        if (j !== i) peers.push({ region: peer, url: await peerUrl(i, j), publicUrl: `${scheme}://127.0.0.1:${port(j)}` });
+        if (j === i) continue;
+        // with several instances a peer region is dialled at each in turn (its coordinator serves the link)
+        const urls = [];
+        for (let k = 0; k < perRegion; k++) urls.push(await peerUrl(i, j, k));
+        peers.push({ region: peer, url: urls[0]!, ...(perRegion > 1 ? { urls } : {}), publicUrl: `${scheme}://127.0.0.1:${port(j)}` });
       }
-      const config = parseGatewayConfig({
-        region,
-        listen: { host: '127.0.0.1', port: port(i) },
-        publicUrl: `${scheme}://127.0.0.1:${port(i)}`,
-        redis: storeOf(i),
-        cluster: { id: 'local', secretFile, regions },
-        ...(certs ? { tls: certs.regions.get(region) } : {}),
-        peers,
-        witness: { url: witness.url },
-        keyspaces,
-      }, `geogate up (${region})`);
-      gateways.push(await startGateway(config));
+      for (let k = 0; k < perRegion; k++) {
+        const config = parseGatewayConfig({
+          region,
+          listen: { host: '127.0.0.1', port: port(i, k) },
+          publicUrl: `${scheme}://127.0.0.1:${port(i, k)}`,
+          redis: storeOf(i),
+          cluster: { id: 'local', secretFile, regions },
+          ...(certs ? { tls: certs.regions.get(region) } : {}),
+          peers,
+          witness: { url: witness.url },
+          keyspaces,
+          ...(perRegion > 1 ? { coordination: { enabled: true, instanceId: `${region}-${k}` } } : {}),
+        }, `geogate up (${region}${perRegion > 1 ? ` instance ${k}` : ''})`);
+        gateways.push(await startGateway(config));
+      }
     }
     // Fresh stores bootstrap from each other before they take writes (a moment on loopback).
     const t0 = Date.now();
@@ -136,9 +151,12 @@ export async function runUp(opts: UpOptions): Promise<LocalCluster> {
   }
   if (!opts.quiet) {
     process.stdout.write(`geogate local cluster "local" (data in ${dir}):\n  witness: ${witness!.url}\n`);
-    for (const [i, g] of gateways.entries()) {
-      process.stdout.write(`  ${regions[i]}: ${g.config.publicUrl}  (${storeText(i)})\n`);
+    for (const [n, g] of gateways.entries()) {
+      const i = Math.floor(n / perRegionOf(opts));
+      const k = n % perRegionOf(opts);
+      process.stdout.write(`  ${regions[i]}${perRegionOf(opts) > 1 ? ` instance ${k}` : ''}: ${g.config.publicUrl}  (${storeText(i)})\n`);
     }
+    if (perRegionOf(opts) > 1) process.stdout.write(`  ${perRegionOf(opts)} gateway instances per region: one elected coordinator each (geogate status shows which)\n`);
     if (opts.wanDelayMs > 0) process.stdout.write(`  links between regions pass the WAN emulator: ${opts.wanDelayMs} ms each way\n`);
     if (groups.length > 0) process.stdout.write('  each region on Redis Sentinel (master + replica + 3 sentinels); orders has durability replica\n');
     if (certs) process.stdout.write(`  TLS everywhere, mutual TLS between sites (certificates in ${join(dir, 'certs')})\n`);

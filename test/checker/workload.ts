@@ -25,6 +25,10 @@ export interface WorkloadOptions {
   readonly keyPrefix: string;
   readonly keysPerKeyspace?: number;
   readonly clientsPerRegion?: number;
+  /** Before each client's name (several workloads sharing one history: names stay unique). */
+  readonly clientPrefix?: string;
+  /** Close the history's open operations when the run ends (default true; false when several workloads share it: close it once after all). */
+  readonly closeOpenAtEnd?: boolean;
   readonly durationMs: number;
   readonly opsMax?: number;
   readonly requestTimeoutMs?: number;
@@ -96,10 +100,10 @@ export class Workload {
     const perRegion = this.o.clientsPerRegion ?? DEFAULT_CLIENTS_PER_REGION;
     let n = 0;
     for (const t of this.o.targets) {
-      for (let c = 0; c < perRegion; c++) clients.push(this.client(`${t.region}-${c}`, t.region, deadline, prng((this.o.seed ?? 1) * 1000 + n++)));
+      for (let c = 0; c < perRegion; c++) clients.push(this.client(`${this.o.clientPrefix ?? ''}${t.region}-${c}`, t.region, deadline, prng((this.o.seed ?? 1) * 1000 + n++)));
     }
     await Promise.all(clients);
-    this.history.closeOpen();
+    if (this.o.closeOpenAtEnd !== false) this.history.closeOpen();
     return this.history;
   }
 

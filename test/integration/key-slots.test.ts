@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Cluster, Redis } from 'ioredis';
 import { RedisClusterProcesses } from '../../infra/local/redis-cluster.js';
-import { PER_WRITE_REGION_WIDE, StoreKeys } from '../../gateway/store/keys.js';
+import { COORDINATION_REGION_WIDE, PER_WRITE_REGION_WIDE, StoreKeys } from '../../gateway/store/keys.js';
 import { defineScripts, scripts } from '../../gateway/store/scripts.js';
 import {
   applyChangesCall, collectTombstonesCall, putRecordKeys, readMembersItems, readRecordsItems, reofferPendingKeys,
@@ -58,7 +58,7 @@ const slotOf = async (key: string): Promise<number> => Number(await node.call('C
 /** Every key of a call: the region-wide ones by name, the others each in the partition's slot. */
 async function checkCall(k: StoreKeys, partition: number, ks: string, fixed: Record<string, string>, items: readonly string[] = []) {
   const want = await slotOf(k.tag(ks, partition));
-  const regionWide = PER_WRITE_REGION_WIDE as readonly string[];
+  const regionWide = [...PER_WRITE_REGION_WIDE, ...COORDINATION_REGION_WIDE] as readonly string[];
   const outside: string[] = [];
   for (const [name, key] of Object.entries(fixed)) {
     // a region-wide key has no hash tag (putRecord's idempotency is the record itself without an Idempotency-Key)
@@ -118,14 +118,19 @@ describe('key layout: every script call in one Redis Cluster slot (3 masters, CL
     note('trimLog', Object.keys(trimLogKeys(k)));
     note('trimConflicts', Object.keys(trimConflictsKeys(k)));
     note('raiseApplied', ['applied']);
-    for (const name of ['trimLog', 'trimConflicts', 'raiseApplied']) {
-      for (const o of outsideBy.get(name)!) expect(PER_WRITE_REGION_WIDE as readonly string[]).toContain(o);
+    // the coordinator's: region-wide (its lease, tokens, instances, board); a fence written
+    // under the token pairs the partition's fence with the region's lease (design-notes)
+    note('claimCoordinator', ['lease', 'tokens', 'instances']);
+    note('publishBoard', ['board', 'coordinator']);
+    note('coordinatorWrite', ['coordinator']);
+    for (const name of ['trimLog', 'trimConflicts', 'raiseApplied', 'claimCoordinator', 'publishBoard', 'coordinatorWrite']) {
+      for (const o of outsideBy.get(name)!) expect([...PER_WRITE_REGION_WIDE, ...COORDINATION_REGION_WIDE] as readonly string[]).toContain(o);
     }
     expect([...covered].sort()).toEqual(Object.keys(scripts).sort());
     // what stays region-wide on the write, apply and resolution paths (stage 2 of the layout moves these)
     expect([...outsideBy.get('putRecord')!].sort()).toEqual(['identity', 'idempotency', 'idempotencyIndex', 'log', 'logBytes', 'seq'].sort());
-    expect([...outsideBy.get('applyChanges')!].sort()).toEqual(['idempotency', 'idempotencyIndex', 'idempotencyUnremembered', 'pendingIndex'].sort());
-    expect([...outsideBy.get('resolveConflict')!].sort()).toEqual(['journal', 'journalAcked', 'journalBytes', 'log', 'logBytes', 'outbox', 'pendingIndex', 'seq'].sort());
+    expect([...outsideBy.get('applyChanges')!].sort()).toEqual(['coordinator', 'idempotency', 'idempotencyIndex', 'idempotencyUnremembered', 'pendingIndex'].sort());
+    expect([...outsideBy.get('resolveConflict')!].sort()).toEqual(['coordinator', 'journal', 'journalAcked', 'journalBytes', 'log', 'logBytes', 'outbox', 'pendingIndex', 'seq'].sort());
     for (const name of ['collectTombstones', 'readMembers', 'readRecords']) expect([...outsideBy.get(name)!], name).toEqual([]);
   });
 

@@ -31,4 +31,24 @@ describe('geogate up', () => {
     }
     expect(redis.some((r) => r.running)).toBe(false);
   });
+
+  it('--gateways-per-region 2: two instances per region, one coordinator each, writes through either reach the other region', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'geogate-up-test-'));
+    const cluster = await runUp({ regions: 2, basePort: await freePortRange(8), dir, wanDelayMs: 0, quiet: true, gatewaysPerRegion: 2 });
+    try {
+      expect(cluster.gateways).toHaveLength(4);
+      const [e0, e1, w0] = cluster.gateways;
+      const coordination = async (url: string) => (await (await fetch(`${url}/v1/status`)).json()).coordination;
+      expect(await eventually(async () => {
+        const [a, b] = await Promise.all([coordination(e0!.url), coordination(e1!.url)]);
+        return [a.role, b.role].sort().join() === 'coordinator,instance' && a.instances.length === 2;
+      }, 10_000)).toBe(true);
+      // a carts (multi-master) write through east's second instance reaches west
+      expect((await fetch(`${e1!.url}/v1/kv/carts/via-e1`, { method: 'PUT', body: 'x' })).status).toBe(201);
+      expect(await eventually(async () => (await fetch(`${w0!.url}/v1/kv/carts/via-e1`)).status === 200, 10_000)).toBe(true);
+    } finally {
+      await cluster.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });

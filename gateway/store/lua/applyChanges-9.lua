@@ -39,18 +39,20 @@
     KEYS[5] the partition's bucket digests
     KEYS[6] the region's index of remembered outcomes   KEYS[7] count of outcomes not remembered
     KEYS[8] the partition's expiry index (includes/expiry.lua)
-    then 4 KEYS per change i (i = 0 .. N-1), at 9 + 4i: its record hash, its bucket's members,
+    KEYS[9] the region's coordinator lease (includes/coordinator.lua)
+    then 4 KEYS per change i (i = 0 .. N-1), at 10 + 4i: its record hash, its bucket's members,
       its pending-conflict hash, its remembered outcome (the record hash again without a trailer)
     ARGV[1] origin    ARGV[2] incarnation    ARGV[3] now (wall ms)
     ARGV[4] how long an outcome is remembered, ms    ARGV[5] at most this many remembered
-    ARGV[6] record count N, then N packed changes (packed.lua: seq, keyspace, key, partition,
+    ARGV[6] the coordinator token ('' = one instance)
+    ARGV[7] record count N, then N packed changes (packed.lua: seq, keyspace, key, partition,
       bucket, value, content type, version, hlc, origin, epoch, tombstone[, idempotency key,
       fingerprint, created][, expiry]), one argument each, all of the partition of KEYS; the
       expiry is stored as the record's "x" (and in a pending version's metadata), "" without one
 
   Output: one code per record: 0 duplicate, 1 applied, 2 dominated/equal (by the record or
     by a pending version), 3 conflict (pending); then the number of idempotency outcomes of
-    the batch not remembered (the cap)
+    the batch not remembered (the cap) | -11 not the coordinator (nothing applied)
 ]]
 local rcall = redis.call
 --- @include "vv"
@@ -59,6 +61,8 @@ local rcall = redis.call
 --- @include "packed"
 --- @include "idempotency"
 --- @include "expiry"
+--- @include "coordinator"
+if coordinatorRefused(KEYS[9], ARGV[6]) then return -11 end
 
 local origin = ARGV[1]
 local appliedField = origin .. "|" .. ARGV[2]
@@ -66,7 +70,7 @@ local fromLog = origin ~= ""
 local applied = 0
 if fromLog then applied = tonumber(rcall("HGET", KEYS[1], appliedField) or "0") end
 local now = tonumber(ARGV[3])
-local n = tonumber(ARGV[6])
+local n = tonumber(ARGV[7])
 local idemTtl, idemMax, idemIndex = tonumber(ARGV[4]), tonumber(ARGV[5]), KEYS[6]
 local unremembered = 0
 local out = {}
@@ -106,8 +110,8 @@ local function pendingCovers(pendKey, vv)
 end
 
 for i = 0, n - 1 do
-  local seq, ks, key, p, bucket, value, ct, vvText, hlcText, o, e, t, ik, fp, cr, x = unpackChange(ARGV[7 + i])
-  local recKey, membersKey, pendKey, outcomeKey = KEYS[9 + 4 * i], KEYS[10 + 4 * i], KEYS[11 + 4 * i], KEYS[12 + 4 * i]
+  local seq, ks, key, p, bucket, value, ct, vvText, hlcText, o, e, t, ik, fp, cr, x = unpackChange(ARGV[8 + i])
+  local recKey, membersKey, pendKey, outcomeKey = KEYS[10 + 4 * i], KEYS[11 + 4 * i], KEYS[12 + 4 * i], KEYS[13 + 4 * i]
   if fromLog and seq <= applied then
     out[#out + 1] = 0
   else

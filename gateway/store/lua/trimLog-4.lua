@@ -7,12 +7,14 @@
   an old cursor would drop new entries before they were shipped — refused (-7).
 
   Input:
-    KEYS[1] replication log    KEYS[2] log byte count    KEYS[3] log incarnation
+    KEYS[1] replication log    KEYS[2] log byte count    KEYS[3] log incarnation    KEYS[4] the coordinator lease
     ARGV[1] acknowledged-through seq    ARGV[2] max entries to drop in this call
-    ARGV[3] the caller's log incarnation ('' = no check)
-  Output: number of entries dropped | -7 the log is not the caller's
+    ARGV[3] the caller's log incarnation ('' = no check)   ARGV[4] the coordinator token ('' = one instance)
+  Output: number of entries dropped | -7 the log is not the caller's | -11 not the coordinator
 ]]
 local rcall = redis.call
+--- @include "coordinator"
+if coordinatorRefused(KEYS[4], ARGV[4]) then return -11 end
 if ARGV[3] ~= "" and rcall("GET", KEYS[3]) ~= ARGV[3] then return -7 end
 local entries = rcall("XRANGE", KEYS[1], "-", ARGV[1] .. "-0", "COUNT", tonumber(ARGV[2]))
 local bytes = 0

@@ -8,16 +8,20 @@
   Input:
     KEYS[1] conflict journal stream   KEYS[3] journal acknowledged id
     KEYS[2] journal byte count        KEYS[4] dead-letter stream
+    KEYS[5] the coordinator lease
     ARGV[1] journal max entries   ARGV[2] journal max bytes   ARGV[3] journal max age, ms
     ARGV[4] dead letters max entries   ARGV[5] dead letters max age, ms
     ARGV[6] journal entries (and dead letters) dropped at most by this call
+    ARGV[7] the coordinator token ('' = one instance)
   Output: { journal entries dropped unacknowledged (evictions), journal entries dropped,
             dead letters dropped, 1 when the journal or the dead letters may hold more to drop
-            (call again) else 0 }; at most ARGV[6] of each per call
+            (call again) else 0 }; at most ARGV[6] of each per call | -11 not the coordinator
 ]]
 local rcall = redis.call
 --- @include "journal"
 
+--- @include "coordinator"
+if coordinatorRefused(KEYS[5], ARGV[7]) then return -11 end
 local t = rcall("TIME")
 local nowMs = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local rounds = tonumber(ARGV[6])

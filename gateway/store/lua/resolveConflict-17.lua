@@ -18,6 +18,7 @@
     KEYS[4] log byte count    KEYS[9] pending-conflict index     KEYS[14] journal byte count
     KEYS[5] partition HLC     KEYS[10] conflict journal stream   KEYS[15] journal acknowledged id
                                                                  KEYS[16] the partition's expiry index
+    KEYS[17] the region's coordinator lease
     ARGV[1] region   ARGV[2] now (wall ms)   ARGV[3] value   ARGV[4] content type
     ARGV[5] tombstone (1|0)   ARGV[6] expected current version ('' = absent)
     ARGV[7] pending incoming version   ARGV[8] resolved version (dominates both)
@@ -27,10 +28,11 @@
     ARGV[19] outbox max entries   ARGV[20] the winner's origin   ARGV[21] fence required (1|0)
     ARGV[22] the resolver's epoch (fence)   ARGV[23] the resolver's lease end on Redis's clock, ms ('' = none)
     ARGV[24] highest HLC of the two sides   ARGV[25] the winner's expiry, wall ms ('' = none)
-    ARGV[26] J = number of journal items, ARGV[27 .. 26+J] journal entry as field, value pairs,
+    ARGV[26] the coordinator token ('' = one instance)
+    ARGV[27] J = number of journal items, ARGV[28 .. 27+J] journal entry as field, value pairs,
     then each remaining ARGV is one compensation action (JSON) for the outbox
   Output: { version, seq, resolvedHlc, journal entries evicted unacknowledged, outbox entries evicted }
-    | -3 fenced | -5 current version changed | -6 pending entry gone
+    | -3 fenced | -5 current version changed | -6 pending entry gone | -11 not the coordinator
 ]]
 local rcall = redis.call
 --- @include "vv"
@@ -40,7 +42,9 @@ local rcall = redis.call
 --- @include "fence"
 --- @include "journal"
 --- @include "expiry"
+--- @include "coordinator"
 
+if coordinatorRefused(KEYS[17], ARGV[26]) then return -11 end
 if ARGV[21] == "1" and not fenceHolds(KEYS[13], ARGV[22], tonumber(ARGV[23])) then return -3 end
 local cur = rcall("HMGET", KEYS[1], "vv", "h", "x")
 if (cur[1] or "") ~= ARGV[6] then return -5 end
@@ -69,11 +73,11 @@ if rcall("EXISTS", KEYS[8]) == 0 then
 end
 
 local evicted = 0
-local j = tonumber(ARGV[26])
+local j = tonumber(ARGV[27])
 if j > 0 then
   local journal = { "XADD", KEYS[10], "*" }
   local sz = 64
-  for i = 27, 26 + j do
+  for i = 28, 27 + j do
     journal[#journal + 1] = ARGV[i]
     sz = sz + #ARGV[i]
   end
@@ -89,6 +93,6 @@ if j > 0 then
   evicted = journalTrim(KEYS[10], KEYS[14], KEYS[15], tonumber(ARGV[17]), tonumber(ARGV[18]))
 end
 local outboxEvicted = 0
-for i = 27 + j, #ARGV do rcall("XADD", KEYS[11], "*", "action", ARGV[i]) end
-if 27 + j <= #ARGV then outboxEvicted = rcall("XTRIM", KEYS[11], "MAXLEN", tonumber(ARGV[19])) end
+for i = 28 + j, #ARGV do rcall("XADD", KEYS[11], "*", "action", ARGV[i]) end
+if 28 + j <= #ARGV then outboxEvicted = rcall("XTRIM", KEYS[11], "MAXLEN", tonumber(ARGV[19])) end
 return { vvText, seq, resolvedHlc, evicted, outboxEvicted }

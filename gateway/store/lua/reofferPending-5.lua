@@ -12,13 +12,16 @@
   Input:
     KEYS[1] the key's pending hash   KEYS[3] log seq counter
     KEYS[2] replication log          KEYS[4] log byte count
+    KEYS[5] the coordinator lease
     ARGV[1] now (wall ms)   ARGV[2] offer after (ms)   ARGV[3] log max entries   ARGV[4] log max bytes
-    ARGV[5] keyspace   ARGV[6] key
-  Output: the seqs appended (possibly none)
+    ARGV[5] keyspace   ARGV[6] key   ARGV[7] the coordinator token ('' = one instance)
+  Output: the seqs appended (possibly none) | -11 not the coordinator
 ]]
 local rcall = redis.call
+--- @include "coordinator"
 --- @include "log"
 
+if coordinatorRefused(KEYS[5], ARGV[7]) then return -11 end
 local now, after = tonumber(ARGV[1]), tonumber(ARGV[2])
 local out = {}
 for _, f in ipairs(rcall("HKEYS", KEYS[1])) do
