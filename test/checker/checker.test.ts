@@ -191,6 +191,26 @@ describe('checker catches broken histories', () => {
     expect(invariants(input([a, d, b], both(live('east:8,west:1', 'b'), 'orders/k')))).toContain('fence-single-writer');
   });
 
+  it('the same delete-vs-delete merge followed by a write that saw both (the key ends live) is not flagged; a side whose last word was a write is', () => {
+    // the frozen-owner scenario: the old owner's acked write then its acked delete, the new
+    // owner's writes then its delete, the merge at the heal, then a write at west that saw it
+    const a = op({ kind: 'write', region: 'east', keyspace: 'orders', value: 'a', version: 'east:5' });
+    const d = op({ kind: 'delete', region: 'east', keyspace: 'orders', version: 'east:6' });
+    clock += 1000;
+    const b = op({ kind: 'write', region: 'west', keyspace: 'orders', value: 'b', version: 'east:4,west:1' });
+    const e = op({ kind: 'delete', region: 'west', keyspace: 'orders', version: 'east:4,west:2' });
+    clock += 1000;
+    const f = op({ kind: 'write', region: 'west', keyspace: 'orders', value: 'f', version: 'east:6,west:3' });
+    expect(invariants(input([a, d, b, e, f], both(live('east:6,west:3', 'f'), 'orders/k')))).toEqual([]);
+    // the old owner's last word a write (nothing journaled): its write was superseded silently
+    const g = op({ kind: 'write', region: 'east', keyspace: 'orders', value: 'g', version: 'east:7' });
+    expect(invariants(input([a, d, g, b, e, f], both(live('east:7,west:3', 'f'), 'orders/k')))).toContain('fence-single-writer');
+    // the new owner's last word before the merge a write: a delete-vs-update the journal must hold
+    const h = op({ kind: 'write', region: 'west', keyspace: 'orders', value: 'h', version: 'east:4,west:3' });
+    const f2 = op({ kind: 'write', region: 'west', keyspace: 'orders', value: 'f', version: 'east:6,west:4' });
+    expect(invariants(input([a, d, b, e, h, f2], both(live('east:6,west:4', 'f'), 'orders/k')))).toContain('fence-single-writer');
+  });
+
   it('a loser journaled without its value (or with other bytes) cannot be recovered: lost write', () => {
     const ops = [
       op({ kind: 'write', region: 'east', value: 'a'.repeat(300), version: 'east:1' }),

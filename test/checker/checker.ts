@@ -315,7 +315,7 @@ function checkFence(key: string, ops: Op[], journal: JournalEntry[], final: Fina
       }
       const staleEpoch = journal.some((e) => e.type === 'stale-epoch'
         && [e.currentVersion, e.incomingVersion].some((v) => v !== '' && dominatesOrEqual(v, first.version!) && compareVv(v, second.version!) === 'concurrent'));
-      if (!staleEpoch && !endedInDeletes(first, final)) {
+      if (!staleEpoch && !endedInDeletes(first, final) && !mergedAsDeletes(first, second, acked)) {
         out.push({ invariant: 'fence-single-writer', key,
           message: `fence key forked: ${first.version} acked at ${first.ackRegion}, then ${second.version} acked at ${second.ackRegion} without seeing it, `
             + `and no stale-epoch journal entry records the old owner's write; journal for the key: ${journal.map(showJournal).join('; ') || 'none'}`,
@@ -334,6 +334,25 @@ function checkFence(key: string, ops: Op[], journal: JournalEntry[], final: Fina
  */
 function endedInDeletes(first: Op, final: FinalRecord | null): boolean {
   return !!final?.tombstone && dominatesOrEqual(final.version, first.version!);
+}
+
+/**
+ * Both sides of the fork had deleted the key when they met: the old owner's last acked word
+ * after `first` (among its writes the new owner never saw) is a delete, and so is the new
+ * owner's last acked word after `second` among the writes that never saw that delete. The merge
+ * was delete-vs-delete, which journals nothing by design and loses nothing: the old owner's
+ * forked writes were superseded by its own acked delete. Later writes (after the heal, seeing
+ * both) may make the key live again; endedInDeletes alone would miss that.
+ */
+function mergedAsDeletes(first: Op, second: Op, acked: Op[]): boolean {
+  const last = (ops: Op[]): Op | undefined => {
+    const top = ops.filter((o) => !ops.some((x) => x !== o && strictlyDominates(x.version!, o.version!)));
+    return top.length === 1 ? top[0] : undefined;
+  };
+  const oldSide = last(acked.filter((o) => dominatesOrEqual(o.version!, first.version!) && compareVv(o.version!, second.version!) === 'concurrent'));
+  if (oldSide?.kind !== 'delete') return false;
+  const newSide = last(acked.filter((o) => dominatesOrEqual(o.version!, second.version!) && compareVv(o.version!, oldSide.version!) === 'concurrent'));
+  return newSide?.kind === 'delete';
 }
 
 function checkReadYourWrites(key: string, ops: Op[], out: Violation[]): void {
