@@ -31,8 +31,12 @@ export interface LeaseClaim {
 }
 
 export interface CoordinatorLeaseStore {
-  /** Takes the lease when nobody holds it (a new token), renews it when `id` holds it; answers the holder. */
-  claim(id: string, url: string, leaseMs: number): Promise<LeaseClaim>;
+  /**
+   * Takes the lease when nobody holds it (a new token, above `seenToken`: the highest token
+   * this instance has seen, so a store that lost its counter never hands it out again),
+   * renews it when `id` holds it; answers the holder.
+   */
+  claim(id: string, url: string, leaseMs: number, seenToken: number): Promise<LeaseClaim>;
   /** Gives the lease up when `id` holds it (a clean stop: the next instance takes over at once). */
   release(id: string): Promise<void>;
 }
@@ -78,6 +82,8 @@ export class CoordinatorElection {
   private endTimer: TimerHandle | null = null;
   private lastHolder: LeaseClaim | null = null;
   private takeovers = 0;
+  /** The highest token any claim answered (ours or another's): a takeover's token is above it. */
+  private seenToken = 0;
 
   constructor(
     private readonly options: ElectionOptions,
@@ -136,12 +142,13 @@ export class CoordinatorElection {
     const sentAtMs = this.clock.monoMs();
     let reply: LeaseClaim;
     try {
-      reply = await this.store.claim(this.options.id, this.options.url, this.options.leaseMs);
+      reply = await this.store.claim(this.options.id, this.options.url, this.options.leaseMs, this.seenToken);
     } catch {
       return; // the lease runs out on its own clock: nothing to do here
     } finally {
       this.inFlight = false;
     }
+    if (Number.isSafeInteger(reply.token) && reply.token > this.seenToken) this.seenToken = reply.token;
     if (!this.running) return;
     // a reply that took longer than a lease (this process was frozen) says nothing of now
     if (this.clock.monoMs() - sentAtMs >= this.options.leaseMs) return;

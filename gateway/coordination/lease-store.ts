@@ -1,5 +1,5 @@
 /**
- * The coordinator lease in the region's Redis (lua/claimCoordinator-2.lua): one call claims
+ * The coordinator lease in the region's Redis (lua/claimCoordinator-3.lua): one call claims
  * or renews and answers the holder, another releases at a clean stop.
  */
 import type { Redis } from 'ioredis';
@@ -27,9 +27,9 @@ export class RedisLeaseStore implements CoordinatorLeaseStore {
   /** The lease length of the last claim (a release forgets with it). */
   private leaseMsKnown = 0;
 
-  async claim(id: string, url: string, leaseMs: number): Promise<LeaseClaim> {
+  async claim(id: string, url: string, leaseMs: number, seenToken = 0): Promise<LeaseClaim> {
     this.leaseMsKnown = leaseMs;
-    return this.call(id, url, leaseMs, 'claim');
+    return this.call(id, url, leaseMs, 'claim', seenToken);
   }
 
   async release(id: string): Promise<void> {
@@ -54,9 +54,9 @@ export class RedisLeaseStore implements CoordinatorLeaseStore {
     }).sort((a, b) => a.id.localeCompare(b.id));
   }
 
-  private async call(id: string, url: string, leaseMs: number, mode: 'claim' | 'release'): Promise<LeaseClaim> {
+  private async call(id: string, url: string, leaseMs: number, mode: 'claim' | 'release', seenToken = 0): Promise<LeaseClaim> {
     const res = (await scripts.claimCoordinator.call(this.redis, { lease: this.keys.coordinator, tokens: this.keys.coordinatorTokens, instances: this.keys.instances },
-      { instanceId: id, leaseMs, url, mode, forgetMs: Math.max(leaseMs, this.leaseMsKnown) * INSTANCE_FORGET_LEASES, instancesMax: INSTANCES_LISTED_MAX })) as [string, number | string, string];
+      { instanceId: id, leaseMs, url, mode, forgetMs: Math.max(leaseMs, this.leaseMsKnown) * INSTANCE_FORGET_LEASES, instancesMax: INSTANCES_LISTED_MAX, seenToken: String(seenToken) })) as [string, number | string, string];
     return { holder: String(res[0]), token: Number(res[1]), url: String(res[2]) };
   }
 }

@@ -130,7 +130,7 @@ export const scripts = {
   readMembers: new LuaScript('readMembers-0', [], ['entriesMax'], null, ['members']),
   readRecords: new LuaScript('readRecords-0', [], ['fieldCount'], 'the field names', ['record']),
   raiseApplied: new LuaScript('raiseApplied-1', ['applied'], ['field', 'seq']),
-  claimCoordinator: new LuaScript('claimCoordinator-3', ['lease', 'tokens', 'instances'], ['instanceId', 'leaseMs', 'url', 'mode', 'forgetMs', 'instancesMax']),
+  claimCoordinator: new LuaScript('claimCoordinator-3', ['lease', 'tokens', 'instances'], ['instanceId', 'leaseMs', 'url', 'mode', 'forgetMs', 'instancesMax', 'seenToken']),
   coordinatorWrite: new LuaScript('coordinatorWrite-2', ['target', 'coordinator'], ['coordinatorToken', 'op', 'value', 'extra']),
   publishBoard: new LuaScript('publishBoard-2', ['board', 'coordinator'], ['coordinatorToken', 'validMs', 'count'], 'the changed field/value pairs'),
 } as const;

@@ -57,11 +57,12 @@ class RedisModel {
     return this.lease;
   }
 
-  claim(id: string, url: string, leaseMs: number): LeaseClaim {
+  claim(id: string, url: string, leaseMs: number, seenToken: number): LeaseClaim {
     const now = this.clock.monoMs();
     const cur = this.current();
     if (!cur) {
-      this.lease = { holder: id, token: ++this.counter, url, expiresAtMs: now + leaseMs };
+      this.counter = Math.max(this.counter, seenToken) + 1;
+      this.lease = { holder: id, token: this.counter, url, expiresAtMs: now + leaseMs };
     } else if (cur.holder === id) {
       cur.expiresAtMs = now + leaseMs;
     }
@@ -131,9 +132,9 @@ async function runSeed(seed: number): Promise<SimResult> {
     const view = new InstanceClock(clock);
     views.set(id, view);
     const store: CoordinatorLeaseStore = {
-      claim: async (me, url, leaseMs) => {
+      claim: async (me, url, leaseMs, seenToken) => {
         if (clock.monoMs() < view.cutUntilMs) { await view.sleep(COMMAND_TIMEOUT_MS); throw new Error('command timed out'); }
-        return view.deliver(await redis.run(delay(), () => redis.claim(me, url, leaseMs)));
+        return view.deliver(await redis.run(delay(), () => redis.claim(me, url, leaseMs, seenToken)));
       },
       release: async (me) => { await redis.run(delay(), () => redis.release(me)); },
     };

@@ -1,8 +1,12 @@
 --[[
   Claims, renews or releases the region's coordinator lease (gateway/coordination/).
-  Claim: nobody holds the lease (absent or expired) → ARGV[1] takes it under a new token
-  (the counter raised; a counter that is gone, Redis lost its data, starts again from
-  Redis's clock in µs, above any token handed out before: fewer takeovers than µs passed); ARGV[1] holds it → renewed for
+  Claim: nobody holds the lease (absent or expired) → ARGV[1] takes it under a new token:
+  the highest of the counter + 1, Redis's clock in µs and the caller's highest seen token
+  (ARGV[7]) + 1, at every takeover. A Redis that came back with older data (a failover to a
+  replica that missed the last claim, an older snapshot, a lost AOF second) has the counter
+  below the live coordinator's token, or no counter: its clock has moved on by more µs than
+  there were takeovers, and the caller's seen token covers a clock that did not; so no token
+  is handed out twice. ARGV[1] holds it → renewed for
   ARGV[2] ms from now; another holds it → nothing changes. Release: the lease is removed
   when ARGV[1] holds it (a clean stop: the next instance takes over at its next claim).
   Every claim also records the instance in the region's instance list (KEYS[3]: id →
@@ -14,6 +18,7 @@
     KEYS[2] the token counter   KEYS[3] the region's instances (hash)
     ARGV[1] instance id   ARGV[2] lease ms   ARGV[3] the instance's URL   ARGV[4] claim | release
     ARGV[5] an instance not heard for this long is dropped from the list, ms   ARGV[6] at most this many listed
+    ARGV[7] the highest token the caller has seen (0: none); a new token is above it
   Output: { holder, token, url } after the call ({ '', 0, '' } when nobody holds it)
 ]]
 local rcall = redis.call
@@ -36,10 +41,12 @@ if holder == ARGV[1] then
   end
 end
 if not holder then
-  if rcall("EXISTS", KEYS[2]) == 0 then
-    rcall("SET", KEYS[2], string.format("%d", tonumber(t[1]) * 1000000 + tonumber(t[2])))
-  end
-  local token = rcall("INCR", KEYS[2])
+  local token = tonumber(t[1]) * 1000000 + tonumber(t[2])
+  local counter = tonumber(rcall("GET", KEYS[2]) or "0") or 0
+  if counter + 1 > token then token = counter + 1 end
+  local seen = tonumber(ARGV[7]) or 0
+  if seen + 1 > token then token = seen + 1 end
+  rcall("SET", KEYS[2], string.format("%d", token))
   rcall("HSET", KEYS[1], "holder", ARGV[1], "token", token, "url", ARGV[3])
   rcall("PEXPIRE", KEYS[1], tonumber(ARGV[2]))
   return { ARGV[1], token, ARGV[3] }
