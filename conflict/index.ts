@@ -8,6 +8,7 @@ export { bumpVv, compareVv, mergeVv, vvFromString, vvToString } from './vv.js';
 export { compareHlc, hlcFromString, hlcToString, receiveHlc, tickHlc } from './hlc.js';
 export { type Classification, type ClassifyOptions, type ConcurrentType, classify, shareHistory } from './classify.js';
 export { compareLww } from './order.js';
+export { EXPIRED_CONTENT_TYPE, expiredVersionOf, refreshesExpired } from './expired.js';
 export { type MergeContext, type Resolution, type ResolveInput, type ResolverSpec, parseResolver, resolve } from './resolve.js';
 export type { TriggerFailure, TriggerFailureCode } from './resolvers/decision.js';
 export { type PnCounter, EMPTY_COUNTER, addToCounter, counterTotal, encodeCounter, mergeCounters, parseCounter } from './resolvers/counter.js';

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ResolverSpecError } from './errors.js';
+import { EXPIRED_CONTENT_TYPE, expiredVersionOf, refreshesExpired } from './expired.js';
 import { type MergeContext, type ResolveInput, parseResolver, resolve } from './resolve.js';
 import { text, tombstone, version } from './testing.js';
 import type { RecordVersion } from './types.js';
@@ -171,5 +172,41 @@ describe('stale-epoch (fence keyspaces)', () => {
   it('a stale delete loses to a current update', () => {
     const staleDelete = tombstone(stale.vv, { origin: 'east', epoch: 5, hlc: [900, 0] });
     expect(run(fresh, staleDelete, 'lww', { ctx: { ...ctx, fenceEpoch: 6 } })).toMatchObject({ tombstone: false, winner: 'current' });
+  });
+});
+
+describe('an expiry tombstone (the sweep\'s) against a live version', () => {
+  // east wrote {east:1} with an expiry at 5000; the sweep at east tombstoned it: {east:2}, stamp 5000.0
+  const sweep = (expired: string): RecordVersion => ({
+    ...tombstone({ east: 2 }, { origin: 'east', hlc: [5_000, 0], contentType: EXPIRED_CONTENT_TYPE }),
+    value: new TextEncoder().encode(expired),
+  });
+
+  it('loses to a refresh that dominates the version it expired, whatever the stamps and in both orders', () => {
+    const refresh = version({ east: 1, west: 1 }, { origin: 'west', hlc: [4_900, 0], value: '"refreshed"' });
+    for (const resolver of ['lww', 'source-wins']) {
+      for (const [current, incoming, winner] of [[sweep('east:1'), refresh, 'incoming'], [refresh, sweep('east:1'), 'current']] as const) {
+        const r = run(current, incoming, resolver);
+        expect(r).toMatchObject({ type: 'delete-vs-update', winner, resolver: 'expiry-refresh', tombstone: false, journal: true });
+        expect(text(r.value)).toBe('"refreshed"');
+        expect(r.version.hlc).toEqual([4_900, 0]); // the refresh's own stamp
+      }
+    }
+  });
+
+  it('wins under lww against a write that never saw the version it expired (an earlier stamp)', () => {
+    const blind = version({ west: 1 }, { origin: 'west', hlc: [4_900, 0], value: '"blind"' });
+    expect(run(sweep('east:1'), blind, 'lww')).toMatchObject({ resolver: 'lww', winner: 'current', tombstone: true });
+    expect(run(blind, sweep('east:1'), 'lww')).toMatchObject({ resolver: 'lww', winner: 'incoming', tombstone: true });
+  });
+
+  it('a client\'s delete is not an expiry tombstone: lww decides', () => {
+    const del = tombstone({ east: 2 }, { origin: 'east', hlc: [5_000, 0] });
+    const refresh = version({ east: 1, west: 1 }, { origin: 'west', hlc: [4_900, 0], value: '"refreshed"' });
+    expect(expiredVersionOf(del)).toBeUndefined();
+    expect(run(del, refresh, 'lww')).toMatchObject({ resolver: 'lww', winner: 'current' });
+    expect(expiredVersionOf(sweep('east:1'))).toEqual({ east: 1 });
+    expect(refreshesExpired(refresh, sweep('east:1'))).toBe(true);
+    expect(refreshesExpired(refresh, sweep('east:2'))).toBe(false);
   });
 });

@@ -1,10 +1,11 @@
 import type { CompensationAction } from './actions.js';
 import { type ConcurrentType, classify } from './classify.js';
 import { ResolverSpecError } from './errors.js';
+import { refreshesExpired } from './expired.js';
 import { compareHlc } from './hlc.js';
 import { conflictId } from './ids.js';
 import { counterResolver } from './resolvers/counter.js';
-import { type Decision, type PairInput, type TriggerFailure, lww, lwwSide } from './resolvers/decision.js';
+import { type Decision, type PairInput, type TriggerFailure, lww, lwwSide, pick } from './resolvers/decision.js';
 import { jsonMergeResolver } from './resolvers/json-merge.js';
 import { epochFence, sourceWins, updateWins } from './resolvers/pick.js';
 import { setResolver } from './resolvers/set.js';
@@ -87,7 +88,7 @@ export interface Resolution {
   readonly conflictId: string;
   /** The keyspace's configured resolver. */
   readonly configured: string;
-  /** The rule that decided: lww, source-wins, counter, set, json-merge, trigger:<name>, epoch-fence, update-wins, tombstones. */
+  /** The rule that decided: lww, source-wins, counter, set, json-merge, trigger:<name>, epoch-fence, update-wins, tombstones, expiry-refresh. */
   readonly resolver: string;
   readonly note?: string;
   /** A trigger's failure (the resolution then fell back to lww). */
@@ -152,11 +153,25 @@ function decide(spec: ResolverSpec, pair: PairInput, input: ResolveInput): Decis
     return runTrigger(spec.name, input.triggers, pair, triggerCtx);
   }
   if (pair.type === 'stale-epoch') return epochFence(pair, ctx.fenceEpoch as number);
+  const refresh = expiryRefresh(pair);
+  if (refresh) return refresh;
   if (spec.kind === 'lww') return lww(pair);
   if (spec.kind === 'source-wins') return sourceWins(pair, ctx.restoreSource ?? ctx.activeRegion);
   if (pair.type === 'delete-vs-update') return updateWins(pair, spec.kind);
   if (spec.kind === 'counter') return counterResolver(pair);
   return spec.kind === 'set' ? setResolver(pair) : jsonMergeResolver(pair);
+}
+
+/**
+ * An expiry tombstone against a live version that dominates the version it expired: the live
+ * side wins, whatever the stamps and the resolver (docs/expiry.md, "Its stamp is the
+ * expiry's own"). The expiry was superseded by that write before it took effect.
+ */
+function expiryRefresh(pair: PairInput): Decision | undefined {
+  if (pair.type !== 'delete-vs-update') return undefined;
+  if (refreshesExpired(pair.current, pair.incoming)) return pick('current', 'expiry-refresh');
+  if (refreshesExpired(pair.incoming, pair.current)) return pick('incoming', 'expiry-refresh');
+  return undefined;
 }
 
 /** A merged value over the value limit falls back to lww (both inputs are within the limit). */

@@ -44,6 +44,8 @@
   the expiry index, made the record's own); it carries the expiry's
   own stamp (x.0, or one tick above the expired version's if that is higher), not the time
   of the sweep, so under lww it loses to any write made after the expiry at another region.
+  Its content type is "application/vnd.geogate.expired" and its value the expired version's
+  vector (conflict/expired.ts): it loses to any version that dominates that one.
 
   Output:
     { 1 = created | 0 = updated, version, seq, hlc, packed change as logged (for the senders' tail cache), expiry ('' = none) }
@@ -122,6 +124,9 @@ local ct = ARGV[4]
 local expires = ""
 if ttl > 0 and tomb ~= "1" then expires = string.format("%d", w + ttl) end
 if tomb == "1" then value = "" end
+-- the expiry tombstone names the version it expired (conflict/expired.ts): a refresh that
+-- dominates that version wins against it in a conflict, whatever the stamps
+if op == "sweep" then value, ct = curVv, "application/vnd.geogate.expired" end
 if op == "expire" then value, ct = rcall("HGET", KEYS[1], "v"), rcall("HGET", KEYS[1], "ct") or "" end
 if op == "incr" then
   local curValue = ""
