@@ -47,6 +47,8 @@ export const DEFAULT_EXPIRY_TTL_SECONDS_MAX = 365 * 24 * 3600;
 /** How often the expiry sweep runs, and at most how many expired records it tombstones per round. */
 export const DEFAULT_EXPIRY_SWEEP_INTERVAL_MS = 1000;
 export const DEFAULT_EXPIRY_SWEEP_RECORDS_MAX = 256;
+/** Partitions whose expiry index one sweep round reads, at most (sent together: one round trip). */
+export const DEFAULT_EXPIRY_SWEEP_PARTITIONS_MAX = 64;
 /** The conflict journal, the compensation outbox and the dead letters: size and age bounds (docs/conflicts.md). */
 export const CONFLICT_RETENTION_DEFAULTS = {
   journalMaxEntries: 100_000,
@@ -135,6 +137,7 @@ export const gatewayConfigSchema = z.strictObject({
     ttlSecondsMax: z.number().int().min(1).max(10 * 365 * 24 * 3600).default(DEFAULT_EXPIRY_TTL_SECONDS_MAX),
     sweepIntervalMs: z.number().int().min(10).max(3_600_000).default(DEFAULT_EXPIRY_SWEEP_INTERVAL_MS),
     sweepRecordsMax: z.number().int().min(1).max(100_000).default(DEFAULT_EXPIRY_SWEEP_RECORDS_MAX),
+    sweepPartitionsMax: z.number().int().min(1).max(4096).default(DEFAULT_EXPIRY_SWEEP_PARTITIONS_MAX),
   }).prefault({}),
   /** Session tokens (docs/client.md): how long a read waits for the region to catch up with one, and how many may wait at once. */
   session: z.strictObject({

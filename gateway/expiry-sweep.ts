@@ -12,8 +12,11 @@
  * (a re-PUT that revived the key meanwhile wins, nothing is written), through the fence, the
  * store identity and seq checks of any write, logged and replicated; its stamp is the
  * expiry's own (putRecord-12.lua), so under lww a write made after the expiry at a region
- * that had not seen the tombstone wins against it. At most `recordsMax` records per round,
- * partitions taken in turn from where the last round stopped.
+ * that had not seen the tombstone wins against it. At most `recordsMax` records and the
+ * indexes of `partitionsMax` partitions (read together: one round trip) per round, partitions
+ * taken in turn from where the last round stopped: an idle region costs `partitionsMax` index
+ * reads per interval however many partitions it has, and an expired record's tombstone is
+ * written within (partitions / partitionsMax) intervals (reads answer 404 from the expiry on).
  */
 import type { Logger } from 'pino';
 import { Counter, type Registry } from 'prom-client';
@@ -25,9 +28,6 @@ import type { WriteGuard } from './http/context.js';
 import { WorkerLoop } from './merge/loop.js';
 import { StoreError, StoreErrorCode, type RegionStore } from './store/index.js';
 import { expiryAllowed } from './http/expiry.js';
-
-/** Partitions one round looks at, at most (one index read each). */
-export const SWEEP_PARTITIONS_PER_ROUND_MAX = 4096;
 
 export interface ExpirySweepDeps {
   readonly store: RegionStore;
@@ -44,6 +44,8 @@ export interface ExpirySweepDeps {
   readonly writable: () => boolean;
   readonly intervalMs: number;
   readonly recordsMax: number;
+  /** Partitions whose index one round reads, at most (`expiry.sweepPartitionsMax`). */
+  readonly partitionsMax: number;
 }
 
 export interface SweepStats {
@@ -51,6 +53,11 @@ export interface SweepStats {
   readonly tombstoned: number;
   /** Expired entries looked at (written, or found revived / changed / not ours now). */
   readonly examined: number;
+}
+
+interface SweepPartition {
+  readonly ks: KeyspaceConfig;
+  readonly partition: number;
 }
 
 export class ExpirySweeper {
@@ -71,33 +78,63 @@ export class ExpirySweeper {
   start(): void { this.loop.start(); }
   stop(): void { this.loop.stop(); }
 
-  /** One round: at most `recordsMax` expired records examined, across the partitions this region sweeps. */
+  /** One round: at most `recordsMax` expired records examined, in at most `partitionsMax` partitions this region sweeps. */
   async sweepOnce(): Promise<SweepStats> {
     if (!this.deps.writable()) return { tombstoned: 0, examined: 0 };
     const parts = this.partitions();
+    if (parts.length === 0) return { tombstoned: 0, examined: 0 };
+    const start = this.next % parts.length;
+    const chosen = this.choose(parts, start);
+    this.next = (start + chosen.scanned) % parts.length;
     let budget = this.deps.recordsMax;
     let tombstoned = 0;
     let examined = 0;
-    const looked = Math.min(parts.length, SWEEP_PARTITIONS_PER_ROUND_MAX);
-    for (let i = 0; i < looked && budget > 0; i++) {
-      const at = (this.next + i) % parts.length;
-      const { ks, partition } = parts[at]!;
-      if (!this.deps.authority.mayResolve(ks, partition)) continue;
-      const keys = await this.deps.store.expiredKeys(ks.name, partition, this.deps.clock.nowMs(), budget);
+    const found = await this.readIndexes(chosen.picked, budget);
+    for (let i = 0; i < chosen.picked.length && budget > 0; i++) {
+      const { ks, partition, at } = chosen.picked[i]!;
+      const keys = found[i]!.slice(0, budget);
       for (const key of keys) {
         budget--;
         examined++;
         if (await this.sweepKey(ks, partition, key)) tombstoned++;
       }
-      if (budget === 0) this.next = keys.length > 0 ? at : (at + 1) % parts.length;
+      // out of budget with this partition's keys (or later partitions' ones) left: start there next time
+      if (budget === 0 && (keys.length < found[i]!.length || found.slice(i + 1).some((k) => k.length > 0))) {
+        this.next = keys.length < found[i]!.length ? at : chosen.picked[i + 1]!.at;
+      }
     }
-    if (budget > 0) this.next = (this.next + looked) % Math.max(1, parts.length);
     return { tombstoned, examined };
   }
 
+  /** From `start` on, the first `partitionsMax` partitions this region resolves now (one lap at most) and how many were passed. */
+  private choose(parts: readonly SweepPartition[], start: number): { picked: (SweepPartition & { at: number })[]; scanned: number } {
+    const picked: (SweepPartition & { at: number })[] = [];
+    let scanned = 0;
+    while (scanned < parts.length && picked.length < this.deps.partitionsMax) {
+      const at = (start + scanned) % parts.length;
+      const part = parts[at]!;
+      scanned++;
+      if (this.deps.authority.mayResolve(part.ks, part.partition)) picked.push({ ...part, at });
+    }
+    return { picked, scanned };
+  }
+
+  /** The expired keys of each picked partition (at most `limit` each), the reads sent together per keyspace. */
+  private async readIndexes(picked: readonly SweepPartition[], limit: number): Promise<string[][]> {
+    const now = this.deps.clock.nowMs();
+    const out: string[][] = new Array<string[]>(picked.length);
+    const byKeyspace = new Map<string, number[]>();
+    picked.forEach((p, i) => byKeyspace.set(p.ks.name, [...(byKeyspace.get(p.ks.name) ?? []), i]));
+    await Promise.all([...byKeyspace].map(async ([name, idx]) => {
+      const keys = await this.deps.store.expiredKeysOf(name, idx.map((i) => picked[i]!.partition), now, limit);
+      idx.forEach((i, j) => { out[i] = keys[j]!; });
+    }));
+    return out;
+  }
+
   /** Every (keyspace, partition) whose keyspace takes expiry, in a fixed order. */
-  private partitions(): { ks: KeyspaceConfig; partition: number }[] {
-    const out: { ks: KeyspaceConfig; partition: number }[] = [];
+  private partitions(): SweepPartition[] {
+    const out: SweepPartition[] = [];
     for (const ks of this.deps.keyspaces.values()) if (expiryAllowed(ks)) for (let p = 0; p < ks.partitions; p++) out.push({ ks, partition: p });
     return out;
   }

@@ -344,7 +344,7 @@ export async function startGateway(config: GatewayConfig, opts: GatewayOptions =
       stillHolds: (ks, p, epoch) => context.writeGuard?.stillHolds(ks, p, epoch) ?? false,
     } : undefined,
     onLocalWrite: (seq, packed) => role?.replicator?.notifyAppended(seq, packed), writable: () => gate.isOpen(),
-    intervalMs: config.expiry.sweepIntervalMs, recordsMax: config.expiry.sweepRecordsMax,
+    intervalMs: config.expiry.sweepIntervalMs, recordsMax: config.expiry.sweepRecordsMax, partitionsMax: config.expiry.sweepPartitionsMax,
   });
   expirySweeper.start();
   log.info({ port, publicUrl: config.publicUrl, keyspaces: config.keyspaces.map((k) => k.name) }, 'gateway listening');

@@ -610,6 +610,14 @@ export class RegionStore implements ChangeSink {
     return guard(this.redis.zrangebyscore(this.keys.expiry(keyspace, partition), '-inf', Math.floor(nowMs), 'LIMIT', 0, limit));
   }
 
+  /**
+   * `expiredKeys` of several partitions of a keyspace, the reads sent together (one round trip;
+   * one single-key command each, so each goes to its partition's slot). At most `limit` each.
+   */
+  async expiredKeysOf(keyspace: string, partitions: readonly number[], nowMs: number, limit: number): Promise<string[][]> {
+    return Promise.all(partitions.map((p) => this.expiredKeys(keyspace, p, nowMs, limit)));
+  }
+
   /** The buckets of a partition holding (or having held) keys: the fields of its digest hash, ascending. */
   async bucketsInUse(keyspace: string, partition: number): Promise<number[]> {
     const fields = await guard(this.redis.hkeys(this.keys.digest(keyspace, partition)));
