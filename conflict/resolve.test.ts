@@ -200,6 +200,15 @@ describe('an expiry tombstone (the sweep\'s) against a live version', () => {
     expect(run(blind, sweep('east:1'), 'lww')).toMatchObject({ resolver: 'lww', winner: 'incoming', tombstone: true });
   });
 
+  it('a resolution that keeps the expiry tombstone keeps its mark: a refresh that arrives later still wins', () => {
+    const blind = version({ north: 1 }, { origin: 'north', hlc: [4_800, 0], value: '"blind"' });
+    const kept = run(sweep('east:1'), blind, 'lww');
+    expect(kept.tombstone).toBe(true);
+    expect(expiredVersionOf(kept.version)).toEqual({ east: 1 });
+    const refresh = version({ east: 1, west: 1 }, { origin: 'west', hlc: [4_900, 0], value: '"refreshed"' });
+    expect(run(kept.version, refresh, 'lww')).toMatchObject({ resolver: 'expiry-refresh', winner: 'incoming', tombstone: false });
+  });
+
   it('a client\'s delete is not an expiry tombstone: lww decides', () => {
     const del = tombstone({ east: 2 }, { origin: 'east', hlc: [5_000, 0] });
     const refresh = version({ east: 1, west: 1 }, { origin: 'west', hlc: [4_900, 0], value: '"refreshed"' });

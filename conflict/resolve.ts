@@ -1,7 +1,7 @@
 import type { CompensationAction } from './actions.js';
 import { type ConcurrentType, classify } from './classify.js';
 import { ResolverSpecError } from './errors.js';
-import { refreshesExpired } from './expired.js';
+import { EXPIRED_CONTENT_TYPE, refreshesExpired } from './expired.js';
 import { compareHlc } from './hlc.js';
 import { conflictId } from './ids.js';
 import { counterResolver } from './resolvers/counter.js';
@@ -120,7 +120,8 @@ export function resolve(input: ResolveInput): Resolution {
     origin: stamp.origin,
     epoch: ctx.epoch ?? Math.max(current.epoch, incoming.epoch),
     tombstone,
-    value: tombstone ? new Uint8Array(0) : content.value,
+    // an expiry tombstone kept keeps its mark (the version it expired, conflict/expired.ts)
+    value: tombstone && content.contentType !== EXPIRED_CONTENT_TYPE ? new Uint8Array(0) : content.value,
     contentType: content.contentType,
     // the expiry is part of the content kept: a merged value (computed from both) has none
     ...(!tombstone && !decision.merged && kept.expiresAtMs !== undefined && { expiresAtMs: kept.expiresAtMs }),

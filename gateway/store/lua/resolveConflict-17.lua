@@ -57,7 +57,8 @@ local resolvedHlc = hlcFormat(rw, rl)
 local hlcText, origin = ARGV[9], ARGV[20]
 local vvText = ARGV[8]
 local value = ARGV[3]
-if ARGV[5] == "1" then value = "" end
+-- a tombstone's value is empty, but an expiry tombstone's: the vector of the version it expired
+if ARGV[5] == "1" and ARGV[4] ~= "application/vnd.geogate.expired" then value = "" end
 
 rcall("HSET", KEYS[1], "v", value, "ct", ARGV[4], "vv", vvText, "h", hlcText, "o", origin,
   "e", ARGV[10], "t", ARGV[5], "p", ARGV[15], "b", ARGV[16], "x", ARGV[25])
