@@ -1,7 +1,7 @@
 /**
- * What splitting an apply batch per partition costs (gateway/store/region-store.ts `apply`:
- * one applyChanges call per partition of the batch, sent together, then the cursor), same
- * run, same redis-server: batches of 256 changes all of one partition against batches
+ * What spreading an apply batch over partitions costs (gateway/store/region-store.ts `apply`:
+ * the batch's partitions grouped into one applyChanges call on one Redis, script-keys.ts
+ * `callGroups`; each partition keeps its own HLC and digests), same run, same redis-server: batches of 256 changes all of one partition against batches
  * spread over `partitions` partitions, rounds alternated. Reports changes applied per second
  * and the ratio. Run: node --import tsx bench/apply-split.ts [rounds] [batchesPerRound] [partitions]
  */

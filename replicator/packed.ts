@@ -17,7 +17,7 @@
  *   13 the Idempotency-Key (1-128 printable ASCII)   14 the request's fingerprint (64 lowercase
  *   hex, sha256)   15 created ("1" | "0")
  *
- * so the regions that apply it remember its outcome (applyChanges-9.lua). A change without a
+ * so the regions that apply it remember its outcome (applyChanges-5.lua). A change without a
  * key keeps the 12 fields: entries logged before the trailer existed read the same.
  *
  * A version that expires has one more field after those (the expiry trailer):

@@ -57,7 +57,7 @@ export function idempotencyOf(c: Context, limits: IdempotencyLimits, shape: Requ
 /**
  * `geogate_idempotency_unremembered`: outcomes of peers' keyed writes this region applied
  * without remembering them (at `idempotency.entriesMax`), as the apply script counts them in
- * Redis (`<prefix>idemunremembered`, applyChanges-9.lua): read at each scrape; the last value
+ * Redis (`<prefix>idemunremembered`, applyChanges-5.lua): read at each scrape; the last value
  * read stays when Redis does not answer within UNREMEMBERED_READ_MS.
  */
 /** A scrape waits at most this for the count (a Redis that does not answer never holds /metrics up). */

@@ -1,7 +1,7 @@
 /**
  * The store side of anti-entropy: reads of bucket digests (packed, 8 bytes per bucket),
  * bucket members and full records in the store's layout, the version comparison apply
- * (through RegionStore), tombstone states, and its scripts (lua/collectTombstones-2.lua,
+ * (through RegionStore), tombstone states, and its scripts (lua/collectTombstones-0.lua,
  * lua/readMembers-0.lua, lua/readRecords-0.lua; registered with the others in scripts.ts).
  * Implements `AeStore`.
  */
@@ -13,7 +13,7 @@ import { TOMB_ABSENT, TOMB_HOLDS, TOMB_NEWER, TOMB_OTHER } from '../../replicato
 import type { ApplyOutcome, ChangeRecord } from '../../replicator/types.js';
 import type { RegionStore } from './region-store.js';
 import { defineScripts, scripts } from './scripts.js';
-import { collectTombstonesCall, readMembersItems, readRecordsItems } from './script-keys.js';
+import { type TombstoneItem, callGroups, collectTombstonesCall, readMembersItems, readRecordsItems } from './script-keys.js';
 
 const RECORD_FIELDS = ['v', 'ct', 'vv', 'h', 'o', 'e', 't', 'p', 'b', 'x'] as const;
 /** SCAN steps `startedEmpty` takes before assuming the store holds data. */
@@ -186,21 +186,22 @@ export class MerkleStore implements AeStore {
     });
   }
 
-  async collectTombstones(keyspace: string, items: readonly (readonly [string, number, number, string])[]): Promise<number[]> {
+  async collectTombstones(keyspace: string, items: readonly TombstoneItem[]): Promise<number[]> {
     if (items.length === 0) return [];
-    // one call per partition (its keys in one slot), the codes back in the order of `items`
+    // split per partition, grouped into calls by who owns their slots (one call on one Redis);
+    // the codes back in the order of `items`
     const out: number[] = new Array(items.length);
     const byPartition = new Map<number, number[]>();
     items.forEach((t, i) => {
       const at = byPartition.get(t[1]);
       if (at) at.push(i); else byPartition.set(t[1], [i]);
     });
-    for (const [p, at] of byPartition) {
-      const part = at.map((i) => items[i]!);
-      const call = collectTombstonesCall(this.store.keys, keyspace, p, part);
-      const codes = (await scripts.collectTombstones.call(this.redis, call.keys, { count: part.length },
-        [...part.map((t) => t[3]), ...part.map((t) => t[0])], call.items)) as number[];
-      at.forEach((i, j) => { out[i] = codes[j]!; });
+    const parts = [...byPartition].map(([partition, at]) => ({ partition, at, items: at.map((i) => items[i]!) }));
+    for (const groups of callGroups(parts, this.store.slotOwners)) {
+      const call = collectTombstonesCall(this.store.keys, keyspace, groups);
+      const codes = (await scripts.collectTombstones.call(this.redis, {}, { groupCount: call.groupCount }, call.rest, call.items)) as number[];
+      let j = 0;
+      for (const g of groups) for (const i of g.at) out[i] = codes[j++]!;
     }
     return out;
   }

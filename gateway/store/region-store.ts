@@ -10,7 +10,7 @@ import { hlcFromString } from '../../conflict/hlc.js';
 import type { ApplyOutcome, ChangeRecord, ChangeSink, LogSource } from '../../replicator/types.js';
 import { type LogEntry, packEntry, takeWithin } from '../../replicator/packed.js';
 import { STORE_LAYOUT, StoreKeys, type PartitionOf } from './keys.js';
-import { applyChangesCall, groupByPartition, putRecordKeys, trimLogKeys } from './script-keys.js';
+import { type SlotOwners, applyChangesCall, callGroups, groupByPartition, putRecordKeys, trimLogKeys } from './script-keys.js';
 import { RedisClock, redisTimeMs } from './redis-clock.js';
 import { defineScripts, scripts } from './scripts.js';
 import { StoreError, StoreErrorCode, StoreLayoutError, storeError } from './errors.js';
@@ -176,6 +176,12 @@ export interface RegionStoreOptions {
    * default) with one instance per region, where nothing is checked.
    */
   readonly coordinatorToken?: (() => string) | undefined;
+  /**
+   * Which partitions one batch script call may hold (script-keys.ts `callGroups`): a
+   * standalone or Sentinel Redis owns every slot (the default: a batch in one call); a Redis
+   * Cluster would need one call per slot.
+   */
+  readonly slotOwners?: SlotOwners | undefined;
 }
 
 export const DEFAULT_APPLY_IDEMPOTENCY = { ttlMs: 24 * 3_600_000, entriesMax: 1_000_000 } as const;
@@ -278,6 +284,10 @@ export function isExpired(rec: { readonly expiresAtMs?: number | undefined }, no
 
 export class RegionStore implements ChangeSink {
   readonly keys: StoreKeys;
+  /** Which partitions one batch script call may hold (RegionStoreOptions.slotOwners). */
+  get slotOwners(): SlotOwners {
+    return this.opts.slotOwners ?? 'single-node';
+  }
   /** Maps lease ends onto Redis's clock (fences and fenced writes carry absolute ends), for the main connection. */
   readonly redisClock: RedisClock;
   private readonly main: Lane;
@@ -758,10 +768,12 @@ export class RegionStore implements ChangeSink {
 
   /**
    * Applies a batch of one origin's log (or, with origin '', versions from anti-entropy):
-   * one script call per partition of the batch (every key of a call in one slot), in the
-   * order of each partition's first change, then the region's resume cursor of the origin is
-   * raised to the batch's last seq. A batch that stops half way (Redis gone between two
-   * calls) is received again from the old cursor; each partition skips what it applied.
+   * split per partition, the partitions grouped into script calls by who owns their slots
+   * (`callGroups`: the whole batch in one call on one Redis). One call raises the region's
+   * resume cursor of the origin to the batch's last seq in the same atomic step; several calls
+   * are sent together and the cursor is raised (raiseApplied-1) only once every one succeeded.
+   * A batch that stops half way is received again from the old cursor; each partition skips
+   * what it applied (its own applied seqs).
    */
   async apply(origin: string, incarnation: string, batch: readonly LogEntry[]): Promise<ApplyOutcome[]> {
     if (batch.length === 0) return [];
@@ -769,31 +781,31 @@ export class RegionStore implements ChangeSink {
     const idem = this.opts.idempotency ?? DEFAULT_APPLY_IDEMPOTENCY;
     const codes: number[] = new Array(batch.length);
     const nowMs = this.opts.nowMs();
-    // every partition's call sent at once (one round trip, Redis runs them in order); the
-    // cursor only once all of them succeeded
-    const groups = groupByPartition(batch);
+    let last = 0;
+    if (origin !== '') for (const e of batch) if (e.seq > last) last = e.seq;
+    const calls = callGroups(groupByPartition(batch), this.slotOwners);
+    const raiseInCall = calls.length === 1 ? last : 0;
     const coordinatorToken = this.coordinatorToken();
-    const outs = await Promise.allSettled(groups.map((group) => {
-      const call = applyChangesCall(this.keys, group.keyspace, group.partition, group.entries);
+    const outs = await Promise.allSettled(calls.map((groups) => {
+      const call = applyChangesCall(this.keys, groups);
       return scripts.applyChanges.call(this.redis, call.keys,
-        { origin, incarnation, nowMs, idempotencyTtlMs: idem.ttlMs, idempotencyEntriesMax: idem.entriesMax, coordinatorToken, count: group.entries.length },
-        call.packed, call.items) as Promise<number[] | number>;
+        { origin, incarnation, nowMs, idempotencyTtlMs: idem.ttlMs, idempotencyEntriesMax: idem.entriesMax, coordinatorToken, groupCount: call.groupCount, raiseToSeq: raiseInCall },
+        call.rest, call.items) as Promise<number[] | number>;
     }));
     let refused: number | undefined;
-    outs.forEach((o, g) => {
+    outs.forEach((o, c) => {
       if (o.status === 'rejected') return;
       const out = o.value;
       if (typeof out === 'number') { refused = out; return; } // not the coordinator: nothing of that call applied
       this.idempotencyUnremembered += out.pop() ?? 0;
-      groups[g]!.at.forEach((i, j) => { codes[i] = out[j]!; });
+      let j = 0;
+      for (const g of calls[c]!) for (const i of g.at) codes[i] = out[j++]!;
     });
     const failed = outs.find((o) => o.status === 'rejected');
     if (failed) throw failed.reason;
     if (refused !== undefined) throw storeError(refused, `apply of ${batch.length} changes from ${origin || 'a repair'}`);
     if (origin !== '') {
-      let last = 0;
-      for (const e of batch) if (e.seq > last) last = e.seq;
-      await scripts.raiseApplied.call(this.redis, { applied: this.keys.applied }, { field: `${origin}|${incarnation}`, seq: last });
+      if (raiseInCall === 0) await scripts.raiseApplied.call(this.redis, { applied: this.keys.applied }, { field: `${origin}|${incarnation}`, seq: last });
       this.frontier.applied(origin, incarnation, last);
     }
     return codes.map((code) => APPLY_OUTCOMES[code] ?? 'conflict');

@@ -31,17 +31,21 @@ type ScriptFn = (...a: ScriptArg[]) => Promise<unknown>;
  * whether more ARGV follow (`rest`: batches, journal fields, actions). A batch script also
  * takes `itemKeys`: after its fixed KEYS, these keys once per item (a record, its bucket's
  * members, ...), so every key it touches is declared in KEYS (none built inside Lua: Redis
- * Cluster routes by KEYS). Its file is named by its fixed KEYS count.
+ * Cluster routes by KEYS). A script over groups of partitions also takes `groupKeys`: per
+ * group, these keys of its partition, then its items' keys (the group's sizes travel in ARGV
+ * and the script checks the layout). Its file is named by its fixed KEYS count.
  */
 export class LuaScript<const K extends string, const A extends string> {
   readonly numberOfKeys: number;
   readonly command: string;
 
   constructor(readonly file: string, readonly keys: readonly K[], readonly args: readonly A[], readonly rest: string | null = null,
-    readonly itemKeys: readonly string[] = []) {
+    readonly itemKeys: readonly string[] = [], readonly groupKeys: readonly string[] = []) {
     this.numberOfKeys = Number(file.split('-')[1]);
     if (this.numberOfKeys !== keys.length) throw new Error(`script ${file}: ${keys.length} key names for ${this.numberOfKeys} KEYS`);
-    if (new Set<string>([...keys, ...args, ...itemKeys]).size !== keys.length + args.length + itemKeys.length) throw new Error(`script ${file}: a KEYS or ARGV name is used twice`);
+    const names = [...keys, ...args, ...itemKeys, ...groupKeys];
+    if (new Set<string>(names).size !== names.length) throw new Error(`script ${file}: a KEYS or ARGV name is used twice`);
+    if (groupKeys.length > 0 && itemKeys.length === 0) throw new Error(`script ${file}: group keys without item keys`);
     this.command = `gg${SCRIPT_VERSION}_${file.split('-')[0]}`;
   }
 
@@ -61,7 +65,7 @@ export class LuaScript<const K extends string, const A extends string> {
    * group of `itemKeys` per item). What the structural test checks for one slot.
    */
   keyList(keys: Readonly<Record<K, string>>, items: readonly string[] = []): string[] {
-    if (items.length > 0 && (this.itemKeys.length === 0 || items.length % this.itemKeys.length !== 0)) {
+    if (items.length > 0 && (this.itemKeys.length === 0 || (this.groupKeys.length === 0 && items.length % this.itemKeys.length !== 0))) {
       throw new Error(`script ${this.file}: ${items.length} item keys, not a multiple of ${this.itemKeys.length}`);
     }
     return [...this.keys.map((k) => keys[k]), ...items];
@@ -104,10 +108,11 @@ export const scripts = {
     ['region', 'nowMs', 'value', 'contentType', 'tombstone', 'ifMatch', 'ifNoneMatch', 'epoch', 'fenced', 'logMaxEntries',
       'logMaxBytes', 'keyspace', 'key', 'partition', 'bucket', 'counterFloor', 'storeId', 'leaseEndRedisMs', 'minSeq',
       'idempotencyKey', 'fingerprint', 'idempotencyTtlMs', 'idempotencyEntriesMax', 'op', 'ttlMs']),
-  applyChanges: new LuaScript('applyChanges-9',
-    ['partitionApplied', 'hlc', 'partitionPending', 'pendingIndex', 'digest', 'idempotencyIndex', 'idempotencyUnremembered', 'expiryIndex', 'coordinator'],
-    ['origin', 'incarnation', 'nowMs', 'idempotencyTtlMs', 'idempotencyEntriesMax', 'coordinatorToken', 'count'], 'the packed changes',
-    ['record', 'members', 'pending', 'idempotency']),
+  applyChanges: new LuaScript('applyChanges-5',
+    ['pendingIndex', 'idempotencyIndex', 'idempotencyUnremembered', 'coordinator', 'applied'],
+    ['origin', 'incarnation', 'nowMs', 'idempotencyTtlMs', 'idempotencyEntriesMax', 'coordinatorToken', 'groupCount', 'raiseToSeq'],
+    'per group: its change count, its packed changes',
+    ['record', 'members', 'pending', 'idempotency'], ['partitionApplied', 'hlc', 'partitionPending', 'digest', 'expiryIndex']),
   trimLog: new LuaScript('trimLog-4',
     ['log', 'logBytes', 'incarnation', 'coordinator'],
     ['throughSeq', 'entriesMax', 'callerIncarnation', 'coordinatorToken']),
@@ -124,9 +129,8 @@ export const scripts = {
   trimConflicts: new LuaScript('trimConflicts-5',
     ['journal', 'journalBytes', 'journalAcked', 'deadLetters', 'coordinator'],
     ['journalMaxEntries', 'journalMaxBytes', 'journalMaxAgeMs', 'deadLetterMaxEntries', 'deadLetterMaxAgeMs', 'roundEntriesMax', 'coordinatorToken']),
-  collectTombstones: new LuaScript('collectTombstones-2',
-    ['partitionPending', 'digest'],
-    ['count'], 'the versions, then the keys', ['record', 'members']),
+  collectTombstones: new LuaScript('collectTombstones-0', [],
+    ['groupCount'], 'per group: its item count, its versions, its keys', ['record', 'members'], ['partitionPending', 'digest']),
   readMembers: new LuaScript('readMembers-0', [], ['entriesMax'], null, ['members']),
   readRecords: new LuaScript('readRecords-0', [], ['fieldCount'], 'the field names', ['record']),
   raiseApplied: new LuaScript('raiseApplied-1', ['applied'], ['field', 'seq']),

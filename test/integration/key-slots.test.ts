@@ -16,7 +16,7 @@ import { RedisClusterProcesses } from '../../infra/local/redis-cluster.js';
 import { COORDINATION_REGION_WIDE, PER_WRITE_REGION_WIDE, StoreKeys } from '../../gateway/store/keys.js';
 import { defineScripts, scripts } from '../../gateway/store/scripts.js';
 import {
-  applyChangesCall, collectTombstonesCall, putRecordKeys, readMembersItems, readRecordsItems, reofferPendingKeys,
+  applyChangesCall, callGroups, collectTombstonesCall, putRecordKeys, readMembersItems, readRecordsItems, reofferPendingKeys,
   resolveConflictKeys, trimConflictsKeys, trimLogKeys,
 } from '../../gateway/store/script-keys.js';
 import { packEntry, packIdempotentEntry } from '../../replicator/packed.js';
@@ -93,14 +93,20 @@ describe('key layout: every script call in one Redis Cluster slot (3 masters, CL
       note('reofferPending', await checkCall(k, p, 'orders', reofferPendingKeys(k, 'orders', p, userKey)));
       const rec = (key: string, b: number) => ({ seq: 1, keyspace: 'orders', key, partition: p, bucket: b,
         record: { value: Buffer.from('v'), contentType: 'text/plain', vv: { west: 1 }, hlc: [1, 0] as const, origin: 'west', epoch: 0, tombstone: false } });
-      const apply = applyChangesCall(k, 'orders', p, [packEntry(rec(userKey, bucket)), packEntry(rec(`${userKey}-2`, (bucket + 1) % 1024)),
-        packIdempotentEntry(rec(`${userKey}-3`, bucket), { key: 'idem-2', fingerprint: 'a'.repeat(64), created: true })]);
-      expect(apply.items.length).toBe(12);
-      // the 12th item key is the change's remembered outcome: region-wide (like putRecord's)
-      expect(apply.items[11]).toBe(k.idempotency('idem-2'));
-      note('applyChanges', [...await checkCall(k, p, 'orders', apply.keys, apply.items.slice(0, 11)), 'idempotency']);
-      const tomb = collectTombstonesCall(k, 'orders', p, [[userKey, p, bucket, 'west:1'], [`${userKey}-2`, p, 3, 'west:2']]);
-      note('collectTombstones', await checkCall(k, p, 'orders', tomb.keys, tomb.items));
+      // grouped per slot (a Redis Cluster owns slots apart): each call's keys in one slot
+      const calls = callGroups([
+        { keyspace: 'orders', partition: p, entries: [packEntry(rec(userKey, bucket)), packEntry(rec(`${userKey}-2`, (bucket + 1) % 1024)),
+          packIdempotentEntry(rec(`${userKey}-3`, bucket), { key: 'idem-2', fingerprint: 'a'.repeat(64), created: true })] },
+      ], 'per-slot');
+      expect(calls.length).toBe(1);
+      const apply = applyChangesCall(k, calls[0]!);
+      expect(apply.items.length).toBe(5 + 12);
+      // the last item key is the change's remembered outcome: region-wide (like putRecord's)
+      expect(apply.items[16]).toBe(k.idempotency('idem-2'));
+      note('applyChanges', [...await checkCall(k, p, 'orders', apply.keys, apply.items.slice(0, 16)), 'idempotency']);
+      const tombCalls = callGroups([{ partition: p, items: [[userKey, p, bucket, 'west:1'], [`${userKey}-2`, p, 3, 'west:2']] as const }], 'per-slot');
+      const tomb = collectTombstonesCall(k, 'orders', tombCalls[0]!);
+      note('collectTombstones', await checkCall(k, p, 'orders', {}, tomb.items));
       note('readMembers', await checkCall(k, p, 'orders', {}, readMembersItems(k, 'orders', p, [0, bucket, 1023])));
       note('readRecords', await checkCall(k, p, 'orders', {}, readRecordsItems(k, 'orders', p, [userKey, `${userKey}-2`])));
       // the keys written outside scripts: the fence, the digests read by anti-entropy
@@ -113,6 +119,23 @@ describe('key layout: every script call in one Redis Cluster slot (3 masters, CL
       note('putRecord', await checkCall(k, p, 'orders', putRecordKeys(k, 'orders', p, 0, 'edge')));
     }
     expect(partitionsSeen.size).toBeGreaterThan(3);
+    // a batch over several partitions grouped per slot: one call per partition, each in its slot
+    {
+      const k = new StoreKeys('gg:', () => 0);
+      const change = (p: number) => packEntry({ seq: 1, keyspace: 'orders', key: `g${p}`, partition: p, bucket: 5,
+        record: { value: Buffer.from('v'), contentType: 'text/plain', vv: { west: 1 }, hlc: [1, 0] as const, origin: 'west', epoch: 0, tombstone: false } });
+      const parts = [...partitionsSeen].map((p) => ({ keyspace: 'orders', partition: p, entries: [change(p)] }));
+      const calls = callGroups(parts, 'per-slot');
+      expect(calls.length).toBe(parts.length);
+      for (const call of calls) {
+        const apply = applyChangesCall(k, call);
+        note('applyChanges', await checkCall(k, call[0]!.partition, 'orders', apply.keys, apply.items));
+      }
+      // grouped for one node they are one call, over several slots
+      expect(callGroups(parts, 'single-node')).toEqual([parts]);
+      const one = applyChangesCall(k, parts);
+      expect(new Set(await Promise.all(one.items.map(slotOf))).size).toBe(parts.length);
+    }
     // region-wide scripts: no partition at all
     const k = new StoreKeys('gg:', () => 0);
     note('trimLog', Object.keys(trimLogKeys(k)));
@@ -129,7 +152,7 @@ describe('key layout: every script call in one Redis Cluster slot (3 masters, CL
     expect([...covered].sort()).toEqual(Object.keys(scripts).sort());
     // what stays region-wide on the write, apply and resolution paths (stage 2 of the layout moves these)
     expect([...outsideBy.get('putRecord')!].sort()).toEqual(['identity', 'idempotency', 'idempotencyIndex', 'log', 'logBytes', 'seq'].sort());
-    expect([...outsideBy.get('applyChanges')!].sort()).toEqual(['coordinator', 'idempotency', 'idempotencyIndex', 'idempotencyUnremembered', 'pendingIndex'].sort());
+    expect([...outsideBy.get('applyChanges')!].sort()).toEqual(['applied', 'coordinator', 'idempotency', 'idempotencyIndex', 'idempotencyUnremembered', 'pendingIndex'].sort());
     expect([...outsideBy.get('resolveConflict')!].sort()).toEqual(['coordinator', 'journal', 'journalAcked', 'journalBytes', 'log', 'logBytes', 'outbox', 'pendingIndex', 'seq'].sort());
     for (const name of ['collectTombstones', 'readMembers', 'readRecords']) expect([...outsideBy.get(name)!], name).toEqual([]);
   });
@@ -148,12 +171,20 @@ describe('key layout: every script call in one Redis Cluster slot (3 masters, CL
         expect(rows).toEqual(['x', 'west:1', null, null]);
         const members = (await scripts.readMembers.call(c, {}, { entriesMax: 10 }, [], readMembersItems(k, 'orders', p, [bucket]))) as unknown[];
         expect(members).toEqual([1, 1, userKey, 'west:1']);
-        const tomb = collectTombstonesCall(k, 'orders', p, [[userKey, p, bucket, 'west:1']]);
-        expect(await scripts.collectTombstones.call(c, tomb.keys, { count: 1 }, ['west:1', userKey], tomb.items)).toEqual([0]);
+        const [group] = callGroups([{ partition: p, items: [[userKey, p, bucket, 'west:1']] as const }], 'per-slot');
+        const tomb = collectTombstonesCall(k, 'orders', group!);
+        expect(await scripts.collectTombstones.call(c, {}, { groupCount: tomb.groupCount }, tomb.rest, tomb.items)).toEqual([0]);
         expect(await client.exists(k.recordIn('orders', p, userKey))).toBe(0);
       }
       // a script given keys of two partitions is refused by the cluster itself: the test can fail
       const k0 = new StoreKeys('ks:', () => 0);
+      const twoPartitions = [{ partition: 0, items: [['a', 0, 1, 'west:1']] as const }, { partition: 1, items: [['b', 1, 1, 'west:1']] as const }];
+      for (const group of callGroups(twoPartitions, 'per-slot')) {
+        const tomb = collectTombstonesCall(k0, 'orders', group);
+        expect(await scripts.collectTombstones.call(c, {}, { groupCount: tomb.groupCount }, tomb.rest, tomb.items)).toEqual([1]);
+      }
+      const oneCall = collectTombstonesCall(k0, 'orders', callGroups(twoPartitions, 'single-node')[0]!);
+      await expect(scripts.collectTombstones.call(c, {}, { groupCount: oneCall.groupCount }, oneCall.rest, oneCall.items)).rejects.toThrow(/CROSSSLOT|same slot/i);
       expect(await slotOf(k0.tag('orders', 0))).not.toBe(await slotOf(k0.tag('orders', 1)));
       await expect(scripts.readRecords.call(c, {}, { fieldCount: 1 }, ['v'], [k0.recordIn('orders', 0, 'a'), k0.recordIn('orders', 1, 'b')]))
         .rejects.toThrow(/CROSSSLOT|same slot/i);

@@ -12,6 +12,12 @@ const rec = (key: string, vv: Record<string, number>, value: string, seq = 0, or
 });
 
 describe('store apply scripts (real redis-server)', () => {
+  /** Script calls Redis ran (INFO commandstats). */
+  const scriptCalls = async (): Promise<number> => {
+    let n = 0;
+    for (const m of (await client.info('commandstats')).matchAll(/cmdstat_(?:evalsha|eval):calls=(\d+)/g)) n += Number(m[1]);
+    return n;
+  };
   let redis: RedisProcess;
   let client: Redis;
   let store: RegionStore;
@@ -31,11 +37,29 @@ describe('store apply scripts (real redis-server)', () => {
     expect(await store.apply('west', 'inc2', [packEntry(rec('a', { west: 1 }, 'a1', 1))])).toEqual(['dominated']);
   });
 
-  it('a batch of several partitions is applied one call per partition; one received again after a stop half way is applied once', async () => {
-    const parts = new RegionStore(client, { region: 'east', prefix: 'sp:', partitionOf: (_ks, key) => Number(key.slice(1)) % 3, logMaxEntries: 100, logMaxBytes: 1 << 20, nowMs: () => 5000 });
+  it('a batch of several partitions is applied in one call that raises the cursor; one received again is applied once', async () => {
+    const one = new RegionStore(client, { region: 'east', prefix: 'so:', partitionOf: (_ks, key) => Number(key.slice(1)) % 3, logMaxEntries: 100, logMaxBytes: 1 << 20, nowMs: () => 5000 });
     const at = (key: string, seq: number): ChangeRecord => ({ ...rec(key, { west: 1 }, `${key}-v`, seq), partition: Number(key.slice(1)) % 3 });
     const batch = [at('p0', 1), at('p1', 2), at('p3', 3), at('p2', 4), at('p4', 5)].map(packEntry);
+    const calls0 = await scriptCalls();
+    expect(await one.apply('west', 'inc', batch)).toEqual(['applied', 'applied', 'applied', 'applied', 'applied']);
+    expect(await scriptCalls() - calls0).toBe(1);
+    expect(await one.appliedSeq('west', 'inc')).toBe(5);
+    for (const key of ['p0', 'p1', 'p2', 'p3', 'p4']) expect(Buffer.from((await one.get('carts', key))!.value).toString()).toBe(`${key}-v`);
+    // the cursor covers every partition: none keeps a seq of its own
+    for (const p of [0, 1, 2]) expect(await client.exists(one.keys.appliedIn('carts', p))).toBe(0);
+    expect(await one.apply('west', 'inc', [...batch.slice(2), packEntry(at('p5', 6))])).toEqual(['duplicate', 'duplicate', 'duplicate', 'applied']);
+    expect(await one.appliedSeq('west', 'inc')).toBe(6);
+  });
+
+  it('a batch grouped one call per slot: one received again after a stop half way is applied once', async () => {
+    const parts = new RegionStore(client, { region: 'east', prefix: 'sp:', partitionOf: (_ks, key) => Number(key.slice(1)) % 3, logMaxEntries: 100, logMaxBytes: 1 << 20, nowMs: () => 5000, slotOwners: 'per-slot' });
+    const at = (key: string, seq: number): ChangeRecord => ({ ...rec(key, { west: 1 }, `${key}-v`, seq), partition: Number(key.slice(1)) % 3 });
+    const batch = [at('p0', 1), at('p1', 2), at('p3', 3), at('p2', 4), at('p4', 5)].map(packEntry);
+    await parts.apply('warm', 'inc', [packEntry(at('w0', 1))]); // the scripts loaded: one EVALSHA per call below
+    const calls0 = await scriptCalls();
     expect(await parts.apply('west', 'inc', batch)).toEqual(['applied', 'applied', 'applied', 'applied', 'applied']);
+    expect(await scriptCalls() - calls0).toBe(3 + 1); // one per partition, then the cursor
     expect(await parts.appliedSeq('west', 'inc')).toBe(5);
     for (const key of ['p0', 'p1', 'p2', 'p3', 'p4']) {
       expect(await client.exists(parts.keys.recordIn('carts', Number(key.slice(1)) % 3, key))).toBe(1);

@@ -1,6 +1,7 @@
 --[[
-  Raises the region's resume cursor of one origin's log after every partition of a batch was
-  applied (applyChanges-7.lua, one call per partition): never lowers it (a batch received
+  Raises the region's resume cursor of one origin's log after every call of a batch applied
+  in several applyChanges-5.lua calls succeeded (one call per slot; a batch of one call raises
+  it in that call): never lowers it (a batch received
   again holds only seqs already applied).
 
   Input:
