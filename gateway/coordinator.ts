@@ -75,7 +75,7 @@ export interface CoordinatorRole {
 /** How often the coordinator of several instances reads the log's head (writes of the other instances to ship). */
 export const HEAD_POLL_MS = 10;
 
-export async function startRegionCoordinator(d: CoordinatorDeps, term: { registry: Registry; bootstrap: boolean }): Promise<CoordinatorRole> {
+export async function startRegionCoordinator(d: CoordinatorDeps, term: { registry: Registry; bootstrap: boolean; token?: number }): Promise<CoordinatorRole> {
   const { config, clock, root, store, maps } = d;
   const registry = term.registry;
   let conflictWorker: ConflictWorker | undefined;
@@ -88,6 +88,7 @@ export async function startRegionCoordinator(d: CoordinatorDeps, term: { registr
   const ownership = config.witness && replicator ? await WitnessAuthority.create({
     config, maps, replicator, redis: d.redis, ownersKey: `${config.redis.keyPrefix}owners`, clock,
     log: childLogger(root, { component: 'ownership' }), registry,
+    ...(term.token === undefined ? {} : { term: term.token }),
     setFence: (ks, p, epoch, endMs) => store.setFence(ks, p, epoch, endMs),
     dropFence: (ks, p) => store.dropFence(ks, p),
     writeOwner: (field, value) => store.writeOwner(`${config.redis.keyPrefix}owners`, field, value),
@@ -174,7 +175,8 @@ export interface ElectionDeps {
   readonly url: string;
   readonly metrics: GatewayMetrics;
   readonly server: Server;
-  startRole(registry: Registry): Promise<CoordinatorRole>;
+  /** `token`: the fencing token of the term the role runs under (the witness refuses a released failback of an older one). */
+  startRole(registry: Registry, token: number): Promise<CoordinatorRole>;
   role(): CoordinatorRole | undefined;
   setRole(role: CoordinatorRole | undefined): void;
 }
@@ -206,7 +208,7 @@ export function runElection(config: GatewayConfig, d: ElectionDeps): Coordinator
         log.warn({ token }, 'this instance is the region\'s coordinator now: starting links, witness agent, anti-entropy and workers');
         transition = transition.then(async () => {
           if (!election.isCoordinator() || d.role()) return;
-          const role = await d.startRole(new Registry());
+          const role = await d.startRole(new Registry(), token);
           d.setRole(role);
           if (!election.isCoordinator()) await stopRole('the lease ran out while the role started');
         }).catch((err: Error) => { log.error({ err: err.message }, 'the coordinator role did not start; this instance steps down'); void election.stop().then(() => election.start()); });

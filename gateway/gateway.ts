@@ -324,8 +324,8 @@ export async function startGateway(config: GatewayConfig, opts: GatewayOptions =
     settingsCheck, security, authority, triggers, rollbackGuard, repairMarks, context, server,
   };
   let bootstrapPending = startedEmpty;
-  const startRole = async (registry: Registry): Promise<CoordinatorRole> => {
-    const r = await startRegionCoordinator(roleDeps, { registry, bootstrap: bootstrapPending });
+  const startRole = async (registry: Registry, token?: number): Promise<CoordinatorRole> => {
+    const r = await startRegionCoordinator(roleDeps, { registry, bootstrap: bootstrapPending, ...(token === undefined ? {} : { token }) });
     bootstrapPending = false;
     return r;
   };

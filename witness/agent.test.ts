@@ -122,6 +122,26 @@ describe('OwnershipAgent: failback is a handover', () => {
   const fromA = (epoch: number): ConfirmRequest => ({ v: PROTOCOL_VERSION, from: 'a', round: 9, items: [{ keyspace: 'ks', partition: 0, epoch }] });
   const failbacks = (b: OwnershipAgent, t: number) => b.tick(t).grants.filter((g) => g.keyspace === 'ks' && g.partition === 0);
 
+  it('carries its coordinator term in heartbeats, confirmations and the released request; none without a term', () => {
+    for (const term of [7, undefined]) {
+      const { b } = ownerB(term === undefined ? {} : { term });
+      const want = term === undefined ? undefined : term;
+      const outs = [b.tick(1030), b.tick(1400)];
+      const beats = outs.flatMap((o) => (o.heartbeat ? [o.heartbeat] : []));
+      const asks = outs.flatMap((o) => o.confirms);
+      expect(beats.length).toBeGreaterThan(0);
+      expect(asks.length).toBeGreaterThan(0);
+      expect(beats.every((h) => h.term === want)).toBe(true);
+      expect(asks.every((c) => c.request.term === want)).toBe(true);
+      b.releaseDrained('ks', 0);
+      const [released] = failbacks(b, 1410);
+      expect(released).toMatchObject({ released: true });
+      expect(released!.term).toBe(want);
+      if (term === undefined) expect('term' in released!).toBe(false);
+    }
+    expect(() => ownerB({ term: 0 })).toThrow(/term must be a positive integer/);
+  });
+
   it('stops writes and renewals, asks the witness only once drained, and hands over on the grant', () => {
     const { b, began } = ownerB();
     expect(failbacks(b, 1030)).toEqual([]); // draining: nothing asked yet

@@ -41,6 +41,12 @@ export interface AgentOptions extends AgentHooks {
   readonly initialOwners?: readonly OwnerEntry[];
   /** No handover of a partition owned for less than this (default DEFAULT_HANDOVER_MIN_OWNED_MS). */
   readonly handoverMinOwnedMs?: number;
+  /**
+   * The region's coordinator term (its fencing token) when the region runs several instances:
+   * sent with every heartbeat, confirmation request and grant request, so the witness refuses
+   * a released failback of a term older than the region's latest. Absent: nothing is sent.
+   */
+  readonly term?: number;
 }
 
 /**
@@ -111,6 +117,7 @@ export class OwnershipAgent {
     if (!(o.driftMarginMs >= 0 && o.driftMarginMs < o.leaseMs)) throw new Error('driftMarginMs must be in [0, leaseMs)');
     if (!(Number.isInteger(o.incarnation) && o.incarnation >= 0 && o.incarnation < 2 ** 32)) throw new Error('incarnation must be a 32-bit integer');
     if (!o.topology.regions.includes(o.region)) throw new Error(`unknown region ${o.region}`);
+    if (o.term !== undefined && !(Number.isSafeInteger(o.term) && o.term >= 1)) throw new Error('term must be a positive integer (the coordinator\'s fencing token)');
     this.region = o.region;
     this.t = o.topology;
     this.renewMs = o.renewIntervalMs ?? o.leaseMs / 3;
@@ -341,7 +348,7 @@ export class OwnershipAgent {
   private heartbeatDue(nowMs: number) {
     this.nextHeartbeatAtMs = nowMs + this.heartbeatMs;
     const peersUp = [...this.links].filter(([, s]) => s !== 'down').map(([p]) => p);
-    return { v: PROTOCOL_VERSION, from: this.region, peersUp } as const;
+    return { v: PROTOCOL_VERSION, from: this.region, ...this.termField(), peersUp } as const;
   }
 
   private startRound(nowMs: number): Array<{ voter: string; request: ConfirmRequest }> {
@@ -370,7 +377,7 @@ export class OwnershipAgent {
     this.rounds.set(seq, round);
     for (const old of this.rounds.keys()) if (this.rounds.size > this.roundsMax) this.rounds.delete(old);
     for (const [key, asked] of round.items) this.maybeExtend(this.parts.get(key) as PartitionState, nowMs, asked, nowMs);
-    const request: ConfirmRequest = { v: PROTOCOL_VERSION, from: this.region, round: seq, items };
+    const request: ConfirmRequest = { v: PROTOCOL_VERSION, from: this.region, ...this.termField(), round: seq, items };
     return this.t.voters.filter((v) => v !== this.region).map((voter) => ({ voter, request }));
   }
 
@@ -400,7 +407,7 @@ export class OwnershipAgent {
 
   private takeoverRequest(st: PartitionState, nowMs: number): GrantRequest | null {
     if ((this.links.get(st.known.owner) ?? 'down') !== 'down' || !this.ownerLost(st.known.owner, nowMs)) return null;
-    return { v: PROTOCOL_VERSION, from: this.region, keyspace: st.spec.keyspace, partition: st.spec.partition, knownEpoch: st.known.epoch, reason: 'owner-unreachable' };
+    return { v: PROTOCOL_VERSION, from: this.region, ...this.termField(), keyspace: st.spec.keyspace, partition: st.spec.partition, knownEpoch: st.known.epoch, reason: 'owner-unreachable' };
   }
 
   /**
@@ -425,9 +432,14 @@ export class OwnershipAgent {
     // drained: no write of ours is running; from here on the lease is given up for good
     st.leaseUntilMs = Number.NEGATIVE_INFINITY;
     return {
-      v: PROTOCOL_VERSION, from: this.region, keyspace: st.spec.keyspace, partition: st.spec.partition,
+      v: PROTOCOL_VERSION, from: this.region, ...this.termField(), keyspace: st.spec.keyspace, partition: st.spec.partition,
       knownEpoch: st.known.epoch, reason: 'failback', target: release.target, released: true,
     };
+  }
+
+  /** `{ term }` for a region with a coordinator term, else nothing (the messages stay as before). */
+  private termField(): { term?: number } {
+    return this.o.term === undefined ? {} : { term: this.o.term };
   }
 
   /** The witness (reachable) says the owner cannot hold a lease any more. */

@@ -15,6 +15,14 @@ const name = z.string().min(1).max(NAME_CHARS_MAX);
 const epoch = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
 const partition = z.number().int().min(0).max(1_000_000);
 const v = z.literal(PROTOCOL_VERSION);
+/**
+ * The sender's coordinator term (its fencing token, gateway/coordination/) when the region runs
+ * several instances; absent for a single instance. Optional, so a region without coordination
+ * sends exactly what it sent before (a witness that predates the field refuses it: upgrade the
+ * witness before enabling coordination). The witness keeps the latest term per region and
+ * refuses a released failback of an older term (`stale-term`).
+ */
+const term = z.number().int().min(1).max(Number.MAX_SAFE_INTEGER).optional();
 
 export const RefusalReasons = [
   'quiet', // voter booted less than leaseMs ago: it may have forgotten a promise
@@ -29,7 +37,7 @@ export type RefusalReason = (typeof RefusalReasons)[number];
 
 export const confirmItemSchema = z.object({ keyspace: name, partition, epoch }).strict();
 export const confirmRequestSchema = z
-  .object({ v, from: name, round: z.number().int().min(0), items: z.array(confirmItemSchema).max(ITEMS_MAX) })
+  .object({ v, from: name, term, round: z.number().int().min(0), items: z.array(confirmItemSchema).max(ITEMS_MAX) })
   .strict();
 export const confirmVerdictSchema = z
   .object({ keyspace: name, partition, ok: z.boolean(), owner: name, epoch, reason: z.enum(RefusalReasons).optional() })
@@ -43,6 +51,7 @@ export const grantRequestSchema = z
   .object({
     v,
     from: name,
+    term,
     keyspace: name,
     partition,
     knownEpoch: epoch,
@@ -90,7 +99,7 @@ export const helloReplySchema = z.object({ v, digest: digestSchema }).strict();
 export type HelloRequest = z.infer<typeof helloRequestSchema>;
 
 export const ownerEntrySchema = z.object({ keyspace: name, partition, owner: name, epoch }).strict();
-export const heartbeatRequestSchema = z.object({ v, from: name, peersUp: z.array(name).max(64) }).strict();
+export const heartbeatRequestSchema = z.object({ v, from: name, term, peersUp: z.array(name).max(64) }).strict();
 export const heartbeatReplySchema = z
   .object({
     v,

@@ -63,6 +63,26 @@ describe('witness HTTP API', () => {
     expect((await call('POST', '/v1/confirm', big)).status).toBe(413);
   });
 
+  it('takes the coordinator term on the wire: a released failback of an older term is refused and counted', async () => {
+    const { call, clock } = await setup();
+    clock.advance(1000); // past the boot quiet period
+    expect((await call('POST', '/v1/heartbeat', { v: PROTOCOL_VERSION, from: 'b', term: 0, peersUp: [] })).status).toBe(400);
+    expect((await call('POST', '/v1/heartbeat', { v: PROTOCOL_VERSION, from: 'b', term: 'x', peersUp: [] })).status).toBe(400);
+    expect((await call('POST', '/v1/heartbeat', { v: PROTOCOL_VERSION, from: 'b', term: 1, peersUp: [] })).status).toBe(200);
+    const take = await call('POST', '/v1/grant', { v: PROTOCOL_VERSION, from: 'b', term: 1, keyspace: 'ks', partition: 0, knownEpoch: 0, reason: 'owner-unreachable' });
+    expect(await take.json()).toMatchObject({ outcome: 'granted', owner: 'b', epoch: 1 });
+    expect((await call('POST', '/v1/heartbeat', { v: PROTOCOL_VERSION, from: 'a', peersUp: ['b'] })).status).toBe(200);
+    expect((await call('POST', '/v1/confirm', { v: PROTOCOL_VERSION, from: 'b', term: 2, round: 1, items: [{ keyspace: 'ks', partition: 0, epoch: 1 }] })).status).toBe(200);
+    const released = { v: PROTOCOL_VERSION, from: 'b', term: 1, keyspace: 'ks', partition: 0, knownEpoch: 1, reason: 'failback', target: 'a', released: true };
+    const stale = await call('POST', '/v1/grant', released);
+    expect(stale.status).toBe(200);
+    expect(await stale.json()).toMatchObject({ outcome: 'refused', owner: 'b', epoch: 1, reason: expect.stringMatching(/^stale-term: released by b's coordinator term 1, its latest term is 2/) });
+    const metrics = await (await call('GET', '/metrics')).text();
+    expect(metrics).toMatch(/geogate_witness_grant_requests_total\{outcome="refused",reason="stale-term"\} 1/);
+    const current = await call('POST', '/v1/grant', { ...released, term: 2 });
+    expect(await current.json()).toMatchObject({ outcome: 'granted', owner: 'a', epoch: 2 });
+  });
+
   it('refuses with 503 when the replay cache is at replayCacheMax', async () => {
     const { call } = await setup({ replayCacheMax: 2 });
     expect((await call('GET', '/v1/status')).status).toBe(200);

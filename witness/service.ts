@@ -99,6 +99,9 @@ export class WitnessService {
       const plan = this.core.planGrant(q.req, this.clock.monoMs(), this.clock.nowMs());
       this.metrics.grants.inc({ outcome: plan.reply.outcome, reason: plan.reply.reason.split(':')[0]?.slice(0, 40) ?? '' });
       if (plan.change) moving.add(key);
+      if (plan.reply.reason.startsWith('stale-term')) {
+        this.log.warn({ partition: key, region: q.req.from, term: q.req.term ?? 0 }, `released failback refused: ${plan.reply.reason} (geogate_witness_grant_requests_total{reason="stale-term"})`);
+      }
       batch.push(plan.change ? { q, reply: plan.reply, change: plan.change } : { q, reply: plan.reply });
     }
     this.pending.unshift(...later);

@@ -60,6 +60,12 @@ export class WitnessCore {
   private readonly owners = new Map<string, KnownOwner>();
   private readonly lastChangeMs = new Map<string, number>();
   private readonly health = new Map<string, RegionHealth>();
+  /**
+   * The latest coordinator term heard from each region (memory only, one entry per region of
+   * the topology): a released failback of an older term was sent by a coordinator that lost
+   * its term since, and a newer one may have renewed the partition and resumed writes.
+   */
+  private readonly terms = new Map<string, number>();
   private readonly promises: PromiseTable;
   readonly decisions: DecisionLog;
 
@@ -85,11 +91,13 @@ export class WitnessCore {
 
   heartbeat(req: HeartbeatRequest, nowMs: number): HeartbeatReply {
     this.health.set(req.from, { heardAtMs: nowMs, peersUp: req.peersUp.filter((p) => this.isRegion(p)) });
+    this.noteTerm(req.from, req.term);
     return { v: PROTOCOL_VERSION, quiet: this.quietRemainingMs(nowMs) > 0, heard: this.heard(nowMs), viable: this.viable(nowMs), owners: this.ownerEntries() };
   }
 
   confirm(req: ConfirmRequest, nowMs: number): ConfirmReply {
     this.markHeard(req.from, nowMs);
+    this.noteTerm(req.from, req.term);
     const items = req.items.map((item): ConfirmVerdict => {
       const key = partitionKey(item.keyspace, item.partition);
       const known = this.owners.get(key);
@@ -107,6 +115,13 @@ export class WitnessCore {
     const known = this.owners.get(key);
     if (!known) return { reply: this.answer(req, 'refused', { owner: req.from, epoch: 0 }, 'unknown-partition') };
     this.markHeard(req.from, nowMs);
+    const latestTerm = this.terms.get(req.from) ?? 0;
+    if (req.released === true && (req.term ?? 0) < latestTerm) {
+      // its coordinator lost the term after it stopped the partition; the region's newer
+      // coordinator knows nothing of that handover and may be renewing and writing it
+      return { reply: this.answer(req, 'refused', known, `stale-term: released by ${req.from}'s coordinator term ${req.term ?? 0}, its latest term is ${latestTerm}`) };
+    }
+    this.noteTerm(req.from, req.term);
     const quietMs = this.quietRemainingMs(nowMs);
     if (quietMs > 0) return { reply: this.answer(req, 'refused', known, 'quiet', quietMs) };
     if (req.knownEpoch !== known.epoch) return { reply: this.answer(req, 'unchanged', known, 'epoch-moved') };
@@ -206,6 +221,16 @@ export class WitnessCore {
 
   private isRegion(r: string): boolean {
     return this.opts.topology.regions.includes(r);
+  }
+
+  /** The latest term of `region` (the highest heard since boot; 0 for a region without coordination). */
+  termOf(region: string): number {
+    return this.terms.get(region) ?? 0;
+  }
+
+  private noteTerm(region: string, term: number | undefined): void {
+    if (term === undefined || !this.isRegion(region)) return;
+    if (term > (this.terms.get(region) ?? 0)) this.terms.set(region, term);
   }
 
   private markHeard(region: string, nowMs: number): void {

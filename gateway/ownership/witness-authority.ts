@@ -50,6 +50,8 @@ export interface WitnessAuthorityDeps {
   readonly clock: Clock;
   readonly log: Logger;
   readonly registry: Registry;
+  /** The coordinator term (fencing token) this role runs under; absent for a single instance (witness/agent.ts `term`). */
+  readonly term?: number;
   /** Sets the partition's fence until the lease's end (monotonic ms, absolute). */
   setFence(keyspace: string, partition: number, epoch: number, leaseEndMonoMs: number): Promise<void>;
   /** Ownership moved away from this region: remove the partition's fence. */
@@ -150,6 +152,7 @@ export class WitnessAuthority implements WriteAuthority {
     this.agent = new OwnershipAgent({
       region: config.region, topology, leaseMs: config.lease.leaseMs, driftMarginMs: config.lease.driftMarginMs,
       bootMonoMs: clock.monoMs(), incarnation: randomInt(0, 2 ** 32 - 1), initialOwners,
+      ...(deps.term === undefined ? {} : { term: deps.term }),
       isCaughtUp: (_ks, _p, region) => this.handover.ready(region),
       onReleaseBegun: (ks, p, target) => { this.leaseLoss.released(`${ks}/${p}`); this.handover.begin(ks, p, target); },
       onLeaseRenewed: (ks, p, epoch, remainingMs) => {
