@@ -112,6 +112,7 @@ export function createWitnessApp(d: WitnessAppDeps): Hono<Env> {
       promises: core.promiseEntries(now),
       heard: core.heard(now),
       viable: core.viable(now),
+      terms: core.termEntries(),
       decisions: core.decisions.recent(20),
     });
   });

@@ -223,6 +223,11 @@ export class WitnessCore {
     return this.opts.topology.regions.includes(r);
   }
 
+  /** The latest coordinator term of each region heard with one (the witness's status page). */
+  termEntries(): Array<{ region: string; term: number }> {
+    return [...this.terms].map(([region, term]) => ({ region, term }));
+  }
+
   /** The latest term of `region` (the highest heard since boot; 0 for a region without coordination). */
   termOf(region: string): number {
     return this.terms.get(region) ?? 0;

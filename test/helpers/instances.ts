@@ -38,6 +38,8 @@ export interface RegionOfInstances {
 export interface InstancesFixture {
   readonly regions: RegionOfInstances[];
   byName(region: string): RegionOfInstances;
+  /** The witness's URL (with `witness: true`). */
+  readonly witnessUrl: string | undefined;
   /** The instance the region's Redis names as coordinator now (null: none). */
   coordinator(region: string): Promise<Instance | null>;
   /** Starts an instance again after a kill (same id, port and config). */
@@ -150,6 +152,7 @@ export async function startInstances(o: InstancesOptions): Promise<InstancesFixt
   };
   return {
     regions,
+    witnessUrl: witness?.url,
     byName: (region) => regions.find((r) => r.region === region)!,
     async coordinator(region) {
       const r = regions.find((x) => x.region === region)!;

@@ -3,7 +3,7 @@ import { seededRandom, type Clock, type TimerHandle } from '../../infra/clock.js
 import { silentLogger } from '../../infra/log.js';
 import { OwnershipAgent } from '../../witness/agent.js';
 import type { LinkState } from '../../witness/agent-types.js';
-import type { ConfirmReply, ConfirmRequest } from '../../witness/protocol.js';
+import type { ConfirmReply, ConfirmRequest, GrantRequest } from '../../witness/protocol.js';
 import { buildTopology, type Topology } from '../../witness/topology.js';
 import { WitnessCore, type DurableState } from '../../witness/witness-core.js';
 import { EventQueue } from './heap.js';
@@ -46,6 +46,8 @@ export const WITNESS = 'witness';
 
 interface RegionNode {
   agent: OwnershipAgent | null;
+  /** The region's coordinator term (several instances per region), sent by its agent; undefined: one instance. */
+  term?: number;
   readonly rate: number;
   readonly offsetMs: number;
   readonly lastHeard: Map<string, number>;
@@ -243,6 +245,25 @@ export class SimCluster {
     this.log('witness crash');
   }
 
+  /**
+   * Another instance of region r becomes its coordinator (issue 15): the agent of the old term
+   * stops at once (its messages already sent still travel), a new agent starts with the next
+   * term over the region's durable owners, as gateway/coordinator.ts starts the role.
+   */
+  changeCoordinator(r: string): void {
+    const n = this.regions.get(r) as RegionNode;
+    this.crashRegion(r);
+    n.term = (n.term ?? 0) + 1;
+    this.log(`${r} coordinator term ${n.term}`);
+    this.startRegion(r);
+  }
+
+  /**
+   * Called with every grant request a region sends to the witness; a number returned delays
+   * that request by so many ms more than the network does (a request held up on the WAN).
+   */
+  onGrantSent: ((from: string, g: GrantRequest) => number | undefined) | null = null;
+
   crashRegion(r: string): void {
     const n = this.regions.get(r) as RegionNode;
     n.agent = null;
@@ -267,6 +288,7 @@ export class SimCluster {
       incarnation: Math.floor(this.random() * 2 ** 32),
       ...(this.o.bootQuietMs === undefined ? {} : { bootQuietMs: this.o.bootQuietMs }),
       initialOwners: n.durable,
+      ...(n.term === undefined ? {} : { term: n.term }),
       // with the fence model, the gateway's handover (gateway/ownership/handover.ts) pre-checks and drains a failback
       ...(handover
         ? { isCaughtUp: (_ks: string, _p: number, peer: string) => handover.driver.ready(peer), onReleaseBegun: (ks: string, p: number, target: string) => handover.driver.begin(ks, p, target) }
@@ -372,18 +394,12 @@ export class SimCluster {
       else this.toPeer(r, voter, request, agent);
     }
     for (const g of out.grants) {
-      this.toWitness(r, agent, (w) => {
-        const plan = w.planGrant(g, this.witnessMs(), this.nowMs);
-        if (plan.change) {
-          this.witnessDurable = w.snapshot(plan.change);
-          this.durableEpochs[plan.change.entry.partition] = plan.change.entry.epoch;
-          w.commit(plan.change, this.witnessMs());
-          this.grants++;
-          this.lastGrantAtMs[plan.change.entry.partition] = this.nowMs;
-          this.log(`grant ${plan.change.key} -> ${plan.change.entry.owner}@${plan.change.entry.epoch} (${g.reason} by ${g.from})`);
-        }
-        return plan.reply;
-      }, (reply) => agent.onGrantReply(reply, this.localMs(r)));
+      const heldMs = this.onGrantSent?.(r, g);
+      if (heldMs !== undefined) {
+        this.q.push(this.nowMs + heldMs, () => this.sendGrant(r, agent, g));
+        continue;
+      }
+      this.sendGrant(r, agent, g);
     }
     if (out.heartbeat) {
       const hb = out.heartbeat;
@@ -391,6 +407,21 @@ export class SimCluster {
     }
     n.gateway?.tick();
     n.replicator?.ship();
+  }
+
+  private sendGrant(r: string, agent: OwnershipAgent, g: GrantRequest): void {
+    this.toWitness(r, agent, (w) => {
+      const plan = w.planGrant(g, this.witnessMs(), this.nowMs);
+      if (plan.change) {
+        this.witnessDurable = w.snapshot(plan.change);
+        this.durableEpochs[plan.change.entry.partition] = plan.change.entry.epoch;
+        w.commit(plan.change, this.witnessMs());
+        this.grants++;
+        this.lastGrantAtMs[plan.change.entry.partition] = this.nowMs;
+        this.log(`grant ${plan.change.key} -> ${plan.change.entry.owner}@${plan.change.entry.epoch} (${g.reason} by ${g.from})`);
+      }
+      return plan.reply;
+    }, (reply) => agent.onGrantReply(reply, this.localMs(r)));
   }
 
   /** Freezes region r's Redis (SIGSTOP): its commands and replies wait `forMs`. */
