@@ -59,6 +59,12 @@ export interface CoordinatorDeps {
   readonly repairMarks: RedisRepairMarks;
   readonly context: GatewayContext;
   readonly server: Server;
+  /**
+   * The log's incarnation in Redis is not the one this instance's senders ship under: another
+   * instance found the store rolled back or lost and started a new one. Handled as the loss
+   * it is (new incarnation, links reset, repair with every peer).
+   */
+  readonly onLogRenewedElsewhere?: (why: string) => void;
 }
 
 export interface CoordinatorRole {
@@ -126,10 +132,15 @@ export async function startRegionCoordinator(d: CoordinatorDeps, term: { registr
   actionWorker.start();
   retention.start();
   // with several instances: the others' writes (the head of the log), the board they read
-  const headWatch = config.coordination.enabled && replicator ? watchLogHead(store, clock, (seq) => replicator.notifyAppended(seq)) : undefined;
+  const headWatch = config.coordination.enabled && replicator ? watchLogHead(store, d.replicationStore, clock, (seq) => replicator.notifyAppended(seq),
+    (why) => d.onLogRenewedElsewhere?.(why)) : undefined;
   const board = config.coordination.enabled ? new BoardPublisher(store, {
     keyspaces: ownership ? config.keyspaces : [], authority: ownership ?? d.authority,
     acked: () => new Map((replicator?.status() ?? []).map((s) => [s.region, s.ackedSeq] as const)),
+    shipped: () => {
+      const incarnation = d.replicationStore.knownIncarnation();
+      return incarnation === undefined ? null : { incarnation, seq: store.headSeq() };
+    },
   }, clock, childLogger(root, { component: 'board' })) : undefined;
   board?.start();
   const worker = conflictWorker;
@@ -150,14 +161,23 @@ export async function startRegionCoordinator(d: CoordinatorDeps, term: { registr
   };
 }
 
-/** Reads the log's head every HEAD_POLL_MS (one read in flight) and reports each new one. */
-function watchLogHead(store: RegionStore, clock: Clock, onHead: (seq: number) => void): { stop(): void } {
+/**
+ * Reads the log's head and incarnation every HEAD_POLL_MS (one read in flight), reports each
+ * new head, and an incarnation other than the one the senders ship under (another instance
+ * renewed it after finding the store rolled back: its new seqs start from the old head).
+ */
+function watchLogHead(store: RegionStore, shipping: RegionStore, clock: Clock, onHead: (seq: number) => void, onRenewedElsewhere: (why: string) => void): { stop(): void } {
   let last = -1;
   let timer: TimerHandle | null = null;
   let running = true;
   const round = async () => {
     try {
-      const head = await store.logHeadSeq();
+      const before = shipping.knownIncarnation();
+      const { head, incarnation } = await store.logHeadAndIncarnation();
+      if (before !== undefined && incarnation !== null && incarnation !== before && shipping.knownIncarnation() === before) {
+        last = -1;
+        onRenewedElsewhere(`the log's incarnation in Redis (${incarnation}) is not the one shipped (${before}): another instance found the store rolled back or lost`);
+      }
       if (head > last) { if (last >= 0) onHead(head); last = head; }
     } catch { /* Redis away: the sender's slow poll and the next round */ }
     if (running) timer = clock.setTimer(HEAD_POLL_MS, () => void round());

@@ -321,6 +321,7 @@ export async function startGateway(config: GatewayConfig, opts: GatewayOptions =
   const url = `${config.tls ? 'https' : 'http'}://${config.listen.host}:${port}`;
   const roleDeps: CoordinatorDeps = {
     config, clock, random: opts.random ?? realRandom, root, store, replicationStore, redis, maps, keyspaces, conflicts, merkleStore,
+    onLogRenewedElsewhere: (why: string) => storeLost(why),
     settingsCheck, security, authority, triggers, rollbackGuard, repairMarks, context, server,
   };
   let bootstrapPending = startedEmpty;

@@ -1,8 +1,9 @@
 /**
  * What only the coordinator knows, for the region's other instances, through one Redis hash
  * (lua/publishBoard-2.lua): each partition's write authority as its witness agent judges it
- * (owner, epoch, lease end on Redis's clock), and each peer's acknowledged seq of the
- * region's log (sync-replica waits). The coordinator publishes what changed every
+ * (owner, epoch, lease end on Redis's clock), each peer's acknowledged seq of the region's
+ * log (sync-replica waits) and the coordinator's seq floor (the other instances' floor after
+ * a rollback), both as `<incarnation>:<seq>`. The coordinator publishes what changed every
  * `publishMs` and renews the board's end; another instance reads it every `refreshMs` (the
  * whole hash only when its version moved) and trusts an entry only until the board's end
  * and, for a lease, the lease's end, both mapped onto its own monotonic clock from the read's
@@ -41,12 +42,27 @@ interface BoardEntry {
 
 const partitionField = (ks: string, p: number) => `p:${ks}:${p}`;
 const ackField = (peer: string) => `a:${peer}`;
+/** The coordinator's seq floor of the region's log: `<incarnation>:<seq>` (see BoardReader). */
+const SHIPPED_FIELD = 'h';
+
+/** Parses `<incarnation>:<seq>`; null when malformed. */
+export function parseIncarnationSeq(v: string | undefined): { incarnation: string; seq: number } | null {
+  if (!v) return null;
+  const cut = v.lastIndexOf(':');
+  const seq = Number(v.slice(cut + 1));
+  return cut > 0 && Number.isSafeInteger(seq) && seq >= 0 ? { incarnation: v.slice(0, cut), seq } : null;
+}
 
 export interface BoardSource {
   readonly keyspaces: readonly KeyspaceConfig[];
   readonly authority: WriteAuthority;
   /** Each peer's acked seq of our log (null: unknown). */
   acked(): ReadonlyMap<string, number | null>;
+  /**
+   * The highest seq of the region's log the coordinator handed out or its senders read (and
+   * may have shipped), with the log's incarnation; null while unknown.
+   */
+  shipped?(): { incarnation: string; seq: number } | null;
 }
 
 /** The coordinator's side: publishes what changed, renews the board's end. */
@@ -100,7 +116,11 @@ export class BoardPublisher {
         put(partitionField(ks.name, p), JSON.stringify(entry));
       }
     }
-    for (const [peer, seq] of this.source.acked()) put(ackField(peer), seq === null ? '' : String(seq));
+    // acks carry the log's incarnation: a reader counts them only for the incarnation Redis
+    // holds (after a log reset an old incarnation's higher ack must release no new write)
+    const shipped = this.source.shipped?.();
+    for (const [peer, seq] of this.source.acked()) put(ackField(peer), seq === null || !shipped ? '' : `${shipped.incarnation}:${seq}`);
+    if (shipped) put(SHIPPED_FIELD, `${shipped.incarnation}:${shipped.seq}`);
     return changed;
   }
 }
@@ -108,14 +128,18 @@ export class BoardPublisher {
 /** Another instance's side: the board read every `refreshMs`, an authority and ack waits from it. */
 export class BoardReader implements WriteAuthority {
   private entries = new Map<string, BoardEntry>();
-  private acks = new Map<string, number>();
+  private acks = new Map<string, { incarnation: string; seq: number }>();
+  /** The log's incarnation in Redis at the last read (null: none, or not read yet). */
+  private incarnation: string | null = null;
+  /** The coordinator's seq floor as last published (`<incarnation>:<seq>`). */
+  private shipped: { incarnation: string; seq: number } | null = null;
   private version = 0;
   /** The board's end and Redis's clock minus our monotonic clock, from the last read. */
   private endMonoMs = 0;
   private redisOffsetMs = 0;
   private timer: TimerHandle | null = null;
   private running = false;
-  private readonly waiters = new Set<{ peer: string; seq: number; resolve: (ok: boolean) => void; timer: TimerHandle }>();
+  private readonly waiters = new Set<{ peer: string; seq: number; incarnation: string | null; resolve: (ok: boolean) => void; timer: TimerHandle }>();
 
   constructor(private readonly store: RegionStore, private readonly clock: Clock, private readonly log: Logger, private readonly refreshMs = BOARD_REFRESH_MS) {}
 
@@ -141,7 +165,15 @@ export class BoardReader implements WriteAuthority {
       // Redis's clock at the read is at least its TIME reply at our send time: conservative
       this.redisOffsetMs = b.redisNowMs - sentMs;
       this.endMonoMs = b.endMs - this.redisOffsetMs;
+      this.incarnation = b.incarnation;
       if (b.fields) this.load(b.fields, b.version);
+      // The store's seq floor is per process, and only the coordinator's senders read the
+      // log: what they shipped is a floor for this instance's writes too, or after Redis came
+      // back with older data this instance handed those seqs out again for other content
+      // under the same incarnation (the peers skip them as duplicates). Kept in memory: it is
+      // Redis that rolled back. Only for the log incarnation Redis holds now (a new one
+      // starts its seqs over).
+      if (this.shipped && b.incarnation !== null && this.shipped.incarnation === b.incarnation) this.store.noteSeqSeen(this.shipped.seq);
       this.settleWaiters();
     } catch (err) {
       this.log.debug({ err: (err as Error).message }, 'coordinator board not read this round');
@@ -151,9 +183,10 @@ export class BoardReader implements WriteAuthority {
 
   private load(fields: Record<string, string>, version: number): void {
     const entries = new Map<string, BoardEntry>();
-    const acks = new Map<string, number>();
+    const acks = new Map<string, { incarnation: string; seq: number }>();
+    this.shipped = parseIncarnationSeq(fields[SHIPPED_FIELD]);
     for (const [k, v] of Object.entries(fields)) {
-      if (k.startsWith('p:')) { try { entries.set(k, JSON.parse(v) as BoardEntry); } catch { /* a malformed entry is no authority */ } } else if (k.startsWith('a:')) acks.set(k.slice(2), Number(v));
+      if (k.startsWith('p:')) { try { entries.set(k, JSON.parse(v) as BoardEntry); } catch { /* a malformed entry is no authority */ } } else if (k.startsWith('a:')) { const a = parseIncarnationSeq(v); if (a) acks.set(k.slice(2), a); }
     }
     this.entries = entries;
     this.acks = acks;
@@ -207,17 +240,27 @@ export class BoardReader implements WriteAuthority {
 
   /** Resolves true once the board says `peer` acked our log through `seq`; false at the timeout. */
   waitForAck(peer: string, seq: number, timeoutMs: number): Promise<boolean> {
-    if ((this.acks.get(peer) ?? 0) >= seq) return Promise.resolve(true);
+    // the write's seq belongs to the incarnation Redis held at the last read or a later one:
+    // an ack counts only while Redis still holds the one the wait began under (conservative:
+    // a write under a newer one than read waits for its timeout)
+    const incarnation = this.incarnation;
+    if (this.acked(peer, incarnation) >= seq) return Promise.resolve(true);
     if (this.waiters.size >= BOARD_ACK_WAITERS_MAX || !this.running) return Promise.resolve(false);
     return new Promise((resolve) => {
-      const w = { peer, seq, resolve, timer: this.clock.setTimer(timeoutMs, () => { this.waiters.delete(w); resolve(false); }) };
+      const w = { peer, seq, incarnation, resolve, timer: this.clock.setTimer(timeoutMs, () => { this.waiters.delete(w); resolve(false); }) };
       this.waiters.add(w);
     });
   }
 
+  /** `peer`'s acked seq of the log at `incarnation`, 0 unless Redis holds that incarnation now. */
+  private acked(peer: string, incarnation: string | null): number {
+    const a = this.acks.get(peer);
+    return a && incarnation !== null && a.incarnation === incarnation && this.incarnation === incarnation ? a.seq : 0;
+  }
+
   private settleWaiters(): void {
     for (const w of this.waiters) {
-      if ((this.acks.get(w.peer) ?? 0) >= w.seq) { this.waiters.delete(w); w.timer.cancel(); w.resolve(true); }
+      if (this.acked(w.peer, w.incarnation) >= w.seq) { this.waiters.delete(w); w.timer.cancel(); w.resolve(true); }
     }
   }
 }

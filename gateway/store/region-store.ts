@@ -477,9 +477,20 @@ export class RegionStore implements ChangeSink {
     if (seq > this.maxSeqSeen) this.maxSeqSeen = seq;
   }
 
+  /** The log's incarnation as this store last read or wrote it (undefined: not yet, or renewing). */
+  knownIncarnation(): string | undefined {
+    return this.incarnationId;
+  }
+
   /** The highest seq of its own log this process saw the store hand out (0: none yet). */
   headSeq(): number {
     return this.maxSeqSeen;
+  }
+
+  /** The log's last seq and incarnation as Redis holds them now (null: no incarnation yet). */
+  async logHeadAndIncarnation(): Promise<{ head: number; incarnation: string | null }> {
+    const [seq, incarnation] = await this.redis.mget(this.keys.seq, this.keys.incarnation);
+    return { head: Number(seq ?? 0), incarnation: incarnation ?? null };
   }
 
   /** The log's last seq as Redis holds it now (any instance's writes). */
@@ -904,15 +915,16 @@ export class RegionStore implements ChangeSink {
    * The coordinator's board as Redis holds it now: Redis's clock (ms), the board's end and
    * version, and — when `ifNotVersion` differs from the version — every field.
    */
-  async readBoard(ifNotVersion: number): Promise<{ redisNowMs: number; endMs: number; version: number; fields: Record<string, string> | null }> {
-    const res = await this.redis.multi().time().hmget(this.keys.coordinatorBoard, '_end', '_v').exec();
+  async readBoard(ifNotVersion: number): Promise<{ redisNowMs: number; endMs: number; version: number; incarnation: string | null; fields: Record<string, string> | null }> {
+    const res = await this.redis.multi().time().hmget(this.keys.coordinatorBoard, '_end', '_v').get(this.keys.incarnation).exec();
     if (!res) throw new StoreUnavailableError('board read: transaction aborted');
     for (const [err] of res) if (err) throw err;
     const [sec, usec] = res[0]![1] as [string, string];
     const [end, v] = res[1]![1] as [string | null, string | null];
+    const incarnation = res[2]![1] as string | null;
     const version = Number(v ?? 0);
     const fields = version !== ifNotVersion && version > 0 ? await this.redis.hgetall(this.keys.coordinatorBoard) : null;
-    return { redisNowMs: Number(sec) * 1000 + Math.floor(Number(usec) / 1000), endMs: Number(end ?? 0), version, fields };
+    return { redisNowMs: Number(sec) * 1000 + Math.floor(Number(usec) / 1000), endMs: Number(end ?? 0), version, incarnation, fields };
   }
 
   /** The token coordinator actions carry now ('' with one instance per region). */
