@@ -6,25 +6,14 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GeogateClient, GeogateHttpError, GeogateUnavailableError, type ClientEvent } from '../../client/index.js';
-import { startCluster, type ClusterFixture } from '../helpers/cluster.js';
+import { startCluster } from '../helpers/cluster.js';
+import { keysActiveAt } from '../helpers/split.js';
 
 const KEYSPACES = [
   { name: 'orders', partitions: 8, onSplit: 'fence' },
   { name: 'carts', partitions: 8, onSplit: 'diverge', writes: 'multi-master' },
   { name: 'hits', partitions: 8, onSplit: 'diverge', writes: 'multi-master', resolver: 'counter' },
 ];
-
-/** Keys of `ks` whose partition's active region is `region`. */
-function keysActiveAt(c: ClusterFixture, ks: string, region: string, count: number): string[] {
-  const g = c.byName(region).gateway;
-  const conf = g.config.keyspaces.find((k) => k.name === ks)!;
-  const map = g.context.maps.get(ks)!;
-  const out: string[] = [];
-  for (let i = 0; out.length < count && i < 10_000; i++) {
-    if (g.context.authority.activeRegion(conf, map.place(`k${i}`).partition) === region) out.push(`k${i}`);
-  }
-  return out;
-}
 
 describe('geogate/client on a real 2-region cluster', () => {
   let c: Awaited<ReturnType<typeof startCluster>>;
@@ -40,7 +29,7 @@ describe('geogate/client on a real 2-region cluster', () => {
   it('follows a 307 to the active region; conditional writes with versions', async () => {
     const events: ClientEvent[] = [];
     const client = new GeogateClient({ regions: [eastUrl], onEvent: (e) => events.push(e) });
-    const [key] = keysActiveAt(c, 'orders', 'west', 1);
+    const [key] = keysActiveAt(c, 'west', 1, { keyspace: 'orders' });
     const put = await client.put('orders', key!, 'v1', { ifAbsent: true });
     expect(put).toMatchObject({ created: true, version: 'west:1', replayed: false });
     expect(events.some((e) => e.type === 'redirect' && e.to.startsWith(westUrl))).toBe(true);
@@ -55,7 +44,7 @@ describe('geogate/client on a real 2-region cluster', () => {
   it('put with ttlSeconds through a 307 (the redirect keeps ?ttl=), expire() sets and removes it, undefined for an absent key', async () => {
     const events: ClientEvent[] = [];
     const client = new GeogateClient({ regions: [eastUrl], onEvent: (e) => events.push(e) });
-    const [key] = keysActiveAt(c, 'orders', 'west', 1);
+    const [key] = keysActiveAt(c, 'west', 1, { keyspace: 'orders' });
     const put = await client.put('orders', key!, 'short-lived', { ttlSeconds: 600 });
     expect(events.some((e) => e.type === 'redirect' && e.to.startsWith(westUrl))).toBe(true);
     expect(put.expiresAtMs).toBeGreaterThan(Date.now() + 590_000);

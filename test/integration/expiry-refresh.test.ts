@@ -14,7 +14,11 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { expiredVersionOf, vvFromString } from '../../conflict/index.js';
-import { startCluster, eventually, type ClusterFixture } from '../helpers/cluster.js';
+import { startCluster, eventually } from '../helpers/cluster.js';
+import { keysActiveAt, settled } from '../helpers/split.js';
+
+/** This file's keys: `x0`, `x1`, ... */
+const X = { prefix: 'x' };
 
 type Cluster = Awaited<ReturnType<typeof startCluster>>;
 let cluster: Cluster | undefined;
@@ -26,26 +30,6 @@ const json = { 'content-type': 'application/json' };
 async function req(url: string, method: string, body?: string, headers: Record<string, string> = {}) {
   const res = await fetch(url, { method, body, headers });
   return { status: res.status, text: await res.text(), headers: res.headers };
-}
-
-function keysActiveAt(c: ClusterFixture, region: string, count: number): string[] {
-  const g = c.byName(region).gateway;
-  const ks = g.config.keyspaces.find((k) => k.name === 'carts')!;
-  const map = g.context.maps.get('carts')!;
-  const out: string[] = [];
-  for (let i = 0; out.length < count && i < 10_000; i++) {
-    if (g.context.authority.activeRegion(ks, map.place(`x${i}`).partition) === region) out.push(`x${i}`);
-  }
-  return out;
-}
-
-async function settled(c: Cluster, keys: string[]): Promise<boolean> {
-  for (const r of c.regions) if ((await r.gateway.conflicts.pendingCount()) > 0) return false;
-  for (const key of keys) {
-    const recs = await Promise.all(c.regions.map((r) => r.gateway.store.get('carts', key)));
-    if (recs.some((x) => !x || x.version !== recs[0]!.version)) return false;
-  }
-  return true;
 }
 
 describe('expiry: a sweep tombstone against a later refresh', () => {
@@ -61,7 +45,7 @@ describe('expiry: a sweep tombstone against a later refresh', () => {
     const east = c.byName('east').gateway;
     const west = c.byName('west').gateway;
     expect(await eventually(() => c.regions.every((r) => r.gateway.replicator!.status()[0]!.state === 'up'), 10_000)).toBe(true);
-    const [persisted, extended] = keysActiveAt(c, 'east', 2) as [string, string];
+    const [persisted, extended] = keysActiveAt(c, 'east', 2, X) as [string, string];
     let expiresAt = 0;
     for (const key of [persisted, extended]) {
       const r = await req(`${east.url}/v1/kv/carts/${key}?ttl=2`, 'PUT', `east-${key}`);
@@ -124,7 +108,7 @@ describe('expiry: a sweep tombstone against a later refresh', () => {
     const east = c.byName('east').gateway;
     const west = c.byName('west').gateway;
     expect(await eventually(() => c.regions.every((r) => r.gateway.replicator!.status()[0]!.state === 'up'), 10_000)).toBe(true);
-    const keys = keysActiveAt(c, 'east', 3);
+    const keys = keysActiveAt(c, 'east', 3, X);
     // 250 ms one way between the regions (heartbeats still flow: no suspicion, no split)
     for (const [a, b] of [['east', 'west'], ['west', 'east']] as const) c.relay(a, b).set('both', { delayMs: 250 });
     let expiresAt = 0;

@@ -11,7 +11,11 @@
  *    tombstone carries the expiry's stamp, not the sweep's time.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { startCluster, eventually, type ClusterFixture } from '../helpers/cluster.js';
+import { startCluster, eventually } from '../helpers/cluster.js';
+import { keysActiveAt, linksAre, settled, splitEastWest } from '../helpers/split.js';
+
+/** This file's keys: `x0`, `x1`, ... */
+const X = { prefix: 'x' };
 
 type Cluster = Awaited<ReturnType<typeof startCluster>>;
 let cluster: Cluster | undefined;
@@ -23,38 +27,6 @@ const json = { 'content-type': 'application/json' };
 async function req(url: string, method: string, body?: string, headers: Record<string, string> = {}) {
   const res = await fetch(url, { method, body, headers });
   return { status: res.status, text: await res.text(), headers: res.headers };
-}
-
-/** Keys of `carts` whose partition's active (resolving) region is `region`. */
-function keysActiveAt(c: ClusterFixture, region: string, count: number): string[] {
-  const g = c.byName(region).gateway;
-  const ks = g.config.keyspaces.find((k) => k.name === 'carts')!;
-  const map = g.context.maps.get('carts')!;
-  const out: string[] = [];
-  for (let i = 0; out.length < count && i < 10_000; i++) {
-    if (g.context.authority.activeRegion(ks, map.place(`x${i}`).partition) === region) out.push(`x${i}`);
-  }
-  return out;
-}
-
-async function split(c: Cluster): Promise<void> {
-  c.relay('east', 'west').cut('both', 'blackhole');
-  c.relay('west', 'east').cut('both', 'blackhole');
-  expect(await eventually(() => c.regions.every((r) => r.gateway.replicator!.status()[0]!.state === 'down'), 10_000)).toBe(true);
-}
-
-async function linksUp(c: Cluster): Promise<boolean> {
-  return c.regions.every((r) => r.gateway.replicator!.status()[0]!.state === 'up');
-}
-
-/** Every region holds the same version of each key and no conflict is pending. */
-async function settled(c: Cluster, keys: string[]): Promise<boolean> {
-  for (const r of c.regions) if ((await r.gateway.conflicts.pendingCount()) > 0) return false;
-  for (const key of keys) {
-    const recs = await Promise.all(c.regions.map((r) => r.gateway.store.get('carts', key)));
-    if (recs.some((x) => !x || x.version !== recs[0]!.version)) return false;
-  }
-  return true;
 }
 
 function start(sweepIntervalMs: number) {
@@ -73,9 +45,9 @@ describe('expiry across regions', () => {
     const c = cluster;
     const east = c.byName('east').gateway;
     const west = c.byName('west').gateway;
-    expect(await eventually(() => linksUp(c), 10_000)).toBe(true);
+    expect(await eventually(() => linksAre(c, 'up'), 10_000)).toBe(true);
     // one key resolved at each region: each is swept by its own partition's resolving region
-    const keys = [...keysActiveAt(c, 'east', 2), ...keysActiveAt(c, 'west', 2)];
+    const keys = [...keysActiveAt(c, 'east', 2, X), ...keysActiveAt(c, 'west', 2, X)];
     const expiry = new Map<string, number>();
     for (const key of keys) {
       const r = await req(`${east.url}/v1/kv/carts/${key}?ttl=2`, 'PUT', `v-${key}`);
@@ -83,7 +55,7 @@ describe('expiry across regions', () => {
       expiry.set(key, Number(r.headers.get('x-geogate-expires-at')));
     }
     expect(await eventually(() => settled(c, keys), 10_000)).toBe(true);
-    await split(c);
+    await splitEastWest(c);
     for (const key of keys) for (const g of [east, west]) {
       if (Date.now() < expiry.get(key)! - 200) expect((await req(`${g.url}/v1/kv/carts/${key}`, 'GET')).status).toBe(200);
     }
@@ -116,11 +88,11 @@ describe('expiry across regions', () => {
     const c = cluster;
     const east = c.byName('east').gateway;
     const west = c.byName('west').gateway;
-    expect(await eventually(() => linksUp(c), 10_000)).toBe(true);
-    const [shortWins, persistWins] = keysActiveAt(c, 'east', 2) as [string, string];
+    expect(await eventually(() => linksAre(c, 'up'), 10_000)).toBe(true);
+    const [shortWins, persistWins] = keysActiveAt(c, 'east', 2, X) as [string, string];
     for (const key of [shortWins, persistWins]) expect((await req(`${east.url}/v1/kv/carts/${key}`, 'PUT', `v-${key}`)).status).toBe(201);
     expect(await eventually(() => settled(c, [shortWins, persistWins]), 10_000)).toBe(true);
-    await split(c);
+    await splitEastWest(c);
     // shortWins: east sets an hour, then west (later) 2 s; persistWins: west 2 s, then east (later) removes the expiry
     expect((await req(`${east.url}/v1/kv/carts/${shortWins}/expire`, 'POST', '{"ttlSeconds":3600}', json)).status).toBe(200);
     expect((await req(`${west.url}/v1/kv/carts/${persistWins}/expire`, 'POST', '{"ttlSeconds":2}', json)).status).toBe(200);
@@ -156,15 +128,15 @@ describe('expiry across regions', () => {
     const c = cluster;
     const east = c.byName('east').gateway;
     const west = c.byName('west').gateway;
-    expect(await eventually(() => linksUp(c), 10_000)).toBe(true);
-    const keys = keysActiveAt(c, 'east', 4);
+    expect(await eventually(() => linksAre(c, 'up'), 10_000)).toBe(true);
+    const keys = keysActiveAt(c, 'east', 4, X);
     let expiresAt = 0;
     for (const key of keys) {
       const r = await req(`${east.url}/v1/kv/carts/${key}?ttl=1`, 'PUT', `east-${key}`);
       expiresAt = Math.max(expiresAt, Number(r.headers.get('x-geogate-expires-at')));
     }
     expect(await eventually(() => settled(c, keys), 10_000)).toBe(true);
-    await split(c);
+    await splitEastWest(c);
     while (Date.now() < expiresAt + 20) await sleep(10);
     // west writes each key after its expiry, not having seen any tombstone
     for (const key of keys) expect((await req(`${west.url}/v1/kv/carts/${key}`, 'PUT', `west-${key}`)).status).toBe(201);

@@ -6,7 +6,8 @@
  *    GET /v1/conflicts.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { startCluster, eventually, type ClusterFixture } from '../helpers/cluster.js';
+import { startCluster, eventually } from '../helpers/cluster.js';
+import { keysActiveAt, settled, splitEastWest } from '../helpers/split.js';
 
 type Cluster = Awaited<ReturnType<typeof startCluster>>;
 let cluster: Cluster | undefined;
@@ -16,35 +17,6 @@ const put = (url: string, key: string, body: Buffer) =>
   fetch(`${url}/v1/kv/carts/${encodeURIComponent(key)}`, { method: 'PUT', body, headers: { 'content-type': 'application/octet-stream' } }).then(async (r) => { await r.arrayBuffer(); return r.status; });
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** Keys of `carts` whose partition's active region is `region`. */
-function keysActiveAt(c: ClusterFixture, region: string, count: number): string[] {
-  const g = c.byName(region).gateway;
-  const ks = g.config.keyspaces.find((k) => k.name === 'carts')!;
-  const map = g.context.maps.get('carts')!;
-  const out: string[] = [];
-  for (let i = 0; out.length < count && i < 10_000; i++) {
-    const key = `k${i}`;
-    if (g.context.authority.activeRegion(ks, map.place(key).partition) === region) out.push(key);
-  }
-  return out;
-}
-
-async function split(c: Cluster): Promise<void> {
-  expect(await eventually(() => c.regions.every((r) => r.gateway.replicator!.status()[0]!.state === 'up'), 10_000)).toBe(true);
-  c.relay('east', 'west').cut('both', 'blackhole');
-  c.relay('west', 'east').cut('both', 'blackhole');
-  expect(await eventually(() => c.regions.every((r) => r.gateway.replicator!.status()[0]!.state === 'down'), 10_000)).toBe(true);
-}
-
-async function settled(c: Cluster, keys: string[]): Promise<boolean> {
-  for (const r of c.regions) if ((await r.gateway.conflicts.pendingCount()) > 0) return false;
-  for (const key of keys) {
-    const recs = await Promise.all(c.regions.map((r) => r.gateway.store.get('carts', key)));
-    if (recs.some((x) => !x || x.version !== recs[0]!.version)) return false;
-  }
-  return true;
-}
-
 describe('merge after a split, through the gateways', () => {
   it('lww: east writes once, west five times during the split, resolved at east → west\'s 5th write wins everywhere', async () => {
     cluster = await startCluster(['east', 'west'], { witness: true, wan: true });
@@ -53,7 +25,7 @@ describe('merge after a split, through the gateways', () => {
     const west = c.byName('west').gateway;
     const keys = keysActiveAt(c, 'east', 12);
     expect(keys).toHaveLength(12);
-    await split(c);
+    await splitEastWest(c);
     for (const key of keys) expect(await put(east.url, key, Buffer.from(`east-1-${key}`))).toBe(201);
     await sleep(5);
     for (let i = 1; i <= 5; i++) {
@@ -76,7 +48,7 @@ describe('merge after a split, through the gateways', () => {
     cluster = await startCluster(['east', 'west'], { witness: true, wan: true });
     const c = cluster;
     const keys = [...keysActiveAt(c, 'east', 3), ...keysActiveAt(c, 'west', 3)];
-    await split(c);
+    await splitEastWest(c);
     const written = new Map<string, Buffer>();
     for (const [i, key] of keys.entries()) {
       for (const r of c.regions) {

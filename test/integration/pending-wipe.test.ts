@@ -7,7 +7,8 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
-import { startCluster, eventually, type ClusterFixture } from '../helpers/cluster.js';
+import { startCluster, eventually } from '../helpers/cluster.js';
+import { keysActiveAt } from '../helpers/split.js';
 
 type Cluster = Awaited<ReturnType<typeof startCluster>>;
 let cluster: Cluster | undefined;
@@ -16,22 +17,13 @@ afterEach(async () => { await cluster?.stop(); cluster = undefined; });
 const put = (url: string, key: string, body: string) =>
   fetch(`${url}/v1/kv/carts/${key}`, { method: 'PUT', body: Buffer.from(body) }).then(async (r) => { await r.arrayBuffer(); return r.status; });
 
-function keysActiveAt(c: ClusterFixture, region: string, count: number): string[] {
-  const g = c.byName(region).gateway;
-  const ks = g.config.keyspaces.find((k) => k.name === 'carts')!;
-  const map = g.context.maps.get('carts')!;
-  const out: string[] = [];
-  for (let i = 0; out.length < count && i < 10_000; i++) if (g.context.authority.activeRegion(ks, map.place(`p${i}`).partition) === region) out.push(`p${i}`);
-  return out;
-}
-
 describe('pending versions survive a wipe of the resolving region', () => {
   it('east wiped while holding conflicts unresolved: its writes, pending at west, still win after the rebuild', async () => {
     cluster = await startCluster(['east', 'west'], { wan: true });
     const c = cluster;
     const east = c.byName('east').gateway;
     const west = c.byName('west').gateway;
-    const keys = keysActiveAt(c, 'east', 6);
+    const keys = keysActiveAt(c, 'east', 6, { prefix: 'p' });
     expect(await eventually(() => c.regions.every((r) => r.gateway.replicator!.status()[0]!.state === 'up'), 10_000)).toBe(true);
     east.conflictWorker.stop(); // east does not resolve before its wipe
     for (const r of c.relays) r.cut('both', 'blackhole');
