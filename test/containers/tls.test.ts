@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { requireEngine } from './harness/index.js';
 import { GeoTopology, GATEWAY_PORT } from './topology.js';
 import { runScenario } from './scenario.js';
+import { eventually } from '../helpers/cluster.js';
 
 const { skip } = await requireEngine();
 
@@ -31,7 +32,9 @@ describe.skipIf(skip)('TLS on every inter-site link (2 regions + witness)', () =
     for (const region of topo.regions) {
       const s = await topo.status(region);
       expect(s.peers.every((p) => p.state === 'up' && p.linkState === 'established'), JSON.stringify(s.peers)).toBe(true);
-      expect((s.ownership as { leased?: number } | undefined)?.leased ?? 0).toBeGreaterThan(0); // the witness answered its votes over mTLS
+      // the witness answered its votes over mTLS (the leases may come a little after the links)
+      const leased = async () => ((await topo.status(region)).ownership as { leased?: number } | undefined)?.leased ?? 0;
+      expect(await eventually(async () => (await leased()) > 0, 15_000, 100), `no partition leased at ${region}`).toBe(true);
       await expect(plainFetch(`http://${topo.ip(`gw-${region}`)}:${GATEWAY_PORT}/healthz`, { signal: AbortSignal.timeout(3000) })).rejects.toThrow();
     }
     // the relays carried the links' bytes
