@@ -1,7 +1,10 @@
 /**
  * The region process: HTTP API, partition maps, the region's store, and the composition
  * points for replication and ownership. `startGateway` returns once it listens; Redis may
- * still be down then (requests answer 503 until it is back).
+ * still be down then (requests answer 503 until it is back). It composes the steps below in
+ * order, each with its dependencies passed in: openStores, frontServices, storeLossHandlers,
+ * writeGate, frontContext, bootChecks, startFront (HTTP), startCoordination (the coordinator
+ * role: coordinator.ts), startExpiry, and closeGateway.
  */
 import type { Server } from 'node:http';
 import type { Redis } from 'ioredis';
@@ -25,10 +28,10 @@ import { ROLLBACK_CHECK_WAIT_MS, RollbackGuard } from './rollback-guard.js';
 import { RedisRepairMarks } from './store/repair-marks.js';
 import type { AntiEntropy } from '../replicator/anti-entropy/index.js';
 import { MerkleStore } from './store/merkle-store.js';
-import { StaticAuthority, type WriteAuthority } from './authority.js';
-import { createGatewayMetrics, streamSizeGauges } from './metrics.js';
+import { StaticAuthority } from './authority.js';
+import { createGatewayMetrics, streamSizeGauges, type GatewayMetrics } from './metrics.js';
 import { createApp } from './http/app.js';
-import { createSiteSecurity } from './site-security.js';
+import { createSiteSecurity, type SiteSecurity } from './site-security.js';
 import type { GatewayContext } from './http/context.js';
 import { NOT_COORDINATOR_TOKEN, RedisLeaseStore, type CoordinatorElection } from './coordination/index.js';
 import { delegatingAuthority, notCoordinatorAuthority } from './coordination/authority.js';
@@ -99,13 +102,83 @@ export async function startGateway(config: GatewayConfig, opts: GatewayOptions =
   // The region's root logger: each component binds its own `component` (pino appends child
   // bindings, so the root carries none); the gateway's own lines say `component: gateway`.
   const root = opts.log ?? createLogger({ region: config.region });
-  const log = childLogger(root, { component: 'gateway' });
+  const env: Env = { config, clock, root, log: childLogger(root, { component: 'gateway' }), configDir: opts.configDir ?? process.cwd() };
+  const slot: RoleSlot = { role: undefined, election: undefined };
+  const boot: BootState = { unknown: false };
+  const stores = await openStores(env, slot);
+  const front = frontServices(env, stores);
+  const loss = storeLossHandlers(env, stores, front.metrics, slot);
+  const writes = writeGate(env, stores, front.metrics, slot, boot, loss);
+  const triggers = await loadTriggers(config.triggers, env.configDir);
+  const context = frontContext(env, stores, front, writes, slot);
+  const checks = await bootChecks(env, stores, writes.rollbackGuard, slot, boot);
+  const { server, port, url } = await startFront(env, front.security, context);
+  await startCoordination({
+    config, clock, random: opts.random ?? realRandom, root, store: stores.store, replicationStore: stores.replicationStore, redis: stores.redis,
+    maps: stores.maps, keyspaces: stores.keyspaces, conflicts: stores.conflicts, merkleStore: checks.merkleStore,
+    onLogRenewedElsewhere: (why: string) => loss.storeLost(why),
+    settingsCheck: front.settingsCheck, security: front.security, authority: writes.gate, triggers,
+    rollbackGuard: writes.rollbackGuard, repairMarks: checks.repairMarks, context, server,
+  }, { slot, startedEmpty: checks.startedEmpty, url, log: env.log, metrics: front.metrics, board: writes.board });
+  const expirySweeper = startExpiry(env, stores, front.metrics, writes, context, slot);
+  env.log.info({ port, publicUrl: config.publicUrl, keyspaces: config.keyspaces.map((k) => k.name) }, 'gateway listening');
+  return {
+    url, port, config, store: stores.store, server, context, conflicts: stores.conflicts, expirySweeper,
+    get conflictWorker() { if (!slot.role) throw new Error('this instance is not the region\'s coordinator: no conflict worker'); return slot.role.conflictWorker; },
+    get replicator() { return slot.role?.replicator; },
+    get antiEntropy() { return slot.role?.antiEntropy; },
+    writesOpen: () => writes.gate.isOpen(),
+    reloadCredentials: () => front.security.reload(),
+    close: () => closeGateway(env, stores, front, writes, slot, { identityTimer: checks.identityTimer, expirySweeper, server }),
+  };
+}
+
+/** What every step reads: the config, the clock, the root logger and the gateway's own. */
+interface Env {
+  readonly config: GatewayConfig;
+  readonly clock: Clock;
+  readonly root: Logger;
+  readonly log: Logger;
+  /** Directory relative paths of the config resolve against. */
+  readonly configDir: string;
+}
+
+/**
+ * The coordinator role this instance runs now (coordinator.ts; none while another instance
+ * coordinates) and, with `coordination.enabled`, the election (started once listening). The
+ * front reads it at every use: the role comes and goes with the coordinator lease.
+ */
+interface RoleSlot {
+  role: CoordinatorRole | undefined;
+  election: CoordinatorElection | undefined;
+}
+
+/** `unknown` while Redis has not answered at boot (whether the store started empty is not known yet; writes wait). */
+interface BootState {
+  unknown: boolean;
+}
+
+interface Stores {
+  readonly redis: Redis;
+  /** Connections `durability: replica` writes WAIT on. */
+  readonly replicaWaitRedis: readonly Redis[];
+  readonly replicationRedis: Redis | undefined;
+  readonly store: RegionStore;
+  /** The store on the replication connection (log reads, applies); `store` without peers. */
+  readonly replicationStore: RegionStore;
+  readonly maps: ReadonlyMap<string, PartitionMap>;
+  readonly keyspaces: ReadonlyMap<string, KeyspaceConfig>;
+  readonly conflicts: ConflictStore;
+}
+
+/** The region's Redis connections and the stores on them; a store of another key layout is refused here. */
+async function openStores(env: Env, slot: RoleSlot): Promise<Stores> {
+  const { config, clock, root } = env;
   const redis = createRedis(config, childLogger(root, { component: 'store' }));
   const maps = new Map(config.keyspaces.map((ks) => [ks.name, new PartitionMap(ks, config.cluster.regions, config.merkle.buckets)]));
   // with several instances per region: the election (started once listening), whose token the
   // store's scripts that change shared state for the coordinator run under
-  let election: CoordinatorElection | undefined;
-  const coordinatorToken = config.coordination.enabled ? () => election?.token() ?? NOT_COORDINATOR_TOKEN : undefined;
+  const coordinatorToken = config.coordination.enabled ? () => slot.election?.token() ?? NOT_COORDINATOR_TOKEN : undefined;
   const storeOptions = {
     region: config.region, prefix: config.redis.keyPrefix, partitionOf: partitionOfMaps(maps),
     logMaxEntries: config.log.maxEntries, logMaxBytes: config.log.maxBytes, nowMs: () => clock.nowMs(), monoMs: () => clock.monoMs(),
@@ -134,93 +207,70 @@ export async function startGateway(config: GatewayConfig, opts: GatewayOptions =
   // what the senders read may be shipped: the writing store must not hand those seqs out again
   const replicationStore = replicationRedis ? new RegionStore(replicationRedis, { ...storeOptions, onLogRead: (seq) => store.noteSeqSeen(seq) }) : store;
   const keyspaces = new Map<string, KeyspaceConfig>(config.keyspaces.map((ks) => [ks.name, ks]));
-  const metrics = createGatewayMetrics(config.region);
-  const security = createSiteSecurity(config, opts.configDir ?? process.cwd(), childLogger(root, { component: 'security' }), metrics.registry);
-  const settingsCheck = new SettingsCheck(gatewaySettings(config, maps), config.region, childLogger(root, { component: 'settings' }), metrics.registry);
-  if (config.witness) settingsCheck.attachWitness(config.witness.url);
-  metrics.storeUp.set(0);
-  redis.on('ready', () => metrics.storeUp.set(1));
-  redis.on('close', () => metrics.storeUp.set(0));
-  const publicUrls = new Map<string, string>([[config.region, config.publicUrl], ...config.peers.map((p) => [p.region, p.publicUrl ?? p.url] as const)]);
-
   const conflicts = new ConflictStore(redis, store.keys, {
     region: config.region, logMaxEntries: config.log.maxEntries, logMaxBytes: config.log.maxBytes,
     journalMaxEntries: config.conflicts.journalMaxEntries, journalMaxBytes: config.conflicts.journalMaxBytes,
     outboxMaxEntries: config.conflicts.outboxMaxEntries, deadLetterMaxEntries: config.conflicts.deadLetterMaxEntries,
     nowMs: () => clock.nowMs(), coordinatorToken,
   });
-  streamSizeGauges(metrics, () => conflicts.sizes());
+  return { redis, replicaWaitRedis, replicationRedis, store, replicationStore, maps, keyspaces, conflicts };
+}
+
+interface FrontServices {
+  readonly metrics: GatewayMetrics;
+  readonly security: SiteSecurity;
+  readonly settingsCheck: SettingsCheck;
+  /** Region → public base URL, for 307 redirects. */
+  readonly publicUrls: ReadonlyMap<string, string>;
+}
+
+/** Metrics, site security (secrets, tokens, TLS) and the shared-settings check. */
+function frontServices(env: Env, stores: Stores): FrontServices {
+  const { config, root, log } = env;
+  const metrics = createGatewayMetrics(config.region);
+  const security = createSiteSecurity(config, env.configDir, childLogger(root, { component: 'security' }), metrics.registry);
+  const settingsCheck = new SettingsCheck(gatewaySettings(config, stores.maps), config.region, childLogger(root, { component: 'settings' }), metrics.registry);
+  if (config.witness) settingsCheck.attachWitness(config.witness.url);
+  metrics.storeUp.set(0);
+  stores.redis.on('ready', () => metrics.storeUp.set(1));
+  stores.redis.on('close', () => metrics.storeUp.set(0));
+  const publicUrls = new Map<string, string>([[config.region, config.publicUrl], ...config.peers.map((p) => [p.region, p.publicUrl ?? p.url] as const)]);
+  streamSizeGauges(metrics, () => stores.conflicts.sizes());
   if (config.witness && config.peers.length === 0) {
     log.warn('witness configured without peers: ownership is static (a one-region cluster needs no leases)');
   }
-  // The region's coordinator role (links, witness agent, anti-entropy, conflict and action
-  // workers, retention): with one instance per region started once at boot; with
-  // `coordination.enabled` started while this instance holds the coordinator lease and
-  // stopped the moment it does not (coordinator.ts).
-  let role: CoordinatorRole | undefined;
-  const replicatorNow = (): Replicator | undefined => role?.replicator;
-  // A store that started empty takes no writes until anti-entropy rebuilt it from the peers
-  // (bounded by antiEntropy.bootstrapWriteWaitMs: the gate follows the bootstrap's state);
-  // `bootUnknown` while Redis has not answered yet (writes wait for that too).
-  let bootUnknown = false;
-  // The region's own counters restart with an empty store; when it may hold fewer versions
-  // than its peers and takes writes anyway, they must start above everything issued before.
-  // `aboveAll`: the store may have forgotten floors the peers have seen (lost or rolled back).
-  const raiseFloor = (why: string, aboveAll = false) => {
+  return { metrics, security, settingsCheck, publicUrls };
+}
+
+interface StoreLossHandlers {
+  /** Raises the region's own counters past everything issued before (`aboveAll`: the store may have forgotten floors the peers have seen). */
+  raiseFloor(why: string, aboveAll?: boolean): void;
+  /** The store lost its data or came back with older data. */
+  storeLost(why: string): void;
+  /** Writes opened at an unclean boot before the cursors of `peers` were compared with the log. */
+  uncheckedOpen(peers: readonly string[]): void;
+}
+
+/**
+ * The region's own counters restart with an empty store; when it may hold fewer versions
+ * than its peers and takes writes anyway, they must start above everything issued before.
+ * `aboveAll`: the store may have forgotten floors the peers have seen (lost or rolled back).
+ */
+function counterFloorRaiser(env: Env, store: RegionStore): StoreLossHandlers['raiseFloor'] {
+  const { config, clock, log } = env;
+  return (why: string, aboveAll = false) => {
     if (config.peers.length === 0) return; // nobody holds older versions of ours
     store.raiseCounterFloor(clock.nowMs(), aboveAll).catch((err: Error) =>
       log.error({ err: err.message }, 'counter floor not persisted yet (in effect now; persisted when Redis answers)'));
     log.warn({ why }, 'own version-vector counters raised past everything issued before');
   };
-  // A store that came back with older data while this gateway restarted (rollback-guard.ts):
-  // after an unclean stop, writes wait until the peers' cursors were compared with the log.
-  const rollbackGuard = new RollbackGuard({
-    peers: config.peers.map((p) => p.region), clock, log,
-    checkWaitMs: Math.min(ROLLBACK_CHECK_WAIT_MS, config.antiEntropy.bootstrapWriteWaitMs),
-    onRollback: (why) => storeLost(`the store came back with older data: ${why}`),
-    onUncheckedOpen: (peers) => uncheckedOpen(peers),
-  });
-  // writes follow the coordinator role's ownership (witness leases) while this instance has it
-  const staticAuthority = new StaticAuthority(config.region, maps);
-  // another instance than the coordinator: the coordinator's word through Redis (its board)
-  const instanceList = config.coordination.enabled ? new RedisLeaseStore(redis, store.keys) : undefined;
-  const board = config.coordination.enabled ? new BoardReader(store, clock, childLogger(root, { component: 'board' })) : undefined;
-  const leased = config.witness !== undefined && config.peers.length > 0;
-  const notCoordinator = notCoordinatorAuthority(staticAuthority, () => election?.status().coordinator?.url);
-  const roleAuthority = delegatingAuthority(() => role?.ownership ?? (leased ? board ?? notCoordinator : staticAuthority));
-  const gate = new BootstrapGate(roleAuthority, {
-    clock, waitMs: config.antiEntropy.bootstrapWriteWaitMs, log, registry: metrics.registry,
-    state: () => (bootUnknown || rollbackGuard.pending() ? 'pending' : role?.antiEntropy?.bootstrapStatus().state ?? 'none'),
-    complete: () => role?.antiEntropy?.bootstrapStatus().complete ?? false,
-    onOpenedIncomplete: () => raiseFloor('writes open before every peer was pulled'),
-  });
-  const authority: WriteAuthority = gate;
-  const triggers = await loadTriggers(config.triggers, opts.configDir ?? process.cwd());
-  const sync = new SyncReplicas(config.region, maps, () => replicatorNow() ?? (config.peers.length > 0 ? board : undefined), childLogger(root, { component: 'sync' }));
+}
 
-  const context: GatewayContext = {
-    config, keyspaces, maps, store, conflicts, authority, publicUrls, metrics, log, monoMs: () => clock.monoMs(), nowMs: () => clock.nowMs(),
-    get writeGuard() { return role?.ownership?.writeGuard ?? (leased ? board?.writeGuard : undefined); },
-    roleMetrics: async () => (role && role.registry !== metrics.registry ? role.registry.metrics() : ''),
-    onLocalWrite: (seq, packed) => role?.replicator?.notifyAppended(seq, packed),
-    afterWrite: (ks, partition, seq) => sync.wait(ks, partition, seq),
-    decisions: (limit) => role?.ownership?.recentDecisions(limit) ?? [],
-    adminTokens: () => security.credentials.adminTokens(),
-    onAdminRefused: (reason) => security.adminRefused(reason),
-    dial: { peerTls: security.linkTls?.dial, witness: { secret: () => security.credentials.signingSecret(), tls: security.witnessTls }, nowMs: () => clock.nowMs() },
-    statusExtras: async () => ({
-      peers: role?.replicator?.status() ?? [],
-      ownership: role?.ownership?.status() ?? { mode: role || !config.witness ? 'static (no witness)' : 'not the coordinator' },
-      ...(election ? { coordination: { ...election.status(), instances: await instanceList?.instances().catch(() => []) ?? [] } } : {}),
-      settings: settingsCheck.status(),
-      bootstrap: { ...gate.status(), from: role?.antiEntropy?.bootstrapStatus().from ?? [] },
-      conflicts: { pending: await conflicts.pendingCount().catch(() => null), demotedSyncReplicas: sync.demotedReplicas() },
-    }),
-  };
-  if (!(await waitReady(redis, REDIS_READY_WAIT_MS))) log.warn({ store: describeStore(config.redis) }, 'redis not reachable yet; answering 503 until it is');
-  // must run before the replicator's handshake creates the log incarnation
-  const merkleStore = new MerkleStore(store);
-  const startedEmpty = await merkleStore.startedEmpty().catch(() => { bootUnknown = true; return false; });
+/** What the gateway does when its Redis lost or rolled back its data (also wired to the store's identity check here). */
+function storeLossHandlers(env: Env, stores: Stores, metrics: GatewayMetrics, slot: RoleSlot): StoreLossHandlers {
+  const { config, log } = env;
+  const { store, replicationStore } = stores;
+  const raiseFloor = counterFloorRaiser(env, store);
   // Redis that lost its data under the running gateway (restarted without persistence,
   // flushed): the region's own counters and log seqs restart at zero, while the peers hold
   // versions and cursors from before. Noticed by the write script (no write lands or is
@@ -240,8 +290,8 @@ export async function startGateway(config: GatewayConfig, opts: GatewayOptions =
     // the region's answers would go on naming the lost one)
     store.frontier.lost();
     void replicationStore.incarnation().catch((err: Error) => log.warn({ err: err.message }, 'the log\'s new incarnation is written at the next read of it'));
-    const replicator = role?.replicator;
-    const antiEntropy = role?.antiEntropy;
+    const replicator = slot.role?.replicator;
+    const antiEntropy = slot.role?.antiEntropy;
     // (an instance that is not the coordinator: the next coordinator's links start from the
     // new incarnation; the durable needs-repair marks are written by the coordinator)
     replicator?.resetLog('the region\'s Redis lost or rolled back its data'); // no old cursor acks or trims the new log
@@ -264,25 +314,128 @@ export async function startGateway(config: GatewayConfig, opts: GatewayOptions =
     const why = `writes open before the cursors of ${peers.join(', ')} were compared with the log`;
     raiseFloor(why, true);
     replicationStore.renewIncarnation();
-    role?.replicator?.resetLog(why);
-    for (const p of peers) role?.replicator?.markNeedsRepair(p, why);
+    slot.role?.replicator?.resetLog(why);
+    for (const p of peers) slot.role?.replicator?.markNeedsRepair(p, why);
   };
+  return { raiseFloor, storeLost, uncheckedOpen };
+}
+
+interface WriteGate {
+  /** The instance's write authority: the bootstrap gate over the role's ownership (or the board). */
+  readonly gate: BootstrapGate;
+  readonly rollbackGuard: RollbackGuard;
+  /** Another instance than the coordinator: the coordinator's word through Redis (absent without coordination). */
+  readonly board: BoardReader | undefined;
+  readonly instanceList: RedisLeaseStore | undefined;
+  /** Ownership by witness leases (a witness and peers). */
+  readonly leased: boolean;
+}
+
+/** Who may write: the rollback guard, the ownership of the role (or the board, or static) and the bootstrap gate over them. */
+function writeGate(env: Env, stores: Stores, metrics: GatewayMetrics, slot: RoleSlot, boot: BootState, loss: StoreLossHandlers): WriteGate {
+  const { config, clock, root, log } = env;
+  const { store, maps } = stores;
+  // A store that came back with older data while this gateway restarted (rollback-guard.ts):
+  // after an unclean stop, writes wait until the peers' cursors were compared with the log.
+  const rollbackGuard = new RollbackGuard({
+    peers: config.peers.map((p) => p.region), clock, log,
+    checkWaitMs: Math.min(ROLLBACK_CHECK_WAIT_MS, config.antiEntropy.bootstrapWriteWaitMs),
+    onRollback: (why) => loss.storeLost(`the store came back with older data: ${why}`),
+    onUncheckedOpen: (peers) => loss.uncheckedOpen(peers),
+  });
+  // writes follow the coordinator role's ownership (witness leases) while this instance has it
+  const staticAuthority = new StaticAuthority(config.region, maps);
+  // another instance than the coordinator: the coordinator's word through Redis (its board)
+  const instanceList = config.coordination.enabled ? new RedisLeaseStore(stores.redis, store.keys) : undefined;
+  const board = config.coordination.enabled ? new BoardReader(store, clock, childLogger(root, { component: 'board' })) : undefined;
+  const leased = config.witness !== undefined && config.peers.length > 0;
+  const notCoordinator = notCoordinatorAuthority(staticAuthority, () => slot.election?.status().coordinator?.url);
+  const roleAuthority = delegatingAuthority(() => slot.role?.ownership ?? (leased ? board ?? notCoordinator : staticAuthority));
+  // A store that started empty takes no writes until anti-entropy rebuilt it from the peers
+  // (bounded by antiEntropy.bootstrapWriteWaitMs: the gate follows the bootstrap's state);
+  // `boot.unknown` while Redis has not answered yet (writes wait for that too).
+  const gate = new BootstrapGate(roleAuthority, {
+    clock, waitMs: config.antiEntropy.bootstrapWriteWaitMs, log, registry: metrics.registry,
+    state: () => (boot.unknown || rollbackGuard.pending() ? 'pending' : slot.role?.antiEntropy?.bootstrapStatus().state ?? 'none'),
+    complete: () => slot.role?.antiEntropy?.bootstrapStatus().complete ?? false,
+    onOpenedIncomplete: () => loss.raiseFloor('writes open before every peer was pulled'),
+  });
+  return { gate, rollbackGuard, board, instanceList, leased };
+}
+
+/** What the HTTP layer reads of the region process (http/context.ts); the role's parts through `slot`. */
+function frontContext(env: Env, stores: Stores, front: FrontServices, writes: WriteGate, slot: RoleSlot): GatewayContext {
+  const { config, clock, root, log } = env;
+  const { store, conflicts, keyspaces, maps } = stores;
+  const { metrics, security, settingsCheck, publicUrls } = front;
+  const { gate, board, instanceList, leased } = writes;
+  const sync = new SyncReplicas(config.region, maps, () => slot.role?.replicator ?? (config.peers.length > 0 ? board : undefined), childLogger(root, { component: 'sync' }));
+  return {
+    config, keyspaces, maps, store, conflicts, authority: gate, publicUrls, metrics, log, monoMs: () => clock.monoMs(), nowMs: () => clock.nowMs(),
+    get writeGuard() { return slot.role?.ownership?.writeGuard ?? (leased ? board?.writeGuard : undefined); },
+    roleMetrics: async () => (slot.role && slot.role.registry !== metrics.registry ? slot.role.registry.metrics() : ''),
+    onLocalWrite: (seq, packed) => slot.role?.replicator?.notifyAppended(seq, packed),
+    afterWrite: (ks, partition, seq) => sync.wait(ks, partition, seq),
+    decisions: (limit) => slot.role?.ownership?.recentDecisions(limit) ?? [],
+    adminTokens: () => security.credentials.adminTokens(),
+    onAdminRefused: (reason) => security.adminRefused(reason),
+    dial: { peerTls: security.linkTls?.dial, witness: { secret: () => security.credentials.signingSecret(), tls: security.witnessTls }, nowMs: () => clock.nowMs() },
+    statusExtras: async () => ({
+      peers: slot.role?.replicator?.status() ?? [],
+      ownership: slot.role?.ownership?.status() ?? { mode: slot.role || !config.witness ? 'static (no witness)' : 'not the coordinator' },
+      ...(slot.election ? { coordination: { ...slot.election.status(), instances: await instanceList?.instances().catch(() => []) ?? [] } } : {}),
+      settings: settingsCheck.status(),
+      bootstrap: { ...gate.status(), from: slot.role?.antiEntropy?.bootstrapStatus().from ?? [] },
+      conflicts: { pending: await conflicts.pendingCount().catch(() => null), demotedSyncReplicas: sync.demotedReplicas() },
+    }),
+  };
+}
+
+interface BootChecks {
+  readonly merkleStore: MerkleStore;
+  /** The store held no record at boot: every partition is pulled from the peers (the role's first term). */
+  readonly startedEmpty: boolean;
+  readonly repairMarks: RedisRepairMarks;
+  readonly identityTimer: NodeJS.Timeout;
+}
+
+/** Whether the store started empty (`boot.unknown` when Redis did not answer), then the checks of watchStore. */
+async function bootChecks(env: Env, stores: Stores, rollbackGuard: RollbackGuard, slot: RoleSlot, boot: BootState): Promise<BootChecks> {
+  const { config, log } = env;
+  const { redis, store } = stores;
+  if (!(await waitReady(redis, REDIS_READY_WAIT_MS))) log.warn({ store: describeStore(config.redis) }, 'redis not reachable yet; answering 503 until it is');
+  // must run before the replicator's handshake creates the log incarnation
+  const merkleStore = new MerkleStore(store);
+  const startedEmpty = await merkleStore.startedEmpty().catch(() => { boot.unknown = true; return false; });
   if (startedEmpty && config.peers.length > 0 && config.antiEntropy.enabled) {
     log.warn({ bootstrapWriteWaitMs: config.antiEntropy.bootstrapWriteWaitMs }, 'region store started empty: bootstrapping every partition from peers; writes wait until that is done');
   }
   // (with antiEntropy.enabled false nothing bootstraps an empty store, and nothing gates it:
   // docs/config.md says what that costs)
+  const { repairMarks, identityTimer } = await watchStore(env, stores, merkleStore, rollbackGuard, slot, boot);
+  return { merkleStore, startedEmpty, repairMarks, identityTimer };
+}
+
+/**
+ * At boot and on every (re)connect of Redis: the log as the store holds it (rollback guard,
+ * once), the durable needs-repair marks, the counter floor and the store's identity, and
+ * whether a store Redis did not answer for at boot is empty; every STORE_IDENTITY_CHECK_MS
+ * the identity again.
+ */
+async function watchStore(env: Env, stores: Stores, merkleStore: MerkleStore, rollbackGuard: RollbackGuard, slot: RoleSlot, boot: BootState): Promise<{ repairMarks: RedisRepairMarks; identityTimer: NodeJS.Timeout }> {
+  const { log } = env;
+  const { redis, store, replicationStore } = stores;
   // Redis did not answer at boot: once it does, find out whether it is empty (then bootstrap
   // as at boot); writes wait until then.
   const recheckBoot = () => {
-    if (!bootUnknown) return;
+    if (!boot.unknown) return;
     merkleStore.startedEmpty().then((empty) => {
-      if (!bootUnknown) return;
-      if (empty && role?.antiEntropy) {
-        role.antiEntropy.beginBootstrap();
+      if (!boot.unknown) return;
+      if (empty && slot.role?.antiEntropy) {
+        slot.role.antiEntropy.beginBootstrap();
         log.warn('region store found empty once Redis answered: bootstrapping every partition from peers; writes wait until that is done');
       }
-      bootUnknown = false;
+      boot.unknown = false;
     }, () => {});
   };
   // At boot and on every (re)connect: the persisted counter floor, the store's identity
@@ -304,7 +457,7 @@ export async function startGateway(config: GatewayConfig, opts: GatewayOptions =
       }
       bootLogRead = true;
       // (again on every reconnect: marks set while Redis was away are written then)
-      if (role?.replicator) await role.replicator.useRepairMarks(repairMarks);
+      if (slot.role?.replicator) await slot.role.replicator.useRepairMarks(repairMarks);
     } catch (err) {
       log.warn({ err: (err as Error).message }, 'store not ready yet: boot log state and needs-repair marks read again when Redis answers');
     }
@@ -316,64 +469,82 @@ export async function startGateway(config: GatewayConfig, opts: GatewayOptions =
   await onRedisReady();
   const identityTimer = setInterval(() => { store.checkIdentity().catch(() => {}); }, STORE_IDENTITY_CHECK_MS);
   identityTimer.unref();
+  return { repairMarks, identityTimer };
+}
+
+/** The HTTP front (http/app.ts) listening, with TLS when configured. */
+async function startFront(env: Env, security: SiteSecurity, context: GatewayContext): Promise<{ server: Server; port: number; url: string }> {
+  const { config } = env;
   const app = createApp(context);
   const { server, port } = await security.listen(app.fetch, config.listen.host, config.listen.port);
-  const url = `${config.tls ? 'https' : 'http'}://${config.listen.host}:${port}`;
-  const roleDeps: CoordinatorDeps = {
-    config, clock, random: opts.random ?? realRandom, root, store, replicationStore, redis, maps, keyspaces, conflicts, merkleStore,
-    onLogRenewedElsewhere: (why: string) => storeLost(why),
-    settingsCheck, security, authority, triggers, rollbackGuard, repairMarks, context, server,
-  };
-  let bootstrapPending = startedEmpty;
+  return { server, port, url: `${config.tls ? 'https' : 'http'}://${config.listen.host}:${port}` };
+}
+
+/**
+ * The region's coordinator role (links, witness agent, anti-entropy, conflict and action
+ * workers, retention): with one instance per region started once at boot; with
+ * `coordination.enabled` started while this instance holds the coordinator lease and
+ * stopped the moment it does not (coordinator.ts). The first term bootstraps a store that
+ * started empty.
+ */
+async function startCoordination(roleDeps: CoordinatorDeps, o: { slot: RoleSlot; startedEmpty: boolean; url: string; log: Logger; metrics: GatewayMetrics; board: BoardReader | undefined }): Promise<void> {
+  const { config, redis, store, clock } = roleDeps;
+  const { slot } = o;
+  let bootstrapPending = o.startedEmpty;
   const startRole = async (registry: Registry, token?: number): Promise<CoordinatorRole> => {
     const r = await startRegionCoordinator(roleDeps, { registry, bootstrap: bootstrapPending, ...(token === undefined ? {} : { token }) });
     bootstrapPending = false;
     return r;
   };
   if (!config.coordination.enabled) {
-    role = await startRole(metrics.registry);
-  } else {
-    board?.start();
-    election = runElection(config, { redis, store, clock, log, url, metrics, server, startRole, role: () => role, setRole: (r: CoordinatorRole | undefined) => { role = r; } });
+    slot.role = await startRole(o.metrics.registry);
+    return;
   }
-  // expired keys are swept where the partition's conflicts are resolved (mayResolve: the
-  // coordinator's ownership; another instance of the region never resolves)
+  o.board?.start();
+  slot.election = runElection(config, {
+    redis, store, clock, log: o.log, url: o.url, metrics: o.metrics, server: roleDeps.server, startRole,
+    role: () => slot.role, setRole: (r: CoordinatorRole | undefined) => { slot.role = r; },
+  });
+}
+
+/**
+ * Expired keys are swept where the partition's conflicts are resolved (mayResolve: the
+ * coordinator's ownership; another instance of the region never resolves).
+ */
+function startExpiry(env: Env, stores: Stores, metrics: GatewayMetrics, writes: WriteGate, context: GatewayContext, slot: RoleSlot): ExpirySweeper {
+  const { config, clock, root } = env;
+  const { gate, leased } = writes;
   const expirySweeper = new ExpirySweeper({
-    store, keyspaces, maps, authority, clock, log: childLogger(root, { component: 'expiry' }), registry: metrics.registry,
+    store: stores.store, keyspaces: stores.keyspaces, maps: stores.maps, authority: gate, clock, log: childLogger(root, { component: 'expiry' }), registry: metrics.registry,
     writeGuard: leased ? {
       begin: (ks, p) => context.writeGuard?.begin(ks, p) ?? (() => {}),
       stillHolds: (ks, p, epoch) => context.writeGuard?.stillHolds(ks, p, epoch) ?? false,
     } : undefined,
-    onLocalWrite: (seq, packed) => role?.replicator?.notifyAppended(seq, packed), writable: () => gate.isOpen(),
+    onLocalWrite: (seq, packed) => slot.role?.replicator?.notifyAppended(seq, packed), writable: () => gate.isOpen(),
     intervalMs: config.expiry.sweepIntervalMs, recordsMax: config.expiry.sweepRecordsMax, partitionsMax: config.expiry.sweepPartitionsMax,
   });
   expirySweeper.start();
-  log.info({ port, publicUrl: config.publicUrl, keyspaces: config.keyspaces.map((k) => k.name) }, 'gateway listening');
+  return expirySweeper;
+}
 
-  return {
-    url, port, config, store, server, context, conflicts, expirySweeper,
-    get conflictWorker() { if (!role) throw new Error('this instance is not the region\'s coordinator: no conflict worker'); return role.conflictWorker; },
-    get replicator() { return role?.replicator; },
-    get antiEntropy() { return role?.antiEntropy; },
-    writesOpen: () => gate.isOpen(),
-    reloadCredentials: () => security.reload(),
-    async close() {
-      clearInterval(identityTimer);
-      expirySweeper.stop();
-      await election?.stop();
-      board?.stop();
-      const r = role;
-      role = undefined;
-      settingsCheck.close();
-      security.close();
-      await r?.stop();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-      server.closeAllConnections?.();
-      // nothing writes any more: the next boot knows this Redis holds all this process wrote
-      await store.markCleanStop().catch((err: Error) => log.warn({ err: err.message }, 'clean stop not recorded: the next start compares its log with the peers first'));
-      redis.disconnect();
-      replicationRedis?.disconnect();
-      for (const r of replicaWaitRedis) r.disconnect();
-    },
-  };
+/** Stops everything in order: sweeps and the election, the role, the front; then records the clean stop and disconnects. */
+async function closeGateway(env: Env, stores: Stores, front: FrontServices, writes: WriteGate, slot: RoleSlot,
+  running: { identityTimer: NodeJS.Timeout; expirySweeper: ExpirySweeper; server: Server }): Promise<void> {
+  const { server } = running;
+  clearInterval(running.identityTimer);
+  running.expirySweeper.stop();
+  await slot.election?.stop();
+  writes.board?.stop();
+  const r = slot.role;
+  slot.role = undefined;
+  front.settingsCheck.close();
+  front.security.close();
+  await r?.stop();
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  server.closeAllConnections?.();
+  // nothing writes any more: the next boot knows this Redis holds all this process wrote
+  await stores.store.markCleanStop().catch((err: Error) => env.log.warn({ err: err.message }, 'clean stop not recorded: the next start compares its log with the peers first'));
+  stores.redis.disconnect();
+  stores.replicationRedis?.disconnect();
+  for (const c of stores.replicaWaitRedis) c.disconnect();
 }
