@@ -18,12 +18,36 @@
  */
 import { TOMB_ABSENT, TOMB_HOLDS } from './messages.js';
 import type { AeContext } from './session.js';
+import type { PeerStatus } from '../types.js';
 import type { AeLinks, TombstoneCandidate, TombstoneGcStats } from './types.js';
+
+/**
+ * Null when nothing can still bring older versions here (no record applying, every peer up,
+ * none needing repair, nothing unacknowledged either way); else why not.
+ */
+export function quietReason(applying: number, peers: readonly PeerStatus[]): string | null {
+  if (applying > 0) return 'anti-entropy sessions applying records';
+  for (const s of peers) {
+    if (s.state !== 'up') return `peer ${s.region} is ${s.state}`;
+    if (s.needsRepair) return `peer ${s.region} needs repair`;
+    if (s.lagEntries > 0) return `peer ${s.region} has not acked ${s.lagEntries} entries`;
+    if (!s.remote || s.remote.lagEntries > 0) return `peer ${s.region} has entries for us in flight`;
+  }
+  return null;
+}
 
 export class TombstoneCollector {
   private cursor = '0';
 
   constructor(private readonly ctx: AeContext, private readonly links: AeLinks, private readonly localQuiet: () => string | null) {}
+
+  /** One bounded batch; a failure is logged and answered as skipped. */
+  collectLogged(): Promise<TombstoneGcStats> {
+    return this.collect().catch((err: unknown) => {
+      this.ctx.log.warn({ err: (err as Error).message }, 'tombstone collection failed');
+      return { skipped: `failed: ${(err as Error).message}`, scanned: 0, candidates: 0, collected: 0 };
+    });
+  }
 
   async collect(): Promise<TombstoneGcStats> {
     const reason = this.localQuiet();

@@ -52,6 +52,11 @@ export interface AeLinks {
   repairMark?(peer: string): string | null;
 }
 
+/** `peer`'s status on the links (undefined: not a peer). */
+export function peerStatus(links: Pick<AeLinks, 'status'>, peer: string): PeerStatus | undefined {
+  return links.status().find((s) => s.region === peer);
+}
+
 /** Where keys live (gateway/partition-map.ts `PartitionMap` fits). */
 export interface AePlacement {
   readonly keyspace: { readonly name: string; readonly partitions: number };
