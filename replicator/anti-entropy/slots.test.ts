@@ -33,6 +33,21 @@ describe('session slots per peer', () => {
     expect(order).toEqual([1, 2, 3]);
   });
 
+  it('a session asking right after a release does not overtake a waiter nor run past the bound', async () => {
+    const slots = new SessionSlots({ sessionsPerPeerMax: 1, queuePerPeerMax: 10 }, () => true);
+    await slots.acquire('west');
+    let waiter = false;
+    let late = false;
+    void slots.acquire('west').then(() => { waiter = true; });
+    slots.release('west');
+    void slots.acquire('west').then(() => { late = true; });
+    await flush();
+    expect(slots.runningFor('west')).toBe(1);
+    expect(waiter).toBe(true);
+    expect(late).toBe(false);
+    expect(slots.queuedFor('west')).toBe(1);
+  });
+
   it('at queuePerPeerMax waiting, one more fails busy at once and the queue does not grow', async () => {
     const slots = new SessionSlots({ sessionsPerPeerMax: 1, queuePerPeerMax: 3 }, () => true);
     await slots.acquire('west');
@@ -53,6 +68,17 @@ describe('session slots per peer', () => {
     for (const w of waiters) await expect(w).rejects.toMatchObject({ code: 'stopped' });
     expect(slots.queuedFor('west')).toBe(0);
     expect(slots.runningFor('west')).toBe(1);
+  });
+
+  it('a slot handed to a waiter after the stop is not used and goes back', async () => {
+    let open = true;
+    const slots = new SessionSlots({ sessionsPerPeerMax: 1, queuePerPeerMax: 10 }, () => open);
+    await slots.acquire('west');
+    const waiter = slots.acquire('west');
+    open = false;
+    slots.release('west');
+    await expect(waiter).rejects.toMatchObject({ code: 'stopped' });
+    expect(slots.runningFor('west')).toBe(0);
   });
 
   it('a release without a session running never goes below zero', () => {

@@ -1,7 +1,8 @@
 /**
  * The queue of partition sessions toward each peer: at most `sessionsPerPeerMax` run at once
  * per peer; the rest wait in arrival order, at most `queuePerPeerMax` of them (one more fails
- * `busy` at once: backpressure, never growth).
+ * `busy` at once: backpressure, never growth). A session that ends hands its slot to the
+ * first waiter, so one asking meanwhile neither overtakes it nor runs past the bound.
  */
 import { AntiEntropyError } from './types.js';
 
@@ -10,9 +11,12 @@ export interface SessionSlotLimits {
   readonly queuePerPeerMax: number;
 }
 
+/** Wakes a waiter: `handed` when the slot of an ended session passed to it. */
+type Waiter = (handed: boolean) => void;
+
 export class SessionSlots {
   private readonly running = new Map<string, number>();
-  private readonly queues = new Map<string, (() => void)[]>();
+  private readonly queues = new Map<string, Waiter[]>();
 
   /** `open`: false once anti-entropy stopped (a waiter woken then fails `stopped`). */
   constructor(private readonly limits: SessionSlotLimits, private readonly open: () => boolean) {}
@@ -34,18 +38,22 @@ export class SessionSlots {
     const q = this.queues.get(peer) ?? [];
     if (q.length >= this.limits.queuePerPeerMax) throw new AntiEntropyError(peer, 'busy', `${q.length} sessions queued`);
     this.queues.set(peer, q);
-    await new Promise<void>((resolve) => q.push(resolve));
-    if (!this.open()) throw new AntiEntropyError(peer, 'stopped', 'anti-entropy stopped');
-    this.running.set(peer, (this.running.get(peer) ?? 0) + 1);
+    const handed = await new Promise<boolean>((resolve) => q.push(resolve));
+    // woken without a slot (stop), or handed one after the stop: it is not run
+    if (!handed || !this.open()) {
+      if (handed) this.release(peer);
+      throw new AntiEntropyError(peer, 'stopped', 'anti-entropy stopped');
+    }
   }
 
   release(peer: string): void {
+    const next = this.queues.get(peer)?.shift();
+    if (next) return next(true); // the slot passes to the first waiter
     this.running.set(peer, Math.max(0, (this.running.get(peer) ?? 1) - 1));
-    this.queues.get(peer)?.shift()?.();
   }
 
-  /** Wakes every waiter (stopping: each fails `stopped`). */
+  /** Wakes every waiter without a slot (stopping: each fails `stopped`). */
   wakeAll(): void {
-    for (const q of this.queues.values()) for (const w of q.splice(0)) w();
+    for (const q of this.queues.values()) for (const w of q.splice(0)) w(false);
   }
 }
