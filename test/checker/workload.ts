@@ -15,6 +15,12 @@ export interface WorkloadTarget {
   readonly url: string;
   /** Base URL the gateways put in `Location` for this region (its `publicUrl`). */
   readonly publicUrl: string;
+  /**
+   * Host-reachable URLs of every gateway instance of the region, when it runs several: client
+   * `c` of a region (and a redirect it follows into another region) uses instance
+   * `c % urls.length`, so the clients spread over the instances. Absent: `url` for all.
+   */
+  readonly urls?: readonly string[];
 }
 
 export interface WorkloadOptions {
@@ -75,6 +81,8 @@ export class Workload {
   readonly history: History;
   private readonly byRegion: Map<string, WorkloadTarget>;
   private readonly opsMax: number;
+  /** Client name → its index in its region (which instance of a region of several it uses). */
+  private readonly instanceOf = new Map<string, number>();
   private stopped = false;
 
   constructor(private readonly o: WorkloadOptions) {
@@ -100,7 +108,11 @@ export class Workload {
     const perRegion = this.o.clientsPerRegion ?? DEFAULT_CLIENTS_PER_REGION;
     let n = 0;
     for (const t of this.o.targets) {
-      for (let c = 0; c < perRegion; c++) clients.push(this.client(`${this.o.clientPrefix ?? ''}${t.region}-${c}`, t.region, deadline, prng((this.o.seed ?? 1) * 1000 + n++)));
+      for (let c = 0; c < perRegion; c++) {
+        const name = `${this.o.clientPrefix ?? ''}${t.region}-${c}`;
+        this.instanceOf.set(name, c);
+        clients.push(this.client(name, t.region, deadline, prng((this.o.seed ?? 1) * 1000 + n++)));
+      }
     }
     await Promise.all(clients);
     if (this.o.closeOpenAtEnd !== false) this.history.closeOpen();
@@ -124,13 +136,13 @@ export class Workload {
 
   async write(client: string, region: string, keyspace: string, key: string, value: string): Promise<Op> {
     const op = this.history.invoke({ client, region, kind: 'write', keyspace, key, value });
-    this.finish(op, await this.request(region, 'PUT', keyspace, key, value));
+    this.finish(op, await this.request(client, region, 'PUT', keyspace, key, value));
     return op;
   }
 
   async read(client: string, region: string, keyspace: string, key: string): Promise<Op> {
     const op = this.history.invoke({ client, region, kind: 'read', keyspace, key });
-    const a = await this.request(region, 'GET', keyspace, key, undefined, undefined, false);
+    const a = await this.request(client, region, 'GET', keyspace, key, undefined, undefined, false);
     if (a.httpStatus === 404) this.history.complete(op, 'ok', { ackRegion: a.region, version: '', readValue: null, partition: a.partition, detail: '404' });
     else this.finish(op, a, a.status === 'ok' ? { readValue: a.body ?? '' } : {});
     return op;
@@ -143,13 +155,13 @@ export class Workload {
     const n = /^cas:(\d+):/.exec(r.readValue ?? '')?.[1];
     const value = `cas:${Number(n ?? 0) + 1}:${client}:${seq}`;
     const op = this.history.invoke({ client, region, kind: 'cas', keyspace, key, value, ifMatch: r.version });
-    this.finish(op, await this.request(region, 'PUT', keyspace, key, value, r.version));
+    this.finish(op, await this.request(client, region, 'PUT', keyspace, key, value, r.version));
     return op;
   }
 
   async del(client: string, region: string, keyspace: string, key: string): Promise<Op> {
     const op = this.history.invoke({ client, region, kind: 'delete', keyspace, key });
-    const a = await this.request(region, 'DELETE', keyspace, key);
+    const a = await this.request(client, region, 'DELETE', keyspace, key);
     // 404: nothing to delete, no tombstone written
     this.finish(op, a.httpStatus === 404 ? { ...a, status: 'fail' } : a);
     return op;
@@ -163,13 +175,13 @@ export class Workload {
     });
   }
 
-  private async request(region: string, method: string, keyspace: string, key: string, body?: string, ifMatch?: string, follow = true): Promise<Answer> {
-    const first = await this.once(region, method, keyspace, key, body, ifMatch);
+  private async request(client: string, region: string, method: string, keyspace: string, key: string, body?: string, ifMatch?: string, follow = true): Promise<Answer> {
+    const first = await this.once(client, region, method, keyspace, key, body, ifMatch);
     if (first.httpStatus !== 307 || !follow) return first;
     const to = this.regionOfLocation(first.body ?? '');
     if (!to || to === region) return { ...first, status: 'fail', detail: `307 to ${first.body}` };
     if (!(this.o.canReach?.(region, to) ?? true)) return { ...first, status: 'fail', detail: `307 to unreachable ${to}` };
-    const second = await this.once(to, method, keyspace, key, body, ifMatch);
+    const second = await this.once(client, to, method, keyspace, key, body, ifMatch);
     return second.httpStatus === 307 ? { ...second, status: 'fail', detail: `307 twice (${region}->${to}->${second.body})` } : second;
   }
 
@@ -178,13 +190,20 @@ export class Workload {
     return undefined;
   }
 
-  private async once(region: string, method: string, keyspace: string, key: string, body?: string, ifMatch?: string): Promise<Answer> {
+  /** The base URL client `client` uses for `region`: its instance of the region's several, or the one `url`. */
+  private baseUrl(client: string, region: string): string {
     const target = this.byRegion.get(region);
     if (!target) throw new Error(`no target for region ${region}`);
+    const urls = target.urls;
+    return urls && urls.length > 0 ? urls[(this.instanceOf.get(client) ?? 0) % urls.length]! : target.url;
+  }
+
+  private async once(client: string, region: string, method: string, keyspace: string, key: string, body?: string, ifMatch?: string): Promise<Answer> {
+    const origin = this.baseUrl(client, region);
     const headers: Record<string, string> = { 'content-type': 'text/plain' };
     if (ifMatch) headers['if-match'] = `"${ifMatch}"`;
     try {
-      const res = await fetch(`${target.url}/v1/kv/${keyspace}/${encodeURIComponent(key)}`, {
+      const res = await fetch(`${origin}/v1/kv/${keyspace}/${encodeURIComponent(key)}`, {
         method, headers, body, redirect: 'manual', signal: AbortSignal.timeout(this.o.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS),
       });
       const text = await res.text();

@@ -57,10 +57,25 @@ export async function startRegion(region: string, regions: string[] = [region], 
   };
 }
 
+/** One gateway instance of a region of several (`gatewaysPerRegion`). */
+export interface InstanceFixture {
+  readonly id: string;
+  readonly port: number;
+  readonly url: string;
+  readonly config: GatewayConfig;
+  gateway: RunningGateway;
+}
+
 export interface ClusterFixture {
-  regions: (RegionFixture & { port: number; dir: string })[];
+  /**
+   * `gateway`, `config` and `port` are the region's first instance's; `instances` lists all of
+   * them (one without `gatewaysPerRegion`).
+   */
+  regions: (RegionFixture & { port: number; dir: string; instances: InstanceFixture[] })[];
   relays: import('../../infra/wan/index.js').WanRelay[];
-  byName(region: string): RegionFixture & { port: number; dir: string };
+  byName(region: string): RegionFixture & { port: number; dir: string; instances: InstanceFixture[] };
+  /** The region's instance that runs the coordinator role now (its replicator is there), or undefined. */
+  coordinatorOf(region: string): InstanceFixture | undefined;
   /** Stops and starts one region's gateway (its Redis keeps running). */
   restartGateway(region: string): Promise<void>;
   stop(): Promise<void>;
@@ -75,6 +90,13 @@ export interface ClusterOptions {
   perRegion?: (region: string) => Record<string, unknown>;
   /** Return only once every region takes writes (its first bootstrap done); default true. */
   waitWritable?: boolean;
+  /**
+   * Gateway instances per region (default 1): with more, every instance of a region shares its
+   * Redis with `coordination.enabled` (instance ids `<region>-<k>`, the first started first, so
+   * it is the first coordinator), and each peer lists every instance in `peers[].urls`, each
+   * through its own relay with `wan` (`<from>-><to>#<k>` for k > 0).
+   */
+  gatewaysPerRegion?: number;
 }
 
 /**
@@ -82,7 +104,12 @@ export interface ClusterOptions {
  * through its own WanRelay so a test can cut or delay a link.
  */
 export interface ClusterControls {
+  /** The relay from `from` to `to`'s first instance. */
   relay(from: string, to: string): import('../../infra/wan/index.js').WanRelay;
+  /** Every relay from `from` to an instance of `to`. */
+  relaysTo(from: string, to: string): import('../../infra/wan/index.js').WanRelay[];
+  /** Cuts both directions of every relay between a and b (blackhole). */
+  cutLink(a: string, b: string): void;
   stopWitness(): Promise<void>;
   startWitness(): Promise<void>;
   isolate(region: string): void;
@@ -92,16 +119,30 @@ export interface ClusterControls {
 
 export async function startCluster(names: string[], opts: ClusterOptions = {}): Promise<ClusterFixture & ClusterControls> {
   const { WanRelay } = await import('../../infra/wan/index.js');
-  const ports = new Map<string, number>();
-  for (const n of names) ports.set(n, await freePort());
+  const perRegion = opts.gatewaysPerRegion ?? 1;
+  // ports of every instance of a region; `ports` is each region's first
+  const instancePorts = new Map<string, number[]>();
+  for (const n of names) {
+    const list: number[] = [];
+    for (let k = 0; k < perRegion; k++) list.push(await freePort());
+    instancePorts.set(n, list);
+  }
+  const ports = new Map<string, number>(names.map((n) => [n, instancePorts.get(n)![0]!]));
   const relays = new Map<string, InstanceType<typeof WanRelay>>();
   const relayPorts = new Map<string, number>();
+  const linkName = (a: string, b: string, k: number) => (k === 0 ? `${a}->${b}` : `${a}->${b}#${k}`);
+  const endsOf = (link: string) => {
+    const [from, rest] = link.split('->') as [string, string];
+    return { from, to: rest.split('#')[0]! };
+  };
   if (opts.wan) {
     for (const a of names) for (const b of names) {
       if (a === b) continue;
-      const relay = new WanRelay({ listen: { host: '127.0.0.1', port: await freePort() }, target: { host: '127.0.0.1', port: ports.get(b)! } });
-      relayPorts.set(`${a}->${b}`, (await relay.start()).port);
-      relays.set(`${a}->${b}`, relay);
+      for (const [k, port] of instancePorts.get(b)!.entries()) {
+        const relay = new WanRelay({ listen: { host: '127.0.0.1', port: await freePort() }, target: { host: '127.0.0.1', port } });
+        relayPorts.set(linkName(a, b, k), (await relay.start()).port);
+        relays.set(linkName(a, b, k), relay);
+      }
     }
   }
   const prefix = `c${Math.random().toString(36).slice(2, 8)}:`;
@@ -143,35 +184,48 @@ export async function startCluster(names: string[], opts: ClusterOptions = {}): 
     }
   }
   const regions: ClusterFixture['regions'] = [];
-  const configFor = (name: string, redisUrl: string) => {
+  const configFor = (name: string, redisUrl: string, k = 0) => {
     const peers = names.filter((p) => p !== name).map((p) => {
-      const port = relayPorts.get(`${name}->${p}`) ?? ports.get(p)!;
-      return { region: p, url: `http://127.0.0.1:${port}`, publicUrl: `http://127.0.0.1:${ports.get(p)}` };
+      const urls = instancePorts.get(p)!.map((port, i) => `http://127.0.0.1:${relayPorts.get(linkName(name, p, i)) ?? port}`);
+      return { region: p, url: urls[0]!, ...(perRegion > 1 ? { urls } : {}), publicUrl: `http://127.0.0.1:${ports.get(p)}` };
     });
     const witnessCfg = opts.witness ? { witness: { url: `http://127.0.0.1:${relayPorts.get(`${name}->witness`) ?? witnessPort}` } } : {};
-    return baseConfig(name, names, redisUrl, ports.get(name)!, {
-      peers, ...witnessCfg, redis: { url: redisUrl, keyPrefix: prefix }, ...opts.extra, ...(opts.perRegion?.(name) ?? {}),
+    const coordination = perRegion > 1 ? { coordination: { enabled: true, instanceId: `${name}-${k}` } } : {};
+    return baseConfig(name, names, redisUrl, instancePorts.get(name)![k]!, {
+      peers, ...witnessCfg, redis: { url: redisUrl, keyPrefix: prefix }, ...coordination, ...opts.extra, ...(opts.perRegion?.(name) ?? {}),
     });
   };
   for (const name of names) {
     const { redis, dir } = await startRedis();
-    const config = configFor(name, redis.url);
-    const gateway = await startGateway(config, { log: silentLogger() });
-    regions.push({ region: name, redis, gateway, config, port: ports.get(name)!, dir });
+    const instances: InstanceFixture[] = [];
+    // one after the other: the first instance claims the region's coordinator lease first
+    for (let k = 0; k < perRegion; k++) {
+      const config = configFor(name, redis.url, k);
+      const gateway = await startGateway(config, { log: silentLogger() });
+      instances.push({ id: `${name}-${k}`, port: config.listen.port, url: gateway.url, config, gateway });
+    }
+    const first = instances[0]!;
+    regions.push({ region: name, redis, gateway: first.gateway, config: first.config, port: first.port, dir, instances });
   }
   const byName = (n: string) => {
     const r = regions.find((x) => x.region === n);
     if (!r) throw new Error(`no region ${n}`);
     return r;
   };
+  const relaysTo = (from: string, to: string) => [...relays].filter(([k]) => endsOf(k).from === from && endsOf(k).to === to).map(([, r]) => r);
   const cluster: ClusterFixture & ClusterControls = {
     regions,
     relays: [...relays.values()],
     byName,
+    coordinatorOf: (region) => byName(region).instances.find((i) => i.gateway.replicator !== undefined),
     relay(from, to) {
       const r = relays.get(`${from}->${to}`);
       if (!r) throw new Error(`no relay ${from}->${to} (start the cluster with wan: true)`);
       return r;
+    },
+    relaysTo,
+    cutLink(a, b) {
+      for (const r of [...relaysTo(a, b), ...relaysTo(b, a)]) r.cut('both', 'blackhole');
     },
     async stopWitness() {
       await witness?.close();
@@ -182,7 +236,7 @@ export async function startCluster(names: string[], opts: ClusterOptions = {}): 
     },
     /** Isolates a region: every relay to or from it cut (blackhole, both directions). */
     isolate(region: string) {
-      for (const [k, r] of relays) if (k.startsWith(`${region}->`) || k.endsWith(`->${region}`)) r.cut('both', 'blackhole');
+      for (const [k, r] of relays) if (endsOf(k).from === region || endsOf(k).to === region) r.cut('both', 'blackhole');
     },
     healAll() {
       for (const r of relays.values()) r.heal();
@@ -194,9 +248,10 @@ export async function startCluster(names: string[], opts: ClusterOptions = {}): 
       const r = byName(name);
       await r.gateway.close();
       r.gateway = await startGateway(r.config, { log: silentLogger() });
+      r.instances[0]!.gateway = r.gateway;
     },
     async stop() {
-      for (const r of regions) await r.gateway.close().catch(() => {});
+      for (const r of regions) for (const i of r.instances) await i.gateway.close().catch(() => {});
       for (const relay of relays.values()) await relay.close().catch(() => {});
       await witness?.close().catch(() => {});
       rmSync(witnessDir, { recursive: true, force: true });
@@ -208,8 +263,9 @@ export async function startCluster(names: string[], opts: ClusterOptions = {}): 
   };
   // Every region starts with an empty Redis, so each bootstraps from its peers before it
   // takes writes (gateway/bootstrap-gate.ts); tests start from a writable cluster.
-  if (opts.waitWritable !== false && !(await eventually(() => regions.every((r) => r.gateway.writesOpen()), BOOTSTRAP_WAIT_MS))) {
-    const stuck = regions.filter((r) => !r.gateway.writesOpen()).map((r) => r.region).join(', ');
+  const writable = (r: ClusterFixture['regions'][number]) => r.instances.every((i) => i.gateway.writesOpen());
+  if (opts.waitWritable !== false && !(await eventually(() => regions.every(writable), BOOTSTRAP_WAIT_MS))) {
+    const stuck = regions.filter((r) => !writable(r)).map((r) => r.region).join(', ');
     await cluster.stop(); // nothing of a failed start outlives it
     throw new Error(`cluster not writable within ${BOOTSTRAP_WAIT_MS} ms: regions still bootstrapping: ${stuck}`);
   }

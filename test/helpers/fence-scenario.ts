@@ -43,11 +43,28 @@ export interface FrozenOwnerRun {
   readonly acrossFreeze: Op[];
 }
 
+/**
+ * With several instances per region: the acknowledged writes by instance (client `<region>-<c>`
+ * uses instance `c % n`, see Workload's `urls`) and each region's coordinator now.
+ */
+function instancesLine(c: ClusterFixture & ClusterControls, ops: readonly Op[]): string {
+  if (c.regions.every((r) => r.instances.length === 1)) return '';
+  const acks = new Map<string, number>();
+  for (const op of ops) {
+    if (op.kind === 'read' || op.status !== 'ok' || !op.ackRegion) continue;
+    const n = c.byName(op.ackRegion).instances.length;
+    const id = `${op.ackRegion}-${Number(/-(\d+)$/.exec(op.client)?.[1] ?? 0) % n}`;
+    acks.set(id, (acks.get(id) ?? 0) + 1);
+  }
+  return `; acked writes by instance: ${[...acks].sort().map(([id, n]) => `${id}=${n}`).join(' ')}; coordinators now: ${c.regions.map((r) => `${r.region}=${c.coordinatorOf(r.region)?.id ?? 'none'}`).join(' ')}`;
+}
+
 export async function runFrozenOwner(c: ClusterFixture & ClusterControls, o: FrozenOwnerOptions): Promise<FrozenOwnerRun> {
   const freezeAtMs = o.freezeAtMs ?? 2_000;
   const healAtMs = o.healAtMs ?? 7_000;
   const url = (r: string) => `http://127.0.0.1:${c.byName(r).port}`;
-  const targets = ['east', 'west'].map((region) => ({ region, url: url(region), publicUrl: url(region) }));
+  // with several instances per region the clients of a region spread over them
+  const targets = ['east', 'west'].map((region) => ({ region, url: url(region), publicUrl: url(region), urls: c.byName(region).instances.map((i) => i.url) }));
   const workload = new Workload({
     targets, fenceKeyspace: 'orders', divergeKeyspace: 'carts', keyPrefix: `fbb-${Date.now().toString(36)}`,
     keysPerKeyspace: 8, clientsPerRegion: 4, durationMs: o.workloadMs ?? 9_000, seed: o.seed ?? 9,
@@ -88,7 +105,7 @@ export async function runFrozenOwner(c: ClusterFixture & ClusterControls, o: Fro
       && op.invokeMs - t0 < thawedAt && (op.completeMs ?? Infinity) - t0 > thawedAt);
     console.log(`[fence-blackbox] frozen ${frozenAt}..${thawedAt} ms, cut at ${frozenAt + o.cutAfterMs} ms; ${moved.length} orders partitions moved east->west `
       + `(${moved.map((g) => `${g.partition}@e${g.epoch} at ${g.atMs - t0} ms`).join(', ')}); ${takeoverAcks.length} west acks on them before the heal; `
-      + `${acrossFreeze.length} east fence writes across the freeze (${acrossFreeze.map((op) => op.detail).join(', ')})\n${report.split('\n').slice(0, 2).join(' | ')}`);
+      + `${acrossFreeze.length} east fence writes across the freeze (${acrossFreeze.map((op) => op.detail).join(', ')})${instancesLine(c, history.ops)}\n${report.split('\n').slice(0, 2).join(' | ')}`);
     return { result, report, unsettled: settled.unsettled, moved, takeoverAcks, acrossFreeze };
   } finally {
     east.redis.thaw();

@@ -22,10 +22,11 @@ import { runFrozenOwner } from '../helpers/fence-scenario.js';
 const FREEZE_MS = Number(process.env.GEOGATE_FENCE_FREEZE_MS ?? 1_500);
 const CUT_AFTER_MS = Number(process.env.GEOGATE_FENCE_CUT_AFTER_MS ?? 300);
 
-describe('fence black-box: the owner\'s Redis frozen while it is cut off (real processes, relays)', () => {
+// GEOGATE_GATEWAYS_PER_REGION=N runs the scenario with N instances per region besides
+describe.each([...new Set([1, 2, Number(process.env.GEOGATE_GATEWAYS_PER_REGION ?? 1)])])('fence black-box: the owner\'s Redis frozen while it is cut off (real processes, relays, %i gateway instance(s) per region)', (gatewaysPerRegion) => {
   let c: ClusterFixture & ClusterControls;
   beforeAll(async () => {
-    c = await startCluster(['east', 'west'], { wan: true, witness: true });
+    c = await startCluster(['east', 'west'], { wan: true, witness: true, gatewaysPerRegion });
   });
   afterAll(async () => {
     await c?.stop();
