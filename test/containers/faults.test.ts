@@ -1,13 +1,18 @@
 /**
  * Region and site faults on real containers, two regions + witness, every cross-site link
  * through a WAN relay. Each scenario runs the workload through the fault, heals, lets the
- * regions settle and checks the history (test/checker). One topology for the file; every
+ * regions settle and checks the history (test/checker). One topology per describe; every
  * scenario starts from `reset()` (all containers running, relays healed, links up) and uses
  * its own keys.
+ *
+ * Every scenario runs on a topology of GEOGATE_GATEWAYS_PER_REGION gateway instances per
+ * region (default 1; a "region crash" kills all of them). Besides, with one instance, the
+ * scenarios of TWO_INSTANCE_SCENARIOS run on a topology of 2 instances per region, the
+ * workload's clients spread over both (docs/testing.md).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { requireEngine } from './harness/index.js';
-import { GeoTopology, DIVERGE_KEYSPACE, FENCE_KEYSPACE } from './topology.js';
+import { GeoTopology, DIVERGE_KEYSPACE, FENCE_KEYSPACE, gatewaysPerRegionFromEnv } from './topology.js';
 import { runScenario, tally, type ScenarioRun } from './scenario.js';
 
 const { skip } = await requireEngine();
@@ -21,6 +26,8 @@ function expectClean(run: ScenarioRun): void {
   expect(run.settled.unsettled, run.report).toBeUndefined();
   expect(run.result.violations.map((v) => `${v.invariant} ${v.key}`), run.report).toEqual([]);
   expect(run.result.stats.acked, run.report).toBeGreaterThan(20);
+  // with several instances per region, the writes went through every one of them
+  if (run.instances.length > 2) for (const id of run.instances) expect(run.acksByInstance.get(id) ?? 0, `${id}: ${JSON.stringify([...run.acksByInstance])}`).toBeGreaterThan(0);
 }
 
 const ackedAt = (run: ScenarioRun, region: string, keyspace: string, fromMs: number, toMs: number) => {
@@ -29,39 +36,33 @@ const ackedAt = (run: ScenarioRun, region: string, keyspace: string, fromMs: num
     && o.invokeMs - t0 >= fromMs && (o.completeMs ?? Infinity) - t0 <= toMs);
 };
 
-describe.skipIf(skip)('region and site faults (2 regions + witness)', () => {
-  let topo: GeoTopology;
+type Scenario = (topo: GeoTopology) => Promise<void>;
 
-  beforeAll(async () => {
-    topo = await GeoTopology.create({ name: 'faults' });
-  });
-  afterAll(async () => {
-    await topo?.close();
-  });
-
-  it('baseline: no fault', async () => {
+/** The scenarios by name: [title, body]. */
+const SCENARIOS: Record<string, [string, Scenario]> = {
+  baseline: ['baseline: no fault', async (topo) => {
     const run = await runScenario(topo, { name: 'baseline', durationMs: 5000 });
     expectClean(run);
     expect(run.result.stats.unknown, run.report).toBe(0);
-  });
+  }],
 
-  it('region crash: west gateway killed, then started again', async () => {
+  crash: ['region crash: west gateway killed (every instance), then started again', async (topo) => {
     const run = await runScenario(topo, {
       name: 'crash', durationMs: 14_000, asyncFailover: true, // a killed owner's last acks may not have replicated (async)
       fault: async ({ topo: t, at }) => {
         await at(2000);
-        await t.lab.kill(t.gateway('west'));
+        for (const g of t.gateways('west')) await t.lab.kill(g);
         await at(8000);
-        await t.lab.startAgain(t.gateway('west'));
+        for (const g of t.gateways('west')) await t.lab.startAgain(g);
         await t.refreshIps();
       },
     });
     expectClean(run);
     // east keeps taking diverge writes while west is down
     expect(ackedAt(run, 'east', DIVERGE_KEYSPACE, 3000, 8000), run.report).toBeGreaterThan(0);
-  });
+  }],
 
-  it('region isolated: every WAN link of west cut (peers and witness)', async () => {
+  isolated: ['region isolated: every WAN link of west cut (peers and witness)', async (topo) => {
     const cut = new Set<string>();
     const run = await runScenario(topo, {
       // west acknowledges fence writes until its lease ends; they cannot replicate (async keyspace)
@@ -79,9 +80,9 @@ describe.skipIf(skip)('region and site faults (2 regions + witness)', () => {
     expectClean(run);
     expect(ackedAt(run, 'east', DIVERGE_KEYSPACE, 3000, 11_000), run.report).toBeGreaterThan(0);
     expect(ackedAt(run, 'west', DIVERGE_KEYSPACE, 3000, 11_000), run.report).toBeGreaterThan(0);
-  });
+  }],
 
-  it('WAN cut east<->west, witness reachable from both', async () => {
+  wancut: ['WAN cut east<->west, witness reachable from both', async (topo) => {
     const cut = new Set<string>();
     let crossCut = false;
     const run = await runScenario(topo, {
@@ -99,9 +100,9 @@ describe.skipIf(skip)('region and site faults (2 regions + witness)', () => {
     // diverge partitions keep taking writes on both sides of the split
     expect(ackedAt(run, 'east', DIVERGE_KEYSPACE, 3000, 10_000), run.report).toBeGreaterThan(0);
     expect(ackedAt(run, 'west', DIVERGE_KEYSPACE, 3000, 10_000), run.report).toBeGreaterThan(0);
-  });
+  }],
 
-  it('one-way cut: bytes east->west dropped, west->east flowing', async () => {
+  oneway: ['one-way cut: bytes east->west dropped, west->east flowing', async (topo) => {
     const run = await runScenario(topo, {
       name: 'oneway', durationMs: 14_000,
       fault: async ({ topo: t, at }) => {
@@ -112,9 +113,9 @@ describe.skipIf(skip)('region and site faults (2 regions + witness)', () => {
       },
     });
     expectClean(run);
-  });
+  }],
 
-  it('witness crash and restart: owners keep their partitions', async () => {
+  witness: ['witness crash and restart: owners keep their partitions', async (topo) => {
     const run = await runScenario(topo, {
       name: 'witness', durationMs: 14_000,
       fault: async ({ topo: t, at }) => {
@@ -129,9 +130,9 @@ describe.skipIf(skip)('region and site faults (2 regions + witness)', () => {
     // losing only the witness never stops the fence keyspace (owners renew through peers)
     const fenceAcked = ackedAt(run, 'east', FENCE_KEYSPACE, 4000, 9000) + ackedAt(run, 'west', FENCE_KEYSPACE, 4000, 9000);
     expect(fenceAcked, run.report).toBeGreaterThan(0);
-  });
+  }],
 
-  it('Redis restart inside a region (AOF kept)', async () => {
+  redis: ['Redis restart inside a region (AOF kept)', async (topo) => {
     const run = await runScenario(topo, {
       name: 'redis', durationMs: 14_000,
       fault: async ({ topo: t, at }) => {
@@ -142,9 +143,9 @@ describe.skipIf(skip)('region and site faults (2 regions + witness)', () => {
     });
     expectClean(run);
     expect(ackedAt(run, 'east', DIVERGE_KEYSPACE, 9000, 14_000), run.report).toBeGreaterThan(0);
-  });
+  }],
 
-  it('owner\'s Redis paused 1.5 s, owner cut from its peer and the witness 300 ms after: west takes over, no split-brain, no lost write', async () => {
+  'frozen-owner': ['owner\'s Redis paused 1.5 s, owner cut from its peer and the witness 300 ms after: west takes over, no split-brain, no lost write', async (topo) => {
     const cut = new Set<string>();
     let frozenAt = 0;
     let cutAt = 0;
@@ -173,5 +174,28 @@ describe.skipIf(skip)('region and site faults (2 regions + witness)', () => {
     expectClean(run);
     // the takeover happened under the checker's eyes: west acknowledged fence writes while east was cut off
     expect(ackedAt(run, 'west', FENCE_KEYSPACE, 3000, 8000), run.report).toBeGreaterThan(0);
+  }],
+};
+
+/** Run with 2 instances per region in the default suite too (each costs about a minute; docs/testing.md). */
+const TWO_INSTANCE_SCENARIOS: readonly string[] = ['wancut'];
+
+function faultSuite(gatewaysPerRegion: number, names: readonly string[]): void {
+  describe.skipIf(skip)(`region and site faults (2 regions + witness, ${gatewaysPerRegion} gateway instance(s) per region)`, () => {
+    let topo: GeoTopology;
+    beforeAll(async () => {
+      topo = await GeoTopology.create({ name: gatewaysPerRegion === 1 ? 'faults' : `faults-x${gatewaysPerRegion}`, gatewaysPerRegion });
+    });
+    afterAll(async () => {
+      await topo?.close();
+    });
+    for (const name of names) {
+      const [title, run] = SCENARIOS[name]!;
+      it(title, () => run(topo));
+    }
   });
-});
+}
+
+const perRegion = gatewaysPerRegionFromEnv();
+faultSuite(perRegion, Object.keys(SCENARIOS));
+if (perRegion === 1) faultSuite(2, TWO_INSTANCE_SCENARIOS);

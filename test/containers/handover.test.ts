@@ -12,10 +12,13 @@
  *    refused, the refusal names the field at the gateways (/v1/status settings) and in the
  *    witness's log; nobody holds a lease.
  * The history checker judges the two load scenarios (split-brain, lost writes, lww).
+ * The load scenarios run on a topology of GEOGATE_GATEWAYS_PER_REGION gateway instances per
+ * region (default 1; "west killed" kills every instance of west); with one, TWO_INSTANCE_SCENARIOS
+ * run besides on a topology of 2 instances per region (docs/testing.md).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { requireEngine } from './harness/index.js';
-import { GeoTopology, type PeerStatus } from './topology.js';
+import { GeoTopology, gatewaysPerRegionFromEnv, type PeerStatus } from './topology.js';
 import { runScenario, type ScenarioRun } from './scenario.js';
 
 const { skip } = await requireEngine();
@@ -26,6 +29,8 @@ function expectClean(run: ScenarioRun): void {
   expect(run.settled.unsettled, run.report).toBeUndefined();
   expect(run.result.violations.map((v) => `${v.invariant} ${v.key}`), run.report).toEqual([]);
   expect(run.result.stats.acked, run.report).toBeGreaterThan(100);
+  // with several instances per region, the writes went through every one of them
+  if (run.instances.length > 2) for (const id of run.instances) expect(run.acksByInstance.get(id) ?? 0, `${id}: ${JSON.stringify([...run.acksByInstance])}`).toBeGreaterThan(0);
 }
 
 interface Ownership { leased: number; diverged: unknown[] }
@@ -70,16 +75,25 @@ const writesIn = (run: ScenarioRun, fromMs: number, toMs: number) => {
   return run.history.ops.filter((o) => o.kind !== 'read' && o.status === 'ok' && o.invokeMs - t0 >= fromMs && o.invokeMs - t0 < toMs).length;
 };
 
-describe.skipIf(skip)('handover under load over a WAN (2 regions + witness)', () => {
-  let topo: GeoTopology;
-  beforeAll(async () => {
-    topo = await GeoTopology.create({ name: 'handover' });
-  });
-  afterAll(async () => {
-    await topo?.close();
-  });
+type Scenario = (topo: GeoTopology) => Promise<void>;
 
-  it(`failback: west killed and started again, ${WAN_DELAY_MS} ms each way, writes all along: west's partitions back within 5 s`, async () => {
+/** Every instance of the region answers /healthz. */
+async function allHealthy(t: GeoTopology, region: string): Promise<boolean> {
+  for (let k = 0; k < t.gatewaysPerRegion; k++) {
+    try {
+      const res = await t.clientFetch(`${t.gatewayUrl(region, k)}/healthz`, { signal: AbortSignal.timeout(1000) });
+      await res.text();
+      if (!res.ok) return false;
+    } catch {
+      return false;
+    }
+  }
+  return true;
+}
+
+/** The load scenarios by name: [title, body]. */
+const SCENARIOS: Record<string, [string, Scenario]> = {
+  failback: [`failback: west killed and started again, ${WAN_DELAY_MS} ms each way, writes all along: west's partitions back within 5 s`, async (topo) => {
     let homeLeases = 0;
     let restartedAt = 0;
     let healthyAt = 0;
@@ -91,12 +105,12 @@ describe.skipIf(skip)('handover under load over a WAN (2 regions + witness)', ()
         await t.setDelay(WAN_DELAY_MS);
         await at(2500);
         homeLeases = (await ownership(t, 'west'))?.leased ?? 0;
-        await t.lab.kill(t.gateway('west'));
+        for (const g of t.gateways('west')) await t.lab.kill(g);
         await at(6000);
-        await t.lab.startAgain(t.gateway('west'));
+        for (const g of t.gateways('west')) await t.lab.startAgain(g);
         await t.refreshIps();
         restartedAt = Date.now() - t0;
-        await until(() => t.healthy('west'), 20_000);
+        await until(() => allHealthy(t, 'west'), 20_000);
         healthyAt = Date.now() - t0;
         const back = await untilRecorded(async () => {
           const s = await t.status('west').catch(() => undefined);
@@ -119,9 +133,9 @@ describe.skipIf(skip)('handover under load over a WAN (2 regions + witness)', ()
     // the load did not stop for the handover
     expect(writesIn(run, healthyAt, healthyAt + 5000), run.report).toBeGreaterThan(50);
     expectClean(run);
-  }, 180_000);
+  }],
 
-  it(`heal: east<->west cut 4 s under load, ${WAN_DELAY_MS} ms each way: every partition merged within 10 s of the heal, writes going on`, async () => {
+  heal: [`heal: east<->west cut 4 s under load, ${WAN_DELAY_MS} ms each way: every partition merged within 10 s of the heal, writes going on`, async (topo) => {
     let divergedDuringCut = 0;
     let healedAt = 0;
     let mergedAfterMs: number | undefined;
@@ -162,8 +176,31 @@ describe.skipIf(skip)('handover under load over a WAN (2 regions + witness)', ()
     expect(mergedAfterMs!, run.report).toBeLessThanOrEqual(10_000);
     expect(writesIn(run, healedAt, healedAt + 5000), run.report).toBeGreaterThan(50);
     expectClean(run);
-  }, 180_000);
-});
+  }],
+};
+
+/** Run with 2 instances per region in the default suite too (docs/testing.md). */
+const TWO_INSTANCE_SCENARIOS: readonly string[] = ['failback'];
+
+function handoverSuite(gatewaysPerRegion: number, names: readonly string[]): void {
+  describe.skipIf(skip)(`handover under load over a WAN (2 regions + witness, ${gatewaysPerRegion} gateway instance(s) per region)`, () => {
+    let topo: GeoTopology;
+    beforeAll(async () => {
+      topo = await GeoTopology.create({ name: gatewaysPerRegion === 1 ? 'handover' : `handover-x${gatewaysPerRegion}`, gatewaysPerRegion });
+    });
+    afterAll(async () => {
+      await topo?.close();
+    });
+    for (const name of names) {
+      const [title, run] = SCENARIOS[name]!;
+      it(title, () => run(topo), 180_000);
+    }
+  });
+}
+
+const perRegion = gatewaysPerRegionFromEnv();
+handoverSuite(perRegion, Object.keys(SCENARIOS));
+if (perRegion === 1) handoverSuite(2, TWO_INSTANCE_SCENARIOS);
 
 /** The warn/error lines of a node's log (the tail is crowded by info lines while conflicts are resolved). */
 async function warnings(t: GeoTopology, node: string): Promise<string> {

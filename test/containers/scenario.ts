@@ -35,6 +35,23 @@ export interface ScenarioRun {
   readonly report: string;
   readonly settled: Settled;
   readonly ms: { workload: number; settle: number; total: number };
+  /**
+   * Acknowledged writes by gateway instance (`<region>-<k>`): client `<region>-<c>` uses
+   * instance `c % gatewaysPerRegion` (Workload's `urls`), a redirect it follows the same index.
+   */
+  readonly acksByInstance: ReadonlyMap<string, number>;
+  /** Every gateway instance of the topology (`<region>-<k>`). */
+  readonly instances: readonly string[];
+}
+
+export function acksByInstance(history: History, gatewaysPerRegion: number): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const op of history.ops) {
+    if (op.kind === 'read' || op.status !== 'ok' || !op.ackRegion) continue;
+    const id = `${op.ackRegion}-${Number(/-(\d+)$/.exec(op.client)?.[1] ?? 0) % gatewaysPerRegion}`;
+    out.set(id, (out.get(id) ?? 0) + 1);
+  }
+  return out;
 }
 
 export const DEFAULT_SETTLE_TIMEOUT_MS = 30_000;
@@ -79,8 +96,11 @@ export async function runScenario(topo: GeoTopology, o: ScenarioOptions): Promis
   });
   const report = `${o.name}: ${settled.unsettled ? `NOT settled after ${settled.settledMs} ms (${settled.unsettled})` : `settled in ${settled.settledMs} ms`}\n`
     + formatReport(result, workload.history.ops);
-  const run: ScenarioRun = { history: workload.history, result, report, settled, ms: { workload: workloadMs, settle: settled.settledMs, total: Date.now() - tStart } };
-  console.log(`[scenario] ${report.split('\n').slice(0, 2).join(' | ')} | workload ${workloadMs} ms, total ${run.ms.total} ms`);
+  const byInstance = acksByInstance(workload.history, topo.gatewaysPerRegion);
+  const run: ScenarioRun = { history: workload.history, result, report, settled, ms: { workload: workloadMs, settle: settled.settledMs, total: Date.now() - tStart }, acksByInstance: byInstance,
+    instances: topo.regions.flatMap((r) => Array.from({ length: topo.gatewaysPerRegion }, (_, k) => `${r}-${k}`)) };
+  const instancesLine = topo.gatewaysPerRegion > 1 ? ` | acked writes by instance ${[...byInstance].sort().map(([id, n]) => `${id}=${n}`).join(' ')}` : '';
+  console.log(`[scenario] ${report.split('\n').slice(0, 2).join(' | ')} | workload ${workloadMs} ms, total ${run.ms.total} ms${instancesLine}`);
   return run;
 }
 

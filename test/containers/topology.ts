@@ -47,7 +47,31 @@ export interface TopologyOptions {
   witness?: Record<string, unknown>;
   /** HTTPS listeners and mutual TLS on every link between sites (certificates of a lab CA). */
   tls?: boolean;
+  /**
+   * Gateway instances per region (default 1). With more, a region's instances share its Redis
+   * with `coordination.enabled` (ids `<region>-<k>`; instance 0 starts first, so it is the first
+   * coordinator); instance 0 is `gw-<region>`, the others `gw-<region>-<k>`; every instance of
+   * `b` has its own relay from `a` (`wan-<a>-<b>`, `wan-<a>-<b>-<k>`), and `a`'s peers[].urls
+   * list them all.
+   */
+  gatewaysPerRegion?: number;
 }
+
+/** The gateway instances per region GEOGATE_GATEWAYS_PER_REGION asks the scenarios for (default 1). */
+export function gatewaysPerRegionFromEnv(): number {
+  const n = Number(process.env.GEOGATE_GATEWAYS_PER_REGION ?? 1);
+  if (!Number.isInteger(n) || n < 1 || n > 4) throw new Error(`GEOGATE_GATEWAYS_PER_REGION: 1..4 expected, got ${process.env.GEOGATE_GATEWAYS_PER_REGION}`);
+  return n;
+}
+
+/** Container name of instance `k` of a region's gateways. */
+export const gatewayName = (region: string, k = 0): string => (k === 0 ? `gw-${region}` : `gw-${region}-${k}`);
+const relayName = (from: string, to: string, k: number): string => (k === 0 ? `wan-${from}-${to}` : `wan-${from}-${to}-${k}`);
+const linkName = (from: string, to: string, k: number): string => (k === 0 ? `${from}->${to}` : `${from}->${to}#${k}`);
+const linkEnds = (link: string): { from: string; to: string } => {
+  const [from, rest] = link.split('->') as [string, string];
+  return { from, to: rest.split('#')[0]! };
+};
 
 /** PEM files of one node, as the environment variables its container writes to files at start. */
 interface NodePem { cert: string; key: string; ca: string }
@@ -98,7 +122,7 @@ export class GeoTopology {
   readonly relays = new Map<string, { node: LabNode; control: WanClient }>();
   private certs: Awaited<ReturnType<typeof labCertificates>> | undefined;
   private clientAgent: Agent | undefined;
-  private constructor(readonly lab: Lab, readonly regions: string[], readonly networks: Map<string, string>) {}
+  private constructor(readonly lab: Lab, readonly regions: string[], readonly networks: Map<string, string>, readonly gatewaysPerRegion: number) {}
 
   get tls(): boolean { return this.certs !== undefined; }
   private get scheme(): 'http' | 'https' { return this.tls ? 'https' : 'http'; }
@@ -127,9 +151,11 @@ export class GeoTopology {
     try {
       const networks = new Map<string, string>();
       for (const site of [...regions, WITNESS_SITE]) networks.set(site, await lab.network(site));
-      const t = new GeoTopology(lab, regions, networks);
+      const t = new GeoTopology(lab, regions, networks, opts.gatewaysPerRegion ?? 1);
       if (opts.tls) t.certs = await labCertificates(regions);
+      const t0 = Date.now();
       await t.boot(opts);
+      console.log(`[topology] ${opts.name}: ${regions.length} regions x ${t.gatewaysPerRegion} gateway instance(s), ${lab.nodes.size} containers, booted in ${Date.now() - t0} ms`);
       return t;
     } catch (err) {
       await lab.close();
@@ -160,7 +186,10 @@ export class GeoTopology {
     const relaySpecs: [string, NodeSpec][] = [];
     for (const a of regions) {
       for (const b of regions) {
-        if (a !== b) relaySpecs.push([`${a}->${b}`, wanNode(`wan-${a}-${b}`, `gw-${b}:${GATEWAY_PORT}`, { [this.net(a)]: [], [this.net(b)]: [] })]);
+        if (a === b) continue;
+        for (let k = 0; k < this.gatewaysPerRegion; k++) {
+          relaySpecs.push([linkName(a, b, k), wanNode(relayName(a, b, k), `${gatewayName(b, k)}:${GATEWAY_PORT}`, { [this.net(a)]: [], [this.net(b)]: [] })]);
+        }
       }
       relaySpecs.push([`${a}->${WITNESS_SITE}`, wanNode(`wan-${a}-${WITNESS_SITE}`, `witness:${WITNESS_PORT}`, { [this.net(a)]: [], [this.net(WITNESS_SITE)]: [] })]);
     }
@@ -168,22 +197,34 @@ export class GeoTopology {
       const node = await lab.start(spec);
       this.relays.set(link, { node, control: new WanClient(`http://${await lab.ip(node)}:${WAN_CONTROL_PORT}`) });
     }
-    await Promise.all(regions.map((r) => lab.start({
-      name: `gw-${r}`, networks: { [this.net(r)]: [] },
-      command: shell('GEOGATE_CONFIG', '/tmp/gateway.json', 'node /app/bin/geogate.js gateway', this.tls),
-      env: { GEOGATE_CONFIG: JSON.stringify(this.gatewayConfig(r, opts.gateway ?? {})), ...tlsEnv(this.certs?.nodes.get(r)) }, waitForLog: 'gateway listening',
-    })));
+    // the regions side by side, a region's instances one after the other (instance 0 claims the coordinator lease first)
+    await Promise.all(regions.map(async (r) => {
+      for (let k = 0; k < this.gatewaysPerRegion; k++) {
+        await lab.start({
+          name: gatewayName(r, k), networks: { [this.net(r)]: [] },
+          command: shell('GEOGATE_CONFIG', '/tmp/gateway.json', 'node /app/bin/geogate.js gateway', this.tls),
+          env: { GEOGATE_CONFIG: JSON.stringify(this.gatewayConfig(r, opts.gateway ?? {}, k)), ...tlsEnv(this.certs?.nodes.get(r)) }, waitForLog: 'gateway listening',
+        });
+      }
+    }));
     await this.refreshIps();
   }
 
-  gatewayConfig(region: string, extra: Record<string, unknown>): Record<string, unknown> {
+  /** Instance `k`'s config; a region's clients are redirected to a peer's instance 0 (its `publicUrl`). */
+  gatewayConfig(region: string, extra: Record<string, unknown>, k = 0): Record<string, unknown> {
+    const several = this.gatewaysPerRegion > 1;
+    const ownUrl = `${this.scheme}://${gatewayName(region, k)}:${GATEWAY_PORT}`;
     return {
       region,
       listen: { host: '0.0.0.0', port: GATEWAY_PORT },
-      publicUrl: this.publicUrl(region),
+      publicUrl: ownUrl,
       redis: { url: `redis://redis-${region}:${REDIS_PORT}`, keyPrefix: KEY_PREFIX },
       cluster: { id: 'lab', secret: CLUSTER_SECRET, regions: this.regions },
-      peers: this.regions.filter((p) => p !== region).map((p) => ({ region: p, url: `${this.scheme}://wan-${region}-${p}:${WAN_PORT}`, publicUrl: this.publicUrl(p) })),
+      peers: this.regions.filter((p) => p !== region).map((p) => {
+        const urls = Array.from({ length: this.gatewaysPerRegion }, (_, i) => `${this.scheme}://${relayName(region, p, i)}:${WAN_PORT}`);
+        return { region: p, url: urls[0]!, ...(several ? { urls } : {}), publicUrl: this.publicUrl(p) };
+      }),
+      ...(several ? { coordination: { enabled: true, instanceId: `${region}-${k}`, instanceUrl: ownUrl } } : {}),
       witness: { url: `${this.scheme}://wan-${region}-${WITNESS_SITE}:${WAN_PORT}` },
       keyspaces: keyspaces(),
       ...(this.tls ? { tls: TLS_FILES } : {}),
@@ -206,10 +247,17 @@ export class GeoTopology {
     return ip;
   }
 
-  gateway(region: string): LabNode { return this.lab.node(`gw-${region}`); }
+  /** The region's instance 0 (its only one without `gatewaysPerRegion`). */
+  gateway(region: string): LabNode { return this.lab.node(gatewayName(region)); }
+  /** Every gateway instance of the region. */
+  gateways(region: string): LabNode[] { return Array.from({ length: this.gatewaysPerRegion }, (_, k) => this.lab.node(gatewayName(region, k))); }
+  /** Host-reachable URLs of every instance of the region. */
+  instanceUrls(region: string): string[] {
+    return Array.from({ length: this.gatewaysPerRegion }, (_, k) => `${this.scheme}://${this.ip(gatewayName(region, k))}:${GATEWAY_PORT}`);
+  }
   redis(region: string): LabNode { return this.lab.node(`redis-${region}`); }
   get witness(): LabNode { return this.lab.node('witness'); }
-  gatewayUrl(region: string): string { return `${this.scheme}://${this.ip(`gw-${region}`)}:${GATEWAY_PORT}`; }
+  gatewayUrl(region: string, k = 0): string { return `${this.scheme}://${this.ip(gatewayName(region, k))}:${GATEWAY_PORT}`; }
   witnessUrl(): string { return `${this.scheme}://${this.ip('witness')}:${WITNESS_PORT}`; }
 
   relay(from: string, to: string): WanClient {
@@ -221,7 +269,10 @@ export class GeoTopology {
   targets(): WorkloadTarget[] {
     // `url` is read at every request: a restarted container may come back on another address
     const topo = this;
-    return this.regions.map((region) => ({ region, get url() { return topo.gatewayUrl(region); }, publicUrl: this.publicUrl(region) }));
+    return this.regions.map((region) => ({
+      region, get url() { return topo.gatewayUrl(region); }, publicUrl: this.publicUrl(region),
+      ...(this.gatewaysPerRegion > 1 ? { get urls() { return topo.instanceUrls(region); } } : {}),
+    }));
   }
 
   stores(): RegionStoreAccess[] {
@@ -229,15 +280,20 @@ export class GeoTopology {
     return this.regions.map((region) => ({ region, url: this.gatewayUrl(region), redisHost: this.ip(`redis-${region}`), redisPort: REDIS_PORT, prefix: KEY_PREFIX, partitionOf }));
   }
 
-  /** Both directions of the a↔b link, both relays. */
-  async cutLink(a: string, b: string, mode: 'blackhole' | 'reset' = 'blackhole'): Promise<void> {
-    await Promise.all([this.relay(a, b).cut('both', mode), this.relay(b, a).cut('both', mode)]);
+  /** Every relay from `from` to an instance of `to`. */
+  relaysTo(from: string, to: string): WanClient[] {
+    return [...this.relays].filter(([link]) => linkEnds(link).from === from && linkEnds(link).to === to).map(([, r]) => r.control);
   }
 
-  /** Bytes from `from` to `to` are dropped, the other way flows (on both relays of the pair). */
+  /** Both directions of the a↔b link, every relay of the pair (one per instance of each side). */
+  async cutLink(a: string, b: string, mode: 'blackhole' | 'reset' = 'blackhole'): Promise<void> {
+    await Promise.all([...this.relaysTo(a, b), ...this.relaysTo(b, a)].map((r) => r.cut('both', mode)));
+  }
+
+  /** Bytes from `from` to `to` are dropped, the other way flows (on every relay of the pair). */
   async cutOneWay(from: string, to: string): Promise<void> {
     // relay from->to: `ab` is from→to; relay to->from: `ba` is from→to
-    await Promise.all([this.relay(from, to).cut('ab', 'blackhole'), this.relay(to, from).cut('ba', 'blackhole')]);
+    await Promise.all([...this.relaysTo(from, to).map((r) => r.cut('ab', 'blackhole')), ...this.relaysTo(to, from).map((r) => r.cut('ba', 'blackhole'))]);
   }
 
   async cutWitness(region: string): Promise<void> {
@@ -261,9 +317,23 @@ export class GeoTopology {
     }));
   }
 
+  /**
+   * The region's `/v1/status`: with several instances, its coordinator's (the instance that has
+   * the links and the ownership), or instance 0's while none is.
+   */
   async status(region: string): Promise<{ peers: PeerStatus[]; [k: string]: unknown }> {
-    const res = await this.clientFetch(`${this.gatewayUrl(region)}/v1/status`, { signal: AbortSignal.timeout(3000) });
-    if (!res.ok) throw new Error(`${region} /v1/status answered ${res.status}`);
+    if (this.gatewaysPerRegion === 1) return this.instanceStatus(region, 0);
+    const all = await Promise.all(Array.from({ length: this.gatewaysPerRegion }, (_, k) => this.instanceStatus(region, k).catch(() => undefined)));
+    const coordinator = all.find((s) => (s?.coordination as { role?: string } | undefined)?.role === 'coordinator');
+    if (coordinator) return coordinator;
+    const any = all.find((s) => s !== undefined);
+    if (!any) throw new Error(`no instance of ${region} answered /v1/status`);
+    return any;
+  }
+
+  async instanceStatus(region: string, k: number): Promise<{ peers: PeerStatus[]; [k: string]: unknown }> {
+    const res = await this.clientFetch(`${this.gatewayUrl(region, k)}/v1/status`, { signal: AbortSignal.timeout(3000) });
+    if (!res.ok) throw new Error(`${gatewayName(region, k)} /v1/status answered ${res.status}`);
     return res.json();
   }
 
@@ -285,8 +355,10 @@ export class GeoTopology {
       try {
         const states = await Promise.all(this.regions.map(async (r) => {
           const s = await this.status(r);
-          // a region whose Redis started empty takes writes only once it bootstrapped
-          return { r, peers: s.peers, writesOpen: (s.bootstrap as { writesOpen?: boolean } | undefined)?.writesOpen !== false };
+          // every instance answers and takes writes (a region whose Redis started empty takes them only once it bootstrapped)
+          const instances = this.gatewaysPerRegion === 1 ? [s] : await Promise.all(Array.from({ length: this.gatewaysPerRegion }, (_, k) => this.instanceStatus(r, k)));
+          const writesOpen = instances.every((i) => (i.bootstrap as { writesOpen?: boolean } | undefined)?.writesOpen !== false);
+          return { r, peers: s.peers, writesOpen };
         }));
         last = states.map((s) => `${s.r}: ${s.peers.map((p) => `${p.region}=${p.state}`).join(',')}${s.writesOpen ? '' : ' (bootstrapping)'}`).join('; ');
         if (states.every((s) => s.writesOpen && s.peers.length === this.regions.length - 1 && s.peers.every((p) => p.state === 'up'))) return Date.now() - t0;
