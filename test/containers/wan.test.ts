@@ -2,10 +2,11 @@
  * WAN behaviour on real containers (2 regions + witness, relays on every link): a flapping
  * link, 50–150 ms of delay with the replication lag a client sees, and a split with writes on
  * both sides of the same keys that must merge on heal (conflicts journaled, nothing lost).
+ * GEOGATE_GATEWAYS_PER_REGION=N runs them with N gateway instances per region.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { requireEngine } from './harness/index.js';
-import { GeoTopology, DIVERGE_KEYSPACE, FENCE_KEYSPACE } from './topology.js';
+import { GeoTopology, DIVERGE_KEYSPACE, FENCE_KEYSPACE, gatewaysPerRegionFromEnv } from './topology.js';
 import { runScenario, type ScenarioRun } from './scenario.js';
 import { measureLag, percentile } from '../checker/workload.js';
 
@@ -23,7 +24,8 @@ describe.skipIf(skip)('WAN: flapping, delay, split and merge (2 regions + witnes
   let topo: GeoTopology;
 
   beforeAll(async () => {
-    topo = await GeoTopology.create({ name: 'wan' });
+    // GEOGATE_GATEWAYS_PER_REGION=N: N gateway instances per region (default 1; docs/testing.md)
+    topo = await GeoTopology.create({ name: 'wan', gatewaysPerRegion: gatewaysPerRegionFromEnv() });
   });
   afterAll(async () => {
     await topo?.close();
