@@ -76,8 +76,12 @@ export interface ClusterFixture {
   byName(region: string): RegionFixture & { port: number; dir: string; instances: InstanceFixture[] };
   /** The region's instance that runs the coordinator role now (its replicator is there), or undefined. */
   coordinatorOf(region: string): InstanceFixture | undefined;
-  /** Stops and starts one region's gateway (its Redis keeps running). */
+  /** Stops and starts one region's gateway (its first instance; its Redis keeps running). */
   restartGateway(region: string): Promise<void>;
+  /** Stops every gateway instance of the region (its Redis keeps running). */
+  stopRegion(region: string): Promise<void>;
+  /** Starts every instance of the region again (stopped first if running), the first one first. */
+  restartRegion(region: string): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -249,6 +253,15 @@ export async function startCluster(names: string[], opts: ClusterOptions = {}): 
       await r.gateway.close();
       r.gateway = await startGateway(r.config, { log: silentLogger() });
       r.instances[0]!.gateway = r.gateway;
+    },
+    async stopRegion(name) {
+      for (const i of byName(name).instances) await i.gateway.close();
+    },
+    async restartRegion(name) {
+      const r = byName(name);
+      for (const i of r.instances) await i.gateway.close();
+      for (const i of r.instances) i.gateway = await startGateway(i.config, { log: silentLogger() });
+      r.gateway = r.instances[0]!.gateway;
     },
     async stop() {
       for (const r of regions) for (const i of r.instances) await i.gateway.close().catch(() => {});

@@ -4,7 +4,9 @@
  * comes back after a crash. Every partition it is preferred for must come back within 5 s
  * (a partition is handed over with a short write pause, not at an instant where the whole
  * log's lag is zero, which never comes under steady traffic), and no write acknowledged by
- * either region is lost.
+ * either region is lost. GEOGATE_GATEWAYS_PER_REGION=N runs the first case with N gateway
+ * instances per region besides (every instance of east stopped and started again, the writers
+ * spread over the instances).
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { startCluster, eventually } from '../helpers/cluster.js';
@@ -21,13 +23,16 @@ const PAUSE_MS_MAX = 1000;
 
 interface Ack { key: string; value: string; region: string; atMs: number }
 
-/** One writer per key: PUT at `url`, following 307 to the owner, retrying 503 every 10 ms. */
-async function writeOnce(urls: Map<string, string>, start: string, key: string, value: string, deadlineMs: number): Promise<Ack | null> {
+/**
+ * One writer per key: PUT at the region's URL in `sendTo`, following 307 to the owner (named by
+ * its URL in `urls`), retrying 503 every 10 ms.
+ */
+async function writeOnce(urls: Map<string, string>, sendTo: Map<string, string>, start: string, key: string, value: string, deadlineMs: number): Promise<Ack | null> {
   let region = start;
   while (Date.now() < deadlineMs) {
     let res: Response;
     try {
-      res = await fetch(`${urls.get(region)}/v1/kv/orders/${key}`, { method: 'PUT', body: Buffer.from(value), redirect: 'manual', signal: AbortSignal.timeout(2000) });
+      res = await fetch(`${sendTo.get(region)}/v1/kv/orders/${key}`, { method: 'PUT', body: Buffer.from(value), redirect: 'manual', signal: AbortSignal.timeout(2000) });
     } catch {
       await sleep(10);
       continue;
@@ -49,12 +54,18 @@ function regionOf(urls: Map<string, string>, location: string): string {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+const PER_REGION_ENV = Number(process.env.GEOGATE_GATEWAYS_PER_REGION ?? 1);
+
 describe('failback under load over a 40 ms WAN', () => {
-  it('the returning preferred region gets every partition back within 5 s with a short write pause, no acknowledged write lost', async () => {
-    cluster = await startCluster(['east', 'west'], { witness: true, wan: true });
+  it.each([...new Set([1, PER_REGION_ENV])])('the returning preferred region gets every partition back within 5 s with a short write pause, no acknowledged write lost (%i gateway instance(s) per region)', async (gatewaysPerRegion) => {
+    cluster = await startCluster(['east', 'west'], { witness: true, wan: true, gatewaysPerRegion });
     const c = cluster;
     for (const r of c.relays) r.set('both', { delayMs: WAN_DELAY_MS });
-    const leased = async (name: string, n: number) => (await (await fetch(`${c.byName(name).gateway.url}/v1/status`)).json()).ownership.leased === n;
+    // the region's coordinator holds its leases (with several instances)
+    const leased = async (name: string, n: number) => {
+      const url = c.coordinatorOf(name)?.url;
+      return url !== undefined && (await (await fetch(`${url}/v1/status`)).json()).ownership.leased === n;
+    };
     expect(await eventually(async () => (await leased('east', 8)) && (await leased('west', 8)), 20_000)).toBe(true);
 
     const cfg = c.regions[0]!.config;
@@ -69,25 +80,27 @@ describe('failback under load over a 40 ms WAN', () => {
     }
     expect(eastHomed.size).toBe(4);
 
-    await c.stopGateway('east');
+    await c.stopRegion('east');
     expect(await eventually(() => leased('west', 16), 15_000)).toBe(true);
 
-    const urls = new Map(c.regions.map((r) => [r.region, r.gateway.url]));
+    // writer w sends to instance w % N of a region; redirects name a region by its first instance
+    const urlsOf = (w: number) => new Map(c.regions.map((r) => [r.region, r.instances[w % r.instances.length]!.url]));
+    const urls = urlsOf(0);
     const acks: Ack[] = [];
     let stop = false;
     // one writer per partition, together about WRITES_PER_S
     const perWriterGapMs = Math.round((1000 * keyOf.size) / WRITES_PER_S);
-    const writers = [...keyOf.values()].map(async (key) => {
+    const writers = [...keyOf.values()].map(async (key, w) => {
       for (let n = 0; !stop; n++) {
         const t0 = Date.now();
-        const ack = await writeOnce(urls, 'west', key, `${key}-${n}`, Date.now() + 10_000);
+        const ack = await writeOnce(urls, urlsOf(w), 'west', key, `${key}-${n}`, Date.now() + 10_000);
         if (ack) acks.push(ack);
         await sleep(Math.max(0, perWriterGapMs - (Date.now() - t0)));
       }
     });
     await sleep(1000);
     const restartAt = Date.now();
-    await c.restartGateway('east');
+    await c.restartRegion('east');
     const backAt = new Map<number, number>();
     const done = await eventually(async () => {
       for (const [p, key] of keyOf) {

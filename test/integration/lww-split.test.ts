@@ -2,6 +2,8 @@
  * Merge after a WAN split through the real gateways (witness, WAN relays, real redis-server):
  *  - lww: east writes a key once, then west writes it five times while cut off; the key's
  *    partition resolves at east. After the heal west's 5th write is the value everywhere.
+ *    With 2 gateway instances per region as well, each region's writes through its instance
+ *    that is not the coordinator.
  *  - 200 KiB values written on both sides: every loser is recoverable byte for byte from
  *    GET /v1/conflicts.
  */
@@ -18,11 +20,13 @@ const put = (url: string, key: string, body: Buffer) =>
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 describe('merge after a split, through the gateways', () => {
-  it('lww: east writes once, west five times during the split, resolved at east → west\'s 5th write wins everywhere', async () => {
-    cluster = await startCluster(['east', 'west'], { witness: true, wan: true });
+  it.each([1, 2])('lww: east writes once, west five times during the split, resolved at east → west\'s 5th write wins everywhere (%i gateway instance(s) per region)', async (gatewaysPerRegion) => {
+    cluster = await startCluster(['east', 'west'], { witness: true, wan: true, gatewaysPerRegion });
     const c = cluster;
-    const east = c.byName('east').gateway;
-    const west = c.byName('west').gateway;
+    // the last instance: with several, one that is not the coordinator (the first one is)
+    const east = c.byName('east').instances.at(-1)!.gateway;
+    const west = c.byName('west').instances.at(-1)!.gateway;
+    if (gatewaysPerRegion > 1) expect([east, west].every((g) => g.replicator === undefined)).toBe(true);
     const keys = keysActiveAt(c, 'east', 12);
     expect(keys).toHaveLength(12);
     await splitEastWest(c);
