@@ -112,7 +112,9 @@ describe('failback under load over a 40 ms WAN', () => {
     await sleep(500);
     stop = true;
     await Promise.all(writers);
-    console.log(`failback under load: ${backAt.size}/${eastHomed.size} partitions back, after ${[...backAt.values()].join(', ')} ms; ${acks.length} writes acknowledged`);
+    const writerOf = new Map([...keyOf.values()].map((key, w) => [key, w]));
+    console.log(`failback under load: ${backAt.size}/${eastHomed.size} partitions back, after ${[...backAt.values()].join(', ')} ms; ${acks.length} writes acknowledged`
+      + (gatewaysPerRegion > 1 ? `; by partition (its writer's instance): ${[...backAt].map(([p, ms]) => `${p} (${writerOf.get(keyOf.get(p)!)! % gatewaysPerRegion}) ${ms} ms`).join(', ')}` : ''));
     expect(done, `partitions back at east: ${backAt.size} of ${eastHomed.size}`).toBe(true);
     expect(Math.max(...backAt.values())).toBeLessThanOrEqual(FAILBACK_MS_MAX);
 
