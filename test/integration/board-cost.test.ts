@@ -1,0 +1,85 @@
+/**
+ * The coordinator's board with many partitions, real processes: east runs two instances over
+ * its Redis (east-0 the coordinator, east-1 reading the board), west one, with a witness, a
+ * 4096-partition fence keyspace. Over an idle window (no client traffic, every lease held)
+ * it measures east's Redis: CPU (INFO cpu), bytes sent and commands run (INFO stats), by
+ * command (INFO commandstats). What an idle region costs must not grow with the board: the
+ * bytes east's Redis sends (every client: an upper bound on what east-1 reads) stay under
+ * BYTES_PER_S_MAX, and the board's own commands (the reader's reads, the publisher's
+ * script and the hash writes it makes) under BOARD_CPU_SHARE_MAX of Redis's time.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import { Redis } from 'ioredis';
+import { startInstances, type Instance, type InstancesFixture } from '../helpers/instances.js';
+
+let fx: InstancesFixture | undefined;
+afterEach(async () => { await fx?.stop(); fx = undefined; });
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+const PARTITIONS = 4096;
+const WINDOW_MS = 4000;
+/** Bytes per second east's Redis sends to all its clients in an idle window. */
+const BYTES_PER_S_MAX = 256 * 1024;
+/** Share of wall time Redis spends on the board's commands in an idle window. */
+const BOARD_CPU_SHARE_MAX = 0.02;
+
+const statusOf = async (inst: Instance): Promise<any> => (await fetch(`${inst.url}/v1/status`, { signal: AbortSignal.timeout(5000) })).json();
+
+async function until(what: string, fn: () => Promise<boolean>, boundMs: number): Promise<void> {
+  const end = Date.now() + boundMs;
+  while (Date.now() < end) {
+    if (await fn().catch(() => false)) return;
+    await sleep(200);
+  }
+  throw new Error(`not within ${boundMs} ms: ${what}`);
+}
+
+interface Sample { cpuMs: number; netOut: number; commands: number; stats: Map<string, { calls: number; usec: number }>; atMs: number }
+
+async function sample(c: Redis): Promise<Sample> {
+  const atMs = performance.now();
+  const [cpu, stats, cmd] = [await c.info('cpu'), await c.info('stats'), await c.info('commandstats')];
+  const num = (text: string, name: string) => Number(new RegExp(`^${name}:([0-9.]+)`, 'm').exec(text)?.[1] ?? 0);
+  const byCmd = new Map<string, { calls: number; usec: number }>();
+  for (const m of cmd.matchAll(/^cmdstat_([^:]+):calls=(\d+),usec=(\d+)/gm)) byCmd.set(m[1]!, { calls: Number(m[2]), usec: Number(m[3]) });
+  return { cpuMs: (num(cpu, 'used_cpu_user') + num(cpu, 'used_cpu_sys')) * 1000, netOut: num(stats, 'total_net_output_bytes'), commands: num(stats, 'total_commands_processed'), stats: byCmd, atMs };
+}
+
+describe('the coordinator board with 4096 partitions (real processes)', () => {
+  it('an idle region: what east-1 reads and what the board costs Redis do not grow with the partitions', async () => {
+    fx = await startInstances({ perRegion: { east: 2, west: 1 }, witness: true, keyspaces: [{ name: 'orders', partitions: PARTITIONS, onSplit: 'fence' }] });
+    const f = fx;
+    const e1 = f.byName('east').instances[1]!;
+    // every partition held (by east or west) and known to east-1 through the board
+    await until('east-1 sees every partition active', async () => {
+      const s = await statusOf(e1);
+      return s.keyspaces.find((k: any) => k.name === 'orders').partitions.filter((p: any) => p.state === 'active').length === PARTITIONS;
+    }, 45_000);
+    await sleep(1000);
+    const c = new Redis(f.byName('east').redis.url);
+    try {
+      const a = await sample(c);
+      await sleep(WINDOW_MS);
+      const b = await sample(c);
+      const wallMs = b.atMs - a.atMs;
+      const delta = (name: string) => {
+        const x = a.stats.get(name) ?? { calls: 0, usec: 0 };
+        const y = b.stats.get(name) ?? { calls: 0, usec: 0 };
+        return { calls: y.calls - x.calls, usec: y.usec - x.usec };
+      };
+      const rows = [...b.stats.keys()].map((k) => ({ cmd: k, ...delta(k) })).filter((r) => r.calls > 0).sort((x, y) => y.usec - x.usec);
+      const bytesPerS = ((b.netOut - a.netOut) * 1000) / wallMs;
+      const commandsPerS = ((b.commands - a.commands) * 1000) / wallMs;
+      const cpuShare = (b.cpuMs - a.cpuMs) / wallMs;
+      // the board's commands: the reader's (hgetall of the old board, the read script of the
+      // new one) and the publisher's writes of the hash (scripts count their inner commands too)
+      const boardUsec = ['hgetall', 'hset', 'hdel', 'hmget', 'lrange', 'lpush', 'ltrim'].reduce((s, k) => s + delta(k).usec, 0);
+      const boardShare = boardUsec / 1000 / wallMs;
+      console.log(JSON.stringify({ partitions: PARTITIONS, wallMs: Math.round(wallMs), redisCpuShare: cpuShare, boardShare, bytesPerS: Math.round(bytesPerS), commandsPerS: Math.round(commandsPerS), top: rows.slice(0, 10).map((r) => `${r.cmd} ${r.calls} calls ${r.usec} us`) }));
+      expect(bytesPerS).toBeLessThan(BYTES_PER_S_MAX);
+      expect(boardShare).toBeLessThan(BOARD_CPU_SHARE_MAX);
+    } finally {
+      c.disconnect();
+    }
+  }, 120_000);
+});
