@@ -1,17 +1,26 @@
 /**
- * What only the coordinator knows, for the region's other instances, through one Redis hash
- * (lua/publishBoard-2.lua): each partition's write authority as its witness agent judges it
- * (owner, epoch, lease end on Redis's clock), each peer's acknowledged seq of the region's
- * log (sync-replica waits) and the coordinator's seq floor (the other instances' floor after
- * a rollback), both as `<incarnation>:<seq>`. The coordinator publishes what changed every
- * `publishMs` and renews the board's end; another instance reads it every `refreshMs` (the
- * whole hash only when its version moved) and trusts an entry only until the board's end
- * and, for a lease, the lease's end, both mapped onto its own monotonic clock from the read's
- * send time (conservative). The store's fence stays the final word on a fenced write.
+ * What only the coordinator knows, for the region's other instances, through the board in
+ * the region's Redis (lua/publishBoard-4.lua, lua/readBoard-4.lua): each partition's write
+ * authority as its witness agent judges it (owner, epoch, state), each peer's acknowledged seq
+ * of the region's log (sync-replica waits) and the coordinator's seq floor (the other
+ * instances' floor after a rollback), both as `<incarnation>:<seq>`.
+ *
+ * Its cost does not grow with the partitions while nothing changes: a lease renewal moves
+ * every lease end, but the partitions renewed in one witness round share one end (the round's
+ * send time + leaseMs - drift), so the head carries that end once (`l`) and a partition's entry
+ * only says "the round's end" (`lr`); a partition's entry changes when its authority does
+ * (owner, epoch, state, a lease not renewed with the others: then its own end, `l`). The
+ * coordinator publishes what changed every `publishMs` and renews the board's end; another
+ * instance reads every `refreshMs` the head and only the entries changed since the version it
+ * holds (the whole board when it fell behind the changes list or the board was published
+ * whole), in one atomic script, and trusts an entry only until the board's end and, for a
+ * lease, the lease's end, both mapped onto its own monotonic clock from the read's send time
+ * (conservative). The store's fence stays the final word on a fenced write.
  */
+import { randomBytes } from 'node:crypto';
 import type { Authority, WriteAuthority } from '../authority.js';
 import type { KeyspaceConfig } from '../config.js';
-import type { RegionStore } from '../store/index.js';
+import type { BoardRead, RegionStore } from '../store/index.js';
 import type { Clock, TimerHandle } from '../../infra/clock.js';
 import type { WriteGuard } from '../http/context.js';
 import type { Logger } from 'pino';
@@ -24,14 +33,28 @@ export const BOARD_VALID_MS = 250;
 export const BOARD_ACK_WAITERS_MAX = 4096;
 /** How long an instance that is not the coordinator tells a client to wait when it knows nothing of a partition yet. */
 export const BOARD_RETRY_AFTER_MS = 200;
+/** Versions of the partitions' entries the changes list keeps (a reader further behind reads the whole board). */
+export const BOARD_CHANGES_MAX = 64;
+/** A version that changes more entries than this is listed as a whole publication. */
+export const BOARD_CHANGE_FIELDS_MAX = 512;
+/** A reader fetches at most this many changed entries by name; more: the whole board. */
+export const BOARD_READ_FIELDS_MAX = 1024;
+/**
+ * Lease ends within this of the latest one count as that round's (the renewal of every
+ * partition in one witness round gives one end, up to float noise); the round's end
+ * published is the earliest of them, so no partition's end is published later than it is.
+ */
+export const BOARD_ROUND_SLACK_MS = 5;
 
-/** A partition's entry: the coordinator's Authority, with the lease end on Redis's clock. */
-interface BoardEntry {
+/** A partition's entry: the coordinator's Authority, the lease end on Redis's clock. */
+export interface BoardEntry {
   readonly a: Authority['kind'];
   readonly e?: number;
   readonly f?: 1;
-  /** Lease end on Redis's clock (fenced writes). */
+  /** Lease end on Redis's clock (fenced writes), when it is not the round's. */
   readonly l?: number;
+  /** The lease ends at the head's round end (`l` of the head). */
+  readonly lr?: 1;
   readonly r?: string;
   readonly w?: number;
   readonly why?: string;
@@ -44,6 +67,8 @@ const partitionField = (ks: string, p: number) => `p:${ks}:${p}`;
 const ackField = (peer: string) => `a:${peer}`;
 /** The coordinator's seq floor of the region's log: `<incarnation>:<seq>` (see BoardReader). */
 const SHIPPED_FIELD = 'h';
+/** The lease end of the last renewal round, on Redis's clock (ms): the head's `l`. */
+const ROUND_END_FIELD = 'l';
 
 /** Parses `<incarnation>:<seq>`; null when malformed. */
 export function parseIncarnationSeq(v: string | undefined): { incarnation: string; seq: number } | null {
@@ -51,6 +76,47 @@ export function parseIncarnationSeq(v: string | undefined): { incarnation: strin
   const cut = v.lastIndexOf(':');
   const seq = Number(v.slice(cut + 1));
   return cut > 0 && Number.isSafeInteger(seq) && seq >= 0 ? { incarnation: v.slice(0, cut), seq } : null;
+}
+
+/**
+ * Every partition's entry as the coordinator judges it at `nowMs` (monotonic), and the round's
+ * lease end on Redis's clock (`redisOffsetMs` = Redis's clock − ours): the partitions whose
+ * lease ends within BOARD_ROUND_SLACK_MS of the latest end say `lr` and the round's end is the
+ * earliest of theirs; any other lease carries its own end.
+ */
+export function boardEntries(keyspaces: readonly KeyspaceConfig[], auth: WriteAuthority, nowMs: number, redisOffsetMs: number): { parts: Map<string, string>; roundEndRedisMs: number | null } {
+  const judged: { field: string; a: Authority; o: string | undefined; s: string }[] = [];
+  let latest = Number.NEGATIVE_INFINITY;
+  for (const ks of keyspaces) {
+    for (let p = 0; p < ks.partitions; p++) {
+      const a = auth.check(ks, p);
+      if (a.kind === 'local' && a.fenced && a.leaseEndMonoMs !== undefined && a.leaseEndMonoMs > latest) latest = a.leaseEndMonoMs;
+      judged.push({ field: partitionField(ks.name, p), a, o: auth.activeRegion(ks, p), s: auth.partitionState(ks, p) });
+    }
+  }
+  let roundEnd = Number.POSITIVE_INFINITY;
+  for (const { a } of judged) if (a.kind === 'local' && a.fenced && a.leaseEndMonoMs !== undefined && a.leaseEndMonoMs >= latest - BOARD_ROUND_SLACK_MS && a.leaseEndMonoMs < roundEnd) roundEnd = a.leaseEndMonoMs;
+  const inRound = (end: number) => Number.isFinite(roundEnd) && end >= roundEnd && end > nowMs;
+  const parts = new Map<string, string>();
+  for (const { field, a, o, s } of judged) {
+    const base = { o, s };
+    let entry: BoardEntry;
+    if (a.kind === 'local') {
+      const end = a.leaseEndMonoMs ?? nowMs;
+      entry = { a: 'local', e: a.epoch, ...base, ...(a.fenced ? (inRound(end) ? { f: 1 as const, lr: 1 as const } : { f: 1 as const, l: Math.floor(end + redisOffsetMs) }) : {}) };
+    } else if (a.kind === 'redirect') entry = { a: 'redirect', r: a.region, ...base };
+    else entry = { a: 'unavailable', w: a.retryAfterMs, why: a.reason, ...base };
+    parts.set(field, JSON.stringify(entry));
+  }
+  return { parts, roundEndRedisMs: Number.isFinite(roundEnd) && roundEnd > nowMs ? Math.floor(roundEnd + redisOffsetMs) : null };
+}
+
+/** The fields of `next` that differ from `prev`, and '' for each field of `prev` that `next` lacks. */
+export function changedFields(prev: ReadonlyMap<string, string>, next: ReadonlyMap<string, string>): Map<string, string> {
+  const changed = new Map<string, string>();
+  for (const [k, v] of next) if (prev.get(k) !== v) changed.set(k, v);
+  for (const k of prev.keys()) if (!next.has(k)) changed.set(k, '');
+  return changed;
 }
 
 export interface BoardSource {
@@ -65,13 +131,23 @@ export interface BoardSource {
   shipped?(): { incarnation: string; seq: number } | null;
 }
 
+/** What the reader needs of the store (RegionStore). */
+export type BoardReaderStore = Pick<RegionStore, 'readBoard' | 'noteSeqSeen'>;
+
+/** What the publisher needs of the store (RegionStore). */
+export type BoardStore = Pick<RegionStore, 'publishBoard' | 'redisDeadline'>;
+
 /** The coordinator's side: publishes what changed, renews the board's end. */
 export class BoardPublisher {
-  private readonly published = new Map<string, string>();
+  /** What Redis holds as this publisher wrote it last (version 0: publish whole next). */
+  private parts = new Map<string, string>();
+  private head = new Map<string, string>();
+  private boardId = '';
+  private version = 0;
   private timer: TimerHandle | null = null;
   private running = false;
 
-  constructor(private readonly store: RegionStore, private readonly source: BoardSource, private readonly clock: Clock, private readonly log: Logger, private readonly publishMs = BOARD_PUBLISH_MS) {}
+  constructor(private readonly store: BoardStore, private readonly source: BoardSource, private readonly clock: Clock, private readonly log: Logger, private readonly publishMs = BOARD_PUBLISH_MS) {}
 
   start(): void {
     this.running = true;
@@ -84,44 +160,52 @@ export class BoardPublisher {
     this.timer = null;
   }
 
-  private async round(): Promise<void> {
-    if (!this.running) return;
+  /** One publication (the timer's round; tests call it directly). */
+  async publishOnce(): Promise<void> {
     try {
-      const changed = await this.changes();
-      await this.store.publishBoard(changed, BOARD_VALID_MS);
-      for (const [k, v] of changed) { if (v === '') this.published.delete(k); else this.published.set(k, v); }
+      const { head, parts } = await this.snapshot();
+      // the changes since what we wrote last; when the board is not that one (another
+      // coordinator wrote it, Redis lost or rolled back writes) the whole board at once
+      if (this.version > 0 && await this.publish(head, parts, false)) return;
+      this.version = 0;
+      if (!await this.publish(head, parts, true)) this.log.info('coordinator board not published whole (not the coordinator?)');
     } catch (err) {
-      this.published.clear(); // publish everything again next round
+      this.version = 0; // publish everything again next round
       this.log.debug({ err: (err as Error).message }, 'coordinator board not published this round');
     }
+  }
+
+  private async publish(head: Map<string, string>, parts: Map<string, string>, whole: boolean): Promise<boolean> {
+    if (whole) this.boardId = randomBytes(8).toString('hex');
+    const v = await this.store.publishBoard({
+      boardId: this.boardId, expectedVersion: whole ? 0 : this.version, head: whole ? head : changedFields(this.head, head), parts: whole ? parts : changedFields(this.parts, parts),
+      validMs: BOARD_VALID_MS, changesMax: BOARD_CHANGES_MAX, changeFieldsMax: BOARD_CHANGE_FIELDS_MAX,
+    });
+    if (v === null) return false;
+    this.version = v;
+    this.head = head;
+    this.parts = parts;
+    return true;
+  }
+
+  private async round(): Promise<void> {
+    if (!this.running) return;
+    await this.publishOnce();
     if (this.running) this.timer = this.clock.setTimer(this.publishMs, () => void this.round());
   }
 
-  private async changes(): Promise<Map<string, string>> {
+  private async snapshot(): Promise<{ head: Map<string, string>; parts: Map<string, string> }> {
     const now = this.clock.monoMs();
     const redisOffsetMs = (await this.store.redisDeadline(now)) - now;
-    const changed = new Map<string, string>();
-    const put = (field: string, value: string) => { if (this.published.get(field) !== value) changed.set(field, value); };
-    const auth = this.source.authority;
-    for (const ks of this.source.keyspaces) {
-      for (let p = 0; p < ks.partitions; p++) {
-        const a = auth.check(ks, p);
-        const base = { o: auth.activeRegion(ks, p), s: auth.partitionState(ks, p) };
-        let entry: BoardEntry;
-        if (a.kind === 'local') {
-          entry = { a: 'local', e: a.epoch, ...base, ...(a.fenced ? { f: 1 as const, l: Math.floor((a.leaseEndMonoMs ?? now) + redisOffsetMs) } : {}) };
-        } else if (a.kind === 'redirect') entry = { a: 'redirect', r: a.region, ...base };
-        else entry = { a: 'unavailable', w: a.retryAfterMs, why: a.reason, ...base };
-        // a renewed lease moves its end by the renewal interval: published at that pace
-        put(partitionField(ks.name, p), JSON.stringify(entry));
-      }
-    }
+    const { parts, roundEndRedisMs } = boardEntries(this.source.keyspaces, this.source.authority, now, redisOffsetMs);
+    const head = new Map<string, string>();
+    if (roundEndRedisMs !== null) head.set(ROUND_END_FIELD, String(roundEndRedisMs));
     // acks carry the log's incarnation: a reader counts them only for the incarnation Redis
     // holds (after a log reset an old incarnation's higher ack must release no new write)
     const shipped = this.source.shipped?.();
-    for (const [peer, seq] of this.source.acked()) put(ackField(peer), seq === null || !shipped ? '' : `${shipped.incarnation}:${seq}`);
-    if (shipped) put(SHIPPED_FIELD, `${shipped.incarnation}:${shipped.seq}`);
-    return changed;
+    for (const [peer, seq] of this.source.acked()) if (seq !== null && shipped) head.set(ackField(peer), `${shipped.incarnation}:${seq}`);
+    if (shipped) head.set(SHIPPED_FIELD, `${shipped.incarnation}:${shipped.seq}`);
+    return { head, parts };
   }
 }
 
@@ -133,15 +217,19 @@ export class BoardReader implements WriteAuthority {
   private incarnation: string | null = null;
   /** The coordinator's seq floor as last published (`<incarnation>:<seq>`). */
   private shipped: { incarnation: string; seq: number } | null = null;
+  /** The board's id and the version of the entries held ('' and 0: none). */
+  private boardId = '';
   private version = 0;
-  /** The board's end and Redis's clock minus our monotonic clock, from the last read. */
-  private endMonoMs = 0;
+  /** The board's end, and the lease end of the last renewal round (null: none), on Redis's clock, from the last read. */
+  private endRedisMs = 0;
+  private roundEndRedisMs: number | null = null;
+  /** Redis's clock minus our monotonic clock at the last read (from its send time: conservative). */
   private redisOffsetMs = 0;
   private timer: TimerHandle | null = null;
   private running = false;
   private readonly waiters = new Set<{ peer: string; seq: number; incarnation: string | null; resolve: (ok: boolean) => void; timer: TimerHandle }>();
 
-  constructor(private readonly store: RegionStore, private readonly clock: Clock, private readonly log: Logger, private readonly refreshMs = BOARD_REFRESH_MS) {}
+  constructor(private readonly store: BoardReaderStore, private readonly clock: Clock, private readonly log: Logger, private readonly refreshMs = BOARD_REFRESH_MS) {}
 
   start(): void {
     if (this.running) return;
@@ -157,16 +245,12 @@ export class BoardReader implements WriteAuthority {
     this.waiters.clear();
   }
 
-  private async round(): Promise<void> {
-    if (!this.running) return;
+  /** One read (the timer's round; tests call it directly). */
+  async readOnce(): Promise<void> {
     const sentMs = this.clock.monoMs();
     try {
-      const b = await this.store.readBoard(this.version);
-      // Redis's clock at the read is at least its TIME reply at our send time: conservative
-      this.redisOffsetMs = b.redisNowMs - sentMs;
-      this.endMonoMs = b.endMs - this.redisOffsetMs;
-      this.incarnation = b.incarnation;
-      if (b.fields) this.load(b.fields, b.version);
+      const b = await this.store.readBoard(this.boardId, this.version, BOARD_READ_FIELDS_MAX);
+      this.load(b, sentMs);
       // The store's seq floor is per process, and only the coordinator's senders read the
       // log: what they shipped is a floor for this instance's writes too, or after Redis came
       // back with older data this instance handed those seqs out again for other content
@@ -178,23 +262,57 @@ export class BoardReader implements WriteAuthority {
     } catch (err) {
       this.log.debug({ err: (err as Error).message }, 'coordinator board not read this round');
     }
+  }
+
+  private async round(): Promise<void> {
+    if (!this.running) return;
+    await this.readOnce();
     if (this.running) this.timer = this.clock.setTimer(this.refreshMs, () => void this.round());
   }
 
-  private load(fields: Record<string, string>, version: number): void {
-    const entries = new Map<string, BoardEntry>();
+  /** Takes one read: the head whole, the entries whole, changed, or as they were. */
+  private load(b: BoardRead, sentMs: number): void {
+    // Redis's clock at the read is at least its TIME reply at our send time: conservative
+    this.redisOffsetMs = b.redisNowMs - sentMs;
+    this.incarnation = b.incarnation;
+    const head = b.head;
+    const end = Number(head._end);
+    this.endRedisMs = Number.isFinite(end) ? end : 0;
+    const round = Number(head[ROUND_END_FIELD]);
+    this.roundEndRedisMs = head[ROUND_END_FIELD] !== undefined && Number.isFinite(round) ? round : null;
+    this.shipped = parseIncarnationSeq(head[SHIPPED_FIELD]);
     const acks = new Map<string, { incarnation: string; seq: number }>();
-    this.shipped = parseIncarnationSeq(fields[SHIPPED_FIELD]);
-    for (const [k, v] of Object.entries(fields)) {
-      if (k.startsWith('p:')) { try { entries.set(k, JSON.parse(v) as BoardEntry); } catch { /* a malformed entry is no authority */ } } else if (k.startsWith('a:')) { const a = parseIncarnationSeq(v); if (a) acks.set(k.slice(2), a); }
-    }
-    this.entries = entries;
+    for (const [k, v] of Object.entries(head)) if (k.startsWith('a:')) { const a = parseIncarnationSeq(v); if (a) acks.set(k.slice(2), a); }
     this.acks = acks;
-    this.version = version;
+    const parse = (v: string): BoardEntry | undefined => { try { return JSON.parse(v) as BoardEntry; } catch { return undefined; /* a malformed entry is no authority */ } };
+    const e = b.entries;
+    if (e.mode === 'none') {
+      this.entries = new Map();
+      this.boardId = '';
+      this.version = 0;
+      return;
+    }
+    if (e.mode === 'whole') {
+      const entries = new Map<string, BoardEntry>();
+      for (const [k, v] of Object.entries(e.fields)) { const x = parse(v); if (x && k.startsWith('p:')) entries.set(k, x); }
+      this.entries = entries;
+    } else if (e.mode === 'diff') {
+      for (const [k, v] of e.fields) {
+        const x = v === null ? undefined : parse(v);
+        if (x) this.entries.set(k, x); else this.entries.delete(k);
+      }
+    }
+    this.boardId = head._id ?? '';
+    this.version = Number(head._v ?? 0) || 0;
+  }
+
+  /** Our monotonic clock's reading of a Redis-clock instant, by the last read. */
+  private toMono(redisMs: number): number {
+    return redisMs - this.redisOffsetMs;
   }
 
   private entry(keyspace: string, p: number): BoardEntry | undefined {
-    if (this.clock.monoMs() >= this.endMonoMs) return undefined;
+    if (this.clock.monoMs() >= this.toMono(this.endRedisMs)) return undefined;
     return this.entries.get(partitionField(keyspace, p));
   }
 
@@ -208,7 +326,9 @@ export class BoardReader implements WriteAuthority {
     if (e.a === 'redirect') return { kind: 'redirect', region: e.r ?? '' };
     if (e.a === 'unavailable') return { kind: 'unavailable', retryAfterMs: e.w ?? BOARD_RETRY_AFTER_MS, reason: e.why ?? 'unavailable' };
     if (!e.f) return { kind: 'local', epoch: e.e ?? 0, fenced: false };
-    const leaseEndMonoMs = (e.l ?? 0) - this.redisOffsetMs;
+    // its own end, or its renewal round's (none published: ended)
+    const endRedisMs = e.lr ? this.roundEndRedisMs : e.l;
+    const leaseEndMonoMs = typeof endRedisMs === 'number' && Number.isFinite(endRedisMs) ? this.toMono(endRedisMs) : Number.NEGATIVE_INFINITY;
     if (leaseEndMonoMs <= this.clock.monoMs()) return { kind: 'unavailable', retryAfterMs: BOARD_RETRY_AFTER_MS, code: 'no_write_authority', reason: `the region's lease on ${ks}/${p} ended (as the coordinator last said)` };
     return { kind: 'local', epoch: e.e ?? 0, fenced: true, leaseEndMonoMs };
   }

@@ -91,8 +91,14 @@ export class StoreKeys {
   get coordinatorTokens(): string { return `${this.prefix}coordinator-tokens`; }
   /** The region's instances: id → "<url>|<last claim, Redis ms>" (lua/claimCoordinator-3.lua). */
   get instances(): string { return `${this.prefix}instances`; }
-  /** The coordinator's board for the other instances: partitions' authority, peers' acks (lua/publishBoard-2.lua). */
-  get coordinatorBoard(): string { return `${this.prefix}coordinator-board`; }
+  /**
+   * The coordinator's board for the other instances (lua/publishBoard-4.lua): its head (id,
+   * version, end, the last renewal round's lease end, seq floor, peers' acks), the partitions'
+   * authority entries, the list of recent changes to those.
+   */
+  get coordinatorBoard(): string { return `${this.prefix}board`; }
+  get coordinatorBoardParts(): string { return `${this.prefix}board:parts`; }
+  get coordinatorBoardChanges(): string { return `${this.prefix}board:changes`; }
 }
 
 /**
@@ -106,7 +112,7 @@ export class StoreKeys {
  * list and board. In a Redis Cluster the lease check needs a copy in each partition's slot
  * (docs/design-notes.md, "Several instances per region").
  */
-export const COORDINATION_REGION_WIDE = ['coordinator', 'lease', 'tokens', 'instances', 'board'] as const;
+export const COORDINATION_REGION_WIDE = ['coordinator', 'lease', 'tokens', 'instances', 'board', 'boardParts', 'boardChanges'] as const;
 
 export const PER_WRITE_REGION_WIDE = ['log', 'seq', 'logBytes', 'identity', 'idempotency', 'idempotencyIndex', 'idempotencyUnremembered',
   'applied', 'pendingIndex', 'journal', 'journalBytes', 'journalAcked', 'outbox', 'incarnation', 'deadLetters'] as const;

@@ -277,6 +277,33 @@ export function isReadable<T extends RecordVersion>(rec: T | null | undefined, n
   return !!rec && !rec.tombstone && !isExpired(rec, nowMs);
 }
 
+/** The publishBoard script's answer when the board is not the one the coordinator wrote last. */
+const BOARD_NOT_EXPECTED = -12;
+
+/** One publication of the coordinator's board (RegionStore.publishBoard). */
+export interface BoardPublication {
+  readonly boardId: string;
+  /** The version this coordinator wrote last under boardId; 0: publish every entry. */
+  readonly expectedVersion: number;
+  readonly head: ReadonlyMap<string, string>;
+  readonly parts: ReadonlyMap<string, string>;
+  readonly validMs: number;
+  readonly changesMax: number;
+  readonly changeFieldsMax: number;
+}
+
+/** One read of the board (RegionStore.readBoard). */
+export interface BoardRead {
+  readonly redisNowMs: number;
+  readonly incarnation: string | null;
+  /** The head's fields (_id, _v, _end, l, h, a:<peer>). */
+  readonly head: Readonly<Record<string, string>>;
+  readonly entries:
+    | { readonly mode: 'none' | 'same' }
+    | { readonly mode: 'diff'; readonly fields: ReadonlyMap<string, string | null> }
+    | { readonly mode: 'whole'; readonly fields: Readonly<Record<string, string>> };
+}
+
 /** The version has an expiry and it is at or before `nowMs`. */
 export function isExpired(rec: { readonly expiresAtMs?: number | undefined }, nowMs: number): boolean {
   return rec.expiresAtMs !== undefined && rec.expiresAtMs <= nowMs;
@@ -903,28 +930,45 @@ export class RegionStore implements ChangeSink {
     await this.coordinatorWrite(ownersKey, 'hset', field, value);
   }
 
-  /** Writes the changed fields of the coordinator's board (value '' removes one) and renews its end; the board's version. */
-  async publishBoard(changed: ReadonlyMap<string, string>, validMs: number): Promise<number> {
-    const res = (await scripts.publishBoard.call(this.redis, { board: this.keys.coordinatorBoard, coordinator: this.keys.coordinator },
-      { coordinatorToken: this.coordinatorToken(), validMs, count: changed.size }, [...changed].flat())) as number;
+  /**
+   * Writes the coordinator's board (lua/publishBoard-4.lua): the changed head fields and
+   * partition entries (value '' removes one) since `expectedVersion` under `boardId`, or every
+   * entry when `expectedVersion` is 0; renews its end. The board's version, or null when the
+   * board is not the one expected (publish it whole).
+   */
+  async publishBoard(p: BoardPublication): Promise<number | null> {
+    const res = (await scripts.publishBoard.call(this.redis,
+      { board: this.keys.coordinatorBoard, boardParts: this.keys.coordinatorBoardParts, boardChanges: this.keys.coordinatorBoardChanges, coordinator: this.keys.coordinator },
+      { coordinatorToken: this.coordinatorToken(), validMs: p.validMs, boardId: p.boardId, expectedVersion: p.expectedVersion, headCount: p.head.size, partCount: p.parts.size,
+        changesMax: p.changesMax, changeFieldsMax: p.changeFieldsMax }, [...[...p.head].flat(), ...[...p.parts].flat()])) as number;
+    if (res === BOARD_NOT_EXPECTED) return null;
     if (res < 0) throw storeError(res, 'the coordinator board');
     return res;
   }
 
   /**
-   * The coordinator's board as Redis holds it now: Redis's clock (ms), the board's end and
-   * version, and — when `ifNotVersion` differs from the version — every field.
+   * One atomic read of the coordinator's board: Redis's clock (ms), the log's incarnation,
+   * the head, and of the partitions' entries what changed since (`boardId`, `version`).
    */
-  async readBoard(ifNotVersion: number): Promise<{ redisNowMs: number; endMs: number; version: number; incarnation: string | null; fields: Record<string, string> | null }> {
-    const res = await this.redis.multi().time().hmget(this.keys.coordinatorBoard, '_end', '_v').get(this.keys.incarnation).exec();
-    if (!res) throw new StoreUnavailableError('board read: transaction aborted');
-    for (const [err] of res) if (err) throw err;
-    const [sec, usec] = res[0]![1] as [string, string];
-    const [end, v] = res[1]![1] as [string | null, string | null];
-    const incarnation = res[2]![1] as string | null;
-    const version = Number(v ?? 0);
-    const fields = version !== ifNotVersion && version > 0 ? await this.redis.hgetall(this.keys.coordinatorBoard) : null;
-    return { redisNowMs: Number(sec) * 1000 + Math.floor(Number(usec) / 1000), endMs: Number(end ?? 0), version, incarnation, fields };
+  async readBoard(boardId: string, version: number, fieldsMax: number): Promise<BoardRead> {
+    const res = (await scripts.readBoard.call(this.redis,
+      { board: this.keys.coordinatorBoard, boardParts: this.keys.coordinatorBoardParts, boardChanges: this.keys.coordinatorBoardChanges, incarnation: this.keys.incarnation },
+      { boardId, version, fieldsMax })) as [string, string, string | null, string[], string, ...unknown[]];
+    const pairs = (flat: readonly string[]): Record<string, string> => {
+      const o: Record<string, string> = {};
+      for (let i = 0; i + 1 < flat.length; i += 2) o[flat[i]!] = flat[i + 1]!;
+      return o;
+    };
+    const head = pairs(res[3] ?? []);
+    const base = { redisNowMs: Number(res[0]) * 1000 + Math.floor(Number(res[1]) / 1000), incarnation: res[2] ?? null, head };
+    const mode = res[4];
+    if (mode === 'diff') {
+      const names = (res[5] ?? []) as string[];
+      const values = (res[6] ?? []) as (string | null)[];
+      return { ...base, entries: { mode: 'diff', fields: new Map(names.map((n, i) => [n, values[i] ?? null] as const)) } };
+    }
+    if (mode === 'whole') return { ...base, entries: { mode: 'whole', fields: pairs((res[5] ?? []) as string[]) } };
+    return { ...base, entries: { mode: mode === 'same' ? 'same' : 'none' } };
   }
 
   /** The token coordinator actions carry now ('' with one instance per region). */

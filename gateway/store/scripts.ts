@@ -136,7 +136,9 @@ export const scripts = {
   raiseApplied: new LuaScript('raiseApplied-1', ['applied'], ['field', 'seq']),
   claimCoordinator: new LuaScript('claimCoordinator-3', ['lease', 'tokens', 'instances'], ['instanceId', 'leaseMs', 'url', 'mode', 'forgetMs', 'instancesMax', 'seenToken']),
   coordinatorWrite: new LuaScript('coordinatorWrite-2', ['target', 'coordinator'], ['coordinatorToken', 'op', 'value', 'extra']),
-  publishBoard: new LuaScript('publishBoard-2', ['board', 'coordinator'], ['coordinatorToken', 'validMs', 'count'], 'the changed field/value pairs'),
+  publishBoard: new LuaScript('publishBoard-4', ['board', 'boardParts', 'boardChanges', 'coordinator'],
+    ['coordinatorToken', 'validMs', 'boardId', 'expectedVersion', 'headCount', 'partCount', 'changesMax', 'changeFieldsMax'], 'the head\'s, then the entries\' changed field/value pairs'),
+  readBoard: new LuaScript('readBoard-4', ['board', 'boardParts', 'boardChanges', 'incarnation'], ['boardId', 'version', 'fieldsMax']),
 } as const;
 
 /** Registers every script on a connection (idempotent). */

@@ -76,6 +76,13 @@ describe('the coordinator board with 4096 partitions (real processes)', () => {
       const boardUsec = ['hgetall', 'hset', 'hdel', 'hmget', 'lrange', 'lpush', 'ltrim'].reduce((s, k) => s + delta(k).usec, 0);
       const boardShare = boardUsec / 1000 / wallMs;
       console.log(JSON.stringify({ partitions: PARTITIONS, wallMs: Math.round(wallMs), redisCpuShare: cpuShare, boardShare, bytesPerS: Math.round(bytesPerS), commandsPerS: Math.round(commandsPerS), top: rows.slice(0, 10).map((r) => `${r.cmd} ${r.calls} calls ${r.usec} us`) }));
+      const pre = f.byName('east').prefix;
+      const s1 = await c.hgetall(`${pre}board:parts`);
+      await sleep(1000);
+      const s2 = await c.hgetall(`${pre}board:parts`);
+      console.log(Object.keys(s2).filter((k) => s1[k] !== s2[k]).length, 'changed in 1 s', Object.keys(s2).filter((k) => s1[k] !== s2[k]).slice(0, 4).map((k) => `${s1[k]} -> ${s2[k]}`));
+      console.log(JSON.stringify(await c.hgetall(`${pre}board`)), (await c.lrange(`${pre}board:changes`, 0, 10)).map((x) => x.slice(0, 200)), await c.hmget(`${pre}board:parts`, 'p:orders:0', 'p:orders:1', 'p:orders:2', 'p:orders:3'));
+      console.log(f.logs(f.byName('east').instances[0]!, 3000).split('\n').filter((l) => /board/.test(l)).slice(-5).join('\n'));
       expect(bytesPerS).toBeLessThan(BYTES_PER_S_MAX);
       expect(boardShare).toBeLessThan(BOARD_CPU_SHARE_MAX);
     } finally {

@@ -144,9 +144,10 @@ describe('key layout: every script call in one Redis Cluster slot (3 masters, CL
     // the coordinator's: region-wide (its lease, tokens, instances, board); a fence written
     // under the token pairs the partition's fence with the region's lease (design-notes)
     note('claimCoordinator', ['lease', 'tokens', 'instances']);
-    note('publishBoard', ['board', 'coordinator']);
+    note('publishBoard', ['board', 'boardParts', 'boardChanges', 'coordinator']);
+    note('readBoard', ['board', 'boardParts', 'boardChanges', 'incarnation']);
     note('coordinatorWrite', ['coordinator']);
-    for (const name of ['trimLog', 'trimConflicts', 'raiseApplied', 'claimCoordinator', 'publishBoard', 'coordinatorWrite']) {
+    for (const name of ['trimLog', 'trimConflicts', 'raiseApplied', 'claimCoordinator', 'publishBoard', 'readBoard', 'coordinatorWrite']) {
       for (const o of outsideBy.get(name)!) expect([...PER_WRITE_REGION_WIDE, ...COORDINATION_REGION_WIDE] as readonly string[]).toContain(o);
     }
     expect([...covered].sort()).toEqual(Object.keys(scripts).sort());
