@@ -79,36 +79,114 @@ export function parseIncarnationSeq(v: string | undefined): { incarnation: strin
 }
 
 /**
- * Every partition's entry as the coordinator judges it at `nowMs` (monotonic), and the round's
- * lease end on Redis's clock (`redisOffsetMs` = Redis's clock − ours): the partitions whose
- * lease ends within BOARD_ROUND_SLACK_MS of the latest end say `lr` and the round's end is the
- * earliest of theirs; any other lease carries its own end.
+ * Every partition's entry as the coordinator judges it, encoded (one string per partition of
+ * `keyspaces`, in order; `fields` names them), with the round's lease end on Redis's clock
+ * (`redisOffsetMs` = Redis's clock − ours). The round is the most common lease end (to the
+ * ms): the partitions whose end lies within BOARD_ROUND_SLACK_MS of it say `lr`, and the
+ * round's end is the earliest of theirs, so no lease is published later than it ends; any
+ * other lease (renewed in another round, or missed the last) carries its own end. Runs every
+ * publication round over every partition: no allocation per partition beyond its string.
  */
-export function boardEntries(keyspaces: readonly KeyspaceConfig[], auth: WriteAuthority, nowMs: number, redisOffsetMs: number): { parts: Map<string, string>; roundEndRedisMs: number | null } {
-  const judged: { field: string; a: Authority; o: string | undefined; s: string }[] = [];
-  let latest = Number.NEGATIVE_INFINITY;
-  for (const ks of keyspaces) {
-    for (let p = 0; p < ks.partitions; p++) {
-      const a = auth.check(ks, p);
-      if (a.kind === 'local' && a.fenced && a.leaseEndMonoMs !== undefined && a.leaseEndMonoMs > latest) latest = a.leaseEndMonoMs;
-      judged.push({ field: partitionField(ks.name, p), a, o: auth.activeRegion(ks, p), s: auth.partitionState(ks, p) });
+export class BoardEncoder {
+  readonly fields: readonly string[];
+  private readonly judged: Authority[];
+  private readonly buckets = new Map<number, number>();
+  /** Per partition, what its last entry said and the entry (built again only when that changed). */
+  private readonly kinds: Uint8Array;
+  private readonly nums: Float64Array;
+  private readonly epochs: Float64Array;
+  private readonly texts: (string | undefined)[];
+  private readonly os: (string | undefined)[];
+  private readonly ss: (string | undefined)[];
+  private readonly built: (string | undefined)[];
+
+  constructor(private readonly keyspaces: readonly KeyspaceConfig[], private readonly auth: WriteAuthority) {
+    const fields: string[] = [];
+    for (const ks of keyspaces) for (let p = 0; p < ks.partitions; p++) fields.push(partitionField(ks.name, p));
+    this.fields = fields;
+    const n = fields.length;
+    this.judged = new Array<Authority>(n);
+    this.kinds = new Uint8Array(n);
+    this.nums = new Float64Array(n);
+    this.epochs = new Float64Array(n);
+    this.texts = new Array<string | undefined>(n);
+    this.os = new Array<string | undefined>(n);
+    this.ss = new Array<string | undefined>(n);
+    this.built = new Array<string | undefined>(n);
+  }
+
+  encode(nowMs: number, redisOffsetMs: number, out: string[]): { roundEndRedisMs: number | null } {
+    const { judged, buckets, auth } = this;
+    buckets.clear();
+    let i = 0;
+    let best = Number.NaN;
+    let bestCount = 0;
+    for (const ks of this.keyspaces) {
+      for (let p = 0; p < ks.partitions; p++, i++) {
+        const a = auth.check(ks, p);
+        judged[i] = a;
+        if (a.kind === 'local' && a.fenced && a.leaseEndMonoMs !== undefined && a.leaseEndMonoMs > nowMs) {
+          const b = Math.floor(a.leaseEndMonoMs);
+          const n = (buckets.get(b) ?? 0) + 1;
+          buckets.set(b, n);
+          if (n > bestCount) { bestCount = n; best = b; }
+        }
+      }
     }
+    // the round: ends within the slack of the most common ms; its end the earliest of them
+    let roundEnd = Number.POSITIVE_INFINITY;
+    const lo = best - BOARD_ROUND_SLACK_MS;
+    const hi = best + 1 + BOARD_ROUND_SLACK_MS;
+    if (bestCount > 0) {
+      for (i = 0; i < judged.length; i++) {
+        const a = judged[i]!;
+        if (a.kind === 'local' && a.fenced && a.leaseEndMonoMs !== undefined && a.leaseEndMonoMs >= lo && a.leaseEndMonoMs < hi && a.leaseEndMonoMs > nowMs && a.leaseEndMonoMs < roundEnd) roundEnd = a.leaseEndMonoMs;
+      }
+    }
+    i = 0;
+    const { kinds, nums, epochs, texts, os, ss, built } = this;
+    for (const ks of this.keyspaces) {
+      for (let p = 0; p < ks.partitions; p++, i++) {
+        const a = judged[i]!;
+        const o = auth.activeRegion(ks, p);
+        const st = auth.partitionState(ks, p);
+        // what the entry says, compared with the last round's: the string is built only when it changed
+        let kind: number;
+        let num = 0;
+        let text: string | undefined;
+        let epoch = 0;
+        if (a.kind === 'local') {
+          epoch = a.epoch;
+          if (!a.fenced) kind = 0;
+          else {
+            const end = a.leaseEndMonoMs ?? nowMs;
+            if (end >= roundEnd && end < hi && end > nowMs) kind = 1;
+            else { kind = 2; num = Math.floor(end + redisOffsetMs); }
+          }
+        } else if (a.kind === 'redirect') { kind = 3; text = a.region; } else { kind = 4; num = a.retryAfterMs; text = a.reason; }
+        const cached = built[i];
+        if (cached !== undefined && kinds[i] === kind && nums[i] === num && epochs[i] === epoch && texts[i] === text && os[i] === o && ss[i] === st) { out[i] = cached; continue; }
+        const tail = `${o === undefined ? '' : `"o":${JSON.stringify(o)},`}"s":${JSON.stringify(st)}}`;
+        const entry = kind === 0 ? `{"a":"local","e":${epoch},${tail}`
+          : kind === 1 ? `{"a":"local","e":${epoch},"f":1,"lr":1,${tail}`
+            : kind === 2 ? `{"a":"local","e":${epoch},"f":1,"l":${num},${tail}`
+              : kind === 3 ? `{"a":"redirect","r":${JSON.stringify(text)},${tail}`
+                : `{"a":"unavailable","w":${num},"why":${JSON.stringify(text)},${tail}`;
+        kinds[i] = kind; nums[i] = num; epochs[i] = epoch; texts[i] = text; os[i] = o; ss[i] = st; built[i] = entry;
+        out[i] = entry;
+      }
+    }
+    judged.fill(undefined as unknown as Authority); // hold no authority past the round
+    return { roundEndRedisMs: Number.isFinite(roundEnd) ? Math.floor(roundEnd + redisOffsetMs) : null };
   }
-  let roundEnd = Number.POSITIVE_INFINITY;
-  for (const { a } of judged) if (a.kind === 'local' && a.fenced && a.leaseEndMonoMs !== undefined && a.leaseEndMonoMs >= latest - BOARD_ROUND_SLACK_MS && a.leaseEndMonoMs < roundEnd) roundEnd = a.leaseEndMonoMs;
-  const inRound = (end: number) => Number.isFinite(roundEnd) && end >= roundEnd && end > nowMs;
-  const parts = new Map<string, string>();
-  for (const { field, a, o, s } of judged) {
-    const base = { o, s };
-    let entry: BoardEntry;
-    if (a.kind === 'local') {
-      const end = a.leaseEndMonoMs ?? nowMs;
-      entry = { a: 'local', e: a.epoch, ...base, ...(a.fenced ? (inRound(end) ? { f: 1 as const, lr: 1 as const } : { f: 1 as const, l: Math.floor(end + redisOffsetMs) }) : {}) };
-    } else if (a.kind === 'redirect') entry = { a: 'redirect', r: a.region, ...base };
-    else entry = { a: 'unavailable', w: a.retryAfterMs, why: a.reason, ...base };
-    parts.set(field, JSON.stringify(entry));
-  }
-  return { parts, roundEndRedisMs: Number.isFinite(roundEnd) && roundEnd > nowMs ? Math.floor(roundEnd + redisOffsetMs) : null };
+}
+
+/** BoardEncoder.encode as a map field → entry (tests, tools). */
+export function boardEntries(keyspaces: readonly KeyspaceConfig[], auth: WriteAuthority, nowMs: number, redisOffsetMs: number): { parts: Map<string, string>; roundEndRedisMs: number | null } {
+  const enc = new BoardEncoder(keyspaces, auth);
+  const out: string[] = [];
+  const { roundEndRedisMs } = enc.encode(nowMs, redisOffsetMs, out);
+  return { parts: new Map(enc.fields.map((f, i) => [f, out[i]!] as const)), roundEndRedisMs };
 }
 
 /** The fields of `next` that differ from `prev`, and '' for each field of `prev` that `next` lacks. */
@@ -139,15 +217,18 @@ export type BoardStore = Pick<RegionStore, 'publishBoard' | 'redisDeadline'>;
 
 /** The coordinator's side: publishes what changed, renews the board's end. */
 export class BoardPublisher {
+  private readonly encoder: BoardEncoder;
   /** What Redis holds as this publisher wrote it last (version 0: publish whole next). */
-  private parts = new Map<string, string>();
+  private values: string[] = [];
   private head = new Map<string, string>();
   private boardId = '';
   private version = 0;
   private timer: TimerHandle | null = null;
   private running = false;
 
-  constructor(private readonly store: BoardStore, private readonly source: BoardSource, private readonly clock: Clock, private readonly log: Logger, private readonly publishMs = BOARD_PUBLISH_MS) {}
+  constructor(private readonly store: BoardStore, private readonly source: BoardSource, private readonly clock: Clock, private readonly log: Logger, private readonly publishMs = BOARD_PUBLISH_MS) {
+    this.encoder = new BoardEncoder(source.keyspaces, source.authority);
+  }
 
   start(): void {
     this.running = true;
@@ -163,28 +244,31 @@ export class BoardPublisher {
   /** One publication (the timer's round; tests call it directly). */
   async publishOnce(): Promise<void> {
     try {
-      const { head, parts } = await this.snapshot();
+      const { head, values } = await this.snapshot();
       // the changes since what we wrote last; when the board is not that one (another
       // coordinator wrote it, Redis lost or rolled back writes) the whole board at once
-      if (this.version > 0 && await this.publish(head, parts, false)) return;
+      if (this.version > 0 && await this.publish(head, values, false)) return;
       this.version = 0;
-      if (!await this.publish(head, parts, true)) this.log.info('coordinator board not published whole (not the coordinator?)');
+      if (!await this.publish(head, values, true)) this.log.info('coordinator board not published whole (not the coordinator?)');
     } catch (err) {
       this.version = 0; // publish everything again next round
       this.log.debug({ err: (err as Error).message }, 'coordinator board not published this round');
     }
   }
 
-  private async publish(head: Map<string, string>, parts: Map<string, string>, whole: boolean): Promise<boolean> {
+  private async publish(head: Map<string, string>, values: string[], whole: boolean): Promise<boolean> {
     if (whole) this.boardId = randomBytes(8).toString('hex');
+    const fields = this.encoder.fields;
+    const parts = new Map<string, string>();
+    for (let i = 0; i < fields.length; i++) if (whole || this.values[i] !== values[i]) parts.set(fields[i]!, values[i]!);
     const v = await this.store.publishBoard({
-      boardId: this.boardId, expectedVersion: whole ? 0 : this.version, head: whole ? head : changedFields(this.head, head), parts: whole ? parts : changedFields(this.parts, parts),
+      boardId: this.boardId, expectedVersion: whole ? 0 : this.version, head: whole ? head : changedFields(this.head, head), parts,
       validMs: BOARD_VALID_MS, changesMax: BOARD_CHANGES_MAX, changeFieldsMax: BOARD_CHANGE_FIELDS_MAX,
     });
     if (v === null) return false;
     this.version = v;
     this.head = head;
-    this.parts = parts;
+    this.values = values;
     return true;
   }
 
@@ -194,10 +278,11 @@ export class BoardPublisher {
     if (this.running) this.timer = this.clock.setTimer(this.publishMs, () => void this.round());
   }
 
-  private async snapshot(): Promise<{ head: Map<string, string>; parts: Map<string, string> }> {
+  private async snapshot(): Promise<{ head: Map<string, string>; values: string[] }> {
     const now = this.clock.monoMs();
     const redisOffsetMs = (await this.store.redisDeadline(now)) - now;
-    const { parts, roundEndRedisMs } = boardEntries(this.source.keyspaces, this.source.authority, now, redisOffsetMs);
+    const values: string[] = new Array<string>(this.encoder.fields.length);
+    const { roundEndRedisMs } = this.encoder.encode(now, redisOffsetMs, values);
     const head = new Map<string, string>();
     if (roundEndRedisMs !== null) head.set(ROUND_END_FIELD, String(roundEndRedisMs));
     // acks carry the log's incarnation: a reader counts them only for the incarnation Redis
@@ -205,7 +290,7 @@ export class BoardPublisher {
     const shipped = this.source.shipped?.();
     for (const [peer, seq] of this.source.acked()) if (seq !== null && shipped) head.set(ackField(peer), `${shipped.incarnation}:${seq}`);
     if (shipped) head.set(SHIPPED_FIELD, `${shipped.incarnation}:${shipped.seq}`);
-    return { head, parts };
+    return { head, values };
   }
 }
 

@@ -224,10 +224,12 @@ export class WitnessAuthority implements WriteAuthority {
   }
 
   check(ks: KeyspaceConfig, partition: number): Authority {
-    const a = this.agent.authority(ks.name, partition, this.deps.clock.monoMs());
+    // one clock reading: the lease end is the agent's own (a second reading, later, would move it later)
+    const nowMs = this.deps.clock.monoMs();
+    const a = this.agent.authority(ks.name, partition, nowMs);
     if (ks.writes === 'multi-master') return this.multiMaster(ks, partition, a);
     switch (a.kind) {
-      case 'owner': return { kind: 'local', epoch: a.epoch, fenced: ks.onSplit === 'fence', leaseEndMonoMs: this.deps.clock.monoMs() + a.leaseRemainingMs };
+      case 'owner': return { kind: 'local', epoch: a.epoch, fenced: ks.onSplit === 'fence', leaseEndMonoMs: nowMs + a.leaseRemainingMs };
       case 'redirect': return { kind: 'redirect', region: a.region };
       case 'diverged': this.markDiverged(ks.name, partition, a.owner); return { kind: 'local', epoch: a.epoch, fenced: false };
       case 'unavailable': return { kind: 'unavailable', retryAfterMs: a.retryAfterMs, reason: `no write lease for ${ks.name}/${partition}: ${a.reason}` };
