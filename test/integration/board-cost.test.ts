@@ -1,14 +1,14 @@
 /**
  * The coordinator's board with many partitions, real processes: east runs two instances over
  * its Redis (east-0 the coordinator, east-1 reading the board), west one, with a witness, a
- * 4096-partition fence keyspace homed in east (east holds every lease: every partition's entry
- * is a lease, the worst case for the board). Over an idle window (no client traffic, every
- * lease held, no handover)
- * it measures east's Redis: CPU (INFO cpu), bytes sent and commands run (INFO stats), by
- * command (INFO commandstats). What an idle region costs must not grow with the board: the
- * bytes east's Redis sends (every client: an upper bound on what east-1 reads) stay under
- * BYTES_PER_S_MAX, and the board's own commands (the reader's reads, the publisher's
- * script and the hash writes it makes) under BOARD_CPU_SHARE_MAX of Redis's time.
+ * 4096-partition fence keyspace homed in east (east holds every lease: every entry is a lease,
+ * the worst case for the board). Over an idle window (no client traffic, every lease held, one
+ * coordinator throughout) it measures east's Redis: CPU (INFO cpu), bytes sent and commands run
+ * (INFO stats), by command (INFO commandstats). What an idle region costs must not grow with
+ * the board: the bytes east's Redis sends (every client: an upper bound on what east-1 reads)
+ * stay under BYTES_PER_S_MAX, and the board's own commands (the reader's reads, the hash writes
+ * of the publisher's script) under BOARD_CPU_SHARE_MAX of Redis's time. Failed on the board
+ * that republished every entry at every lease renewal: 0.6-2.1 MB/s, 0.8-3.0 % of Redis's time.
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
@@ -21,10 +21,11 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 const PARTITIONS = 4096;
 const WINDOW_MS = 4000;
+const WINDOWS_MAX = 6;
 /** Bytes per second east's Redis sends to all its clients in an idle window. */
 const BYTES_PER_S_MAX = 256 * 1024;
 /** Share of wall time Redis spends on the board's commands in an idle window. */
-const BOARD_CPU_SHARE_MAX = 0.02;
+const BOARD_CPU_SHARE_MAX = 0.0025;
 
 const statusOf = async (inst: Instance): Promise<any> => (await fetch(`${inst.url}/v1/status`, { signal: AbortSignal.timeout(5000) })).json();
 
@@ -56,7 +57,10 @@ async function sample(c: Redis): Promise<Sample> {
 
 describe('the coordinator board with 4096 partitions (real processes)', () => {
   it('an idle region: what east-1 reads and what the board costs Redis do not grow with the partitions', async () => {
-    fx = await startInstances({ perRegion: { east: 2, west: 1 }, witness: true, keyspaces: [{ name: 'orders', partitions: PARTITIONS, onSplit: 'fence', rotateHomes: false }] });
+    // the coordinator's own lease longer than by default: on a loaded machine a coordinator
+    // of 4096 leased partitions misses 1000 ms renewals (its claim waits behind the 4096 fence
+    // writes of each witness round) and the takeovers republish the board whole
+    fx = await startInstances({ perRegion: { east: 2, west: 1 }, witness: true, coordination: { leaseMs: 4000, renewMs: 500 }, keyspaces: [{ name: 'orders', partitions: PARTITIONS, onSplit: 'fence', rotateHomes: false }] });
     const f = fx;
     const e1 = f.byName('east').instances[1]!;
     // every partition leased by east and known to east-1 through the board
@@ -67,12 +71,29 @@ describe('the coordinator board with 4096 partitions (real processes)', () => {
     await sleep(1000);
     const c = new Redis(f.byName('east').redis.url);
     const pids = f.byName('east').instances.map((i) => i.child!.pid!);
+    const pre = f.byName('east').prefix;
+    // the coordinator's term and the board's id: a window counts only if neither moved (a
+    // takeover on a loaded machine republishes the board whole, which is not the idle cost)
+    const term = async () => `${await c.hget(`${pre}coordinator`, 'token')}/${await c.hget(`${pre}board`, '_id')}`;
     try {
-      const g0 = pids.map(procCpuMs);
-      const a = await sample(c);
-      await sleep(WINDOW_MS);
-      const b = await sample(c);
-      const g1 = pids.map(procCpuMs);
+      let g0: number[] = [];
+      let g1: number[] = [];
+      let a: Sample | undefined;
+      let b: Sample | undefined;
+      let windows = 0;
+      for (; windows < WINDOWS_MAX; windows++) {
+        const t0 = await term();
+        g0 = pids.map(procCpuMs);
+        a = await sample(c);
+        await sleep(WINDOW_MS);
+        b = await sample(c);
+        g1 = pids.map(procCpuMs);
+        if (await term() === t0) break;
+        await sleep(2000);
+      }
+      expect(windows, `no idle window of ${WINDOW_MS} ms with one coordinator in ${WINDOWS_MAX}`).toBeLessThan(WINDOWS_MAX);
+      a = a!;
+      b = b!;
       const wallMs = b.atMs - a.atMs;
       const delta = (name: string) => {
         const x = a.stats.get(name) ?? { calls: 0, usec: 0 };
@@ -88,7 +109,7 @@ describe('the coordinator board with 4096 partitions (real processes)', () => {
       const boardUsec = ['hgetall', 'hset', 'hdel', 'hmget', 'lrange', 'lpush', 'ltrim'].reduce((s, k) => s + delta(k).usec, 0);
       const boardShare = boardUsec / 1000 / wallMs;
       const gatewayCpuShare = pids.map((_, i) => (g1[i]! - g0[i]!) / wallMs);
-      console.log(JSON.stringify({ partitions: PARTITIONS, wallMs: Math.round(wallMs), redisCpuShare: cpuShare, gatewayCpuShare, boardShare, bytesPerS: Math.round(bytesPerS), commandsPerS: Math.round(commandsPerS), top: rows.slice(0, 10).map((r) => `${r.cmd} ${r.calls} calls ${r.usec} us`) }));
+      console.log(JSON.stringify({ partitions: PARTITIONS, windows: windows + 1, wallMs: Math.round(wallMs), redisCpuShare: cpuShare, gatewayCpuShare, boardShare, bytesPerS: Math.round(bytesPerS), commandsPerS: Math.round(commandsPerS), top: rows.slice(0, 10).map((r) => `${r.cmd} ${r.calls} calls ${r.usec} us`) }));
       expect(bytesPerS).toBeLessThan(BYTES_PER_S_MAX);
       expect(boardShare).toBeLessThan(BOARD_CPU_SHARE_MAX);
     } finally {
