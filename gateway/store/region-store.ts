@@ -960,7 +960,8 @@ export class RegionStore implements ChangeSink {
       return o;
     };
     const head = pairs(res[3] ?? []);
-    const base = { redisNowMs: Number(res[0]) * 1000 + Math.floor(Number(res[1]) / 1000), incarnation: res[2] ?? null, head };
+    // Redis's clock to the µs: floored to the ms it could read up to 1 ms before the reader's send time
+    const base = { redisNowMs: Number(res[0]) * 1000 + Number(res[1]) / 1000, incarnation: res[2] ?? null, head };
     const mode = res[4];
     if (mode === 'diff') {
       const names = (res[5] ?? []) as string[];
