@@ -90,9 +90,10 @@ export interface ReplicationBenchResult {
 
 /** Replication is in this build when the replicator exists and the gateway composes it. */
 export function assertReplicationAvailable(root = process.cwd()): void {
-  const gatewaySrc = join(root, 'gateway', 'gateway.ts');
-  const composed = existsSync(join(root, 'replicator', 'index.ts')) && existsSync(gatewaySrc) &&
-    /createReplicator\(/.test(readFileSync(gatewaySrc, 'utf8'));
+  // the gateway composes it, or (several instances per region) its coordinator role does
+  const sources = [join(root, 'gateway', 'gateway.ts'), join(root, 'gateway', 'coordinator.ts')];
+  const composed = existsSync(join(root, 'replicator', 'index.ts')) &&
+    sources.some((src) => existsSync(src) && /createReplicator\(/.test(readFileSync(src, 'utf8')));
   if (!composed) throw new ReplicationUnavailableError('replication not available in this build (no replicator/index.ts, or gateway/gateway.ts does not compose a Replicator)');
 }
 
