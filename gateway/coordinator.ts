@@ -141,6 +141,8 @@ export async function startRegionCoordinator(d: CoordinatorDeps, term: { registr
       const incarnation = d.replicationStore.knownIncarnation();
       return incarnation === undefined ? null : { incarnation, seq: store.headSeq() };
     },
+    // the other instances' writes wait for this (coordination/region-check.ts)
+    regionChecked: () => !d.rollbackGuard.pending(),
   }, clock, childLogger(root, { component: 'board' })) : undefined;
   board?.start();
   const worker = conflictWorker;

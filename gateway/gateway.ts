@@ -36,6 +36,7 @@ import type { GatewayContext } from './http/context.js';
 import { NOT_COORDINATOR_TOKEN, RedisLeaseStore, type CoordinatorElection } from './coordination/index.js';
 import { delegatingAuthority, notCoordinatorAuthority } from './coordination/authority.js';
 import { BoardReader } from './coordination/board.js';
+import { RegionCheck } from './coordination/region-check.js';
 import { runElection, startRegionCoordinator, type CoordinatorDeps, type CoordinatorRole } from './coordinator.js';
 
 export interface GatewayOptions {
@@ -119,7 +120,7 @@ export async function startGateway(config: GatewayConfig, opts: GatewayOptions =
     onLogRenewedElsewhere: (why: string) => loss.storeLost(why),
     settingsCheck: front.settingsCheck, security: front.security, authority: writes.gate, triggers,
     rollbackGuard: writes.rollbackGuard, repairMarks: checks.repairMarks, context, server,
-  }, { slot, startedEmpty: checks.startedEmpty, url, log: env.log, metrics: front.metrics, board: writes.board });
+  }, { slot, startedEmpty: checks.startedEmpty, url, log: env.log, metrics: front.metrics, board: writes.board, regionCheck: writes.regionCheck });
   const expirySweeper = startExpiry(env, stores, front.metrics, writes, context, slot);
   env.log.info({ port, publicUrl: config.publicUrl, keyspaces: config.keyspaces.map((k) => k.name) }, 'gateway listening');
   return {
@@ -324,6 +325,8 @@ interface WriteGate {
   /** The instance's write authority: the bootstrap gate over the role's ownership (or the board). */
   readonly gate: BootstrapGate;
   readonly rollbackGuard: RollbackGuard;
+  /** With several instances: whose rollback check this instance's writes wait for (coordination/region-check.ts). */
+  readonly regionCheck: RegionCheck | undefined;
   /** Another instance than the coordinator: the coordinator's word through Redis (absent without coordination). */
   readonly board: BoardReader | undefined;
   readonly instanceList: RedisLeaseStore | undefined;
@@ -349,6 +352,12 @@ function writeGate(env: Env, stores: Stores, metrics: GatewayMetrics, slot: Role
   const instanceList = config.coordination.enabled ? new RedisLeaseStore(stores.redis, store.keys) : undefined;
   const board = config.coordination.enabled ? new BoardReader(store, clock, childLogger(root, { component: 'board' })) : undefined;
   const leased = config.witness !== undefined && config.peers.length > 0;
+  // with several instances the check is the coordinator's (it holds the links); the others
+  // wait only until they know the store watched (region-check.ts)
+  const regionCheck = config.coordination.enabled ? new RegionCheck({
+    guard: rollbackGuard, isCoordinator: () => slot.role !== undefined, boardSaysChecked: () => board?.regionChecked() ?? false,
+    log: childLogger(root, { component: 'region-check' }),
+  }) : undefined;
   const notCoordinator = notCoordinatorAuthority(staticAuthority, () => slot.election?.status().coordinator?.url);
   const roleAuthority = delegatingAuthority(() => slot.role?.ownership ?? (leased ? board ?? notCoordinator : staticAuthority));
   // A store that started empty takes no writes until anti-entropy rebuilt it from the peers
@@ -356,11 +365,11 @@ function writeGate(env: Env, stores: Stores, metrics: GatewayMetrics, slot: Role
   // `boot.unknown` while Redis has not answered yet (writes wait for that too).
   const gate = new BootstrapGate(roleAuthority, {
     clock, waitMs: config.antiEntropy.bootstrapWriteWaitMs, log, registry: metrics.registry,
-    state: () => (boot.unknown || rollbackGuard.pending() ? 'pending' : slot.role?.antiEntropy?.bootstrapStatus().state ?? 'none'),
+    state: () => (boot.unknown || (regionCheck ?? rollbackGuard).pending() ? 'pending' : slot.role?.antiEntropy?.bootstrapStatus().state ?? 'none'),
     complete: () => slot.role?.antiEntropy?.bootstrapStatus().complete ?? false,
     onOpenedIncomplete: () => loss.raiseFloor('writes open before every peer was pulled'),
   });
-  return { gate, rollbackGuard, board, instanceList, leased };
+  return { gate, rollbackGuard, regionCheck, board, instanceList, leased };
 }
 
 /** What the HTTP layer reads of the region process (http/context.ts); the role's parts through `slot`. */
@@ -487,11 +496,13 @@ async function startFront(env: Env, security: SiteSecurity, context: GatewayCont
  * stopped the moment it does not (coordinator.ts). The first term bootstraps a store that
  * started empty.
  */
-async function startCoordination(roleDeps: CoordinatorDeps, o: { slot: RoleSlot; startedEmpty: boolean; url: string; log: Logger; metrics: GatewayMetrics; board: BoardReader | undefined }): Promise<void> {
+async function startCoordination(roleDeps: CoordinatorDeps, o: { slot: RoleSlot; startedEmpty: boolean; url: string; log: Logger; metrics: GatewayMetrics; board: BoardReader | undefined; regionCheck: RegionCheck | undefined }): Promise<void> {
   const { config, redis, store, clock } = roleDeps;
   const { slot } = o;
   let bootstrapPending = o.startedEmpty;
   const startRole = async (registry: Registry, token?: number): Promise<CoordinatorRole> => {
+    // each term's rollback check: nothing to compare if the store was watched, else the log as it is now
+    await o.regionCheck?.beginTerm(() => store.bootLogState());
     const r = await startRegionCoordinator(roleDeps, { registry, bootstrap: bootstrapPending, ...(token === undefined ? {} : { token }) });
     bootstrapPending = false;
     return r;

@@ -91,6 +91,26 @@ export class RollbackGuard {
     return false;
   }
 
+  /** The boot state is read and nothing waits for a cursor any more (no side effect, unlike `pending`). */
+  settled(): boolean {
+    return this.bootKnown && (this.checkEnded || this.unchecked.size === 0);
+  }
+
+  /**
+   * Starts the check again (several instances per region: this instance becomes the
+   * coordinator). `state` null: a running instance watched the region's store since a check
+   * ended, nothing to compare (this process's boot head is stale: the others wrote since);
+   * otherwise the log as read now, compared as at a boot.
+   */
+  restart(state: BootLogState | null): void {
+    this.boot = null;
+    this.unchecked.clear();
+    this.early.clear();
+    this.checkEnded = state === null;
+    this.bootKnown = state === null || this.o.peers.length === 0;
+    if (state !== null) this.booted(state);
+  }
+
   /** Every established link's cursor (Replicator.onCursor). */
   onCursor(e: CursorEvent): void {
     if (!this.bootKnown) return void this.early.set(e.peer, e);

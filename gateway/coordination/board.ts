@@ -67,6 +67,8 @@ const partitionField = (ks: string, p: number) => `p:${ks}:${p}`;
 const ackField = (peer: string) => `a:${peer}`;
 /** The coordinator's seq floor of the region's log: `<incarnation>:<seq>` (see BoardReader). */
 const SHIPPED_FIELD = 'h';
+/** '1' once the coordinator's rollback check of the region's store ended (its writes open), '0' before. */
+const CHECKED_FIELD = 'c';
 /** The lease end of the last renewal round, on Redis's clock (ms): the head's `l`. */
 const ROUND_END_FIELD = 'l';
 
@@ -207,6 +209,8 @@ export interface BoardSource {
    * may have shipped), with the log's incarnation; null while unknown.
    */
   shipped?(): { incarnation: string; seq: number } | null;
+  /** The coordinator's rollback check of the region's store ended (rollback-guard.ts; region-check.ts). */
+  regionChecked?(): boolean;
 }
 
 /** What the reader needs of the store (RegionStore). */
@@ -290,6 +294,7 @@ export class BoardPublisher {
     const shipped = this.source.shipped?.();
     for (const [peer, seq] of this.source.acked()) if (seq !== null && shipped) head.set(ackField(peer), `${shipped.incarnation}:${seq}`);
     if (shipped) head.set(SHIPPED_FIELD, `${shipped.incarnation}:${shipped.seq}`);
+    if (this.source.regionChecked) head.set(CHECKED_FIELD, this.source.regionChecked() ? '1' : '0');
     return { head, values };
   }
 }
@@ -302,6 +307,8 @@ export class BoardReader implements WriteAuthority {
   private incarnation: string | null = null;
   /** The coordinator's seq floor as last published (`<incarnation>:<seq>`). */
   private shipped: { incarnation: string; seq: number } | null = null;
+  /** The coordinator's word that its rollback check of the store ended (as last read). */
+  private checked = false;
   /** The board's id and the version of the entries held ('' and 0: none). */
   private boardId = '';
   private version = 0;
@@ -366,6 +373,7 @@ export class BoardReader implements WriteAuthority {
     const round = Number(head[ROUND_END_FIELD]);
     this.roundEndRedisMs = head[ROUND_END_FIELD] !== undefined && Number.isFinite(round) ? round : null;
     this.shipped = parseIncarnationSeq(head[SHIPPED_FIELD]);
+    this.checked = head[CHECKED_FIELD] === '1';
     const acks = new Map<string, { incarnation: string; seq: number }>();
     for (const [k, v] of Object.entries(head)) if (k.startsWith('a:')) { const a = parseIncarnationSeq(v); if (a) acks.set(k.slice(2), a); }
     this.acks = acks;
@@ -403,6 +411,11 @@ export class BoardReader implements WriteAuthority {
 
   check(ks: KeyspaceConfig, p: number): Authority {
     return this.checkByName(ks.name, p);
+  }
+
+  /** A live board (renewed within BOARD_VALID_MS) says the coordinator's rollback check of the region's store ended. */
+  regionChecked(): boolean {
+    return this.checked && this.clock.monoMs() < this.toMono(this.endRedisMs);
   }
 
   private checkByName(ks: string, p: number): Authority {
