@@ -21,6 +21,7 @@ import { startCluster, eventually } from '../helpers/cluster.js';
 import { startGateway } from '../../gateway/index.js';
 import { silentLogger } from '../../infra/log.js';
 import { ROLLBACK_CHECK_WAIT_MS } from '../../gateway/rollback-guard.js';
+import { BOARD_VALID_MS } from '../../gateway/coordination/board.js';
 
 type Cluster = Awaited<ReturnType<typeof startCluster>>;
 let cluster: Cluster | undefined;
@@ -187,6 +188,8 @@ describe('an instance that is not the coordinator restarts (2 instances per regi
       const incarnation = await redis.get(keys.incarnation);
       await second.gateway.close();
       await first.gateway.close();
+      // past the last board's validity: no word of the stopped coordinator is trusted at the boots
+      await sleep(BOARD_VALID_MS + 100);
       if (mark === 'without a clean-stop mark') await redis.del(keys.cleanStop);
       else expect(await redis.get(keys.cleanStop)).not.toBeNull();
       const t0 = Date.now();
