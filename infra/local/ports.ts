@@ -1,17 +1,14 @@
 import { createServer } from 'node:net';
 
-/** A TCP port that was free on `host` a moment ago (the OS picks it). */
+/**
+ * A TCP port that was free on `host` a moment ago, chosen at random below the kernel's
+ * ephemeral range. A port the OS picks (listen on 0) lies inside that range, so a listener
+ * restarted on it races every outgoing connection of the machine: seen in the suite, a
+ * gateway instance restarted on its port failed with EADDRINUSE because another test's
+ * connection had taken the port as its local port in between.
+ */
 export function freePort(host = '127.0.0.1'): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.unref();
-    srv.on('error', reject);
-    srv.listen(0, host, () => {
-      const addr = srv.address();
-      const port = typeof addr === 'object' && addr ? addr.port : 0;
-      srv.close(() => resolve(port));
-    });
-  });
+  return freePortRange(1, host);
 }
 
 /** Below the kernel's ephemeral range (32768-60999 by default): outgoing connections never take these. */
