@@ -56,6 +56,8 @@ export interface CoordinatorDeps {
   readonly authority: WriteAuthority;
   readonly triggers: TriggerRegistry;
   readonly rollbackGuard: RollbackGuard;
+  /** This instance's writes are open (its bootstrap gate): published on the board for the others. */
+  readonly writesOpen?: () => boolean;
   readonly repairMarks: RedisRepairMarks;
   readonly context: GatewayContext;
   readonly server: Server;
@@ -141,8 +143,10 @@ export async function startRegionCoordinator(d: CoordinatorDeps, term: { registr
       const incarnation = d.replicationStore.knownIncarnation();
       return incarnation === undefined ? null : { incarnation, seq: store.headSeq() };
     },
-    // the other instances' writes wait for this (coordination/region-check.ts)
-    regionChecked: () => !d.rollbackGuard.pending(),
+    // the other instances' writes wait for this (coordination/region-check.ts): the check
+    // ended and this instance's own writes are open (the bootstrap of an empty store done)
+    regionChecked: () => !d.rollbackGuard.pending() && (d.writesOpen?.() ?? true),
+    counterFloor: () => store.counterFloorState(),
   }, clock, childLogger(root, { component: 'board' })) : undefined;
   board?.start();
   const worker = conflictWorker;

@@ -119,7 +119,7 @@ export async function startGateway(config: GatewayConfig, opts: GatewayOptions =
     maps: stores.maps, keyspaces: stores.keyspaces, conflicts: stores.conflicts, merkleStore: checks.merkleStore,
     onLogRenewedElsewhere: (why: string) => loss.storeLost(why),
     settingsCheck: front.settingsCheck, security: front.security, authority: writes.gate, triggers,
-    rollbackGuard: writes.rollbackGuard, repairMarks: checks.repairMarks, context, server,
+    rollbackGuard: writes.rollbackGuard, writesOpen: () => writes.gate.isOpen(), repairMarks: checks.repairMarks, context, server,
   }, { slot, startedEmpty: checks.startedEmpty, url, log: env.log, metrics: front.metrics, board: writes.board, regionCheck: writes.regionCheck });
   const expirySweeper = startExpiry(env, stores, front.metrics, writes, context, slot);
   env.log.info({ port, publicUrl: config.publicUrl, keyspaces: config.keyspaces.map((k) => k.name) }, 'gateway listening');
@@ -365,7 +365,14 @@ function writeGate(env: Env, stores: Stores, metrics: GatewayMetrics, slot: Role
   // `boot.unknown` while Redis has not answered yet (writes wait for that too).
   const gate = new BootstrapGate(roleAuthority, {
     clock, waitMs: config.antiEntropy.bootstrapWriteWaitMs, log, registry: metrics.registry,
-    state: () => (boot.unknown || (regionCheck ?? rollbackGuard).pending() ? 'pending' : slot.role?.antiEntropy?.bootstrapStatus().state ?? 'none'),
+    state: () => {
+      if (boot.unknown || (regionCheck ?? rollbackGuard).pending()) return 'pending';
+      if (slot.role) return slot.role.antiEntropy?.bootstrapStatus().state ?? 'none';
+      // No role (yet): the role's bootstrap is not known, so nothing may latch the gate open.
+      // With several instances, one that is not the coordinator follows the coordinator's word
+      // that its writes are open (rollback check and bootstrap of an empty store done).
+      return regionCheck && board?.regionChecked() ? 'none' : 'pending';
+    },
     complete: () => slot.role?.antiEntropy?.bootstrapStatus().complete ?? false,
     onOpenedIncomplete: () => loss.raiseFloor('writes open before every peer was pulled'),
   });

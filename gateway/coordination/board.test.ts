@@ -119,10 +119,32 @@ describe('board publisher and reader (fake store)', () => {
     expect(calls[3]!.parts.size).toBe(KS.partitions);
   });
 
+  it('the reader takes the coordinator\'s counter floor from the read that says writes are open, before it says so', async () => {
+    const clock = new FakeClock();
+    const adopted: Array<[number, number]> = [];
+    let checkedWhenAdopted: boolean | undefined;
+    let next: BoardRead = { redisNowMs: 101_000, incarnation: 'i', head: { _id: 'b1', _v: '1', _end: '101250', c: '0' }, entries: { mode: 'whole', fields: {} } };
+    const reader: BoardReader = new BoardReader({
+      readBoard: async () => next, noteSeqSeen: () => {},
+      adoptCounterFloor: (floor: number, atMs: number) => { adopted.push([floor, atMs]); checkedWhenAdopted ??= reader.regionChecked(); },
+    }, clock, silentLogger());
+    await reader.readOnce();
+    expect(adopted).toEqual([]);
+    expect(reader.regionChecked()).toBe(false);
+    next = { ...next, head: { ...next.head, _v: '2', f: '1839422212127744:1700000000000', c: '1' } };
+    await reader.readOnce();
+    expect(adopted).toEqual([[1839422212127744, 1700000000000]]);
+    expect(checkedWhenAdopted).toBe(false);
+    expect(reader.regionChecked()).toBe(true);
+    next = { ...next, head: { ...next.head, _v: '3', f: 'junk' } };
+    await reader.readOnce();
+    expect(adopted).toHaveLength(1);
+  });
+
   it('the reader: lr ends at the head\'s round end, no round end is no lease, nothing past the board\'s end; changes by name, a removed entry forgotten', async () => {
     const clock = new FakeClock();
     let next: BoardRead | null = null;
-    const store = { readBoard: async () => next!, noteSeqSeen: () => {} };
+    const store = { readBoard: async () => next!, noteSeqSeen: () => {}, adoptCounterFloor: () => {} };
     const reader = new BoardReader(store, clock, silentLogger());
     const lr = JSON.stringify({ a: 'local', e: 2, f: 1, lr: 1, o: 'east', s: 'active' });
     const own = JSON.stringify({ a: 'local', e: 2, f: 1, l: 101_500, o: 'east', s: 'active' });

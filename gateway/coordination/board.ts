@@ -69,10 +69,22 @@ const ackField = (peer: string) => `a:${peer}`;
 const SHIPPED_FIELD = 'h';
 /** '1' once the coordinator's rollback check of the region's store ended (its writes open), '0' before. */
 const CHECKED_FIELD = 'c';
+/** The coordinator's version-vector counter floor, `<floor>:<wall ms of its raise>` (RegionStore.counterFloorState). */
+const FLOOR_FIELD = 'f';
 /** The lease end of the last renewal round, on Redis's clock (ms): the head's `l`. */
 const ROUND_END_FIELD = 'l';
 
 /** Parses `<incarnation>:<seq>`; null when malformed. */
+
+/** `<floor>:<atMs>` as the publisher writes it; undefined for anything else. */
+function parseFloor(v: string | undefined): { floor: number; atMs: number } | undefined {
+  if (v === undefined) return undefined;
+  const [f, at] = v.split(':');
+  const floor = Number(f);
+  const atMs = Number(at);
+  return Number.isSafeInteger(floor) && floor > 0 && Number.isFinite(atMs) ? { floor, atMs } : undefined;
+}
+
 export function parseIncarnationSeq(v: string | undefined): { incarnation: string; seq: number } | null {
   if (!v) return null;
   const cut = v.lastIndexOf(':');
@@ -209,12 +221,18 @@ export interface BoardSource {
    * may have shipped), with the log's incarnation; null while unknown.
    */
   shipped?(): { incarnation: string; seq: number } | null;
-  /** The coordinator's rollback check of the region's store ended (rollback-guard.ts; region-check.ts). */
+  /**
+   * The coordinator's writes are open: its rollback check of the region's store ended
+   * (rollback-guard.ts; region-check.ts) and its bootstrap gate opened (a store that started
+   * empty was rebuilt from the peers). The other instances' writes wait for this.
+   */
   regionChecked?(): boolean;
+  /** The coordinator's counter floor (raised above all when it handled a loss of the store). */
+  counterFloor?(): { floor: number; atMs: number };
 }
 
 /** What the reader needs of the store (RegionStore). */
-export type BoardReaderStore = Pick<RegionStore, 'readBoard' | 'noteSeqSeen'>;
+export type BoardReaderStore = Pick<RegionStore, 'readBoard' | 'noteSeqSeen' | 'adoptCounterFloor'>;
 
 /** What the publisher needs of the store (RegionStore). */
 export type BoardStore = Pick<RegionStore, 'publishBoard' | 'redisDeadline'>;
@@ -294,6 +312,9 @@ export class BoardPublisher {
     const shipped = this.source.shipped?.();
     for (const [peer, seq] of this.source.acked()) if (seq !== null && shipped) head.set(ackField(peer), `${shipped.incarnation}:${seq}`);
     if (shipped) head.set(SHIPPED_FIELD, `${shipped.incarnation}:${shipped.seq}`);
+    // the floor before the word that writes are open: a reader takes both from one read
+    const floor = this.source.counterFloor?.();
+    if (floor) head.set(FLOOR_FIELD, `${floor.floor}:${floor.atMs}`);
     if (this.source.regionChecked) head.set(CHECKED_FIELD, this.source.regionChecked() ? '1' : '0');
     return { head, values };
   }
@@ -373,6 +394,12 @@ export class BoardReader implements WriteAuthority {
     const round = Number(head[ROUND_END_FIELD]);
     this.roundEndRedisMs = head[ROUND_END_FIELD] !== undefined && Number.isFinite(round) ? round : null;
     this.shipped = parseIncarnationSeq(head[SHIPPED_FIELD]);
+    // The counter floor is per process: after the coordinator handled a loss of the store
+    // (counters raised above all) this instance's writes must not come out dominated by the
+    // versions the store lost, so the floor is taken before the word that writes are open
+    // (same read, same tick: no write of this instance runs in between).
+    const floor = parseFloor(head[FLOOR_FIELD]);
+    if (floor) this.store.adoptCounterFloor(floor.floor, floor.atMs);
     this.checked = head[CHECKED_FIELD] === '1';
     const acks = new Map<string, { incarnation: string; seq: number }>();
     for (const [k, v] of Object.entries(head)) if (k.startsWith('a:')) { const a = parseIncarnationSeq(v); if (a) acks.set(k.slice(2), a); }

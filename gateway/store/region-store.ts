@@ -383,6 +383,23 @@ export class RegionStore implements ChangeSink {
     await this.persistCounterFloor();
   }
 
+  /** The floor in effect for this process and the wall ms of its raise (published on the coordinator's board). */
+  counterFloorState(): { floor: number; atMs: number } {
+    return { floor: this.counterFloor, atMs: this.counterFloorAtMs };
+  }
+
+  /**
+   * Takes a floor another instance of the region raised (the coordinator's, from its board)
+   * when it is above this process's: with several instances the floor is per process, and the
+   * instance that handled a loss of the store raised only its own. Memory only: the raising
+   * instance persists it.
+   */
+  adoptCounterFloor(floor: number, atMs: number): void {
+    if (!Number.isFinite(floor) || floor <= this.counterFloor) return;
+    this.counterFloor = floor;
+    this.counterFloorAtMs = Number.isFinite(atMs) ? Math.floor(atMs) : 0;
+  }
+
   private async persistCounterFloor(): Promise<void> {
     await this.redis.mset(this.keys.counterFloor, String(this.counterFloor), this.keys.counterFloorAt, String(this.counterFloorAtMs));
   }
