@@ -56,6 +56,22 @@ export interface InstancesOptions {
   readonly extra?: Record<string, unknown>;
   /** Run a witness (in this process) and point every instance at it. */
   readonly witness?: boolean;
+  /**
+   * Return only once every instance takes writes (default true): every region starts with an
+   * empty Redis, so its coordinator bootstraps from the peers first, and the other instances
+   * wait for the coordinator's word that its writes are open.
+   */
+  readonly waitWritable?: boolean;
+}
+
+/** An instance's bootstrap check passed (/readyz): its writes are open. */
+async function writable(url: string): Promise<boolean> {
+  try {
+    const body = await (await fetch(`${url}/readyz`, { signal: AbortSignal.timeout(2000) })).json() as { checks?: Array<{ name: string; ok: boolean }> };
+    return body.checks?.some((c) => c.name === 'bootstrap' && c.ok) ?? false;
+  } catch {
+    return false;
+  }
 }
 
 async function waitHealthy(url: string, child: ChildProcess, logFile: string): Promise<void> {
@@ -140,6 +156,15 @@ export async function startInstances(o: InstancesOptions): Promise<InstancesFixt
   const all = regions.flatMap((r) => r.instances);
   // one after the other: the first instance of each region claims its coordinator lease first
   for (const inst of all) await launch(inst);
+  if (o.waitWritable !== false) {
+    const until = Date.now() + READY_WAIT_MS;
+    for (const inst of all) {
+      while (!(await writable(inst.url))) {
+        if (Date.now() > until) throw new Error(`instance ${inst.id} took no writes within ${READY_WAIT_MS} ms (bootstrap): ${readFileSync(inst.logFile, 'utf8').slice(-2000)}`);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    }
+  }
   const kill = async (inst: Instance): Promise<void> => {
     const c = inst.child;
     if (!c || c.exitCode !== null || c.signalCode !== null) return;
