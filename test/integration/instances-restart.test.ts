@@ -43,6 +43,18 @@ const dataLost = async (url: string): Promise<number> => {
   return text.split('\n').filter((l) => l.startsWith('geogate_store_data_lost_total')).reduce((n, l) => n + Number(l.split(' ').at(-1)), 0);
 };
 
+/** Two regions with two instances at east, east-0 its coordinator with its links up; a raw connection to east's Redis. */
+async function eastOfTwo() {
+  cluster = await startCluster(['east', 'west'], { witness: true, gatewaysPerRegion: 2 });
+  const c = cluster;
+  const east = c.byName('east');
+  const linksUp = (id: string) => c.coordinatorOf('east')?.id === id && c.coordinatorOf('east')!.gateway.replicator!.status().every((p) => p.state === 'up');
+  expect(await eventually(() => linksUp('east-0'), 20_000)).toBe(true);
+  const [first, other] = east.instances as [typeof east.instances[0], typeof east.instances[0]];
+  const { Redis } = await import('ioredis');
+  return { c, east, linksUp, first, other, redis: new Redis(east.redis.url) };
+}
+
 describe('an instance that is not the coordinator restarts (2 instances per region, real processes)', () => {
   it('takes writes again within the board\'s latency; the log keeps its incarnation, no data loss handled', async () => {
     cluster = await startCluster(['east', 'west'], { witness: true, gatewaysPerRegion: 2 });
@@ -85,14 +97,7 @@ describe('an instance that is not the coordinator restarts (2 instances per regi
   }, 60_000);
 
   it('then takes over as coordinator: no data loss handled, the log keeps its incarnation, the peers\' cursors go on', async () => {
-    cluster = await startCluster(['east', 'west'], { witness: true, gatewaysPerRegion: 2 });
-    const c = cluster;
-    const east = c.byName('east');
-    const linksUp = (id: string) => c.coordinatorOf('east')?.id === id && c.coordinatorOf('east')!.gateway.replicator!.status().every((p) => p.state === 'up');
-    expect(await eventually(() => linksUp('east-0'), 20_000)).toBe(true);
-    const [first, other] = east.instances as [typeof east.instances[0], typeof east.instances[0]];
-    const { Redis } = await import('ioredis');
-    const redis = new Redis(east.redis.url);
+    const { c, east, linksUp, first, other, redis } = await eastOfTwo();
     try {
       for (let i = 0; i < 5; i++) expect(await put(first.url, `before-${i}`, `v${i}`)).toBeLessThan(300);
       await other.gateway.close();
@@ -215,14 +220,7 @@ describe('an instance that is not the coordinator restarts (2 instances per regi
   }, 90_000);
 
   it('the coordinator itself restarts: the other takes over, the restarted one takes writes again, the log keeps its incarnation', async () => {
-    cluster = await startCluster(['east', 'west'], { witness: true, gatewaysPerRegion: 2 });
-    const c = cluster;
-    const east = c.byName('east');
-    const linksUp = (id: string) => c.coordinatorOf('east')?.id === id && c.coordinatorOf('east')!.gateway.replicator!.status().every((p) => p.state === 'up');
-    expect(await eventually(() => linksUp('east-0'), 20_000)).toBe(true);
-    const [first, other] = east.instances as [typeof east.instances[0], typeof east.instances[0]];
-    const { Redis } = await import('ioredis');
-    const redis = new Redis(east.redis.url);
+    const { c, east, linksUp, first, other, redis } = await eastOfTwo();
     try {
       for (let i = 0; i < 5; i++) expect(await put(first.url, `before-${i}`, `v${i}`)).toBeLessThan(300);
       const incarnation = await redis.get(first.gateway.store.keys.incarnation);
