@@ -12,6 +12,7 @@ import type { StoreKeys } from './keys.js';
 import { scripts } from './scripts.js';
 import { reofferPendingKeys, resolveConflictKeys, trimConflictsKeys } from './script-keys.js';
 import { StoreErrorCode, storeError } from './errors.js';
+import { fieldPairs } from './replies.js';
 
 export const PENDING_SCAN_COUNT = 256;
 /** Dead letters kept (exact bound; each one dropped past it is counted). */
@@ -311,8 +312,7 @@ export class ConflictStore {
   async readDeadLetters(sinceId: string, count: number): Promise<{ id: string; action: string; reason: string }[]> {
     const rows = await this.redis.xrange(this.deadLetterKey, sinceId === '' ? '-' : `(${sinceId}`, '+', 'COUNT', count);
     return rows.map(([rid, flat]) => {
-      const f: Record<string, string> = {};
-      for (let i = 0; i + 1 < flat.length; i += 2) f[flat[i]!] = flat[i + 1]!;
+      const f = fieldPairs(flat);
       return { id: rid, action: f.action ?? '', reason: f.reason ?? '' };
     });
   }

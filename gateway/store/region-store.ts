@@ -14,6 +14,7 @@ import { type SlotOwners, applyChangesCall, callGroups, groupByPartition, putRec
 import { RedisClock, redisTimeMs } from './redis-clock.js';
 import { defineScripts, scripts } from './scripts.js';
 import { StoreError, StoreErrorCode, StoreLayoutError, storeError } from './errors.js';
+import { fieldPairs } from './replies.js';
 import { ReplicaUnavailableError, StoreUnavailableError, WriteOutcomeUnknownError } from '../errors.js';
 
 export const TRIM_BATCH_MAX = 4096;
@@ -296,7 +297,7 @@ export interface BoardPublication {
 export interface BoardRead {
   readonly redisNowMs: number;
   readonly incarnation: string | null;
-  /** The head's fields (_id, _v, _end, l, h, a:<peer>). */
+  /** The head's fields (_id, _v, _end, l, h, c, f, a:<peer>: board.ts). */
   readonly head: Readonly<Record<string, string>>;
   readonly entries:
     | { readonly mode: 'none' | 'same' }
@@ -971,12 +972,7 @@ export class RegionStore implements ChangeSink {
     const res = (await scripts.readBoard.call(this.redis,
       { board: this.keys.coordinatorBoard, boardParts: this.keys.coordinatorBoardParts, boardChanges: this.keys.coordinatorBoardChanges, incarnation: this.keys.incarnation },
       { boardId, version, fieldsMax })) as [string, string, string | null, string[], string, ...unknown[]];
-    const pairs = (flat: readonly string[]): Record<string, string> => {
-      const o: Record<string, string> = {};
-      for (let i = 0; i + 1 < flat.length; i += 2) o[flat[i]!] = flat[i + 1]!;
-      return o;
-    };
-    const head = pairs(res[3] ?? []);
+    const head = fieldPairs(res[3] ?? []);
     // Redis's clock to the µs: floored to the ms it could read up to 1 ms before the reader's send time
     const base = { redisNowMs: Number(res[0]) * 1000 + Number(res[1]) / 1000, incarnation: res[2] ?? null, head };
     const mode = res[4];
@@ -985,7 +981,7 @@ export class RegionStore implements ChangeSink {
       const values = (res[6] ?? []) as (string | null)[];
       return { ...base, entries: { mode: 'diff', fields: new Map(names.map((n, i) => [n, values[i] ?? null] as const)) } };
     }
-    if (mode === 'whole') return { ...base, entries: { mode: 'whole', fields: pairs((res[5] ?? []) as string[]) } };
+    if (mode === 'whole') return { ...base, entries: { mode: 'whole', fields: fieldPairs((res[5] ?? []) as string[]) } };
     return { ...base, entries: { mode: mode === 'same' ? 'same' : 'none' } };
   }
 
