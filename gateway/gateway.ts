@@ -212,7 +212,9 @@ async function openStores(env: Env, slot: RoleSlot): Promise<Stores> {
     region: config.region, logMaxEntries: config.log.maxEntries, logMaxBytes: config.log.maxBytes,
     journalMaxEntries: config.conflicts.journalMaxEntries, journalMaxBytes: config.conflicts.journalMaxBytes,
     outboxMaxEntries: config.conflicts.outboxMaxEntries, deadLetterMaxEntries: config.conflicts.deadLetterMaxEntries,
-    nowMs: () => clock.nowMs(), coordinatorToken,
+    // resolutions and re-offers append to the log: the write's seq floor, and a store found
+    // below it handled as the write's (the store's identity check reports the rollback)
+    nowMs: () => clock.nowMs(), coordinatorToken, seqFloor: store,
   });
   return { redis, replicaWaitRedis, replicationRedis, store, replicationStore, maps, keyspaces, conflicts };
 }

@@ -62,6 +62,20 @@ export interface JournalEntry {
   readonly fields: Record<string, string>;
 }
 
+/**
+ * The region store's seq floor (RegionStore): the resolution and re-offer scripts append to
+ * the region's log, so they carry the write's check that the store still holds every seq this
+ * process saw handed out, and a refusal is reported as the write's is.
+ */
+export interface SeqFloor {
+  /** The highest log seq this process saw the store hand out (0: none yet). */
+  headSeq(): number;
+  /** A seq handed out here (may be shipped: the store must not hand it out again). */
+  noteSeqSeen(seq: number): void;
+  /** The store was found below the floor: reports the rollback (its listeners renew the log incarnation). */
+  checkIdentity(): Promise<boolean>;
+}
+
 export interface ConflictStoreOptions {
   readonly region: string;
   readonly logMaxEntries: number;
@@ -73,6 +87,11 @@ export interface ConflictStoreOptions {
   readonly nowMs: () => number;
   /** The coordinator token resolutions, re-offers and trims run under ('' with one instance per region: RegionStoreOptions). */
   readonly coordinatorToken?: (() => string) | undefined;
+  /**
+   * The seq floor resolutions and re-offers check (the region store on the same Redis);
+   * without it they check none.
+   */
+  readonly seqFloor?: SeqFloor | undefined;
 }
 
 /** The age (and size) bounds the retention sweep applies (config `conflicts`). */
@@ -172,10 +191,12 @@ export class ConflictStore {
   async reofferPending(keyspace: string, key: string, afterMs: number): Promise<number[]> {
     const res = await scripts.reofferPending.call(this.redis, reofferPendingKeys(this.keys, keyspace, this.keys.partition(keyspace, key), key), {
       nowMs: this.opts.nowMs(), afterMs, logMaxEntries: this.opts.logMaxEntries, logMaxBytes: this.opts.logMaxBytes, keyspace, key,
-      coordinatorToken: this.coordinatorToken(),
+      coordinatorToken: this.coordinatorToken(), minSeq: this.minSeq(),
     });
-    if (typeof res === 'number') throw storeError(res, `re-offer of ${keyspace}/${key}`);
-    return (res as number[]).map(Number);
+    if (typeof res === 'number') throw this.refused(res, `re-offer of ${keyspace}/${key}`);
+    const seqs = (res as number[]).map(Number);
+    for (const seq of seqs) this.opts.seqFloor?.noteSeqSeen(seq);
+    return seqs;
   }
 
   /** Forgets a pending version the current record already dominates. */
@@ -201,13 +222,15 @@ export class ConflictStore {
       partition: w.partition, bucket: w.bucket, journalMaxEntries: this.opts.journalMaxEntries,
       journalMaxBytes: this.opts.journalMaxBytes ?? JOURNAL_MAX_BYTES, outboxMaxEntries: this.opts.outboxMaxEntries ?? OUTBOX_MAX_ENTRIES,
       origin: r.origin, fenced: w.fence ? '1' : '0', fenceEpoch: w.fence?.epoch ?? '', leaseEndRedisMs: w.fence?.leaseEndRedisMs ?? '',
-      hlcFloor: w.hlcFloor, expiresAtMs: !r.tombstone && r.expiresAtMs !== undefined ? r.expiresAtMs : '', coordinatorToken: this.coordinatorToken(), journalItems: journal.length,
+      hlcFloor: w.hlcFloor, expiresAtMs: !r.tombstone && r.expiresAtMs !== undefined ? r.expiresAtMs : '', coordinatorToken: this.coordinatorToken(),
+      minSeq: this.minSeq(), journalItems: journal.length,
     }, [...journal, ...w.actions]);
     if (res === StoreErrorCode.VersionChanged) return { written: false, reason: 'changed' };
     if (res === StoreErrorCode.PendingGone) return { written: false, reason: 'gone' };
     if (res === StoreErrorCode.Fenced) return { written: false, reason: 'fenced' };
-    if (typeof res === 'number') throw storeError(res, `${w.keyspace}/${w.key}`);
+    if (typeof res === 'number') throw this.refused(res, `resolution of ${w.keyspace}/${w.key}`);
     const [, seq, resolvedHlc, journalEvicted, outboxEvicted] = res as [string, number, string, number, number];
+    this.opts.seqFloor?.noteSeqSeen(Number(seq));
     return { written: true, seq: Number(seq), resolvedHlc: String(resolvedHlc), journalEvicted: Number(journalEvicted), outboxEvicted: Number(outboxEvicted) };
   }
 
@@ -273,6 +296,21 @@ export class ConflictStore {
     })) as [number, number, number, number] | number;
     if (typeof res === 'number') throw storeError(res, 'conflict retention sweep');
     return { journalEvicted: Number(res[0]), journalDropped: Number(res[1]), deadLettersDropped: Number(res[2]), more: Number(res[3]) === 1 };
+  }
+
+  /** The seq floor the scripts check ('' = none). */
+  private minSeq(): number | '' {
+    return this.opts.seqFloor?.headSeq() || '';
+  }
+
+  /**
+   * The error of a refused script; a store below the seq floor (StoreReset) is reported as a
+   * rollback at once, as a refused write is (RegionStore.write): the check's listeners renew
+   * the log incarnation and count the seqs lost, and the next attempt runs under it.
+   */
+  private refused(code: number, context: string): Error {
+    if (code === StoreErrorCode.StoreReset) void this.opts.seqFloor?.checkIdentity().catch(() => {});
+    return storeError(code, context);
   }
 
   private coordinatorToken(): string {

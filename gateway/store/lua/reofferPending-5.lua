@@ -15,13 +15,18 @@
     KEYS[5] the coordinator lease
     ARGV[1] now (wall ms)   ARGV[2] offer after (ms)   ARGV[3] log max entries   ARGV[4] log max bytes
     ARGV[5] keyspace   ARGV[6] key   ARGV[7] the coordinator token ('' = one instance)
+    ARGV[8] the lowest log seq the store must hold: the highest one the caller saw it hand out ('' = no check)
   Output: the seqs appended (possibly none) | -11 not the coordinator
+    | -7 the store's log seq is below ARGV[8] (it came back with older data: the next seqs
+      would be ones already handed out; includes/seq-floor.lua), nothing appended
 ]]
 local rcall = redis.call
 --- @include "coordinator"
 --- @include "log"
+--- @include "seq-floor"
 
 if coordinatorRefused(KEYS[5], ARGV[7]) then return -11 end
+if seqBelowFloor(KEYS[3], ARGV[8]) then return -7 end
 local now, after = tonumber(ARGV[1]), tonumber(ARGV[2])
 local out = {}
 for _, f in ipairs(rcall("HKEYS", KEYS[1])) do

@@ -29,10 +29,13 @@
     ARGV[22] the resolver's epoch (fence)   ARGV[23] the resolver's lease end on Redis's clock, ms ('' = none)
     ARGV[24] highest HLC of the two sides   ARGV[25] the winner's expiry, wall ms ('' = none)
     ARGV[26] the coordinator token ('' = one instance)
-    ARGV[27] J = number of journal items, ARGV[28 .. 27+J] journal entry as field, value pairs,
+    ARGV[27] the lowest log seq the store must hold: the highest one the resolver saw it hand out ('' = no check)
+    ARGV[28] J = number of journal items, ARGV[29 .. 28+J] journal entry as field, value pairs,
     then each remaining ARGV is one compensation action (JSON) for the outbox
   Output: { version, seq, resolvedHlc, journal entries evicted unacknowledged, outbox entries evicted }
     | -3 fenced | -5 current version changed | -6 pending entry gone | -11 not the coordinator
+    | -7 the store's log seq is below ARGV[27] (it came back with older data: the next seq
+      would be one already handed out; includes/seq-floor.lua)
 ]]
 local rcall = redis.call
 --- @include "vv"
@@ -43,8 +46,10 @@ local rcall = redis.call
 --- @include "journal"
 --- @include "expiry"
 --- @include "coordinator"
+--- @include "seq-floor"
 
 if coordinatorRefused(KEYS[17], ARGV[26]) then return -11 end
+if seqBelowFloor(KEYS[3], ARGV[27]) then return -7 end
 if ARGV[21] == "1" and not fenceHolds(KEYS[13], ARGV[22], tonumber(ARGV[23])) then return -3 end
 local cur = rcall("HMGET", KEYS[1], "vv", "h", "x")
 if (cur[1] or "") ~= ARGV[6] then return -5 end
@@ -74,11 +79,11 @@ if rcall("EXISTS", KEYS[8]) == 0 then
 end
 
 local evicted = 0
-local j = tonumber(ARGV[27])
+local j = tonumber(ARGV[28])
 if j > 0 then
   local journal = { "XADD", KEYS[10], "*" }
   local sz = 64
-  for i = 28, 27 + j do
+  for i = 29, 28 + j do
     journal[#journal + 1] = ARGV[i]
     sz = sz + #ARGV[i]
   end
@@ -94,6 +99,6 @@ if j > 0 then
   evicted = journalTrim(KEYS[10], KEYS[14], KEYS[15], tonumber(ARGV[17]), tonumber(ARGV[18]))
 end
 local outboxEvicted = 0
-for i = 28 + j, #ARGV do rcall("XADD", KEYS[11], "*", "action", ARGV[i]) end
-if 28 + j <= #ARGV then outboxEvicted = rcall("XTRIM", KEYS[11], "MAXLEN", tonumber(ARGV[19])) end
+for i = 29 + j, #ARGV do rcall("XADD", KEYS[11], "*", "action", ARGV[i]) end
+if 29 + j <= #ARGV then outboxEvicted = rcall("XTRIM", KEYS[11], "MAXLEN", tonumber(ARGV[19])) end
 return { vvText, seq, resolvedHlc, evicted, outboxEvicted }
