@@ -34,9 +34,10 @@ import { createApp } from './http/app.js';
 import { createSiteSecurity, type SiteSecurity } from './site-security.js';
 import type { GatewayContext } from './http/context.js';
 import { NOT_COORDINATOR_TOKEN, RedisLeaseStore, type CoordinatorElection } from './coordination/index.js';
+import { INSTANCE_FORGET_LEASES } from './coordination/lease-store.js';
 import { delegatingAuthority, notCoordinatorAuthority } from './coordination/authority.js';
 import { BoardReader } from './coordination/board.js';
-import { RegionCheck } from './coordination/region-check.js';
+import { RegionCheck, TermCheckedGate } from './coordination/region-check.js';
 import { runElection, startRegionCoordinator, type CoordinatorDeps, type CoordinatorRole } from './coordinator.js';
 
 export interface GatewayOptions {
@@ -119,7 +120,8 @@ export async function startGateway(config: GatewayConfig, opts: GatewayOptions =
     maps: stores.maps, keyspaces: stores.keyspaces, conflicts: stores.conflicts, merkleStore: checks.merkleStore,
     onLogRenewedElsewhere: (why: string) => loss.storeLost(why),
     settingsCheck: front.settingsCheck, security: front.security, authority: writes.gate, triggers,
-    rollbackGuard: writes.rollbackGuard, writesOpen: () => writes.gate.isOpen(), repairMarks: checks.repairMarks, context, server,
+    // (the coordinator's own word on the board: its term's check and its bootstrap gate)
+    rollbackGuard: writes.rollbackGuard, writesOpen: () => writes.bootstrapGate.isOpen(), repairMarks: checks.repairMarks, context, server,
   }, { slot, startedEmpty: checks.startedEmpty, url, log: env.log, metrics: front.metrics, board: writes.board, regionCheck: writes.regionCheck });
   const expirySweeper = startExpiry(env, stores, front.metrics, writes, context, slot);
   env.log.info({ port, publicUrl: config.publicUrl, keyspaces: config.keyspaces.map((k) => k.name) }, 'gateway listening');
@@ -324,8 +326,13 @@ function storeLossHandlers(env: Env, stores: Stores, metrics: GatewayMetrics, sl
 }
 
 interface WriteGate {
-  /** The instance's write authority: the bootstrap gate over the role's ownership (or the board). */
-  readonly gate: BootstrapGate;
+  /**
+   * The instance's write authority: the bootstrap gate over the role's ownership (or the
+   * board); with several instances, the coordinator term's rollback check over that.
+   */
+  readonly gate: BootstrapGate | TermCheckedGate;
+  /** The bootstrap gate (latched open once: the first check, the bootstrap of an empty store). */
+  readonly bootstrapGate: BootstrapGate;
   readonly rollbackGuard: RollbackGuard;
   /** With several instances: whose rollback check this instance's writes wait for (coordination/region-check.ts). */
   readonly regionCheck: RegionCheck | undefined;
@@ -354,8 +361,8 @@ function writeGate(env: Env, stores: Stores, metrics: GatewayMetrics, slot: Role
   const instanceList = config.coordination.enabled ? new RedisLeaseStore(stores.redis, store.keys) : undefined;
   const board = config.coordination.enabled ? new BoardReader(store, clock, childLogger(root, { component: 'board' })) : undefined;
   const leased = config.witness !== undefined && config.peers.length > 0;
-  // with several instances the check is the coordinator's (it holds the links); the others
-  // wait only until they know the store watched (region-check.ts)
+  // with several instances the check is the coordinator's (it holds the links), once per
+  // term; the others follow the current term's word (region-check.ts)
   const regionCheck = config.coordination.enabled ? new RegionCheck({
     guard: rollbackGuard, isCoordinator: () => slot.role !== undefined, boardSaysChecked: () => board?.regionChecked() ?? false,
     log: childLogger(root, { component: 'region-check' }),
@@ -365,7 +372,7 @@ function writeGate(env: Env, stores: Stores, metrics: GatewayMetrics, slot: Role
   // A store that started empty takes no writes until anti-entropy rebuilt it from the peers
   // (bounded by antiEntropy.bootstrapWriteWaitMs: the gate follows the bootstrap's state);
   // `boot.unknown` while Redis has not answered yet (writes wait for that too).
-  const gate = new BootstrapGate(roleAuthority, {
+  const bootstrapGate = new BootstrapGate(roleAuthority, {
     clock, waitMs: config.antiEntropy.bootstrapWriteWaitMs, log, registry: metrics.registry,
     state: () => {
       if (boot.unknown || (regionCheck ?? rollbackGuard).pending()) return 'pending';
@@ -378,7 +385,9 @@ function writeGate(env: Env, stores: Stores, metrics: GatewayMetrics, slot: Role
     complete: () => slot.role?.antiEntropy?.bootstrapStatus().complete ?? false,
     onOpenedIncomplete: () => loss.raiseFloor('writes open before every peer was pulled'),
   });
-  return { gate, rollbackGuard, regionCheck, board, instanceList, leased };
+  // the gate latches open once; a later coordinator term's check closes the writes again
+  const gate = regionCheck ? new TermCheckedGate(bootstrapGate, regionCheck) : bootstrapGate;
+  return { gate, bootstrapGate, rollbackGuard, regionCheck, board, instanceList, leased };
 }
 
 /** What the HTTP layer reads of the region process (http/context.ts); the role's parts through `slot`. */
@@ -441,7 +450,7 @@ async function bootChecks(env: Env, stores: Stores, rollbackGuard: RollbackGuard
  * the identity again.
  */
 async function watchStore(env: Env, stores: Stores, merkleStore: MerkleStore, rollbackGuard: RollbackGuard, slot: RoleSlot, boot: BootState): Promise<{ repairMarks: RedisRepairMarks; identityTimer: NodeJS.Timeout }> {
-  const { log } = env;
+  const { config, log } = env;
   const { redis, store, replicationStore } = stores;
   // Redis did not answer at boot: once it does, find out whether it is empty (then bootstrap
   // as at boot); writes wait until then.
@@ -465,7 +474,9 @@ async function watchStore(env: Env, stores: Stores, merkleStore: MerkleStore, ro
   const onRedisReady = async (): Promise<void> => {
     try {
       if (!bootLogRead) {
-        const state = await store.bootLogState();
+        // (several instances: only a coordinator's takeover consumes a clean-stop mark, for the
+        // log as it reads it then; its term's check decides: region-check.ts)
+        const state = await store.bootLogState(!config.coordination.enabled);
         // the head at boot may be held by the peers: a store found below it later (a rollback
         // under the running gateway, after a clean restart) must not hand those seqs out again
         store.noteSeqSeen(state.headSeq);
@@ -553,6 +564,7 @@ async function closeGateway(env: Env, stores: Stores, front: FrontServices, writ
   const { server } = running;
   clearInterval(running.identityTimer);
   running.expirySweeper.stop();
+  const wasCoordinator = slot.election?.isCoordinator() ?? false;
   await slot.election?.stop();
   writes.board?.stop();
   const r = slot.role;
@@ -563,8 +575,38 @@ async function closeGateway(env: Env, stores: Stores, front: FrontServices, writ
   await new Promise<void>((resolve) => server.close(() => resolve()));
   server.closeAllConnections?.();
   // nothing writes any more: the next boot knows this Redis holds all this process wrote
-  await stores.store.markCleanStop().catch((err: Error) => env.log.warn({ err: err.message }, 'clean stop not recorded: the next start compares its log with the peers first'));
+  // (several instances: only the last one to stop, and a coordinator withdraws its board)
+  if (await cleanStopOfRegion(env, stores, writes, slot, wasCoordinator)) {
+    await stores.store.markCleanStop().catch((err: Error) => env.log.warn({ err: err.message }, 'clean stop not recorded: the next start compares its log with the peers first'));
+  }
   stores.redis.disconnect();
   stores.replicationRedis?.disconnect();
   for (const c of stores.replicaWaitRedis) c.disconnect();
+}
+
+/**
+ * Several instances per region, at a clean stop (this instance writes no more): a coordinator
+ * withdraws its board (nobody trusts the word of its ended term, for the rest of the board's
+ * validity either), and this instance leaves the region's instance list. True when the
+ * clean-stop mark may be written: always with one instance; with several, only when no other
+ * instance was heard within the list's forget time (INSTANCE_FORGET_LEASES leases). The mark
+ * says the Redis holds everything the region wrote: an instance still running would write on
+ * past it, and a rollback to the mark's log would hide the seqs it shipped since.
+ */
+async function cleanStopOfRegion(env: Env, stores: Stores, writes: WriteGate, slot: RoleSlot, wasCoordinator: boolean): Promise<boolean> {
+  const { config, log } = env;
+  const id = slot.election?.status().id;
+  if (!config.coordination.enabled || !writes.instanceList || id === undefined) return true;
+  try {
+    if (wasCoordinator && await stores.store.withdrawBoard(id)) log.info('coordinator board withdrawn at the clean stop');
+    await writes.instanceList.release(id);
+    const forgetMs = INSTANCE_FORGET_LEASES * config.coordination.leaseMs;
+    const others = (await writes.instanceList.instances()).filter((i) => i.id !== id && i.seenMsAgo < forgetMs);
+    if (others.length === 0) return true;
+    log.info({ others: others.map((i) => i.id) }, 'clean stop: other instances of the region run on (or stopped uncleanly within the forget time): no clean-stop mark');
+    return false;
+  } catch (err) {
+    log.warn({ err: (err as Error).message }, 'clean stop not recorded (the region\'s instance list not read): the next start compares its log with the peers first');
+    return false;
+  }
 }

@@ -1,73 +1,112 @@
 /**
  * The rollback check of the region's store (rollback-guard.ts) with several instances per
- * region. The check compares the peers' cursors of the region's log with its head, and only
- * the coordinator holds links, so only the coordinator can run it; the region needs it once
- * after a time nobody watched the store (every instance down), not at every instance's boot.
+ * region, per coordinator term. The check compares the peers' cursors of the region's log
+ * with its head, and only the coordinator holds links, so only the coordinator can run it.
  *
  * The rule:
- *  - the coordinator's writes wait for its own guard (started again for its term, below);
- *  - another instance's writes wait until the store is known watched: its boot found the
- *    clean-stop mark for the log as it is, or a live board (renewed within BOARD_VALID_MS)
- *    says the coordinator's check ended. It never opens unchecked on its own (it has no
- *    cursor to compare: it would only raise its counters and leave a log renewal pending);
- *  - once known watched, it stays so for this process: a rollback under a running instance
- *    is noticed by the store's identity check, the seq floor and the coordinator's head poll,
- *    not by the boot check;
- *  - an instance that becomes the coordinator after that compares nothing with its boot head
- *    (stale: the others wrote since); one that never knew the store watched (the region
- *    restarting, the previous coordinator gone before its check ended) checks again against
- *    the log as it reads it at the takeover.
+ *  - each coordinator term compares the peers' first cursors with the log as it reads it at
+ *    the takeover (`beginTerm`, before the role's links start; a clean-stop mark the last
+ *    instance to stop left for exactly that log is consumed there, and then there is nothing
+ *    to compare); the coordinator's writes wait for that comparison (its guard);
+ *  - another instance's writes wait until a live board (renewed within BOARD_VALID_MS) says
+ *    the current coordinator's check ended: the word of a term that ended is no word. Nothing
+ *    is latched for the process: when the coordinator died with its Redis master and a
+ *    replica that missed its last shipped seqs was promoted, the board the others read is the
+ *    replica's (ended) or none, and their seq floor (the board's `h`) may be 20-40 ms behind
+ *    what was shipped; writing on there would hand those seqs out again. They wait for the
+ *    next term's comparison instead. An instance that is not the coordinator never opens
+ *    unchecked on its own (it has no cursor to compare).
+ * A rollback under a running coordinator is the store's identity check's, the seq floor's and
+ * the head poll's, as before.
  */
 import type { Logger } from 'pino';
+import type { Authority, WriteAuthority } from '../authority.js';
+import type { KeyspaceConfig } from '../config.js';
 import type { BootLogState, RollbackGuard } from '../rollback-guard.js';
+import type { BootstrapGate } from '../bootstrap-gate.js';
+
+/** How long a client is told to wait while the region's writes wait for a coordinator's rollback check. */
+export const REGION_CHECK_RETRY_AFTER_MS = 200;
 
 export interface RegionCheckDeps {
-  readonly guard: Pick<RollbackGuard, 'pending' | 'settled' | 'restart'>;
+  readonly guard: Pick<RollbackGuard, 'pending' | 'restart'>;
   /** This instance holds the coordinator role now. */
   isCoordinator(): boolean;
-  /** A live board says the coordinator's check ended (BoardReader.regionChecked). */
+  /** A live board says the current coordinator's check ended (BoardReader.regionChecked). */
   boardSaysChecked(): boolean;
   readonly log: Logger;
 }
 
 export class RegionCheck {
-  private watched = false;
+  /** Whether this instance's writes were open at the last look (for the log line at a change). */
+  private open = false;
 
   constructor(private readonly d: RegionCheckDeps) {}
 
   /** Writes of this instance wait (the write gate's `pending`). */
   pending(): boolean {
-    if (this.d.isCoordinator()) {
-      if (this.d.guard.pending()) return true;
-      this.latch('the coordinator\'s rollback check ended');
-      return false;
+    const pending = this.d.isCoordinator() ? this.d.guard.pending() : !this.d.boardSaysChecked();
+    if (pending === this.open) {
+      this.open = !pending;
+      this.d.log.info({ coordinator: this.d.isCoordinator() }, pending
+        ? 'writes of this instance wait for the coordinator\'s rollback check of the region\'s store (a new term, or no live word from the coordinator)'
+        : 'the region\'s store is watched: writes of this instance open');
     }
-    if (this.watched) return false;
-    if (this.d.guard.settled()) { this.latch('the boot found the clean-stop mark for the log as it is'); return false; }
-    if (this.d.boardSaysChecked()) { this.latch('the coordinator\'s board says its rollback check ended'); return false; }
-    return true;
+    return pending;
   }
 
-  /** Whether this process knows the store watched since a check ended. */
-  known(): boolean {
-    return this.watched;
-  }
-
-  /** Before this instance's coordinator role starts: the guard for the term (`readLog`: the log as Redis holds it now). */
+  /**
+   * Before this instance's coordinator role starts: the guard for the term, against the log as
+   * Redis holds it now (`readLog`: RegionStore.bootLogState, which consumes a clean-stop mark).
+   */
   async beginTerm(readLog: () => Promise<BootLogState>): Promise<void> {
-    if (!this.watched && this.d.guard.settled()) this.latch('the boot found the clean-stop mark for the log as it is');
-    if (this.watched) {
-      this.d.guard.restart(null);
-      return;
-    }
     const state = await readLog();
-    this.d.log.warn({ headSeq: state.headSeq, cleanStop: state.cleanStop }, 'coordinator term without a known rollback check of the region\'s store: the peers\' cursors are compared with the log as it is now');
+    this.d.log.info({ headSeq: state.headSeq, cleanStop: state.cleanStop }, state.cleanStop
+      ? 'coordinator term: the region stopped cleanly with this log, nothing to compare'
+      : 'coordinator term: the peers\' first cursors are compared with the log as it is at the takeover before the region writes');
     this.d.guard.restart(state);
   }
+}
 
-  private latch(why: string): void {
-    if (this.watched) return;
-    this.watched = true;
-    this.d.log.info({ why }, 'the region\'s store is watched: writes of this instance no longer wait for the rollback check');
+/**
+ * The region's write gate with the term's check over it: while `check.pending()` a write the
+ * gate would take answers `503 bootstrapping` (the gate itself latches open once: the first
+ * term's check, the bootstrap of an empty store). Everything else is the gate's.
+ */
+export class TermCheckedGate implements WriteAuthority {
+  constructor(private readonly gate: BootstrapGate, private readonly term: Pick<RegionCheck, 'pending'>) {}
+
+  isOpen(): boolean {
+    return this.gate.isOpen() && !this.term.pending();
+  }
+
+  status(): ReturnType<BootstrapGate['status']> {
+    return { ...this.gate.status(), writesOpen: this.isOpen() };
+  }
+
+  check(keyspace: KeyspaceConfig, partition: number): Authority {
+    const a = this.gate.check(keyspace, partition);
+    if (a.kind !== 'local' || !this.term.pending()) return a;
+    return {
+      kind: 'unavailable', retryAfterMs: REGION_CHECK_RETRY_AFTER_MS, code: 'bootstrapping',
+      reason: 'the region\'s coordinator is comparing the peers\' cursors with its log (a new coordinator term), or this instance has no live word from it that it did; writes open when that is done',
+    };
+  }
+
+  activeRegion(keyspace: KeyspaceConfig, partition: number): string | undefined {
+    return this.gate.activeRegion(keyspace, partition);
+  }
+
+  partitionState(keyspace: KeyspaceConfig, partition: number): string {
+    const s = this.gate.partitionState(keyspace, partition);
+    return s === 'active' && this.term.pending() ? 'bootstrapping' : s;
+  }
+
+  mayResolve(keyspace: KeyspaceConfig, partition: number): boolean {
+    return this.gate.mayResolve(keyspace, partition);
+  }
+
+  currentEpoch(keyspace: KeyspaceConfig, partition: number): number | undefined {
+    return this.gate.currentEpoch?.(keyspace, partition);
   }
 }

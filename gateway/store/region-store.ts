@@ -784,10 +784,12 @@ export class RegionStore implements ChangeSink {
    * The log as the store holds it at boot, before any write: its head (last seq), its
    * incarnation (null: none yet), and whether the gateway before this one stopped cleanly
    * with exactly this log (`markCleanStop`). The clean-stop mark is consumed here, in the
-   * same transaction: a crash after this boot leaves none behind.
+   * same transaction: a crash after this boot leaves none behind. `consume` false: read only
+   * (several instances per region: the coordinator's takeover consumes it, region-check.ts).
    */
-  async bootLogState(): Promise<{ headSeq: number; incarnation: string | null; cleanStop: boolean }> {
-    const res = await this.redis.multi().get(this.keys.seq).get(this.keys.incarnation).getdel(this.keys.cleanStop).exec();
+  async bootLogState(consume = true): Promise<{ headSeq: number; incarnation: string | null; cleanStop: boolean }> {
+    const tx = this.redis.multi().get(this.keys.seq).get(this.keys.incarnation);
+    const res = await (consume ? tx.getdel(this.keys.cleanStop) : tx.get(this.keys.cleanStop)).exec();
     if (!res) throw new Error('boot log state: transaction aborted');
     for (const [err] of res) if (err) throw err;
     const [seq, incarnation, clean] = res.map(([, v]) => v as string | null);
@@ -804,6 +806,17 @@ export class RegionStore implements ChangeSink {
   async markCleanStop(): Promise<void> {
     const [incarnation, seq] = await this.redis.mget(this.keys.incarnation, this.keys.seq);
     if (incarnation) await this.redis.set(this.keys.cleanStop, `${incarnation}|${Number(seq ?? 0)}`);
+  }
+
+  /**
+   * At a clean stop of a coordinator (several instances per region): removes its board unless
+   * another instance holds the coordinator lease now (withdrawBoard-4.lua). True: withdrawn.
+   */
+  async withdrawBoard(instanceId: string): Promise<boolean> {
+    const k = this.keys;
+    return Number(await scripts.withdrawBoard.call(this.redis, {
+      board: k.coordinatorBoard, boardParts: k.coordinatorBoardParts, boardChanges: k.coordinatorBoardChanges, coordinator: k.coordinator,
+    }, { instanceId })) === 1;
   }
 
   /** The last incarnation this instance wrote itself (its log is this process's own: no older data under it). */

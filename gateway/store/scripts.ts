@@ -139,6 +139,7 @@ export const scripts = {
   publishBoard: new LuaScript('publishBoard-4', ['board', 'boardParts', 'boardChanges', 'coordinator'],
     ['coordinatorToken', 'validMs', 'boardId', 'expectedVersion', 'headCount', 'partCount', 'changesMax', 'changeFieldsMax'], 'the head\'s, then the entries\' changed field/value pairs'),
   readBoard: new LuaScript('readBoard-4', ['board', 'boardParts', 'boardChanges', 'incarnation'], ['boardId', 'version', 'fieldsMax']),
+  withdrawBoard: new LuaScript('withdrawBoard-4', ['board', 'boardParts', 'boardChanges', 'coordinator'], ['instanceId']),
 } as const;
 
 /** Registers every script on a connection (idempotent). */
