@@ -245,6 +245,8 @@ export class BoardPublisher {
   private head = new Map<string, string>();
   private boardId = '';
   private version = 0;
+  /** Publications under boardId as the head counts them (`_p`): a head-only one lost by Redis is seen. */
+  private publication = 0;
   private timer: TimerHandle | null = null;
   private running = false;
 
@@ -268,7 +270,8 @@ export class BoardPublisher {
     try {
       const { head, values } = await this.snapshot();
       // the changes since what we wrote last; when the board is not that one (another
-      // coordinator wrote it, Redis lost or rolled back writes) the whole board at once
+      // coordinator wrote it, Redis lost or rolled back writes, a publication of the head
+      // only included: its count `_p`) the whole board at once
       if (this.version > 0 && await this.publish(head, values, false)) return;
       this.version = 0;
       if (!await this.publish(head, values, true)) this.log.info('coordinator board not published whole (not the coordinator?)');
@@ -284,11 +287,13 @@ export class BoardPublisher {
     const parts = new Map<string, string>();
     for (let i = 0; i < fields.length; i++) if (whole || this.values[i] !== values[i]) parts.set(fields[i]!, values[i]!);
     const v = await this.store.publishBoard({
-      boardId: this.boardId, expectedVersion: whole ? 0 : this.version, head: whole ? head : changedFields(this.head, head), parts,
+      boardId: this.boardId, expectedVersion: whole ? 0 : this.version, expectedPublication: whole ? 0 : this.publication,
+      head: whole ? head : changedFields(this.head, head), parts,
       validMs: BOARD_VALID_MS, changesMax: BOARD_CHANGES_MAX, changeFieldsMax: BOARD_CHANGE_FIELDS_MAX,
     });
     if (v === null) return false;
-    this.version = v;
+    this.version = v.version;
+    this.publication = v.publication;
     this.head = head;
     this.values = values;
     return true;
