@@ -347,7 +347,14 @@ export class BoardReader implements WriteAuthority {
   private running = false;
   private readonly waiters = new Set<{ peer: string; seq: number; incarnation: string | null; resolve: (ok: boolean) => void; timer: TimerHandle }>();
 
-  constructor(private readonly store: BoardReaderStore, private readonly clock: Clock, private readonly log: Logger, private readonly refreshMs = BOARD_REFRESH_MS) {}
+  /**
+   * `paused`: no read while it says so (this instance is the coordinator: its own role answers
+   * for authority, acks and its writes' gate, and the board says only what it published). What
+   * was read before stays trusted only until its board's end, like a reader whose reads fail;
+   * the first round after the pause reads again.
+   */
+  constructor(private readonly store: BoardReaderStore, private readonly clock: Clock, private readonly log: Logger, private readonly refreshMs = BOARD_REFRESH_MS,
+    private readonly paused: () => boolean = () => false) {}
 
   start(): void {
     if (this.running) return;
@@ -384,7 +391,7 @@ export class BoardReader implements WriteAuthority {
 
   private async round(): Promise<void> {
     if (!this.running) return;
-    await this.readOnce();
+    if (!this.paused()) await this.readOnce();
     if (this.running) this.timer = this.clock.setTimer(this.refreshMs, () => void this.round());
   }
 
