@@ -145,7 +145,7 @@ export class LogHeadWatch {
   private subscribe(): void {
     if (!this.running || !this.d.subscriber || !this.d.channel) return;
     this.d.subscriber.subscribe(this.d.channel).catch((err: Error) =>
-      this.d.log.debug({ err: err.message }, 'append messages not subscribed yet (again at the next connect; the head poll meanwhile)'));
+      this.d.log.warn({ err: err.message, channel: this.d.channel }, 'append messages not subscribed (again at the next connect): the other instances\' writes ship at the head poll meanwhile'));
   }
 
   private message(text: string): void {
