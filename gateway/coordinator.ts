@@ -13,8 +13,10 @@ import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import type { Duplex } from 'node:stream';
 import type { IncomingMessage } from 'node:http';
-import type { Clock, TimerHandle } from '../infra/clock.js';
+import type { Clock } from '../infra/clock.js';
 import { BoardPublisher } from './coordination/board.js';
+import { LogHeadWatch, appendChannel } from './coordination/append-signal.js';
+import { createStoreConnection } from './store/connection.js';
 import { childLogger } from '../infra/log.js';
 import type { GatewayConfig, KeyspaceConfig } from './config.js';
 import type { PartitionMap } from './partition-map.js';
@@ -80,9 +82,6 @@ export interface CoordinatorRole {
 }
 
 /** Builds and starts the coordinator role (`bootstrap`: the store started empty, pull every partition). */
-/** How often the coordinator of several instances reads the log's head (writes of the other instances to ship). */
-export const HEAD_POLL_MS = 10;
-
 export async function startRegionCoordinator(d: CoordinatorDeps, term: { registry: Registry; bootstrap: boolean; token?: number }): Promise<CoordinatorRole> {
   const { config, clock, root, store, maps } = d;
   const registry = term.registry;
@@ -134,8 +133,13 @@ export async function startRegionCoordinator(d: CoordinatorDeps, term: { registr
   actionWorker.start();
   retention.start();
   // with several instances: the others' writes (the head of the log), the board they read
-  const headWatch = config.coordination.enabled && replicator ? watchLogHead(store, d.replicationStore, clock, (seq) => replicator.notifyAppended(seq),
-    (why) => d.onLogRenewedElsewhere?.(why)) : undefined;
+  // (the other instances' append messages on a subscriber connection of its own, a slow poll under them)
+  const headWatch = config.coordination.enabled && replicator ? new LogHeadWatch({
+    store, shipping: () => d.replicationStore.knownIncarnation(), clock, log: childLogger(root, { component: 'head-watch' }),
+    onHead: (seq) => replicator.notifyAppended(seq), onRenewedElsewhere: (why) => d.onLogRenewedElsewhere?.(why),
+    subscriber: createStoreConnection(config.redis, childLogger(root, { component: 'head-watch' })), channel: appendChannel(config.redis.keyPrefix),
+  }) : undefined;
+  headWatch?.start();
   const board = config.coordination.enabled ? new BoardPublisher(store, {
     keyspaces: ownership ? config.keyspaces : [], authority: ownership ?? d.authority,
     acked: () => new Map((replicator?.status() ?? []).map((s) => [s.region, s.ackedSeq] as const)),
@@ -165,31 +169,6 @@ export async function startRegionCoordinator(d: CoordinatorDeps, term: { registr
       await replicator?.stop();
     },
   };
-}
-
-/**
- * Reads the log's head and incarnation every HEAD_POLL_MS (one read in flight), reports each
- * new head, and an incarnation other than the one the senders ship under (another instance
- * renewed it after finding the store rolled back: its new seqs start from the old head).
- */
-function watchLogHead(store: RegionStore, shipping: RegionStore, clock: Clock, onHead: (seq: number) => void, onRenewedElsewhere: (why: string) => void): { stop(): void } {
-  let last = -1;
-  let timer: TimerHandle | null = null;
-  let running = true;
-  const round = async () => {
-    try {
-      const before = shipping.knownIncarnation();
-      const { head, incarnation } = await store.logHeadAndIncarnation();
-      if (before !== undefined && incarnation !== null && incarnation !== before && shipping.knownIncarnation() === before) {
-        last = -1;
-        onRenewedElsewhere(`the log's incarnation in Redis (${incarnation}) is not the one shipped (${before}): another instance found the store rolled back or lost`);
-      }
-      if (head > last) { if (last >= 0) onHead(head); last = head; }
-    } catch { /* Redis away: the sender's slow poll and the next round */ }
-    if (running) timer = clock.setTimer(HEAD_POLL_MS, () => void round());
-  };
-  void round();
-  return { stop() { running = false; timer?.cancel(); } };
 }
 
 export interface ElectionDeps {

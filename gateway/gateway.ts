@@ -36,7 +36,8 @@ import type { GatewayContext } from './http/context.js';
 import { NOT_COORDINATOR_TOKEN, RedisLeaseStore, type CoordinatorElection } from './coordination/index.js';
 import { INSTANCE_FORGET_LEASES } from './coordination/lease-store.js';
 import { delegatingAuthority, notCoordinatorAuthority } from './coordination/authority.js';
-import { BoardReader } from './coordination/board.js';
+import { BOARD_REFRESH_MS, BoardReader } from './coordination/board.js';
+import { AppendPublisher, appendChannel } from './coordination/append-signal.js';
 import { RegionCheck, TermCheckedGate } from './coordination/region-check.js';
 import { runElection, startRegionCoordinator, type CoordinatorDeps, type CoordinatorRole } from './coordinator.js';
 
@@ -341,6 +342,8 @@ interface WriteGate {
   readonly instanceList: RedisLeaseStore | undefined;
   /** Ownership by witness leases (a witness and peers). */
   readonly leased: boolean;
+  /** With several instances: tells the coordinator of this instance's appends while it is not the coordinator. */
+  readonly appendSignal: AppendPublisher | undefined;
 }
 
 /** Who may write: the rollback guard, the ownership of the role (or the board, or static) and the bootstrap gate over them. */
@@ -359,7 +362,8 @@ function writeGate(env: Env, stores: Stores, metrics: GatewayMetrics, slot: Role
   const staticAuthority = new StaticAuthority(config.region, maps);
   // another instance than the coordinator: the coordinator's word through Redis (its board)
   const instanceList = config.coordination.enabled ? new RedisLeaseStore(stores.redis, store.keys) : undefined;
-  const board = config.coordination.enabled ? new BoardReader(store, clock, childLogger(root, { component: 'board' })) : undefined;
+  // (not read while this instance holds the role: it is the board's author)
+  const board = config.coordination.enabled ? new BoardReader(store, clock, childLogger(root, { component: 'board' }), BOARD_REFRESH_MS, () => slot.role !== undefined) : undefined;
   const leased = config.witness !== undefined && config.peers.length > 0;
   // with several instances the check is the coordinator's (it holds the links), once per
   // term; the others follow the current term's word (region-check.ts)
@@ -387,7 +391,18 @@ function writeGate(env: Env, stores: Stores, metrics: GatewayMetrics, slot: Role
   });
   // the gate latches open once; a later coordinator term's check closes the writes again
   const gate = regionCheck ? new TermCheckedGate(bootstrapGate, regionCheck) : bootstrapGate;
-  return { gate, bootstrapGate, rollbackGuard, regionCheck, board, instanceList, leased };
+  const appendSignal = config.coordination.enabled
+    ? new AppendPublisher(stores.redis, appendChannel(config.redis.keyPrefix), clock, () => stores.replicationStore.knownIncarnation(), childLogger(root, { component: 'append-signal' }))
+    : undefined;
+  return { gate, bootstrapGate, rollbackGuard, regionCheck, board, instanceList, leased, appendSignal };
+}
+
+/** A write of this instance is in the log: the role's senders ship it, or (no role) the coordinator is told (append-signal.ts). */
+function localWrite(slot: RoleSlot, signal: AppendPublisher | undefined): (seq: number, packed: Buffer) => void {
+  return (seq, packed) => {
+    if (slot.role) slot.role.replicator?.notifyAppended(seq, packed);
+    else signal?.appended(seq);
+  };
 }
 
 /** What the HTTP layer reads of the region process (http/context.ts); the role's parts through `slot`. */
@@ -401,7 +416,7 @@ function frontContext(env: Env, stores: Stores, front: FrontServices, writes: Wr
     config, keyspaces, maps, store, conflicts, authority: gate, publicUrls, metrics, log, monoMs: () => clock.monoMs(), nowMs: () => clock.nowMs(),
     get writeGuard() { return slot.role?.ownership?.writeGuard ?? (leased ? board?.writeGuard : undefined); },
     roleMetrics: async () => (slot.role && slot.role.registry !== metrics.registry ? slot.role.registry.metrics() : ''),
-    onLocalWrite: (seq, packed) => slot.role?.replicator?.notifyAppended(seq, packed),
+    onLocalWrite: localWrite(slot, writes.appendSignal),
     afterWrite: (ks, partition, seq) => sync.wait(ks, partition, seq),
     decisions: (limit) => slot.role?.ownership?.recentDecisions(limit) ?? [],
     adminTokens: () => security.credentials.adminTokens(),
@@ -551,7 +566,7 @@ function startExpiry(env: Env, stores: Stores, metrics: GatewayMetrics, writes: 
       begin: (ks, p) => context.writeGuard?.begin(ks, p) ?? (() => {}),
       stillHolds: (ks, p, epoch) => context.writeGuard?.stillHolds(ks, p, epoch) ?? false,
     } : undefined,
-    onLocalWrite: (seq, packed) => slot.role?.replicator?.notifyAppended(seq, packed), writable: () => gate.isOpen(),
+    onLocalWrite: localWrite(slot, writes.appendSignal), writable: () => gate.isOpen(),
     intervalMs: config.expiry.sweepIntervalMs, recordsMax: config.expiry.sweepRecordsMax, partitionsMax: config.expiry.sweepPartitionsMax,
   });
   expirySweeper.start();
@@ -567,6 +582,7 @@ async function closeGateway(env: Env, stores: Stores, front: FrontServices, writ
   const wasCoordinator = slot.election?.isCoordinator() ?? false;
   await slot.election?.stop();
   writes.board?.stop();
+  writes.appendSignal?.stop();
   const r = slot.role;
   slot.role = undefined;
   front.settingsCheck.close();

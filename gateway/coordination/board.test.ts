@@ -95,7 +95,7 @@ describe('board publisher and reader (fake store)', () => {
     let refuse = false;
     const store = {
       redisDeadline: async (ms: number) => ms + 10,
-      publishBoard: async (p: BoardPublication) => { calls.push(p); if (refuse && p.expectedVersion > 0) return null; return p.expectedVersion + 1; },
+      publishBoard: async (p: BoardPublication) => { calls.push(p); if (refuse && p.expectedVersion > 0) return null; return { version: p.expectedVersion + 1, publication: p.expectedPublication + 1 }; },
     };
     const parts = [local(2350), local(2350), local(2350), { kind: 'redirect', region: 'west' } as Authority, local(2350), local(2350)];
     const clock = new FakeClock();

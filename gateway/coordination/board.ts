@@ -245,6 +245,8 @@ export class BoardPublisher {
   private head = new Map<string, string>();
   private boardId = '';
   private version = 0;
+  /** Publications under boardId as the head counts them (`_p`): a head-only one lost by Redis is seen. */
+  private publication = 0;
   private timer: TimerHandle | null = null;
   private running = false;
 
@@ -268,7 +270,8 @@ export class BoardPublisher {
     try {
       const { head, values } = await this.snapshot();
       // the changes since what we wrote last; when the board is not that one (another
-      // coordinator wrote it, Redis lost or rolled back writes) the whole board at once
+      // coordinator wrote it, Redis lost or rolled back writes, a publication of the head
+      // only included: its count `_p`) the whole board at once
       if (this.version > 0 && await this.publish(head, values, false)) return;
       this.version = 0;
       if (!await this.publish(head, values, true)) this.log.info('coordinator board not published whole (not the coordinator?)');
@@ -284,11 +287,13 @@ export class BoardPublisher {
     const parts = new Map<string, string>();
     for (let i = 0; i < fields.length; i++) if (whole || this.values[i] !== values[i]) parts.set(fields[i]!, values[i]!);
     const v = await this.store.publishBoard({
-      boardId: this.boardId, expectedVersion: whole ? 0 : this.version, head: whole ? head : changedFields(this.head, head), parts,
+      boardId: this.boardId, expectedVersion: whole ? 0 : this.version, expectedPublication: whole ? 0 : this.publication,
+      head: whole ? head : changedFields(this.head, head), parts,
       validMs: BOARD_VALID_MS, changesMax: BOARD_CHANGES_MAX, changeFieldsMax: BOARD_CHANGE_FIELDS_MAX,
     });
     if (v === null) return false;
-    this.version = v;
+    this.version = v.version;
+    this.publication = v.publication;
     this.head = head;
     this.values = values;
     return true;
@@ -342,7 +347,14 @@ export class BoardReader implements WriteAuthority {
   private running = false;
   private readonly waiters = new Set<{ peer: string; seq: number; incarnation: string | null; resolve: (ok: boolean) => void; timer: TimerHandle }>();
 
-  constructor(private readonly store: BoardReaderStore, private readonly clock: Clock, private readonly log: Logger, private readonly refreshMs = BOARD_REFRESH_MS) {}
+  /**
+   * `paused`: no read while it says so (this instance is the coordinator: its own role answers
+   * for authority, acks and its writes' gate, and the board says only what it published). What
+   * was read before stays trusted only until its board's end, like a reader whose reads fail;
+   * the first round after the pause reads again.
+   */
+  constructor(private readonly store: BoardReaderStore, private readonly clock: Clock, private readonly log: Logger, private readonly refreshMs = BOARD_REFRESH_MS,
+    private readonly paused: () => boolean = () => false) {}
 
   start(): void {
     if (this.running) return;
@@ -379,7 +391,7 @@ export class BoardReader implements WriteAuthority {
 
   private async round(): Promise<void> {
     if (!this.running) return;
-    await this.readOnce();
+    if (!this.paused()) await this.readOnce();
     if (this.running) this.timer = this.clock.setTimer(this.refreshMs, () => void this.round());
   }
 

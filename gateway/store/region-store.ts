@@ -286,6 +286,8 @@ export interface BoardPublication {
   readonly boardId: string;
   /** The version this coordinator wrote last under boardId; 0: publish every entry. */
   readonly expectedVersion: number;
+  /** The head's publication count this coordinator wrote last under boardId (a lost head-only publication: refused). */
+  readonly expectedPublication: number;
   readonly head: ReadonlyMap<string, string>;
   readonly parts: ReadonlyMap<string, string>;
   readonly validMs: number;
@@ -964,17 +966,17 @@ export class RegionStore implements ChangeSink {
   /**
    * Writes the coordinator's board (lua/publishBoard-4.lua): the changed head fields and
    * partition entries (value '' removes one) since `expectedVersion` under `boardId`, or every
-   * entry when `expectedVersion` is 0; renews its end. The board's version, or null when the
-   * board is not the one expected (publish it whole).
+   * entry when `expectedVersion` is 0; renews its end. The board's version and the head's
+   * publication count, or null when the board is not the one expected (publish it whole).
    */
-  async publishBoard(p: BoardPublication): Promise<number | null> {
+  async publishBoard(p: BoardPublication): Promise<{ version: number; publication: number } | null> {
     const res = (await scripts.publishBoard.call(this.redis,
       { board: this.keys.coordinatorBoard, boardParts: this.keys.coordinatorBoardParts, boardChanges: this.keys.coordinatorBoardChanges, coordinator: this.keys.coordinator },
       { coordinatorToken: this.coordinatorToken(), validMs: p.validMs, boardId: p.boardId, expectedVersion: p.expectedVersion, headCount: p.head.size, partCount: p.parts.size,
-        changesMax: p.changesMax, changeFieldsMax: p.changeFieldsMax }, [...[...p.head].flat(), ...[...p.parts].flat()])) as number;
+        changesMax: p.changesMax, changeFieldsMax: p.changeFieldsMax, expectedPublication: p.expectedPublication }, [...[...p.head].flat(), ...[...p.parts].flat()])) as number | [number, number];
     if (res === BOARD_NOT_EXPECTED) return null;
-    if (res < 0) throw storeError(res, 'the coordinator board');
-    return res;
+    if (typeof res === 'number') throw storeError(res, 'the coordinator board');
+    return { version: Number(res[0]), publication: Number(res[1]) };
   }
 
   /**

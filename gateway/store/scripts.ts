@@ -137,7 +137,7 @@ export const scripts = {
   claimCoordinator: new LuaScript('claimCoordinator-3', ['lease', 'tokens', 'instances'], ['instanceId', 'leaseMs', 'url', 'mode', 'forgetMs', 'instancesMax', 'seenToken']),
   coordinatorWrite: new LuaScript('coordinatorWrite-2', ['target', 'coordinator'], ['coordinatorToken', 'op', 'value', 'extra']),
   publishBoard: new LuaScript('publishBoard-4', ['board', 'boardParts', 'boardChanges', 'coordinator'],
-    ['coordinatorToken', 'validMs', 'boardId', 'expectedVersion', 'headCount', 'partCount', 'changesMax', 'changeFieldsMax'], 'the head\'s, then the entries\' changed field/value pairs'),
+    ['coordinatorToken', 'validMs', 'boardId', 'expectedVersion', 'headCount', 'partCount', 'changesMax', 'changeFieldsMax', 'expectedPublication'], 'the head\'s, then the entries\' changed field/value pairs'),
   readBoard: new LuaScript('readBoard-4', ['board', 'boardParts', 'boardChanges', 'incarnation'], ['boardId', 'version', 'fieldsMax']),
   withdrawBoard: new LuaScript('withdrawBoard-4', ['board', 'boardParts', 'boardChanges', 'coordinator'], ['instanceId']),
 } as const;

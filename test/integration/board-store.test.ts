@@ -143,6 +143,33 @@ describe('the coordinator board (real redis-server)', () => {
     expect(judge(0)).toMatchObject({ kind: 'local', epoch: 3 });
   });
 
+  it('a head-only publication lost in a Redis rollback is written again: the word that the coordinator\'s writes are open comes back at the next round', async () => {
+    const { store, raw } = await setup();
+    const auth = new FakeAuthority(KS.partitions);
+    let checked = false;
+    const publisher = new BoardPublisher(store('0'), { keyspaces: [KS], authority: auth, acked: () => new Map(), regionChecked: () => checked }, realClock, silentLogger());
+    const reader = new BoardReader(store('1'), realClock, silentLogger());
+    await publisher.publishOnce();
+    await reader.readOnce();
+    expect(reader.regionChecked()).toBe(false);
+    // Redis's data as a copy holds it now (its board says c = 0)
+    const keys = ['b:board', 'b:board:parts', 'b:board:changes'];
+    const copy = await Promise.all(keys.map((k) => raw.dumpBuffer(k)));
+    // the coordinator's check ends: a publication of the head only (no entry changed)
+    checked = true;
+    await publisher.publishOnce();
+    await reader.readOnce();
+    expect(reader.regionChecked()).toBe(true);
+    // Redis comes back with the copy (a rollback): the board as it was before that publication
+    for (let i = 0; i < keys.length; i++) if (copy[i]) await raw.restore(keys[i]!, 0, copy[i]!, 'REPLACE');
+    expect(await raw.hget('b:board', 'c')).toBe('0');
+    // the next round writes the coordinator's word again: the other instances' writes open within a round
+    await publisher.publishOnce();
+    await reader.readOnce();
+    expect(await raw.hget('b:board', 'c')).toBe('1');
+    expect(reader.regionChecked()).toBe(true);
+  });
+
   it('at every step the reader trusts nothing the coordinator did not say: seeded changes of owner, epoch, state and lease', async () => {
     const { store } = await setup();
     const auth = new FakeAuthority(KS.partitions);

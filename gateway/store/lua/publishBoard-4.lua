@@ -14,7 +14,9 @@
   A publication is either whole (expectedVersion 0: head and entries replace the old ones) or the
   changes since the version this coordinator wrote last under boardId: when the board is not
   that one (another coordinator wrote, Redis lost or rolled back writes) it is refused (-12)
-  and the coordinator publishes the board whole again.
+  and the coordinator publishes the board whole again. "Not that one" includes a head that
+  lost a publication of head fields only (which does not move "_v"): the head's "_p" counts the
+  publications under the board id, and a publication of changes names the count it wrote last.
 
   Input:
     KEYS[1] the head (hash)   KEYS[2] the partitions' entries (hash)   KEYS[3] the changes (list)
@@ -23,23 +25,27 @@
     ARGV[3] the board id   ARGV[4] the version this coordinator wrote last (0: publish whole)
     ARGV[5] H = changed head fields   ARGV[6] N = changed partition entries
     ARGV[7] changesMax   ARGV[8] changeFieldsMax
+    ARGV[9] the head's publication count ("_p") this coordinator wrote last (ignored when whole)
     then H field/value pairs of the head, then N field/value pairs of the entries (value ''
     removes the field)
-  Output: the board's version ("_v") | -11 not the coordinator | -12 not the board expected
+  Output: { the board's version ("_v"), the publication count ("_p") } | -11 not the coordinator
+    | -12 not the board expected
 ]]
 local rcall = redis.call
 --- @include "coordinator"
 if coordinatorRefused(KEYS[4], ARGV[1]) then return -11 end
 local t = rcall("TIME")
 local nowMs = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local cur = rcall("HMGET", KEYS[1], "_id", "_v")
+local cur = rcall("HMGET", KEYS[1], "_id", "_v", "_p")
 local v = tonumber(cur[2] or "0") or 0
 local expected = tonumber(ARGV[4])
 local whole = expected == 0
-if not whole and (cur[1] ~= ARGV[3] or v ~= expected) then return -12 end
+local pubs = tonumber(cur[3] or "0") or 0
+if not whole and (cur[1] ~= ARGV[3] or v ~= expected or pubs ~= tonumber(ARGV[9])) then return -12 end
+if whole then pubs = 0 end
 local h, n = tonumber(ARGV[5]), tonumber(ARGV[6])
 local changesMax, fieldsMax = tonumber(ARGV[7]), tonumber(ARGV[8])
-local at = 9
+local at = 10
 if whole then
   -- nothing of another coordinator's board stays (its acks, its round's end)
   rcall("DEL", KEYS[1], KEYS[2])
@@ -70,5 +76,5 @@ elseif n > 0 then
   if n > fieldsMax then rcall("LPUSH", KEYS[3], v .. "\n*") else rcall("LPUSH", KEYS[3], v .. "\n" .. table.concat(names, "\n")) end
   rcall("LTRIM", KEYS[3], 0, changesMax - 1)
 end
-rcall("HSET", KEYS[1], "_end", nowMs + tonumber(ARGV[2]), "_v", v)
-return v
+rcall("HSET", KEYS[1], "_end", nowMs + tonumber(ARGV[2]), "_v", v, "_p", pubs + 1)
+return { v, pubs + 1 }
