@@ -146,8 +146,9 @@ describe('key layout: every script call in one Redis Cluster slot (3 masters, CL
     note('claimCoordinator', ['lease', 'tokens', 'instances']);
     note('publishBoard', ['board', 'boardParts', 'boardChanges', 'coordinator']);
     note('readBoard', ['board', 'boardParts', 'boardChanges', 'incarnation']);
+    note('withdrawBoard', ['board', 'boardParts', 'boardChanges', 'coordinator']);
     note('coordinatorWrite', ['coordinator']);
-    for (const name of ['trimLog', 'trimConflicts', 'raiseApplied', 'claimCoordinator', 'publishBoard', 'readBoard', 'coordinatorWrite']) {
+    for (const name of ['trimLog', 'trimConflicts', 'raiseApplied', 'claimCoordinator', 'publishBoard', 'readBoard', 'withdrawBoard', 'coordinatorWrite']) {
       for (const o of outsideBy.get(name)!) expect([...PER_WRITE_REGION_WIDE, ...COORDINATION_REGION_WIDE] as readonly string[]).toContain(o);
     }
     expect([...covered].sort()).toEqual(Object.keys(scripts).sort());
