@@ -62,6 +62,9 @@ export function sessionGate(store: RegionStore, region: string, regions: readonl
   return g;
 }
 
+/** While a read waits for its token, this region's Redis is read this often (what other instances applied or wrote). */
+export const SESSION_POLL_MS = 50;
+
 export type SessionReadOutcome = 'caught_up' | 'waited' | 'stale' | 'waiters_full';
 
 export class SessionGate {
@@ -69,6 +72,7 @@ export class SessionGate {
   private generation = 0;
   private seeded: Promise<void> | undefined;
   private head: Promise<void> | undefined;
+  private polling: Promise<void> | undefined;
   private readonly regions: ReadonlySet<string>;
 
   private readonly reads: Counter<'outcome'> | undefined;
@@ -118,6 +122,15 @@ export class SessionGate {
     }
     let lacking = this.lacking(entries, own);
     if (lacking === null) { this.reads?.inc({ outcome: 'caught_up' }); return; }
+    // what this process saw is not all the region holds: another instance of the region may
+    // have written the own log further, and the coordinator applies the peers' logs
+    try {
+      await this.readRedis();
+    } catch (err) {
+      throw new StoreUnavailableError(`the session token could not be checked: ${(err as Error).message}`);
+    }
+    lacking = this.lacking(entries, own);
+    if (lacking === null) { this.reads?.inc({ outcome: 'caught_up' }); return; }
     if (lacking.own || this.limits.waitMs === 0) { this.reads?.inc({ outcome: 'stale' }); throw stale(lacking.message); }
     if (this.waiting >= this.limits.waitersMax) {
       this.reads?.inc({ outcome: 'waiters_full' });
@@ -126,8 +139,12 @@ export class SessionGate {
     this.setWaiting(++this.waiting);
     try {
       await new Promise<void>((resolve) => {
-        const done = () => { clearTimeout(timer); off(); resolve(); };
-        const off = this.store.frontier.onApplied(() => { if (this.lacking(entries, own) === null) done(); });
+        const check = () => { if (this.lacking(entries, own) === null) done(); };
+        const done = () => { clearTimeout(timer); clearInterval(poll); off(); resolve(); };
+        // woken by this process's applies; and, for what other instances of the region apply,
+        // by a read of Redis every SESSION_POLL_MS (one read per gate, whatever the waiters)
+        const off = this.store.frontier.onApplied(check);
+        const poll = setInterval(() => { this.readRedis().then(check, () => {}); }, SESSION_POLL_MS);
         const timer = setTimeout(done, this.limits.waitMs);
       });
     } finally {
@@ -199,6 +216,26 @@ export class SessionGate {
   /** This region's log incarnation: the newest either store of the gateway saw in Redis. */
   private async ownIncarnation(): Promise<string> {
     return this.store.frontier.ownIncarnation ?? await this.store.incarnation();
+  }
+
+  /**
+   * The region's own log head and applied seqs as Redis holds them now, into what this
+   * process knows (its head, its frontier): one read in flight per gate, shared by the reads
+   * that wait. The applied seqs only rise (a store that lost them bumps the generation).
+   */
+  private readRedis(): Promise<void> {
+    this.polling ??= (async () => {
+      try {
+        const generation = this.store.frontier.generation;
+        const [{ head }, all] = await Promise.all([this.store.logHeadAndIncarnation(), this.store.appliedAll()]);
+        if (generation !== this.store.frontier.generation) return; // read across a loss: says nothing of now
+        this.store.noteSeqSeen(head);
+        this.store.frontier.seed(all);
+      } finally {
+        this.polling = undefined;
+      }
+    })();
+    return this.polling;
   }
 
   /** The store's applied seqs as Redis holds them, once (the applies since keep the frontier current). */
