@@ -123,7 +123,7 @@ export async function startGateway(config: GatewayConfig, opts: GatewayOptions =
     settingsCheck: front.settingsCheck, security: front.security, authority: writes.gate, triggers,
     // (the coordinator's own word on the board: its term's check and its bootstrap gate)
     rollbackGuard: writes.rollbackGuard, writesOpen: () => writes.bootstrapGate.isOpen(), repairMarks: checks.repairMarks, context, server,
-  }, { slot, startedEmpty: checks.startedEmpty, url, log: env.log, metrics: front.metrics, board: writes.board, regionCheck: writes.regionCheck });
+  }, { slot, startedEmpty: checks.startedEmpty, url, log: env.log, metrics: front.metrics, board: writes.board, regionCheck: writes.regionCheck, electionRedis: stores.electionRedis });
   const expirySweeper = startExpiry(env, stores, front.metrics, writes, context, slot);
   env.log.info({ port, publicUrl: config.publicUrl, keyspaces: config.keyspaces.map((k) => k.name) }, 'gateway listening');
   return {
@@ -167,6 +167,12 @@ interface Stores {
   /** Connections `durability: replica` writes WAIT on. */
   readonly replicaWaitRedis: readonly Redis[];
   readonly replicationRedis: Redis | undefined;
+  /**
+   * With several instances per region: the coordinator lease's own connection. On the main
+   * one the lease claim queued behind client writes and the fence renewals of a witness
+   * round, and a loaded coordinator lost its term while it still worked (fences-load.test).
+   */
+  readonly electionRedis: Redis | undefined;
   readonly store: RegionStore;
   /** The store on the replication connection (log reads, applies); `store` without peers. */
   readonly replicationStore: RegionStore;
@@ -219,7 +225,8 @@ async function openStores(env: Env, slot: RoleSlot): Promise<Stores> {
     // below it handled as the write's (the store's identity check reports the rollback)
     nowMs: () => clock.nowMs(), coordinatorToken, seqFloor: store,
   });
-  return { redis, replicaWaitRedis, replicationRedis, store, replicationStore, maps, keyspaces, conflicts };
+  const electionRedis = config.coordination.enabled ? createRedis(config, childLogger(root, { component: 'store', connection: 'election' })) : undefined;
+  return { redis, replicaWaitRedis, replicationRedis, electionRedis, store, replicationStore, maps, keyspaces, conflicts };
 }
 
 interface FrontServices {
@@ -531,7 +538,7 @@ async function startFront(env: Env, security: SiteSecurity, context: GatewayCont
  * stopped the moment it does not (coordinator.ts). The first term bootstraps a store that
  * started empty.
  */
-async function startCoordination(roleDeps: CoordinatorDeps, o: { slot: RoleSlot; startedEmpty: boolean; url: string; log: Logger; metrics: GatewayMetrics; board: BoardReader | undefined; regionCheck: RegionCheck | undefined }): Promise<void> {
+async function startCoordination(roleDeps: CoordinatorDeps, o: { slot: RoleSlot; startedEmpty: boolean; url: string; log: Logger; metrics: GatewayMetrics; board: BoardReader | undefined; regionCheck: RegionCheck | undefined; electionRedis: Redis | undefined }): Promise<void> {
   const { config, redis, store, clock } = roleDeps;
   const { slot } = o;
   let bootstrapPending = o.startedEmpty;
@@ -548,7 +555,7 @@ async function startCoordination(roleDeps: CoordinatorDeps, o: { slot: RoleSlot;
   }
   o.board?.start();
   slot.election = runElection(config, {
-    redis, store, clock, log: o.log, url: o.url, metrics: o.metrics, server: roleDeps.server, startRole,
+    redis: o.electionRedis ?? redis, store, clock, log: o.log, url: o.url, metrics: o.metrics, server: roleDeps.server, startRole,
     role: () => slot.role, setRole: (r: CoordinatorRole | undefined) => { slot.role = r; },
   });
 }
@@ -597,6 +604,7 @@ async function closeGateway(env: Env, stores: Stores, front: FrontServices, writ
   }
   stores.redis.disconnect();
   stores.replicationRedis?.disconnect();
+  stores.electionRedis?.disconnect();
   for (const c of stores.replicaWaitRedis) c.disconnect();
 }
 

@@ -157,7 +157,7 @@ export class WitnessAuthority implements WriteAuthority {
       onReleaseBegun: (ks, p, target) => { this.leaseLoss.released(`${ks}/${p}`); this.handover.begin(ks, p, target); },
       onLeaseRenewed: (ks, p, epoch, remainingMs) => {
         this.leaseLoss.renewed(`${ks}/${p}`, epoch, clock.monoMs() + remainingMs, clock.monoMs());
-        deps.setFence(ks, p, epoch, clock.monoMs() + remainingMs).catch((err: Error) => deps.log.warn({ keyspace: ks, partition: p, err: err.message }, 'cannot set fence'));
+        deps.setFence(ks, p, epoch, clock.monoMs() + remainingMs).catch((err: Error) => this.fenceFailed(err, ks, p));
       },
       onOwnerChanged: (ks, p, owner, epoch) => this.ownerChanged(ks, p, owner, epoch),
     });
@@ -342,6 +342,20 @@ export class WitnessAuthority implements WriteAuthority {
     if (this.agent.learnFromPreviousOwner(m.keyspace, m.partition, m.owner, m.epoch, peer)) this.runner.tick(); // renew now
   }
 
+  /**
+   * A fence write failed. The fences of a witness round go in one batch (store/fence-writer.ts)
+   * and fail together with one error: it is logged once, with the first partition and the count.
+   */
+  private fenceFailed(err: Error, keyspace: string, partition: number, msg = 'cannot set fence'): void {
+    const last = this.lastFenceError;
+    if (last && last.err === err) { last.count++; return; }
+    if (last && last.count > 1) this.deps.log.warn({ err: last.err.message, fences: last.count }, 'fence writes failed in one batch');
+    this.lastFenceError = { err, count: 1 };
+    this.deps.log.warn({ keyspace, partition, err: err.message }, msg);
+  }
+
+  private lastFenceError: { readonly err: Error; count: number } | undefined;
+
   private ownerChanged(keyspace: string, partition: number, owner: string, epoch: number): void {
     const key = `${keyspace}/${partition}`;
     const previous = this.owners.get(key)?.owner ?? null;
@@ -351,8 +365,7 @@ export class WitnessAuthority implements WriteAuthority {
     // handed over by us: tell the new owner now rather than at its next witness heartbeat
     if (previous === this.deps.config.region && owner !== previous) this.deps.replicator.sendControl(owner, OWNER_TOPIC, { keyspace, partition, owner, epoch });
     if (owner !== this.deps.config.region) {
-      this.deps.dropFence(keyspace, partition).catch((err: Error) =>
-        this.deps.log.warn({ keyspace, partition, err: err.message }, 'cannot drop fence (it ends by itself at the old lease end)'));
+      this.deps.dropFence(keyspace, partition).catch((err: Error) => this.fenceFailed(err, keyspace, partition, 'cannot drop fence (it ends by itself at the old lease end)'));
     }
     this.decisions.push({ at: this.deps.clock.nowMs(), keyspace, partition, owner, epoch, previous });
     if (this.decisions.length > DECISIONS_KEPT_MAX) this.decisions.shift();

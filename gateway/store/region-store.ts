@@ -12,7 +12,8 @@ import { type LogEntry, packEntry, takeWithin } from '../../replicator/packed.js
 import { STORE_LAYOUT, StoreKeys, type PartitionOf } from './keys.js';
 import { type SlotOwners, applyChangesCall, callGroups, groupByPartition, putRecordKeys, trimLogKeys } from './script-keys.js';
 import { RedisClock, redisTimeMs } from './redis-clock.js';
-import { defineScripts, scripts } from './scripts.js';
+import { defineScripts, scripts, type ScriptArg } from './scripts.js';
+import { FENCES_PER_CALL_MAX, FenceWriter, type FenceChange } from './fence-writer.js';
 import { StoreError, StoreErrorCode, StoreLayoutError, storeError } from './errors.js';
 import { fieldPairs } from './replies.js';
 import { ReplicaUnavailableError, StoreUnavailableError, WriteOutcomeUnknownError } from '../errors.js';
@@ -330,6 +331,8 @@ export class RegionStore implements ChangeSink {
   /** Renewals asked for (renewIncarnation) and the last one written. */
   private renewals = 0;
   private renewed = 0;
+  /** The partitions' fences, written in batches (fence-writer.ts). */
+  private readonly fences = new FenceWriter((batch) => this.writeFences(batch));
 
   /**
    * `replicaWaitRedis`: connections of their own for writes that WAIT for a replica. WAIT
@@ -942,20 +945,45 @@ export class RegionStore implements ChangeSink {
 
   /**
    * Sets the partition's fence: writes with `fenced` need this epoch until the lease's end
-   * (`leaseEndMonoMs`, monotonic), stored as an absolute end on Redis's clock (`"epoch:endMs"`,
-   * expiring at that end: PXAT). A SET delayed behind a stall or replayed carries the same
-   * end, so it cannot revive a lease that ended meanwhile.
+   * (`leaseEndMonoMs`, monotonic), stored as an absolute end on Redis's clock (`"epoch:endMs"`).
+   * A write delayed behind a stall or replayed carries the same end, so it cannot revive a
+   * lease that ended meanwhile; a fence whose end has passed holds nothing (it stays, one per
+   * partition, until the next set or drop). Batched with the other fences set
+   * or dropped in the same turn of the event loop (fence-writer.ts); resolved once written.
    */
-  async setFence(keyspace: string, partition: number, epoch: number, leaseEndMonoMs: number): Promise<void> {
-    const key = this.keys.fence(keyspace, partition);
-    if (leaseEndMonoMs <= this.monoMs()) { await this.coordinatorWrite(key, 'del', '', ''); return; }
-    const endMs = await this.toRedisDeadline(leaseEndMonoMs);
-    await this.coordinatorWrite(key, 'set-pxat', `${epoch}:${endMs}`, endMs);
+  setFence(keyspace: string, partition: number, epoch: number, leaseEndMonoMs: number): Promise<void> {
+    return this.fences.submit({ key: this.keys.fence(keyspace, partition), partition, set: { epoch, leaseEndMonoMs } });
   }
 
   /** Removes the partition's fence (ownership moved away): no write of ours lands there any more. */
-  async dropFence(keyspace: string, partition: number): Promise<void> {
-    await this.coordinatorWrite(this.keys.fence(keyspace, partition), 'del', '', '');
+  dropFence(keyspace: string, partition: number): Promise<void> {
+    return this.fences.submit({ key: this.keys.fence(keyspace, partition), partition, set: undefined });
+  }
+
+  /** One batch of fences (FenceWriter): grouped by slot, at most FENCES_PER_CALL_MAX a call, under the coordinator token. */
+  private async writeFences(batch: readonly FenceChange[]): Promise<void> {
+    const nowMono = this.monoMs();
+    const live = batch.filter((c) => c.set !== undefined && c.set.leaseEndMonoMs > nowMono);
+    // one mapping onto Redis's clock for the batch (sampled first when there is none)
+    const ends = live.length > 0 ? await Promise.all(live.map((c) => this.toRedisDeadline(c.set!.leaseEndMonoMs))) : [];
+    const endOf = new Map(live.map((c, i) => [c, ends[i]!]));
+    const token = this.coordinatorToken();
+    const calls: Promise<void>[] = [];
+    for (const group of callGroups(batch, this.slotOwners)) {
+      for (let i = 0; i < group.length; i += FENCES_PER_CALL_MAX) {
+        const chunk = group.slice(i, i + FENCES_PER_CALL_MAX);
+        const rest: ScriptArg[] = [];
+        for (const c of chunk) {
+          const endMs = endOf.get(c);
+          rest.push(endMs === undefined ? '' : `${c.set!.epoch}:${endMs}`);
+        }
+        calls.push((scripts.setFences.call(this.redis, { coordinator: this.keys.coordinator }, { coordinatorToken: token }, rest, chunk.map((c) => c.key)) as Promise<number>)
+          .then((res) => { if (res < 0) throw storeError(res, `fences of ${chunk.length} partitions`); }));
+      }
+    }
+    const results = await Promise.allSettled(calls);
+    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) throw failed.reason;
   }
 
   /** Records a partition's owner as the witness said it (`owners` hash), under the coordinator token. */
@@ -1005,7 +1033,7 @@ export class RegionStore implements ChangeSink {
     return this.opts.coordinatorToken?.() ?? '';
   }
 
-  private async coordinatorWrite(target: string, op: 'set-pxat' | 'del' | 'hset', value: string, extra: string | number): Promise<void> {
+  private async coordinatorWrite(target: string, op: 'hset', value: string, extra: string | number): Promise<void> {
     const res = (await scripts.coordinatorWrite.call(this.redis, { target, coordinator: this.keys.coordinator },
       { coordinatorToken: this.coordinatorToken(), op, value, extra })) as number;
     if (res < 0) throw storeError(res, `${op} of ${target}`);

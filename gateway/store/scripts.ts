@@ -136,6 +136,7 @@ export const scripts = {
   raiseApplied: new LuaScript('raiseApplied-1', ['applied'], ['field', 'seq']),
   claimCoordinator: new LuaScript('claimCoordinator-3', ['lease', 'tokens', 'instances'], ['instanceId', 'leaseMs', 'url', 'mode', 'forgetMs', 'instancesMax', 'seenToken']),
   coordinatorWrite: new LuaScript('coordinatorWrite-2', ['target', 'coordinator'], ['coordinatorToken', 'op', 'value', 'extra']),
+  setFences: new LuaScript('setFences-1', ['coordinator'], ['coordinatorToken'], 'per fence: its value ("epoch:endMs"), or \'\' to remove it', ['fence']),
   publishBoard: new LuaScript('publishBoard-4', ['board', 'boardParts', 'boardChanges', 'coordinator'],
     ['coordinatorToken', 'validMs', 'boardId', 'expectedVersion', 'headCount', 'partCount', 'changesMax', 'changeFieldsMax', 'expectedPublication'], 'the head\'s, then the entries\' changed field/value pairs'),
   readBoard: new LuaScript('readBoard-4', ['board', 'boardParts', 'boardChanges', 'incarnation'], ['boardId', 'version', 'fieldsMax']),

@@ -109,8 +109,12 @@ describe('key layout: every script call in one Redis Cluster slot (3 masters, CL
       note('collectTombstones', await checkCall(k, p, 'orders', {}, tomb.items));
       note('readMembers', await checkCall(k, p, 'orders', {}, readMembersItems(k, 'orders', p, [0, bucket, 1023])));
       note('readRecords', await checkCall(k, p, 'orders', {}, readRecordsItems(k, 'orders', p, [userKey, `${userKey}-2`])));
-      // the keys written outside scripts: the fence, the digests read by anti-entropy
-      expect(await slotOf(k.fence('orders', p))).toBe(await slotOf(k.tag('orders', p)));
+      // the fences of a batch grouped per slot (store/fence-writer.ts): one call per partition
+      // on a cluster, its fence in the partition's slot beside the region's lease
+      const fenceCalls = callGroups([{ key: k.fence('orders', p), partition: p }], 'per-slot');
+      expect(fenceCalls.length).toBe(1);
+      note('setFences', await checkCall(k, p, 'orders', { coordinator: k.coordinator }, fenceCalls[0]!.map((c) => c.key)));
+      // the pending hash read outside scripts
       expect(await slotOf(k.pending('orders', userKey))).toBe(await slotOf(k.tag('orders', p)));
     }
     // the extreme partitions too
@@ -148,7 +152,7 @@ describe('key layout: every script call in one Redis Cluster slot (3 masters, CL
     note('readBoard', ['board', 'boardParts', 'boardChanges', 'incarnation']);
     note('withdrawBoard', ['board', 'boardParts', 'boardChanges', 'coordinator']);
     note('coordinatorWrite', ['coordinator']);
-    for (const name of ['trimLog', 'trimConflicts', 'raiseApplied', 'claimCoordinator', 'publishBoard', 'readBoard', 'withdrawBoard', 'coordinatorWrite']) {
+    for (const name of ['trimLog', 'trimConflicts', 'raiseApplied', 'claimCoordinator', 'publishBoard', 'readBoard', 'withdrawBoard', 'coordinatorWrite', 'setFences']) {
       for (const o of outsideBy.get(name)!) expect([...PER_WRITE_REGION_WIDE, ...COORDINATION_REGION_WIDE] as readonly string[]).toContain(o);
     }
     expect([...covered].sort()).toEqual(Object.keys(scripts).sort());
