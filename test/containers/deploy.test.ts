@@ -9,10 +9,12 @@
  */
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ensureBaseImages, NODE_BASE_TAG, REDIS_BASE_TAG } from '../../infra/images/index.js';
+import { DEPLOY_IMAGE_LABEL, DEPLOY_IMAGE_TAG, deployBuildArgs } from '../../infra/images/deploy-image.js';
 import { freePort } from '../../infra/local/ports.js';
 import { command, docker } from './harness/docker.js';
 import { PROJECT_ROOT, releaseEngine, requireEngine } from './harness/index.js';
@@ -21,8 +23,8 @@ const run = promisify(execFile);
 
 const COMPOSE_FILE = join(PROJECT_ROOT, 'infra/docker-compose.yml');
 /** A stable tag, so a later run reuses the build cache (the `npm ci` layer) of this one. */
-const IMAGE_TAG = 'geogate:deploy-test';
-const IMAGE_LABEL = 'geogate.image=deploy-test';
+const IMAGE_TAG = DEPLOY_IMAGE_TAG;
+const IMAGE_LABEL = DEPLOY_IMAGE_LABEL;
 const BASE_IMAGES_TIMEOUT_MS = 600_000;
 const DOCKER_BUILD_TIMEOUT_MS = 600_000;
 const COMPOSE_TIMEOUT_MS = 180_000;
@@ -99,11 +101,19 @@ describe.skipIf(skip)('production Dockerfile and compose file', () => {
       timings[name] = Math.round(performance.now() - t);
       t = performance.now();
     };
+    // the test command's background prebuild (infra/images/prebuild.ts) of the same images:
+    // waited for, so the two never build at once; what it left undone is built here
+    const prebuild = Number(process.env.GEOGATE_PREBUILD_PID ?? 0);
+    if (prebuild > 0) {
+      const deadline = Date.now() + BASE_IMAGES_TIMEOUT_MS + DOCKER_BUILD_TIMEOUT_MS;
+      while (existsSync(`/proc/${prebuild}`) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 500));
+      lap(`waiting for the background prebuild (pid ${prebuild})`);
+    }
     const base = await ensureBaseImages({ log: (m) => console.log(`[deploy] ${m}`) });
     lap(`base images (${base.map((b) => `${b.tag} ${b.outcome}`).join(', ')})`);
 
     // = `docker build -f infra/Dockerfile .` from the project root.
-    await command('docker', ['build', '--label', IMAGE_LABEL, '-f', join(PROJECT_ROOT, 'infra/Dockerfile'), '-t', IMAGE_TAG, PROJECT_ROOT], DOCKER_BUILD_TIMEOUT_MS);
+    await command('docker', deployBuildArgs(PROJECT_ROOT), DOCKER_BUILD_TIMEOUT_MS);
     lap('docker build -f infra/Dockerfile');
     // Earlier builds of this tag, now untagged (the cache layers still in use stay).
     await docker(['image', 'prune', '--force', '--filter', `label=${IMAGE_LABEL}`]).catch(() => undefined);

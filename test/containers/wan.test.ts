@@ -20,6 +20,9 @@ function expectClean(run: ScenarioRun): void {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** Cuts and heals, one every 3 s (4 cuts). */
+const FLAPS = 8;
+
 describe.skipIf(skip)('WAN: flapping, delay, split and merge (2 regions + witness)', () => {
   let topo: GeoTopology;
 
@@ -31,13 +34,13 @@ describe.skipIf(skip)('WAN: flapping, delay, split and merge (2 regions + witnes
     await topo?.close();
   });
 
-  it('flapping WAN: east<->west cut and healed every 3 s for 36 s', async () => {
+  it('flapping WAN: east<->west cut and healed every 3 s for 24 s', async () => {
     let crossCut = false;
     let flaps = 0;
     const run = await runScenario(topo, {
-      name: 'flap', durationMs: 40_000, canReach: (from, to) => !(crossCut && from !== to),
+      name: 'flap', durationMs: 28_000, canReach: (from, to) => !(crossCut && from !== to),
       fault: async ({ topo: t, at }) => {
-        for (let i = 0; i < 12; i++) {
+        for (let i = 0; i < FLAPS; i++) {
           await at(2000 + i * 3000);
           if (i % 2 === 0) {
             crossCut = true;
@@ -52,7 +55,7 @@ describe.skipIf(skip)('WAN: flapping, delay, split and merge (2 regions + witnes
         crossCut = false;
       },
     });
-    expect(flaps).toBe(12);
+    expect(flaps).toBe(FLAPS);
     expectClean(run);
   });
 

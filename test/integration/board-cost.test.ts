@@ -35,7 +35,7 @@ const BYTES_PER_S_MAX = 256 * 1024;
 /** Share of wall time Redis spends on the board's commands in an idle window. */
 const BOARD_CPU_SHARE_MAX = 0.0025;
 /** The loaded window. */
-const LOADED_WINDOW_MS = 15_000;
+const LOADED_WINDOW_MS = 10_000;
 /** Script calls a second on east's Redis in the loaded idle window (fences, board, lease claims, reads). */
 const SCRIPT_CALLS_PER_S_MAX = 300;
 /** Share of wall time Redis spends in scripts in the loaded idle window (inflated by the load). */
