@@ -4,7 +4,8 @@
  * frozen (SIGSTOP / docker pause: commands and replies wait until it resumes) or made to run
  * a command again later (a replay after a reconnect). `FenceGateway` is the gateway's part:
  * it maps lease ends onto the store's clock with the real `RedisClock` (TIME round trips),
- * sets the fence on every renewal, deletes it when ownership moves away, and sends fenced
+ * sets the fence on every renewal, deletes it when ownership moves away (in batches, one in
+ * flight, the latest state per partition: gateway/store/fence-writer.ts), and sends fenced
  * writes carrying the writer's own lease end; a write is acknowledged only when the store
  * accepted it and the lease it was checked under still holds after the reply
  * (gateway/http/kv-routes.ts).
@@ -49,11 +50,17 @@ export interface FenceModelOptions {
   readonly commandTimeoutMs: number;
   /** A handover's drain gives up after this (HANDOVER_DRAIN_MS_MAX). */
   readonly drainMsMax: number;
+  /**
+   * The gateway writes its fences in batches (gateway/store/fence-writer.ts): the latest state
+   * per partition queued, one batch in flight (until its reply or the command timeout), the
+   * next one sent then. Off: one command per fence as sent (the code before the batches).
+   */
+  readonly fenceBatches: boolean;
 }
 
 export const FENCE_DEFAULTS: FenceModelOptions = {
   mode: 'absolute', storeDelayMinMs: 0.1, storeDelayMaxMs: 2, replayRate: 0.02, replayDelayMaxMs: 400, writeEveryMs: 20, resampleMs: 1000, commandTimeoutMs: 2000,
-  drainMsMax: HANDOVER_DRAIN_MS_MAX,
+  drainMsMax: HANDOVER_DRAIN_MS_MAX, fenceBatches: true,
 };
 
 /** What the cluster sees of fenced writes, to judge them at every step. */
@@ -73,6 +80,7 @@ type Command =
   | { kind: 'ping' }
   | { kind: 'fence-set'; partition: number; epoch: number; endMs: number } // absolute end (store clock) or, legacy, a ttl
   | { kind: 'fence-del'; partition: number }
+  | { kind: 'fence-batch'; items: readonly FenceItem[] } // lua/setFences-1.lua: one MSET, one DEL
   | { kind: 'write'; partition: number; epoch: number; writerEndMs: number | undefined; leaseEndMonoMs: number }
   /** A batch of `from`'s log entries (fromSeq..toSeq) applied here; answers the applied cursor. */
   | { kind: 'apply'; from: string; fromSeq: number; toSeq: number };
@@ -107,6 +115,9 @@ export class SimLog {
     return lo;
   }
 }
+
+/** One fence of a batch: set to (epoch, absolute end on the store's clock), or removed. */
+export type FenceItem = { readonly partition: number; readonly set: { readonly epoch: number; readonly endMs: number } | undefined };
 
 interface Queued {
   readonly cmd: Command;
@@ -215,6 +226,13 @@ export class SimStore {
       case 'fence-del':
         this.fences.delete(cmd.partition);
         return true;
+      case 'fence-batch':
+        // no expiry: an ended fence stays, and holds nothing (fenceHolds compares its end)
+        for (const it of cmd.items) {
+          if (it.set) this.fences.set(it.partition, { epoch: it.set.epoch, endMs: it.set.endMs });
+          else this.fences.delete(it.partition);
+        }
+        return true;
       case 'write': {
         if (!this.fenceHolds(cmd.partition, cmd.epoch, cmd.writerEndMs, now)) return false;
         this.observer.accepted(this.region, cmd.partition, cmd.epoch, cmd.leaseEndMonoMs);
@@ -246,6 +264,9 @@ export class FenceGateway {
   private sampling = false;
   private readonly fenceSentEndMs = new Map<number, number>();
   private readonly fenceHeld = new Set<number>();
+  /** With `fenceBatches`: the latest fence state per partition not yet sent, and the batch in flight (sent at, monotonic). */
+  private readonly fenceQueue = new Map<number, FenceItem>();
+  private fenceBatchSentMs: number | undefined;
   /** Writes sent to the store, oldest first, until answered or timed out (swept on every tick). */
   private pending: Array<{ readonly sentMonoMs: number; answered: boolean; readonly timeout: () => void }> = [];
   private pendingHead = 0;
@@ -281,13 +302,38 @@ export class FenceGateway {
         if (endMs === undefined) continue; // no TIME sample yet
         this.fenceSentEndMs.set(p, endMono);
         this.fenceHeld.add(p);
-        this.store.send({ kind: 'fence-set', partition: p, epoch: a.epoch, endMs }, null);
+        this.sendFence({ partition: p, set: { epoch: a.epoch, endMs } });
       } else if (this.fenceHeld.has(p) && this.ownerElsewhere(p)) {
         this.fenceHeld.delete(p);
         this.fenceSentEndMs.delete(p);
-        this.store.send({ kind: 'fence-del', partition: p }, null);
+        this.sendFence({ partition: p, set: undefined });
       }
     }
+    // a batch the store has not answered within the command timeout no longer holds the next one
+    if (this.fenceBatchSentMs !== undefined && now - this.fenceBatchSentMs >= this.o.commandTimeoutMs) this.fenceBatchSentMs = undefined;
+    this.flushFences();
+  }
+
+  private sendFence(item: FenceItem): void {
+    if (!this.o.fenceBatches) {
+      this.store.send(item.set ? { kind: 'fence-set', partition: item.partition, epoch: item.set.epoch, endMs: item.set.endMs } : { kind: 'fence-del', partition: item.partition }, null);
+      return;
+    }
+    this.fenceQueue.set(item.partition, item); // a later state replaces the queued one
+  }
+
+  /** One batch in flight at a time: the queue is sent when none is (fence-writer.ts). */
+  private flushFences(): void {
+    if (this.fenceBatchSentMs !== undefined || this.fenceQueue.size === 0) return;
+    const items = [...this.fenceQueue.values()];
+    this.fenceQueue.clear();
+    const sentMs = this.monoMs();
+    this.fenceBatchSentMs = sentMs;
+    this.store.send({ kind: 'fence-batch', items }, () => {
+      if (!this.alive() || this.fenceBatchSentMs !== sentMs) return;
+      this.fenceBatchSentMs = undefined;
+      this.flushFences();
+    });
   }
 
   /** A write the store did not answer within commandTimeoutMs is answered write_outcome_unknown (at the tick after: ≤ 37.5 ms late). */
