@@ -11,6 +11,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { startCluster, eventually } from '../helpers/cluster.js';
 import { PartitionMap } from '../../gateway/index.js';
+import { HANDOVER_DRAIN_MS_MAX } from '../../gateway/ownership/handover.js';
 
 type Cluster = Awaited<ReturnType<typeof startCluster>>;
 let cluster: Cluster | undefined;
@@ -19,7 +20,14 @@ afterEach(async () => { await cluster?.stop(); cluster = undefined; });
 const WAN_DELAY_MS = 40;
 const WRITES_PER_S = 200;
 const FAILBACK_MS_MAX = 5000;
-const PAUSE_MS_MAX = 1000;
+/**
+ * The handover's write pause: typically about 500 ms (drain, grant, hint, the new owner's
+ * first round, a client retry; docs/witness.md). The median must stay under PAUSE_MS_MEDIAN_MAX;
+ * the longest under the design's bound (a drain longer than HANDOVER_DRAIN_MS_MAX abandons the
+ * handover under the old lease) plus a round: a loaded machine (load 10 on 2 cores) saw 2212 ms.
+ */
+const PAUSE_MS_MEDIAN_MAX = 1000;
+const PAUSE_MS_MAX = HANDOVER_DRAIN_MS_MAX + 500;
 
 interface Ack { key: string; value: string; region: string; atMs: number }
 
@@ -127,6 +135,9 @@ describe('failback under load over a 40 ms WAN', () => {
       if (firstEast > 0) pauses.push(mine[firstEast]!.atMs - mine[firstEast - 1]!.atMs);
     }
     console.log(`handover write pauses (ms): ${pauses.join(', ')}`);
+    expect(pauses.length, 'handover pauses measured').toBeGreaterThan(0);
+    const sorted = [...pauses].sort((a, b) => a - b);
+    expect(sorted[Math.floor((sorted.length - 1) / 2)]!).toBeLessThanOrEqual(PAUSE_MS_MEDIAN_MAX);
     expect(Math.max(...pauses)).toBeLessThanOrEqual(PAUSE_MS_MAX);
 
     // no acknowledged write lost: the last acknowledged value of every key is the value everywhere
