@@ -170,7 +170,7 @@ interface Stores {
   /**
    * With several instances per region: the coordinator lease's own connection. On the main
    * one the lease claim queued behind client writes and the fence renewals of a witness
-   * round, and a loaded coordinator lost its term while it still worked (fences-load.test).
+   * round, and a loaded coordinator lost its term while it still worked (board-cost.test).
    */
   readonly electionRedis: Redis | undefined;
   readonly store: RegionStore;

@@ -74,6 +74,29 @@ describe('HandoverDriver', () => {
     await flush();
     expect(stuck.events).toEqual(['aborted orders/3']);
   });
+
+  it('removes the fence as the drain\'s last step, before it reports drained; abandons when the store does not run it in time', async () => {
+    const closed: Array<{ what: string; resolve(): void }> = [];
+    const { d, events, acks, clock } = driver({ closeFence: (ks, p) => new Promise<void>((resolve) => { events.push(`close ${ks}/${p}`); closed.push({ what: `${ks}/${p}`, resolve }); }) });
+    d.begin('orders', 1, 'east');
+    await flush();
+    expect(events).toEqual([]); // not before the ack
+    acks[0]!.resolve(true);
+    await flush();
+    expect(events).toEqual(['close orders/1']);
+    closed[0]!.resolve();
+    await flush();
+    expect(events).toEqual(['close orders/1', 'drained orders/1']);
+
+    d.begin('orders', 2, 'east');
+    await flush();
+    acks[1]!.resolve(true);
+    await flush();
+    expect(events.at(-1)).toBe('close orders/2');
+    clock.advance(HANDOVER_DRAIN_MS_MAX);
+    await flush();
+    expect(events.at(-1)).toBe('aborted orders/2');
+  });
 });
 
 describe('InflightWrites', () => {

@@ -51,6 +51,13 @@ export interface HandoverDeps {
   waitForAck(peer: string, seq: number, timeoutMs: number): Promise<boolean>;
   /** Partition roots equal at both ends; null without anti-entropy (then acks alone decide). */
   readonly compare: ((peer: string, keyspace: string, partition: number) => Promise<boolean>) | null;
+  /**
+   * Removes the partition's fence in this region's store, resolved once the store ran it: the
+   * last step of the drain, before the witness is asked for the released grant (which hands
+   * the partition over before this region's lease would have ended). A write of ours that was
+   * still queued in the store ran before it; any later one is refused there. Absent: no fence.
+   */
+  readonly closeFence?: (keyspace: string, partition: number) => Promise<void>;
   /** The agent's side: the drain is done / the handover is abandoned. */
   drained(keyspace: string, partition: number): void;
   aborted(keyspace: string, partition: number): void;
@@ -161,6 +168,8 @@ export class HandoverDriver {
       if (!equal) throw new HandoverAbandoned(`partition digests differ at ${target}`);
     }
     if (left() <= 0) throw new HandoverAbandoned('drain took too long');
+    // (abandoned after this: the lease's next renewal sets the fence again)
+    if (this.deps.closeFence) await this.within(this.deps.closeFence(keyspace, partition), left(), 'the fence was not removed in time');
   }
 
   private within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {

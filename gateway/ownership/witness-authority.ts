@@ -139,6 +139,7 @@ export class WitnessAuthority implements WriteAuthority {
       compare: deps.compareRoots && ((peer, ks, p) => (this.deps.maps.get(ks)?.keyspace.writes === 'multi-master' ? Promise.resolve(true) : deps.compareRoots!(peer, ks, p))),
       targetUpMsMin: config.lease.leaseMs, upSinceMs: (peer) => this.peerUpSince.get(peer) ?? null,
       waitForAck: (peer, seq, ms) => deps.replicator.waitForAck(peer, seq, ms),
+      closeFence: (ks, p) => deps.dropFence(ks, p),
       drained: (ks, p) => { if (this.agent.releaseDrained(ks, p)) this.runner.tick(); }, // ask the witness now, not at the next tick
       aborted: (ks, p) => { this.agent.abortRelease(ks, p, clock.monoMs()); },
     });
@@ -344,17 +345,18 @@ export class WitnessAuthority implements WriteAuthority {
 
   /**
    * A fence write failed. The fences of a witness round go in one batch (store/fence-writer.ts)
-   * and fail together with one error: it is logged once, with the first partition and the count.
+   * and fail together with one error: logged once per error and kind (set, drop), with the
+   * partition it came first for; a failed drop is written again by the writer.
    */
-  private fenceFailed(err: Error, keyspace: string, partition: number, msg = 'cannot set fence'): void {
-    const last = this.lastFenceError;
-    if (last && last.err === err) { last.count++; return; }
-    if (last && last.count > 1) this.deps.log.warn({ err: last.err.message, fences: last.count }, 'fence writes failed in one batch');
-    this.lastFenceError = { err, count: 1 };
-    this.deps.log.warn({ keyspace, partition, err: err.message }, msg);
+  private fenceFailed(err: Error, keyspace: string, partition: number, kind: 'set' | 'drop' = 'set'): void {
+    if (this.lastFenceError[kind] === err) return;
+    this.lastFenceError[kind] = err;
+    this.deps.log.warn({ keyspace, partition, err: err.message }, kind === 'set'
+      ? 'cannot set fence (nor, with the same error, the other fences of its batch)'
+      : 'cannot drop fence yet (it is written again; it ends by itself at the old lease end)');
   }
 
-  private lastFenceError: { readonly err: Error; count: number } | undefined;
+  private readonly lastFenceError: { set?: Error; drop?: Error } = {};
 
   private ownerChanged(keyspace: string, partition: number, owner: string, epoch: number): void {
     const key = `${keyspace}/${partition}`;
@@ -365,7 +367,7 @@ export class WitnessAuthority implements WriteAuthority {
     // handed over by us: tell the new owner now rather than at its next witness heartbeat
     if (previous === this.deps.config.region && owner !== previous) this.deps.replicator.sendControl(owner, OWNER_TOPIC, { keyspace, partition, owner, epoch });
     if (owner !== this.deps.config.region) {
-      this.deps.dropFence(keyspace, partition).catch((err: Error) => this.fenceFailed(err, keyspace, partition, 'cannot drop fence (it ends by itself at the old lease end)'));
+      this.deps.dropFence(keyspace, partition).catch((err: Error) => this.fenceFailed(err, keyspace, partition, 'drop'));
     }
     this.decisions.push({ at: this.deps.clock.nowMs(), keyspace, partition, owner, epoch, previous });
     if (this.decisions.length > DECISIONS_KEPT_MAX) this.decisions.shift();

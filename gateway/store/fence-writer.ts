@@ -5,12 +5,21 @@
  * commands behind them. Here a fence set or removed is queued by its key (a later one for
  * the same partition replaces the queued one: only the newest state matters, and the queue
  * is bounded by the number of partitions); the queue is written on the next turn of the
- * event loop, at most FENCES_PER_CALL_MAX fences a call, one batch at a time (a later
- * state of a fence is never overtaken by an older one still in flight).
+ * event loop, at most FENCES_PER_CALL_MAX fences a call. One batch is prepared at a time and
+ * the next one only once the previous one's commands are on the connection (`issued`): the
+ * commands of one connection run in the order sent, so an older state of a fence is never
+ * written after a newer one, and a slow reply does not hold the next renewals back.
+ *
+ * A removal that failed is queued again (after FENCE_RETRY_MS) until it is written, a newer
+ * state of its fence replaces it, or another instance coordinates (its token is refused): a removal closes the window of a lease given up early
+ * (a handover), and it is always safe to write. A failed set is not: the next renewal sets
+ * its fence anew.
  */
 
 /** Fences one script call writes at most. */
 export const FENCES_PER_CALL_MAX = 512;
+/** A failed removal is written again this long after its batch failed. */
+export const FENCE_RETRY_MS = 250;
 
 export interface FenceChange {
   /** The fence's key. */
@@ -19,7 +28,18 @@ export interface FenceChange {
   readonly partition: number;
   /** A fence of `epoch` until `leaseEndMonoMs` (monotonic ms), or removed (`undefined`). */
   readonly set: { readonly epoch: number; readonly leaseEndMonoMs: number } | undefined;
+  /** The coordinator token it is written under, taken when it was queued (a later term's token never writes an earlier term's fence). */
+  readonly token: string;
 }
+
+/** What a batch did: the changes it could not write, with why (the others are written). */
+export type FenceBatchFailures = ReadonlyMap<FenceChange, Error>;
+
+/**
+ * Writes one batch: calls `issued` once every command of the batch is on the connection (or
+ * none will be), and answers the changes it could not write.
+ */
+export type FenceBatchWrite = (batch: readonly FenceChange[], issued: () => void) => Promise<FenceBatchFailures>;
 
 interface Queued {
   change: FenceChange;
@@ -28,52 +48,82 @@ interface Queued {
 
 export class FenceWriter {
   private queued = new Map<string, Queued>();
-  private running = false;
-  private scheduled = false;
+  private preparing = false;
+  private scheduled: 'now' | 'later' | undefined;
+  private retryTimer: NodeJS.Timeout | undefined;
 
-  /** `write` writes one batch (one or more script calls); it fails as a whole or not at all for the caller's purposes. */
-  constructor(private readonly write: (batch: readonly FenceChange[]) => Promise<void>) {}
+  /** `retriable`: whether a removal that failed with this error is written again (not when another instance coordinates now: its token would be refused forever). */
+  constructor(private readonly write: FenceBatchWrite, private readonly retriable: (err: Error) => boolean = () => true) {}
 
   /** Fences queued and not yet sent. */
   get pending(): number {
     return this.queued.size;
   }
 
-  /** Queues a fence's new state; resolved once it (or a later state of the same fence) is written. */
+  /** Queues a fence's new state; resolved once it (or a later state of the same fence) is written, rejected when it could not be. */
   submit(change: FenceChange): Promise<void> {
     return new Promise<void>((resolve, reject) => {
-      const q = this.queued.get(change.key);
-      if (q) {
-        q.change = change;
-        q.waiters.push({ resolve, reject });
-      } else this.queued.set(change.key, { change, waiters: [{ resolve, reject }] });
+      this.enqueue(change, { resolve, reject });
       this.schedule();
     });
   }
 
+  private enqueue(change: FenceChange, waiter?: Queued['waiters'][number]): void {
+    const q = this.queued.get(change.key);
+    if (q) {
+      q.change = change;
+      if (waiter) q.waiters.push(waiter);
+    } else this.queued.set(change.key, { change, waiters: waiter ? [waiter] : [] });
+  }
+
   private schedule(): void {
-    if (this.running || this.scheduled) return;
-    this.scheduled = true;
+    if (this.preparing || this.scheduled === 'now') return;
+    if (this.retryTimer) { clearTimeout(this.retryTimer); this.retryTimer = undefined; }
+    this.scheduled = 'now';
     setImmediate(() => {
-      this.scheduled = false;
+      this.scheduled = undefined;
       void this.flush();
     });
   }
 
+  private scheduleRetry(): void {
+    if (this.retryTimer || this.scheduled === 'now') return;
+    this.retryTimer = setTimeout(() => { this.retryTimer = undefined; this.schedule(); }, FENCE_RETRY_MS);
+    this.retryTimer.unref?.();
+  }
+
   private async flush(): Promise<void> {
-    if (this.running || this.queued.size === 0) return;
-    this.running = true;
+    if (this.preparing || this.queued.size === 0) return;
+    this.preparing = true;
     const batch = [...this.queued.values()];
     this.queued = new Map();
+    let released = false;
+    const issued = () => {
+      if (released) return;
+      released = true;
+      this.preparing = false;
+      if (this.queued.size > 0) this.schedule();
+    };
+    let failures: FenceBatchFailures;
     try {
-      await this.write(batch.map((q) => q.change));
-      for (const q of batch) for (const w of q.waiters) w.resolve();
+      failures = await this.write(batch.map((q) => q.change), issued);
     } catch (err) {
       const e = err instanceof Error ? err : new Error(String(err));
-      for (const q of batch) for (const w of q.waiters) w.reject(e);
+      failures = new Map(batch.map((q) => [q.change, e]));
     } finally {
-      this.running = false;
-      if (this.queued.size > 0) this.schedule();
+      issued();
     }
+    let retry = false;
+    for (const q of batch) {
+      const err = failures.get(q.change);
+      if (!err) { for (const w of q.waiters) w.resolve(); continue; }
+      for (const w of q.waiters) w.reject(err);
+      // a removal is written again, unless a newer state of its fence was queued meanwhile
+      if (q.change.set === undefined && this.retriable(err) && !this.queued.has(q.change.key)) {
+        this.enqueue(q.change);
+        retry = true;
+      }
+    }
+    if (retry) this.scheduleRetry();
   }
 }

@@ -332,7 +332,8 @@ export class RegionStore implements ChangeSink {
   private renewals = 0;
   private renewed = 0;
   /** The partitions' fences, written in batches (fence-writer.ts). */
-  private readonly fences = new FenceWriter((batch) => this.writeFences(batch));
+  private readonly fences = new FenceWriter((batch, issued) => this.writeFences(batch, issued),
+    (err) => !(err instanceof StoreError && err.code === StoreErrorCode.NotCoordinator));
 
   /**
    * `replicaWaitRedis`: connections of their own for writes that WAIT for a replica. WAIT
@@ -952,38 +953,60 @@ export class RegionStore implements ChangeSink {
    * or dropped in the same turn of the event loop (fence-writer.ts); resolved once written.
    */
   setFence(keyspace: string, partition: number, epoch: number, leaseEndMonoMs: number): Promise<void> {
-    return this.fences.submit({ key: this.keys.fence(keyspace, partition), partition, set: { epoch, leaseEndMonoMs } });
+    return this.fences.submit({ key: this.keys.fence(keyspace, partition), partition, set: { epoch, leaseEndMonoMs }, token: this.coordinatorToken() });
   }
 
   /** Removes the partition's fence (ownership moved away): no write of ours lands there any more. */
   dropFence(keyspace: string, partition: number): Promise<void> {
-    return this.fences.submit({ key: this.keys.fence(keyspace, partition), partition, set: undefined });
+    return this.fences.submit({ key: this.keys.fence(keyspace, partition), partition, set: undefined, token: this.coordinatorToken() });
   }
 
-  /** One batch of fences (FenceWriter): grouped by slot, at most FENCES_PER_CALL_MAX a call, under the coordinator token. */
-  private async writeFences(batch: readonly FenceChange[]): Promise<void> {
+  /**
+   * One batch of fences (FenceWriter): grouped by token and slot, at most FENCES_PER_CALL_MAX
+   * a call. The lease ends are mapped onto Redis's clock from one sample (taken first when
+   * there is none); a set whose end cannot be mapped is left out (it fails alone), and the
+   * removals are written whatever happens to the sets. `issued` once every call is sent.
+   */
+  private async writeFences(batch: readonly FenceChange[], issued: () => void): Promise<Map<FenceChange, Error>> {
+    const failures = new Map<FenceChange, Error>();
     const nowMono = this.monoMs();
+    const value = new Map<FenceChange, string>();
     const live = batch.filter((c) => c.set !== undefined && c.set.leaseEndMonoMs > nowMono);
-    // one mapping onto Redis's clock for the batch (sampled first when there is none)
-    const ends = live.length > 0 ? await Promise.all(live.map((c) => this.toRedisDeadline(c.set!.leaseEndMonoMs))) : [];
-    const endOf = new Map(live.map((c, i) => [c, ends[i]!]));
-    const token = this.coordinatorToken();
-    const calls: Promise<void>[] = [];
-    for (const group of callGroups(batch, this.slotOwners)) {
-      for (let i = 0; i < group.length; i += FENCES_PER_CALL_MAX) {
-        const chunk = group.slice(i, i + FENCES_PER_CALL_MAX);
-        const rest: ScriptArg[] = [];
-        for (const c of chunk) {
-          const endMs = endOf.get(c);
-          rest.push(endMs === undefined ? '' : `${c.set!.epoch}:${endMs}`);
-        }
-        calls.push((scripts.setFences.call(this.redis, { coordinator: this.keys.coordinator }, { coordinatorToken: token }, rest, chunk.map((c) => c.key)) as Promise<number>)
-          .then((res) => { if (res < 0) throw storeError(res, `fences of ${chunk.length} partitions`); }));
+    if (live.length > 0) {
+      let sampled: Error | undefined;
+      try {
+        await this.toRedisDeadline(live[0]!.set!.leaseEndMonoMs); // samples the clock once when it must
+      } catch (err) {
+        sampled = err as Error;
+      }
+      for (const c of live) {
+        const endMs = sampled ? undefined : this.main.clock.toRedisMs(c.set!.leaseEndMonoMs);
+        if (endMs === undefined) failures.set(c, sampled ?? new StoreUnavailableError('the connection to Redis changed while its clock was sampled'));
+        else value.set(c, `${c.set!.epoch}:${endMs}`);
       }
     }
-    const results = await Promise.allSettled(calls);
-    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-    if (failed) throw failed.reason;
+    // an ended lease's fence is removed; a set that could not be mapped is not written
+    const writable = batch.filter((c) => !failures.has(c));
+    const byToken = new Map<string, FenceChange[]>();
+    for (const c of writable) {
+      const g = byToken.get(c.token);
+      if (g) g.push(c);
+      else byToken.set(c.token, [c]);
+    }
+    const calls: Promise<void>[] = [];
+    for (const [token, changes] of byToken) {
+      for (const group of callGroups(changes, this.slotOwners)) {
+        for (let i = 0; i < group.length; i += FENCES_PER_CALL_MAX) {
+          const chunk = group.slice(i, i + FENCES_PER_CALL_MAX);
+          calls.push((scripts.setFences.call(this.redis, { coordinator: this.keys.coordinator }, { coordinatorToken: token }, chunk.map((c) => value.get(c) ?? ''), chunk.map((c) => c.key)) as Promise<number>)
+            .then((res) => { if (res < 0) throw storeError(res, `fences of ${chunk.length} partitions`); })
+            .catch((err: unknown) => { for (const c of chunk) failures.set(c, err as Error); }));
+        }
+      }
+    }
+    issued();
+    await Promise.all(calls);
+    return failures;
   }
 
   /** Records a partition's owner as the witness said it (`owners` hash), under the coordinator token. */

@@ -199,3 +199,13 @@ export async function startInstances(o: InstancesOptions): Promise<InstancesFixt
     },
   };
 }
+
+/** Polls `fn` every `stepMs` until it answers true (an error counts as false); throws naming `what` after `boundMs`. */
+export async function until(what: string, fn: () => Promise<boolean>, boundMs: number, stepMs = 50): Promise<void> {
+  const end = Date.now() + boundMs;
+  while (Date.now() < end) {
+    if (await fn().catch(() => false)) return;
+    await new Promise((r) => setTimeout(r, stepMs));
+  }
+  throw new Error(`not within ${boundMs} ms: ${what}`);
+}

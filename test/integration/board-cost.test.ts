@@ -21,7 +21,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { Redis } from 'ioredis';
-import { startInstances, type Instance, type InstancesFixture } from '../helpers/instances.js';
+import { startInstances, type Instance, type InstancesFixture, until } from '../helpers/instances.js';
 
 let fx: InstancesFixture;
 let spinners: ChildProcess[] = [];
@@ -42,15 +42,6 @@ const SCRIPT_CALLS_PER_S_MAX = 300;
 const SCRIPT_SHARE_MAX = 0.05;
 
 const statusOf = async (inst: Instance): Promise<any> => (await fetch(`${inst.url}/v1/status`, { signal: AbortSignal.timeout(5000) })).json();
-
-async function until(what: string, fn: () => Promise<boolean>, boundMs: number): Promise<void> {
-  const end = Date.now() + boundMs;
-  while (Date.now() < end) {
-    if (await fn().catch(() => false)) return;
-    await sleep(200);
-  }
-  throw new Error(`not within ${boundMs} ms: ${what}`);
-}
 
 /** Elections this instance won so far (its /metrics). */
 async function elections(inst: Instance): Promise<number> {
@@ -84,7 +75,7 @@ describe('the coordinator with 4096 leased partitions (real processes)', () => {
     await until('east-1 sees every partition active', async () => {
       const s = await statusOf(fx.byName('east').instances[1]!);
       return s.keyspaces.find((k: any) => k.name === 'orders').partitions.filter((p: any) => p.state === 'active').length === PARTITIONS;
-    }, 90_000);
+    }, 90_000, 200);
   }, 150_000);
   afterAll(async () => {
     for (const sp of spinners) sp.kill('SIGKILL');

@@ -14,22 +14,12 @@ import { checkHistory, formatReport } from '../checker/checker.js';
 import { settle, type RegionStoreAccess } from '../checker/observe.js';
 import { History } from '../checker/history.js';
 import { Workload } from '../checker/workload.js';
-import { startInstances, type Instance, type InstancesFixture } from '../helpers/instances.js';
+import { startInstances, type Instance, type InstancesFixture, until } from '../helpers/instances.js';
 
 let fx: InstancesFixture | undefined;
 afterEach(async () => { await fx?.stop(); fx = undefined; });
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 const statusOf = async (inst: Instance): Promise<any> => (await fetch(`${inst.url}/v1/status`, { signal: AbortSignal.timeout(2000) })).json();
-
-async function until(what: string, fn: () => Promise<boolean>, boundMs: number): Promise<void> {
-  const end = Date.now() + boundMs;
-  while (Date.now() < end) {
-    if (await fn().catch(() => false)) return;
-    await sleep(50);
-  }
-  throw new Error(`not within ${boundMs} ms: ${what}`);
-}
 
 function storesOf(f: InstancesFixture): RegionStoreAccess[] {
   return f.regions.map((r) => {

@@ -57,6 +57,16 @@ describe('fence with an absolute end (real redis-server, frozen)', () => {
     expect(await outcomeOf(write('in-time', performance.now() + LEASE_MS))).toBe('acked');
   });
 
+  it('a fence whose end has passed refuses the write and is removed by it (no expiry of its own)', async () => {
+    await store.setFence('orders', 2, 7, performance.now() + 150);
+    const key = store.keys.fence('orders', 2);
+    expect(await client.pttl(key), 'the fence has no expiry').toBe(-1);
+    await sleep(200);
+    expect(await client.exists(key)).toBe(1);
+    expect(((await outcomeOf(write('after-end', performance.now() + 10_000))) as StoreError).code).toBe(StoreErrorCode.Fenced);
+    expect(await client.exists(key), 'the ended fence is gone: a clock stepped back cannot make it hold again').toBe(0);
+  });
+
   it('a dropped fence refuses every write of the epoch', async () => {
     await store.setFence('orders', 2, 7, performance.now() + 10_000);
     await store.dropFence('orders', 2);

@@ -7,21 +7,11 @@
  * token answer 200 (read-your-writes across instances and across regions), not 503.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { startInstances, type Instance, type InstancesFixture } from '../helpers/instances.js';
+import { startInstances, type Instance, type InstancesFixture, until } from '../helpers/instances.js';
 
 let fx: InstancesFixture | undefined;
 afterEach(async () => { await fx?.stop(); fx = undefined; });
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const SESSION = 'x-geogate-session';
-
-async function until(what: string, fn: () => Promise<boolean>, boundMs: number): Promise<void> {
-  const end = Date.now() + boundMs;
-  while (Date.now() < end) {
-    if (await fn().catch(() => false)) return;
-    await sleep(50);
-  }
-  throw new Error(`not within ${boundMs} ms: ${what}`);
-}
 
 const put = async (inst: Instance, key: string, value: string, token?: string) => {
   const r = await fetch(`${inst.url}/v1/kv/carts/${key}`, { method: 'PUT', body: value, headers: { 'content-type': 'text/plain', ...(token ? { [SESSION]: token } : {}) }, signal: AbortSignal.timeout(5000) });

@@ -15,7 +15,7 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
-import { startInstances, type InstancesFixture } from '../helpers/instances.js';
+import { startInstances, type InstancesFixture, until } from '../helpers/instances.js';
 import { StoreKeys } from '../../gateway/store/keys.js';
 
 let fx: InstancesFixture | undefined;
@@ -25,15 +25,6 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 async function metric(url: string, name: string): Promise<number> {
   const text = await (await fetch(`${url}/metrics`)).text();
   return text.split('\n').filter((l) => l.startsWith(name)).reduce((n, l) => n + Number(l.split(' ').at(-1)), 0);
-}
-
-async function until(what: string, fn: () => Promise<boolean>, boundMs: number): Promise<void> {
-  const end = Date.now() + boundMs;
-  while (Date.now() < end) {
-    if (await fn().catch(() => false)) return;
-    await sleep(50);
-  }
-  throw new Error(`not within ${boundMs} ms: ${what}`);
 }
 
 /** The coordinator's lease, token counter and the instance list are not in the copy (the test keeps them as they are). */

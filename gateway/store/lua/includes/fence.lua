@@ -11,13 +11,20 @@ local function fenceNowMs()
 end
 
 -- True when the fence in `fenceKey` carries `epoch` (text) and has not ended; `writerEndMs`
--- (a number, or nil) is the writer's own view of its lease end and shortens the fence.
+-- (a number, or nil) is the writer's own view of its lease end and shortens the fence. A fence
+-- found ended is removed (it has no expiry of its own: lua/setFences-1.lua), so a later step
+-- back of Redis's clock, or a replica whose clock is behind, cannot make it hold again.
 local function fenceHolds(fenceKey, epoch, writerEndMs)
   local f = rcall("GET", fenceKey)
   if not f then return false end
   local sep = string.find(f, ":", 1, true)
-  if not sep or string.sub(f, 1, sep - 1) ~= epoch then return false end
-  local endMs = tonumber(string.sub(f, sep + 1)) or 0
+  local endMs = sep and tonumber(string.sub(f, sep + 1)) or 0
+  local now = fenceNowMs()
+  if now >= endMs then
+    rcall("DEL", fenceKey)
+    return false
+  end
+  if string.sub(f, 1, sep - 1) ~= epoch then return false end
   if writerEndMs ~= nil and writerEndMs < endMs then endMs = writerEndMs end
-  return fenceNowMs() < endMs
+  return now < endMs
 end
