@@ -10,6 +10,8 @@ export interface SeedResult {
   readonly grants: number;
   /** See SimCluster.staleLandings. */
   readonly staleLandings: number;
+  /** Fence batches the stores failed (FenceModelOptions.fenceBatchFailRate). */
+  readonly fenceBatchesFailed: number;
   readonly trace: readonly string[];
 }
 
@@ -105,5 +107,6 @@ export async function runSeed(seed: number, overrides: Partial<SimOptions> = {})
     if (!(err instanceof Violation)) throw err;
     violation = err.message;
   }
-  return { seed, violation, settleMs, events: sim.events, grants: sim.grants, staleLandings: sim.staleLandings, trace: sim.trace };
+  const fenceBatchesFailed = [...sim.stores.values()].reduce((n, st) => n + st.fenceBatchesFailed, 0);
+  return { seed, violation, settleMs, events: sim.events, grants: sim.grants, staleLandings: sim.staleLandings, fenceBatchesFailed, trace: sim.trace };
 }

@@ -23,6 +23,7 @@
  */
 import { HANDOVER_DRAIN_MS_MAX, type InflightWrites } from '../../gateway/ownership/handover.js';
 import { RedisClock } from '../../gateway/store/redis-clock.js';
+import { FENCE_RETRY_MS } from '../../gateway/store/fence-writer.js';
 import type { OwnershipAgent } from '../../witness/agent.js';
 import type { EventQueue } from './heap.js';
 
@@ -56,11 +57,17 @@ export interface FenceModelOptions {
    * next one sent then. Off: one command per fence as sent (the code before the batches).
    */
   readonly fenceBatches: boolean;
+  /**
+   * With `fenceBatches`: the probability that the store fails a batch as a whole (an error
+   * reply, nothing written). The gateway then writes its removals again after FENCE_RETRY_MS
+   * unless a newer state replaced them, and its sets at the next renewal (fence-writer.ts).
+   */
+  readonly fenceBatchFailRate: number;
 }
 
 export const FENCE_DEFAULTS: FenceModelOptions = {
   mode: 'absolute', storeDelayMinMs: 0.1, storeDelayMaxMs: 2, replayRate: 0.02, replayDelayMaxMs: 400, writeEveryMs: 20, resampleMs: 1000, commandTimeoutMs: 2000,
-  drainMsMax: HANDOVER_DRAIN_MS_MAX, fenceBatches: true,
+  drainMsMax: HANDOVER_DRAIN_MS_MAX, fenceBatches: true, fenceBatchFailRate: 0,
 };
 
 /** What the cluster sees of fenced writes, to judge them at every step. */
@@ -133,6 +140,8 @@ export class SimStore {
   private applyArrivalMs = 0;
   frozenUntilMs = 0;
   executed = 0;
+  /** Fence batches this store failed (fenceBatchFailRate). */
+  fenceBatchesFailed = 0;
 
   constructor(
     readonly region: string,
@@ -227,6 +236,11 @@ export class SimStore {
         this.fences.delete(cmd.partition);
         return true;
       case 'fence-batch':
+        // (random() only drawn with a failure rate: the seeds of the other runs are unchanged)
+        if (this.o.fenceBatchFailRate > 0 && this.random() < this.o.fenceBatchFailRate) {
+          this.fenceBatchesFailed++;
+          return false;
+        }
         // no expiry: an ended fence stays, and holds nothing (fenceHolds compares its end)
         for (const it of cmd.items) {
           if (it.set) this.fences.set(it.partition, { epoch: it.set.epoch, endMs: it.set.endMs });
@@ -267,6 +281,9 @@ export class FenceGateway {
   /** With `fenceBatches`: the latest fence state per partition not yet sent, and the batch in flight (sent at, monotonic). */
   private readonly fenceQueue = new Map<number, FenceItem>();
   private fenceBatchSentMs: number | undefined;
+  /** Removals queued again after a failed batch, and when they may go (FENCE_RETRY_MS after). */
+  private readonly fenceRetrying = new Set<number>();
+  private fenceRetryAtMs = 0;
   /** Writes sent to the store, oldest first, until answered or timed out (swept on every tick). */
   private pending: Array<{ readonly sentMonoMs: number; answered: boolean; readonly timeout: () => void }> = [];
   private pendingHead = 0;
@@ -320,17 +337,31 @@ export class FenceGateway {
       return;
     }
     this.fenceQueue.set(item.partition, item); // a later state replaces the queued one
+    this.fenceRetrying.delete(item.partition);
   }
 
   /** One batch in flight at a time: the queue is sent when none is (fence-writer.ts). */
   private flushFences(): void {
     if (this.fenceBatchSentMs !== undefined || this.fenceQueue.size === 0) return;
+    // only removals waiting for their retry: not before it is due
+    if (this.fenceRetrying.size === this.fenceQueue.size && this.monoMs() < this.fenceRetryAtMs) return;
     const items = [...this.fenceQueue.values()];
     this.fenceQueue.clear();
+    this.fenceRetrying.clear();
     const sentMs = this.monoMs();
     this.fenceBatchSentMs = sentMs;
-    this.store.send({ kind: 'fence-batch', items }, () => {
-      if (!this.alive() || this.fenceBatchSentMs !== sentMs) return;
+    this.store.send({ kind: 'fence-batch', items }, (written) => {
+      if (!this.alive()) return;
+      if (written === false) {
+        // the removals are written again unless a newer state of their fence was queued
+        for (const it of items) {
+          if (it.set !== undefined || this.fenceQueue.has(it.partition)) continue;
+          this.fenceQueue.set(it.partition, it);
+          this.fenceRetrying.add(it.partition);
+        }
+        this.fenceRetryAtMs = this.monoMs() + FENCE_RETRY_MS;
+      }
+      if (this.fenceBatchSentMs !== sentMs) return;
       this.fenceBatchSentMs = undefined;
       this.flushFences();
     });
