@@ -67,6 +67,16 @@ describe('fence with an absolute end (real redis-server, frozen)', () => {
     expect(await client.exists(key), 'the ended fence is gone: a clock stepped back cannot make it hold again').toBe(0);
   });
 
+  it('a batch of fences on a store that has not sampled Redis\'s clock yet takes one TIME, not one per fence', async () => {
+    const fresh = new RegionStore(client, { region: 'east', prefix: 'fz-batch:', partitionOf: () => 0, logMaxEntries: 100, logMaxBytes: 1 << 20, nowMs: () => Date.now() });
+    await client.config('RESETSTAT');
+    const end = performance.now() + 10_000;
+    await Promise.all(Array.from({ length: 1000 }, (_, p) => fresh.setFence('orders', p, 1, end)));
+    const time = /^cmdstat_time:calls=(\d+)/m.exec(await client.info('commandstats'));
+    expect(Number(time?.[1] ?? 0), 'TIME calls for 1000 fences').toBeLessThanOrEqual(2);
+    expect(await client.get(fresh.keys.fence('orders', 999))).toMatch(/^1:\d+$/);
+  });
+
   it('a dropped fence refuses every write of the epoch', async () => {
     await store.setFence('orders', 2, 7, performance.now() + 10_000);
     await store.dropFence('orders', 2);
