@@ -49,7 +49,7 @@ interface Queued {
 export class FenceWriter {
   private queued = new Map<string, Queued>();
   private preparing = false;
-  private scheduled: 'now' | 'later' | undefined;
+  private scheduled = false;
   private retryTimer: NodeJS.Timeout | undefined;
 
   /** `retriable`: whether a removal that failed with this error is written again (not when another instance coordinates now: its token would be refused forever). */
@@ -77,17 +77,17 @@ export class FenceWriter {
   }
 
   private schedule(): void {
-    if (this.preparing || this.scheduled === 'now') return;
+    if (this.preparing || this.scheduled) return;
     if (this.retryTimer) { clearTimeout(this.retryTimer); this.retryTimer = undefined; }
-    this.scheduled = 'now';
+    this.scheduled = true;
     setImmediate(() => {
-      this.scheduled = undefined;
+      this.scheduled = false;
       void this.flush();
     });
   }
 
   private scheduleRetry(): void {
-    if (this.retryTimer || this.scheduled === 'now') return;
+    if (this.retryTimer || this.scheduled) return;
     this.retryTimer = setTimeout(() => { this.retryTimer = undefined; this.schedule(); }, FENCE_RETRY_MS);
     this.retryTimer.unref?.();
   }

@@ -12,7 +12,7 @@ import { type LogEntry, packEntry, takeWithin } from '../../replicator/packed.js
 import { STORE_LAYOUT, StoreKeys, type PartitionOf } from './keys.js';
 import { type SlotOwners, applyChangesCall, callGroups, groupByPartition, putRecordKeys, trimLogKeys } from './script-keys.js';
 import { RedisClock, redisTimeMs } from './redis-clock.js';
-import { defineScripts, scripts, type ScriptArg } from './scripts.js';
+import { defineScripts, scripts } from './scripts.js';
 import { FENCES_PER_CALL_MAX, FenceWriter, type FenceChange } from './fence-writer.js';
 import { StoreError, StoreErrorCode, StoreLayoutError, storeError } from './errors.js';
 import { fieldPairs } from './replies.js';

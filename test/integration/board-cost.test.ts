@@ -66,6 +66,16 @@ async function sample(c: Redis): Promise<Sample> {
   return { cpuMs: (num(cpu, 'used_cpu_user') + num(cpu, 'used_cpu_sys')) * 1000, netOut: num(stats, 'total_net_output_bytes'), commands: num(stats, 'total_commands_processed'), stats: byCmd, atMs };
 }
 
+/** A command's calls and µs between two samples. */
+const commandDelta = (a: Sample, b: Sample) => (cmd: string): { calls: number; usec: number } => {
+  const x = a.stats.get(cmd) ?? { calls: 0, usec: 0 };
+  const y = b.stats.get(cmd) ?? { calls: 0, usec: 0 };
+  return { calls: y.calls - x.calls, usec: y.usec - x.usec };
+};
+
+/** The commands run between two samples, costliest first. */
+const byCost = (a: Sample, b: Sample) => [...b.stats.keys()].map((cmd) => ({ cmd, ...commandDelta(a, b)(cmd) })).filter((r) => r.calls > 0).sort((x, y) => y.usec - x.usec);
+
 describe('the coordinator with 4096 leased partitions (real processes)', () => {
   beforeAll(async () => {
     // the default coordination lease: the coordinator's claim has a connection of its own and
@@ -111,12 +121,8 @@ describe('the coordinator with 4096 leased partitions (real processes)', () => {
       a = a!;
       b = b!;
       const wallMs = b.atMs - a.atMs;
-      const delta = (name: string) => {
-        const x = a.stats.get(name) ?? { calls: 0, usec: 0 };
-        const y = b.stats.get(name) ?? { calls: 0, usec: 0 };
-        return { calls: y.calls - x.calls, usec: y.usec - x.usec };
-      };
-      const rows = [...b.stats.keys()].map((k) => ({ cmd: k, ...delta(k) })).filter((r) => r.calls > 0).sort((x, y) => y.usec - x.usec);
+      const delta = commandDelta(a, b);
+      const rows = byCost(a, b);
       const bytesPerS = ((b.netOut - a.netOut) * 1000) / wallMs;
       const commandsPerS = ((b.commands - a.commands) * 1000) / wallMs;
       const cpuShare = (b.cpuMs - a.cpuMs) / wallMs;
@@ -145,12 +151,12 @@ describe('the coordinator with 4096 leased partitions (real processes)', () => {
       const b = await sample(c);
       const e1 = await Promise.all(east.instances.map(elections));
       const wallMs = b.atMs - a.atMs;
-      const delta = (cmd: string) => ({ calls: (b.stats.get(cmd)?.calls ?? 0) - (a.stats.get(cmd)?.calls ?? 0), usec: (b.stats.get(cmd)?.usec ?? 0) - (a.stats.get(cmd)?.usec ?? 0) });
+      const delta = commandDelta(a, b);
       const termChanges = e1.reduce((s, n, i) => s + n - e0[i]!, 0);
       const scripts = ['evalsha', 'eval'].map(delta).reduce((s, d) => ({ calls: s.calls + d.calls, usec: s.usec + d.usec }), { calls: 0, usec: 0 });
       const scriptCallsPerS = (scripts.calls * 1000) / wallMs;
       const scriptShare = scripts.usec / 1000 / wallMs;
-      const top = [...b.stats.keys()].map((cmd) => ({ cmd, ...delta(cmd) })).filter((r) => r.calls > 0).sort((x, y) => y.usec - x.usec).slice(0, 8);
+      const top = byCost(a, b).slice(0, 8);
       console.log(JSON.stringify({ loaded: true, wallMs: Math.round(wallMs), termChanges, elections: e1, scriptCallsPerS: Math.round(scriptCallsPerS), scriptShare, top: top.map((r) => `${r.cmd} ${r.calls} calls ${r.usec} us`) }));
       expect(termChanges, 'coordinator terms changed in an idle window').toBe(0);
       expect(scriptCallsPerS).toBeLessThan(SCRIPT_CALLS_PER_S_MAX);
